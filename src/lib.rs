@@ -22,6 +22,7 @@ extern crate alloc;
 
 pub mod addr;
 pub mod vmem;
+pub mod vmmap;
 
 #[cfg(feature = "seeded-bugs")]
 pub mod bugs;

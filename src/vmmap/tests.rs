@@ -1,0 +1,987 @@
+//! Unit tests: the seed's edge cases, the top and bottom of every space, mutation verdicts,
+//! segment sharing, and both strategies against a naive reference on pseudo-random op streams
+//! (and, with the `std` feature, against `kvafuzz_oracles::findspace`).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::*;
+use crate::addr::{Arch, ALL_ARCHES, PAGE_SIZE};
+
+const TOP32: u64 = 0xFFFF_FFFF;
+const UPPER48: u64 = 0xFFFF_8000_0000_0000;
+
+fn map(arch: Arch, min: u64, max: u64) -> VmMap {
+    VmMap::new(arch, min, max).unwrap()
+}
+
+/// findspace with both strategies, asserting they agree.
+fn find(m: &VmMap, start: u64, length: u64, align: u64) -> Result<u64, FindspaceError> {
+    let lin = m.findspace_with(Strategy::Linear, start, length, align);
+    let gap = m.findspace_with(Strategy::GapIndex, start, length, align);
+    assert_eq!(
+        lin, gap,
+        "strategies disagree: start {start:#x} len {length:#x} align {align:#x}"
+    );
+    lin
+}
+
+fn fixed(m: &mut VmMap, addr: u64, length: u64) {
+    m.map_fixed(addr, length, 0).unwrap();
+    m.check_invariants().unwrap();
+}
+
+fn r(start: u64, last: u64) -> Range {
+    Range::from_inclusive(start, last).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn new_accepts_legal_bounds_only() {
+    assert!(VmMap::new(Arch::Ia32, 0, TOP32).is_ok());
+    assert!(VmMap::new(Arch::Pae, 5, 5).is_ok());
+    assert_eq!(
+        VmMap::new(Arch::Ia32, 6, 5).unwrap_err(),
+        NewError::Inverted
+    );
+    assert_eq!(
+        VmMap::new(Arch::Pae, 0, TOP32 + 1).unwrap_err(),
+        NewError::PastTop
+    );
+    assert!(VmMap::new(Arch::X86_64, UPPER48, u64::MAX).is_ok());
+    assert!(VmMap::new(Arch::X86_64, 0, 0x7FFF_FFFF_FFFF).is_ok());
+    assert_eq!(
+        VmMap::new(Arch::X86_64, 0, 0x8000_0000_0000).unwrap_err(),
+        NewError::NonCanonical
+    );
+    assert_eq!(
+        VmMap::new(Arch::X86_64, 0, u64::MAX).unwrap_err(),
+        NewError::NonCanonical
+    );
+    assert!(VmMap::new(Arch::X86_64La57, 0, 0x00FF_FFFF_FFFF_FFFF).is_ok());
+    assert!(VmMap::new(Arch::X86_64La57, 0xFF00_0000_0000_0000, u64::MAX).is_ok());
+    let m = map(Arch::X86_64, UPPER48, u64::MAX);
+    assert_eq!(m.gaps(), vec![r(UPPER48, u64::MAX)]);
+    assert_eq!(m.stats().largest_gap, 1 << 47);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn align_newtype() {
+    assert_eq!(Align::new(0), None);
+    assert_eq!(Align::BYTE.get(), 1);
+    let a = Align::new(12288).unwrap();
+    assert!(!a.is_pow2());
+    assert!(a.is_aligned(24576));
+    assert!(!a.is_aligned(4096));
+    assert_eq!(a.round_up(1), Some(12288));
+    assert_eq!(Align::new(1 << 63).unwrap().round_up((1 << 63) + 1), None);
+    assert_eq!(Align::new(3).unwrap().round_up(u64::MAX), Some(u64::MAX)); // 2^64-1 = 3 * k
+    assert_eq!(Align::new(5).unwrap().round_up(u64::MAX), Some(u64::MAX)); // 2^64-1 = 5 * k
+    assert_eq!(
+        Align::new(7).unwrap().round_up(u64::MAX - 1),
+        Some(u64::MAX - 1)
+    );
+    assert_eq!(Align::new(7).unwrap().round_up(u64::MAX), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed 000 edge cases
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn errors_have_a_fixed_precedence() {
+    let m = map(Arch::Ia32, 0, TOP32);
+    assert_eq!(find(&m, 0, 0, 0), Err(FindspaceError::ZeroLength));
+    assert_eq!(find(&m, 0, 0, 1), Err(FindspaceError::ZeroLength));
+    assert_eq!(find(&m, 0, 1, 0), Err(FindspaceError::ZeroAlign));
+    assert_eq!(find(&m, TOP32 + 1, 1, 1), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, TOP32 + 2, 1), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, TOP32 + 1, 1), Ok(0));
+}
+
+#[test]
+fn rounding_up_past_the_top_of_a_32_bit_space_fails() {
+    // In the seed, vm_offset_t is 32 bits: (start + align_mask) & ~align_mask wraps to 0 here.
+    let mut m = map(Arch::Ia32, 0, TOP32);
+    fixed(&mut m, 0, 0xF000_0001);
+    assert_eq!(find(&m, 0, 1, 0x1000_0000), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, 0x8000_0000), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, 0x0800_0000), Ok(0xF800_0000));
+    // Non-power-of-two: the division form must not wrap either. 0x5555_5555 * 3 = TOP32.
+    assert_eq!(find(&m, 0, 1, 0x5555_5555), Ok(0xFFFF_FFFF));
+    assert_eq!(find(&m, 0, 2, 0x5555_5555), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, 0x6000_0000), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, u64::MAX), Err(FindspaceError::NoSpace));
+}
+
+#[test]
+fn rounding_up_past_the_top_of_a_64_bit_space_fails() {
+    let mut m = map(Arch::X86_64, UPPER48, u64::MAX);
+    fixed(&mut m, UPPER48, (1 << 47) - 0x1000); // free: the last page only
+                                                // round_up(u64::MAX - 0xFFF, 2^63) would be 2^64: wraps to 0 in u64.
+    assert_eq!(find(&m, 0, 1, 1 << 63), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, 1 << 62), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1, 0x1000), Ok(u64::MAX - 0xFFF));
+    // Non-power-of-two near 2^64: u64::MAX / 3 * 3 = u64::MAX (2^64 - 1 = 3 * 5 * 17 * ...).
+    assert_eq!(find(&m, 0, 1, u64::MAX / 3), Ok(u64::MAX));
+    assert_eq!(
+        find(&m, 0, 1, u64::MAX / 3 + 1),
+        Err(FindspaceError::NoSpace)
+    );
+    assert_eq!(find(&m, 0, 1, u64::MAX), Ok(u64::MAX));
+    assert_eq!(find(&m, 0, 2, u64::MAX - 1), Ok(u64::MAX - 1));
+    assert_eq!(find(&m, 0, 3, u64::MAX - 1), Err(FindspaceError::NoSpace));
+}
+
+#[test]
+fn end_past_the_map_and_end_wrapping_fail() {
+    let mut m = map(Arch::Pae, 0x1000, 0x8FFF);
+    fixed(&mut m, 0x1000, 0x1000);
+    assert_eq!(find(&m, 0, 0x7000, 1), Ok(0x2000));
+    assert_eq!(find(&m, 0, 0x7001, 1), Err(FindspaceError::NoSpace)); // end past the map
+    assert_eq!(find(&m, 0x2001, 0x7000, 1), Err(FindspaceError::NoSpace));
+    // End wraps: a start near 2^64 plus a big length.
+    let m = map(Arch::X86_64, UPPER48, u64::MAX);
+    assert_eq!(find(&m, u64::MAX - 1, 3, 1), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, u64::MAX - 1, 2, 1), Ok(u64::MAX - 1));
+    assert_eq!(find(&m, 0, u64::MAX, 1), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 1 << 47, 1), Ok(UPPER48));
+    assert_eq!(find(&m, 0, (1 << 47) + 1, 1), Err(FindspaceError::NoSpace));
+}
+
+#[test]
+fn non_power_of_two_alignments() {
+    let mut m = map(Arch::Ia32, 0, TOP32);
+    fixed(&mut m, 0, 1);
+    assert_eq!(find(&m, 0, 1, 3), Ok(3));
+    assert_eq!(find(&m, 4, 1, 3), Ok(6));
+    assert_eq!(find(&m, 0, 4096, 12288), Ok(12288));
+    fixed(&mut m, 12288, 1);
+    assert_eq!(find(&m, 0, 4096, 12288), Ok(24576));
+    assert_eq!(find(&m, 0, 0x10_0000, 0x30_0000), Ok(0x30_0000));
+    fixed(&mut m, 0x30_0000 + 0xFFFFF, 1); // blocks the first 0x300000-aligned MiB by one byte
+    assert_eq!(find(&m, 0, 0x10_0000, 0x30_0000), Ok(0x60_0000));
+    assert_eq!(find(&m, 0, 0xFFFFF, 0x30_0000), Ok(0x30_0000)); // exact fit below the byte
+    m.map_anywhere(1, 3, 7).unwrap();
+    assert_eq!(m.lookup(3).map(|e| e.tag), Some(7));
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn alignment_is_checked_in_a_gap_big_enough_unaligned() {
+    // Gaps: [0, 0xFFF], [0x1001, 0x2FFF], [0x3001, 0x3FFF], [0x5000, 0xFFFF]. The second is
+    // big enough for 0x1FFF bytes unaligned but not 0x800-aligned.
+    let mut m = map(Arch::Ia32, 0, 0xFFFF);
+    fixed(&mut m, 0x1000, 1);
+    fixed(&mut m, 0x3000, 1);
+    fixed(&mut m, 0x4000, 0x1000);
+    assert_eq!(find(&m, 0, 0x1000, 0x1000), Ok(0));
+    assert_eq!(find(&m, 1, 0x1000, 0x1000), Ok(0x2000));
+    assert_eq!(find(&m, 1, 0x1FFF, 1), Ok(0x1001));
+    assert_eq!(find(&m, 1, 0x1FFF, 0x800), Ok(0x5000));
+    assert_eq!(find(&m, 0x2001, 0x800, 0x800), Ok(0x2800));
+    // A gap whose size equals length exactly, aligned exactly (ANCHORS #6: no padding).
+    let mut m = map(Arch::Ia32, 0, 0xFFFF);
+    fixed(&mut m, 0, 0x1000);
+    fixed(&mut m, 0x2000, 0xE000);
+    assert_eq!(find(&m, 0, 0x1000, 0x1000), Ok(0x1000));
+    assert_eq!(find(&m, 0, 0x1000, 0x2000), Err(FindspaceError::NoSpace));
+    assert_eq!(find(&m, 0, 0x1000, 0x800), Ok(0x1000));
+    assert_eq!(find(&m, 0, 0x1000, 3), Err(FindspaceError::NoSpace));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Address 0 and the top of every space
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn address_zero_is_an_ordinary_address() {
+    for arch in ALL_ARCHES {
+        let mut m = map(arch, 0, 0xFFFF);
+        assert_eq!(find(&m, 0, 1, 1), Ok(0));
+        assert_eq!(find(&m, 0, 0x1000, 1 << 40), Ok(0)); // 0 is a multiple of everything
+        assert_eq!(m.map_anywhere(0x1000, 0x1000, 1), Ok(r(0, 0xFFF)));
+        assert_eq!(
+            m.map_fixed(0, 1, 2),
+            Err(MapFixedError::Overlap {
+                existing: r(0, 0xFFF)
+            })
+        );
+        assert_eq!(m.unmap(0, 0x1000).unwrap().len(), 1);
+        assert_eq!(m.map_fixed(0, 1, 3), Ok(r(0, 0)));
+        assert_eq!(find(&m, 0, 1, 1), Ok(1));
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn exact_fit_at_the_top_of_every_space() {
+    for arch in ALL_ARCHES {
+        let top = arch.max_addr();
+        let min = arch.upper_half_start().unwrap_or(0);
+        let mut m = map(arch, min, top);
+        // Fill everything but the last 0x100 bytes (NetBSD's top-of-space test).
+        fixed(&mut m, min, top - min - 0xFF);
+        assert_eq!(find(&m, 0, 0x100, 1), Ok(top - 0xFF));
+        assert_eq!(find(&m, 0, 0x100, 0x100), Ok(top - 0xFF));
+        assert_eq!(find(&m, 0, 0x101, 1), Err(FindspaceError::NoSpace));
+        assert_eq!(find(&m, 0, 0x100, 0x200), Err(FindspaceError::NoSpace));
+        assert_eq!(find(&m, top, 1, 1), Ok(top));
+        assert_eq!(m.map_anywhere(0x100, 1, 9), Ok(r(top - 0xFF, top)));
+        assert_eq!(m.stats().free_bytes, 0);
+        assert_eq!(m.stats().gaps, 0);
+        assert_eq!(find(&m, 0, 1, 1), Err(FindspaceError::NoSpace));
+        m.check_invariants().unwrap();
+        // Unmapping the top entry restores the top gap; the top byte alone works too.
+        assert_eq!(m.unmap(top - 0xFF, 0x100).unwrap()[0].tag, 9);
+        assert_eq!(m.map_fixed(top, 1, 10), Ok(r(top, top)));
+        let past_top = if top == u64::MAX {
+            MapFixedError::Wraps
+        } else {
+            MapFixedError::OutOfBounds
+        };
+        assert_eq!(m.map_fixed(top, 2, 10), Err(past_top));
+        assert_eq!(find(&m, 0, 0xFF, 1), Ok(top - 0xFF));
+        assert_eq!(find(&m, 0, 0x100, 1), Err(FindspaceError::NoSpace));
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn map_ending_at_u64_max() {
+    let mut m = map(Arch::X86_64La57, 0xFF00_0000_0000_0000, u64::MAX);
+    let r1 = m.map_fixed(u64::MAX - 0xFFF, 0x1000, 1).unwrap();
+    assert_eq!(r1.last(), u64::MAX);
+    assert_eq!(
+        m.map_fixed(u64::MAX, 1, 2),
+        Err(MapFixedError::Overlap { existing: r1 })
+    );
+    assert_eq!(
+        m.map_fixed(u64::MAX - 0xFFF, 0x1001, 2),
+        Err(MapFixedError::Wraps)
+    );
+    assert_eq!(
+        find(&m, u64::MAX - 0x1FFF, 0x1000, 0x1000),
+        Ok(u64::MAX - 0x1FFF)
+    );
+    assert_eq!(
+        find(&m, u64::MAX - 0x1FFE, 0x1000, 1),
+        Err(FindspaceError::NoSpace)
+    );
+    assert_eq!(
+        find(&m, u64::MAX - 0xFFF, 1, 1),
+        Err(FindspaceError::NoSpace)
+    );
+    assert_eq!(m.unmap(u64::MAX, 1), Err(UnmapError::Partial { entry: r1 }));
+    assert_eq!(m.unmap(u64::MAX - 0xFFF, 0x1001), Err(UnmapError::Wraps));
+    assert_eq!(m.unmap(u64::MAX - 0x1FFF, 0x2000).unwrap().len(), 1);
+    assert_eq!(m.gaps(), vec![r(0xFF00_0000_0000_0000, u64::MAX)]);
+    m.check_invariants().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn map_fixed_verdicts() {
+    let mut m = map(Arch::Ia32, 0x1000, 0xFFFF).with_max_entries(3);
+    assert_eq!(m.map_fixed(0x1000, 0, 1), Err(MapFixedError::ZeroLength));
+    assert_eq!(m.map_fixed(u64::MAX, 2, 1), Err(MapFixedError::Wraps));
+    assert_eq!(m.map_fixed(0xFFFF, 2, 1), Err(MapFixedError::OutOfBounds));
+    assert_eq!(m.map_fixed(0xFFF, 2, 1), Err(MapFixedError::OutOfBounds));
+    assert_eq!(m.map_fixed(0x2000, 0x1000, 1), Ok(r(0x2000, 0x2FFF)));
+    for (addr, len) in [
+        (0x1800, 0x801),
+        (0x2FFF, 1),
+        (0x2800, 0x10),
+        (0x1000, 0x8000),
+    ] {
+        assert_eq!(
+            m.map_fixed(addr, len, 2),
+            Err(MapFixedError::Overlap {
+                existing: r(0x2000, 0x2FFF)
+            })
+        );
+    }
+    assert_eq!(m.map_fixed(0x1800, 0x800, 2), Ok(r(0x1800, 0x1FFF))); // adjacent below
+    assert_eq!(m.map_fixed(0x3000, 0x800, 3), Ok(r(0x3000, 0x37FF))); // adjacent above
+    assert_eq!(m.gaps(), vec![r(0x1000, 0x17FF), r(0x3800, 0xFFFF)]);
+    assert_eq!(m.map_fixed(0x8000, 1, 4), Err(MapFixedError::Full));
+    assert_eq!(
+        m.map_fixed(0x3000, 1, 4),
+        Err(MapFixedError::Overlap {
+            existing: r(0x3000, 0x37FF)
+        }),
+        "overlap is reported before full"
+    );
+    assert_eq!(m.map_anywhere(1, 1, 4), Err(MapAnywhereError::Full));
+    assert_eq!(
+        m.map_anywhere(0x10_0000, 1, 4),
+        Err(MapAnywhereError::NoSpace)
+    );
+    assert_eq!(m.map_anywhere(0, 1, 4), Err(MapAnywhereError::ZeroLength));
+    assert_eq!(m.map_anywhere(1, 0, 4), Err(MapAnywhereError::ZeroAlign));
+    let s = m.stats();
+    assert_eq!((s.entries, s.gaps, s.mapped_bytes), (3, 2, 0x2000));
+    assert_eq!(s.free_bytes, 0xF000 - 0x2000);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn unmap_takes_whole_entries_only() {
+    let mut m = map(Arch::Pae, 0, 0xFFFF);
+    for (i, a) in [0x1000u64, 0x2000, 0x3000, 0x5000].into_iter().enumerate() {
+        m.map_fixed(a, 0x1000, i as u64).unwrap();
+    }
+    let before: Vec<Entry> = m.entries().collect();
+    assert_eq!(m.unmap(0, 0), Err(UnmapError::ZeroLength));
+    assert_eq!(m.unmap(2, u64::MAX), Err(UnmapError::Wraps));
+    assert_eq!(m.unmap(0xFFFF, 2), Err(UnmapError::OutOfBounds));
+    assert_eq!(m.unmap(0x4000, 0x1000), Err(UnmapError::NotMapped));
+    assert_eq!(
+        m.unmap(0x1800, 0x800),
+        Err(UnmapError::Partial {
+            entry: r(0x1000, 0x1FFF)
+        })
+    );
+    assert_eq!(
+        m.unmap(0x2000, 0x1001),
+        Err(UnmapError::Partial {
+            entry: r(0x3000, 0x3FFF)
+        })
+    );
+    assert_eq!(
+        m.unmap(0x1FFF, 0x2001),
+        Err(UnmapError::Partial {
+            entry: r(0x1000, 0x1FFF)
+        })
+    );
+    assert_eq!(
+        m.entries().collect::<Vec<_>>(),
+        before,
+        "failed unmaps change nothing"
+    );
+    // A range covering whole entries plus holes.
+    let gone = m.unmap(0x2000, 0x5000).unwrap();
+    assert_eq!(
+        gone.iter().map(|e| e.tag).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(m.gaps(), vec![r(0, 0xFFF), r(0x2000, 0xFFFF)]);
+    assert_eq!(m.unmap(0x1000, 0x1000).unwrap()[0].tag, 0);
+    assert_eq!(m.gaps(), vec![r(0, 0xFFFF)]);
+    assert!(m.is_empty());
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn with_max_entries_never_drops_entries() {
+    let mut m = map(Arch::Ia32, 0, 0xFFFF);
+    m.map_fixed(0, 1, 0).unwrap();
+    m.map_fixed(5, 1, 0).unwrap();
+    let m = m.with_max_entries(0);
+    assert_eq!(m.max_entries(), 2);
+    assert_eq!(
+        m.clone().with_max_entries(usize::MAX).max_entries(),
+        MAX_ENTRIES
+    );
+    m.check_invariants().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment sharing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn segment_sharing_counts() {
+    let seg = Arch::Ia32.segment_size();
+    let obj = |space, start, length, offset| ObjectMapping {
+        space,
+        object: 1,
+        start,
+        length,
+        offset,
+    };
+    // Two spaces, the same 3 segments of the object at segment-aligned addresses: all shared.
+    let aligned = [obj(0, 10 * seg, 3 * seg, 0), obj(1, 20 * seg, 3 * seg, 0)];
+    let s = segment_sharing(Arch::Ia32, &aligned).unwrap();
+    assert_eq!(s.table_pages_unshared, 6);
+    assert_eq!((s.shared_pages, s.private_pages, s.table_pages), (3, 0, 3));
+    assert_eq!((s.segments_on_shared_pages, s.saved()), (6, 3));
+    // Same, but space 1 is off by one page: every segment is partial or has another key.
+    let skewed = [
+        obj(0, 10 * seg, 3 * seg, 0),
+        obj(1, 20 * seg + PAGE_SIZE, 3 * seg, 0),
+    ];
+    let s = segment_sharing(Arch::Ia32, &skewed).unwrap();
+    assert_eq!(
+        (s.table_pages_unshared, s.table_pages, s.saved()),
+        (7, 7, 0)
+    );
+    // Congruent but not aligned: start % seg == offset % seg still shares the inner segments.
+    let congruent = [
+        obj(0, 10 * seg + PAGE_SIZE, 3 * seg, PAGE_SIZE),
+        obj(1, 30 * seg + PAGE_SIZE, 3 * seg, PAGE_SIZE),
+    ];
+    let s = segment_sharing(Arch::Ia32, &congruent).unwrap();
+    assert_eq!(
+        (s.table_pages_unshared, s.shared_pages, s.private_pages),
+        (8, 2, 4)
+    );
+    // Two mappings in one segment make it private.
+    let crowded = [
+        obj(0, 0, seg / 2, 0),
+        obj(0, seg / 2, seg / 2, seg / 2),
+        obj(1, 0, seg, 0),
+    ];
+    let s = segment_sharing(Arch::Ia32, &crowded).unwrap();
+    assert_eq!(
+        (s.table_pages_unshared, s.table_pages, s.shared_pages),
+        (2, 2, 0)
+    );
+    // Errors.
+    assert_eq!(
+        segment_sharing(Arch::Ia32, &[obj(0, 0, 0, 0)]),
+        Err(SharingError::BadRange {
+            index: 0,
+            error: crate::addr::RangeError::Empty
+        })
+    );
+    assert_eq!(
+        segment_sharing(Arch::Ia32, &[obj(0, 1, 1, 0)]),
+        Err(SharingError::NotPageAligned { index: 0 })
+    );
+    assert_eq!(
+        segment_sharing(Arch::X86_64, &[obj(0, 0, 0x1001, !0xFFF)]),
+        Err(SharingError::OffsetWraps { index: 0 })
+    );
+    assert_eq!(
+        segment_sharing(
+            Arch::Ia32,
+            &[obj(0, 0, 2 * PAGE_SIZE, 0), obj(0, PAGE_SIZE, 1, 0)]
+        ),
+        Err(SharingError::Overlap {
+            first: 0,
+            second: 1
+        })
+    );
+    assert_eq!(
+        segment_sharing(Arch::X86_64, &[obj(0, 0, 1 << 46, 0)]),
+        Err(SharingError::TooManySegments)
+    );
+}
+
+#[test]
+fn segment_alignment_saves_table_pages_through_vmmap() {
+    // Eight address spaces each map the same 64 MiB object after a different amount of private
+    // stuff. Page-aligned placement shares nothing; segment-aligned placement shares every
+    // table page the object needs.
+    for arch in ALL_ARCHES {
+        let seg = arch.segment_size();
+        let object_len = 64 << 20;
+        let place = |align: u64| {
+            let mut out = Vec::new();
+            for space in 0..8u32 {
+                let mut m = map(arch, 0x40_0000, 0xBFFF_FFFF);
+                m.map_anywhere(u64::from(space + 1) * 3 * PAGE_SIZE, PAGE_SIZE, 0)
+                    .unwrap();
+                let at = m.map_anywhere(object_len, align, 1).unwrap();
+                m.check_invariants().unwrap();
+                out.push(ObjectMapping {
+                    space,
+                    object: 1,
+                    start: at.start(),
+                    length: object_len,
+                    offset: 0,
+                });
+            }
+            segment_sharing(arch, &out).unwrap()
+        };
+        let paged = place(PAGE_SIZE);
+        let segmented = place(seg);
+        let per_space = object_len / seg;
+        assert_eq!(paged.shared_pages, 0, "{arch}");
+        assert_eq!(paged.table_pages, 8 * (per_space + 1), "{arch}");
+        assert_eq!(segmented.table_pages_unshared, 8 * per_space, "{arch}");
+        assert_eq!(segmented.table_pages, per_space, "{arch}");
+        assert_eq!(segmented.saved(), 7 * per_space, "{arch}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential: both strategies against a naive reference on pseudo-random op streams
+// ---------------------------------------------------------------------------------------------
+
+/// xorshift64: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+/// One operation of a generated case.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Find {
+        start: u64,
+        length: u64,
+        align: u64,
+    },
+    Anywhere {
+        start: u64,
+        length: u64,
+        align: u64,
+        tag: u64,
+    },
+    Fixed {
+        addr: u64,
+        length: u64,
+        tag: u64,
+    },
+    Unmap {
+        addr: u64,
+        length: u64,
+    },
+}
+
+/// A verdict as plain integers, comparable across the implementation and the references.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Addr(u64),
+    Mapped(u64, u64),
+    Unmapped(Vec<(u64, u64, u64)>),
+    ZeroLength,
+    ZeroAlign,
+    NoSpace,
+    Full,
+    Wraps,
+    OutOfBounds,
+    Overlap(u64, u64),
+    NotMapped,
+    Partial(u64, u64),
+}
+
+fn apply(m: &mut VmMap, op: Op) -> Outcome {
+    let find_err = |e| match e {
+        FindspaceError::ZeroLength => Outcome::ZeroLength,
+        FindspaceError::ZeroAlign => Outcome::ZeroAlign,
+        FindspaceError::NoSpace => Outcome::NoSpace,
+    };
+    match op {
+        Op::Find {
+            start,
+            length,
+            align,
+        } => find(m, start, length, align).map_or_else(find_err, Outcome::Addr),
+        Op::Anywhere {
+            start,
+            length,
+            align,
+            tag,
+        } => match m.map_anywhere_from(start, length, align, tag) {
+            Ok(r) => Outcome::Mapped(r.start(), r.last()),
+            Err(MapAnywhereError::ZeroLength) => Outcome::ZeroLength,
+            Err(MapAnywhereError::ZeroAlign) => Outcome::ZeroAlign,
+            Err(MapAnywhereError::NoSpace) => Outcome::NoSpace,
+            Err(MapAnywhereError::Full) => Outcome::Full,
+        },
+        Op::Fixed { addr, length, tag } => match m.map_fixed(addr, length, tag) {
+            Ok(r) => Outcome::Mapped(r.start(), r.last()),
+            Err(MapFixedError::ZeroLength) => Outcome::ZeroLength,
+            Err(MapFixedError::Wraps) => Outcome::Wraps,
+            Err(MapFixedError::OutOfBounds) => Outcome::OutOfBounds,
+            Err(MapFixedError::Overlap { existing }) => {
+                Outcome::Overlap(existing.start(), existing.last())
+            }
+            Err(MapFixedError::Full) => Outcome::Full,
+        },
+        Op::Unmap { addr, length } => match m.unmap(addr, length) {
+            Ok(v) => Outcome::Unmapped(
+                v.iter()
+                    .map(|e| (e.range.start(), e.range.last(), e.tag))
+                    .collect(),
+            ),
+            Err(UnmapError::ZeroLength) => Outcome::ZeroLength,
+            Err(UnmapError::Wraps) => Outcome::Wraps,
+            Err(UnmapError::OutOfBounds) => Outcome::OutOfBounds,
+            Err(UnmapError::NotMapped) => Outcome::NotMapped,
+            Err(UnmapError::Partial { entry }) => Outcome::Partial(entry.start(), entry.last()),
+        },
+    }
+}
+
+/// The naive reference used without the oracle crate: a sorted `Vec` of `(start, last, tag)`
+/// and u128 arithmetic; findspace tries candidates one blocking entry at a time.
+struct Reference {
+    min: u64,
+    max: u64,
+    limit: usize,
+    entries: Vec<(u64, u64, u64)>,
+}
+
+impl Reference {
+    fn findspace(&self, start: u64, length: u64, align: u64) -> Outcome {
+        if length == 0 {
+            return Outcome::ZeroLength;
+        }
+        if align == 0 {
+            return Outcome::ZeroAlign;
+        }
+        let (len, al) = (u128::from(length), u128::from(align));
+        let mut a = u128::from(start.max(self.min)).div_ceil(al) * al;
+        loop {
+            let last = a + len - 1;
+            if last > u128::from(self.max) {
+                return Outcome::NoSpace;
+            }
+            let block = self
+                .entries
+                .iter()
+                .find(|&&(s, l, _)| u128::from(s) <= last && a <= u128::from(l));
+            match block {
+                None => return Outcome::Addr(a as u64),
+                Some(&(_, l, _)) => a = (u128::from(l) + 1).div_ceil(al) * al,
+            }
+        }
+    }
+
+    fn range(&self, addr: u64, length: u64) -> Result<(u64, u64), Outcome> {
+        if length == 0 {
+            return Err(Outcome::ZeroLength);
+        }
+        let last = u128::from(addr) + u128::from(length) - 1;
+        if last > u128::from(u64::MAX) {
+            return Err(Outcome::Wraps);
+        }
+        if addr < self.min || last > u128::from(self.max) {
+            return Err(Outcome::OutOfBounds);
+        }
+        Ok((addr, last as u64))
+    }
+
+    fn insert(&mut self, e: (u64, u64, u64)) {
+        self.entries.push(e);
+        self.entries.sort_unstable();
+    }
+
+    fn apply(&mut self, op: Op) -> Outcome {
+        match op {
+            Op::Find {
+                start,
+                length,
+                align,
+            } => self.findspace(start, length, align),
+            Op::Anywhere {
+                start,
+                length,
+                align,
+                tag,
+            } => match self.findspace(start, length, align) {
+                Outcome::Addr(_) if self.entries.len() >= self.limit => Outcome::Full,
+                Outcome::Addr(a) => {
+                    self.insert((a, a + (length - 1), tag));
+                    Outcome::Mapped(a, a + (length - 1))
+                }
+                other => other,
+            },
+            Op::Fixed { addr, length, tag } => {
+                let (s, l) = match self.range(addr, length) {
+                    Ok(x) => x,
+                    Err(o) => return o,
+                };
+                if let Some(&(es, el, _)) = self.entries.iter().find(|e| e.0 <= l && s <= e.1) {
+                    return Outcome::Overlap(es, el);
+                }
+                if self.entries.len() >= self.limit {
+                    return Outcome::Full;
+                }
+                self.insert((s, l, tag));
+                Outcome::Mapped(s, l)
+            }
+            Op::Unmap { addr, length } => {
+                let (s, l) = match self.range(addr, length) {
+                    Ok(x) => x,
+                    Err(o) => return o,
+                };
+                let hit: Vec<_> = self
+                    .entries
+                    .iter()
+                    .copied()
+                    .filter(|e| e.0 <= l && s <= e.1)
+                    .collect();
+                if hit.is_empty() {
+                    return Outcome::NotMapped;
+                }
+                if let Some(&(es, el, _)) = hit.iter().find(|e| e.0 < s || e.1 > l) {
+                    return Outcome::Partial(es, el);
+                }
+                self.entries.retain(|e| !(e.0 <= l && s <= e.1));
+                Outcome::Unmapped(hit)
+            }
+        }
+    }
+}
+
+/// Picks map bounds for `arch`: a window of `2^12..2^24` bytes at the bottom of the space, at
+/// the top of a canonical half, or at a random place.
+fn bounds(rng: &mut Rng, arch: Arch) -> (u64, u64) {
+    let size = 1u64 << (12 + rng.below(13));
+    let upper = arch.upper_half_start().filter(|_| rng.chance(2));
+    let (lo, hi) = match upper {
+        Some(u) => (u, u64::MAX),
+        None => (0, arch.lower_half_last()),
+    };
+    match rng.below(3) {
+        0 => (lo, lo + size - 1),
+        1 => (hi - (size - 1), hi),
+        _ => {
+            let min = lo + rng.below(hi - lo - size + 1);
+            (min, min + size - 1)
+        }
+    }
+}
+
+fn gen_align(rng: &mut Rng) -> u64 {
+    match rng.below(10) {
+        0 => 0,
+        1 => 1,
+        2 => [3, 12288, 0x30_0000, 5, 6, 4097][rng.below(6) as usize],
+        3 => u64::MAX / [3, 5, 17, 255][rng.below(4) as usize],
+        4 => 1 << rng.below(64),
+        5 => 1 + rng.below(100),
+        _ => 1 << rng.below(13),
+    }
+}
+
+fn gen_length(rng: &mut Rng, size: u64) -> u64 {
+    match rng.below(12) {
+        0 => 0,
+        1 => u64::MAX - rng.below(4),
+        2 => size,
+        3 => size + 1,
+        4 => 1 + rng.below(size),
+        _ => 1 + rng.below(1 + size / 32),
+    }
+}
+
+fn gen_addr(rng: &mut Rng, min: u64, max: u64) -> u64 {
+    let size = max - min + 1;
+    match rng.below(10) {
+        0 => 0,
+        1 => u64::MAX - rng.below(3),
+        2 => min.wrapping_sub(1 + rng.below(16)),
+        3 => max.wrapping_add(rng.below(16)),
+        4 => max - rng.below(size.min(64)),
+        _ => min + rng.below(size),
+    }
+}
+
+fn gen_op(rng: &mut Rng, min: u64, max: u64, live: &[Entry]) -> Op {
+    let size = max - min + 1;
+    let tag = rng.next();
+    match rng.below(8) {
+        0 | 1 => Op::Find {
+            start: gen_addr(rng, min, max),
+            length: gen_length(rng, size),
+            align: gen_align(rng),
+        },
+        2 | 3 => Op::Anywhere {
+            start: if rng.chance(2) {
+                min
+            } else {
+                gen_addr(rng, min, max)
+            },
+            length: gen_length(rng, size),
+            align: gen_align(rng),
+            tag,
+        },
+        4 | 5 => Op::Fixed {
+            addr: gen_addr(rng, min, max),
+            length: gen_length(rng, size),
+            tag,
+        },
+        _ if !live.is_empty() && rng.chance(2) => {
+            // Unmap live entries: exactly one, or a span from one to a later one.
+            let i = rng.below(live.len() as u64) as usize;
+            let j = (i + rng.below(3) as usize).min(live.len() - 1);
+            let (s, l) = (live[i].range.start(), live[j].range.last());
+            Op::Unmap {
+                addr: s,
+                length: l - s + 1,
+            }
+        }
+        _ => Op::Unmap {
+            addr: gen_addr(rng, min, max),
+            length: gen_length(rng, size),
+        },
+    }
+}
+
+/// Runs `cases` cases of `ops` ops per architecture, comparing every verdict with `reference`
+/// (constructed per case from the bounds and entry limit) and checking invariants after each
+/// op. Returns how many ops succeeded, to assert the streams are not all errors.
+fn differential<R>(
+    seed: u64,
+    cases: usize,
+    ops: usize,
+    mut new_ref: impl FnMut(u64, u64, usize) -> R,
+    mut ref_apply: impl FnMut(&mut R, Op) -> Outcome,
+) -> usize {
+    let mut rng = Rng(seed);
+    let mut successes = 0;
+    for arch in ALL_ARCHES {
+        for case in 0..cases {
+            let (min, max) = bounds(&mut rng, arch);
+            let limit = if rng.chance(4) {
+                1 + rng.below(8) as usize
+            } else {
+                MAX_ENTRIES
+            };
+            let strategy = if rng.chance(2) {
+                Strategy::Linear
+            } else {
+                Strategy::GapIndex
+            };
+            let mut m = VmMap::new(arch, min, max)
+                .unwrap()
+                .with_max_entries(limit)
+                .with_strategy(strategy);
+            let mut reference = new_ref(min, max, limit);
+            for i in 0..ops {
+                let live: Vec<Entry> = m.entries().collect();
+                let op = gen_op(&mut rng, min, max, &live);
+                let got = apply(&mut m, op);
+                let want = ref_apply(&mut reference, op);
+                assert_eq!(
+                    got, want,
+                    "{arch} case {case} op {i}: {op:?} on [{min:#x}, {max:#x}] limit {limit}"
+                );
+                if matches!(
+                    got,
+                    Outcome::Addr(_) | Outcome::Mapped(..) | Outcome::Unmapped(_)
+                ) {
+                    successes += 1;
+                }
+                if let Err(e) = m.check_invariants() {
+                    panic!("{arch} case {case} op {i}: {op:?}: {e}");
+                }
+            }
+        }
+    }
+    successes
+}
+
+#[test]
+fn both_strategies_match_the_naive_reference() {
+    let ok = differential(
+        0x2545_F491_4F6C_DD1D,
+        40,
+        150,
+        |min, max, limit| Reference {
+            min,
+            max,
+            limit,
+            entries: Vec::new(),
+        },
+        |r, op| r.apply(op),
+    );
+    assert!(ok > 4 * 40 * 150 / 4, "too few successful ops: {ok}");
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn both_strategies_match_the_oracle_crate() {
+    use kvafuzz_oracles::findspace as o;
+    let ok = differential(
+        0x9E37_79B9_7F4A_7C15,
+        40,
+        150,
+        o::MapModel::new,
+        |model, op| match op {
+            Op::Find {
+                start,
+                length,
+                align,
+            } => match model.findspace(start, length, align) {
+                Ok(a) => Outcome::Addr(a),
+                Err(o::FindspaceErrorKind::ZeroLength) => Outcome::ZeroLength,
+                Err(o::FindspaceErrorKind::ZeroAlign) => Outcome::ZeroAlign,
+                Err(o::FindspaceErrorKind::NoSpace) => Outcome::NoSpace,
+            },
+            Op::Anywhere {
+                start,
+                length,
+                align,
+                tag,
+            } => match model.map_anywhere_from(start, length, align, tag) {
+                Ok((s, l)) => Outcome::Mapped(s, l),
+                Err(o::MapAnywhereErrorKind::ZeroLength) => Outcome::ZeroLength,
+                Err(o::MapAnywhereErrorKind::ZeroAlign) => Outcome::ZeroAlign,
+                Err(o::MapAnywhereErrorKind::NoSpace) => Outcome::NoSpace,
+                Err(o::MapAnywhereErrorKind::Full) => Outcome::Full,
+            },
+            Op::Fixed { addr, length, tag } => match model.map_fixed(addr, length, tag) {
+                Ok((s, l)) => Outcome::Mapped(s, l),
+                Err(o::MapFixedErrorKind::ZeroLength) => Outcome::ZeroLength,
+                Err(o::MapFixedErrorKind::Wraps) => Outcome::Wraps,
+                Err(o::MapFixedErrorKind::OutOfBounds) => Outcome::OutOfBounds,
+                Err(o::MapFixedErrorKind::Overlap { start, last }) => Outcome::Overlap(start, last),
+                Err(o::MapFixedErrorKind::Full) => Outcome::Full,
+            },
+            Op::Unmap { addr, length } => match model.unmap(addr, length) {
+                Ok(v) => Outcome::Unmapped(v),
+                Err(o::UnmapErrorKind::ZeroLength) => Outcome::ZeroLength,
+                Err(o::UnmapErrorKind::Wraps) => Outcome::Wraps,
+                Err(o::UnmapErrorKind::OutOfBounds) => Outcome::OutOfBounds,
+                Err(o::UnmapErrorKind::NotMapped) => Outcome::NotMapped,
+                Err(o::UnmapErrorKind::Partial { start, last }) => Outcome::Partial(start, last),
+            },
+        },
+    );
+    assert!(ok > 4 * 40 * 150 / 4, "too few successful ops: {ok}");
+}
+
+#[test]
+fn strategies_agree_on_a_large_fragmented_map() {
+    // 20,000 entries of mixed sizes with mixed holes; then many queries of mixed alignment.
+    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let mut m = map(Arch::X86_64, 0, 0x7FFF_FFFF_FFFF);
+    let mut addr = 0u64;
+    for _ in 0..20_000 {
+        addr += rng.below(4) * PAGE_SIZE + rng.below(PAGE_SIZE);
+        let len = 1 + rng.below(8 * PAGE_SIZE);
+        m.map_fixed(addr, len, 0).unwrap();
+        addr += len;
+    }
+    m.check_invariants().unwrap();
+    // Punch holes by unmapping every seventh entry.
+    let victims: Vec<Range> = m.entries().step_by(7).map(|e| e.range).collect();
+    for v in victims {
+        m.unmap(v.start(), v.size()).unwrap();
+    }
+    m.check_invariants().unwrap();
+    for _ in 0..3000 {
+        let start = rng.below(addr + 0x10_0000);
+        let length = 1 + rng.below(12 * PAGE_SIZE);
+        let align = gen_align(&mut rng);
+        let _ = find(&m, start, length, align);
+    }
+}
