@@ -42,7 +42,8 @@ struct Node {
     max_gap: u64,
 }
 
-/// What [`GapTree::check`] found wrong (wrapped by [`super::InvariantError`]).
+/// What the gap tree's own structural check found wrong (wrapped by
+/// [`InvariantError::GapTree`](super::InvariantError::GapTree)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GapTreeError {
     /// A node's stored subtree max-gap differs from the value recomputed from scratch.

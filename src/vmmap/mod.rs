@@ -20,8 +20,9 @@
 //!   complement of the entries, so two gaps are never adjacent, and there are at most
 //!   `entries + 1` of them.
 //! * **Alignment**: an [`Align`], any integer `>= 1`. Rounding up uses a mask for powers of two
-//!   and a division otherwise, as the seed does (it adjusted nothing to a power of two: its
-//!   comment says so but its code divides).
+//!   and a division otherwise, as the seed's code does (its comment promises to adjust the
+//!   alignment up to a power of two; its code divides instead, and so does this map). The
+//!   seed's test `(align | (align - 1)) + 1 == align << 1` is [`crate::addr::is_pow2`].
 //! * **Fit**: an address `a` *fits* `(start, length, align)` iff `a >= max(start, min)`,
 //!   `a % align == 0`, `a + length - 1` does not exceed `max` (computed without wrapping), and
 //!   the block `[a, a + length - 1]` lies inside one gap.
