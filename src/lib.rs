@@ -21,6 +21,7 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod mmu;
 pub mod vmem;
 pub mod vmmap;
 

@@ -1,0 +1,262 @@
+//! `check_invariants` (the numbered invariants of the module comment) and table statistics.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::addr::PAGE_SIZE;
+
+use super::geometry::{bits, is_leaf, is_pointer, present, Level};
+use super::phys::{data_len, read_data, Frame, TableKind};
+use super::types::{Asid, CpuId, InvariantError, PageFlags, TableStats};
+use super::Mmu;
+
+/// Per-frame facts gathered by the traversal.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// Times the traversal arrived at this table (roots: once, as a root).
+    visits: u32,
+    /// Pointer entries found pointing at it (each distinct table scanned once).
+    pointers: u32,
+}
+
+impl Mmu {
+    /// Check every structural invariant (module comment, section 3); the first violation.
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
+        let g = self.geo;
+        let nframes = self.phys.frames().count();
+        // 1. Free list versus contents.
+        let used: Vec<bool> = self.phys.frames().map(|(_, p)| p.is_some()).collect();
+        let mut on_free = vec![false; nframes];
+        for f in self.phys.free_list() {
+            let i = f.index() as usize;
+            let dup = on_free.get(i).copied().unwrap_or(true);
+            let used = used.get(i).copied().unwrap_or(true);
+            if dup || used {
+                return Err(InvariantError::FrameFreeAndUsed { frame: f.index() });
+            }
+            on_free[i] = true;
+        }
+        for (f, p) in self.phys.frames() {
+            if p.is_none() && !on_free[f.index() as usize] {
+                return Err(InvariantError::FrameLeaked { frame: f.index() });
+            }
+        }
+        // 2-5, 8. Traverse every space; each distinct table's entries are scanned once.
+        let mut seen = vec![Seen::default(); nframes];
+        let kroot = self.root(Asid::KERNEL);
+        for (&asid, &root) in &self.spaces {
+            let page = self.phys.page(root);
+            if page.kind != TableKind::Root || page.level != g.top() {
+                return Err(InvariantError::Shape { frame: root.index() });
+            }
+            // 6. Kernel half equal to the kernel space's.
+            for i in g.kernel_top_index()..g.entries(g.top()) {
+                let Some(idx) = g.table_index(g.top(), i) else {
+                    break;
+                };
+                if self.phys.read(root, idx) & !bits::A != self.phys.read(kroot, idx) & !bits::A
+                {
+                    return Err(InvariantError::KernelHalfDiverged {
+                        asid,
+                        index: idx.raw(),
+                    });
+                }
+            }
+            self.visit(root, g.top(), 0, &mut seen)?;
+        }
+        for (f, p) in self.phys.frames() {
+            let Some(p) = p else { continue };
+            let s = seen[f.index() as usize];
+            if s.visits == 0 {
+                return Err(InvariantError::FrameLeaked { frame: f.index() });
+            }
+            if p.refs != s.pointers {
+                return Err(InvariantError::RefCount {
+                    frame: f.index(),
+                    stored: p.refs,
+                    actual: s.pointers,
+                });
+            }
+            // 7. Registry.
+            if let TableKind::Segment(key) = p.kind {
+                if self.segments.get(&key) != Some(&f) {
+                    return Err(InvariantError::SegmentRegistry { frame: f.index() });
+                }
+            }
+        }
+        for (key, &f) in &self.segments {
+            let ok = self.phys.frame_at(f.pa()) == Some(f)
+                && self.phys.page(f).kind == TableKind::Segment(*key);
+            if !ok {
+                return Err(InvariantError::SegmentRegistry { frame: f.index() });
+            }
+        }
+        for (c, t) in self.tlbs.iter().enumerate() {
+            if !t.well_formed() {
+                return Err(InvariantError::Tlb {
+                    cpu: CpuId(c as u32),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Scan table `t` (level `level`, mapping VAs from `base`) once, recursing into its
+    /// children the first time each is reached.
+    fn visit(
+        &self,
+        t: Frame,
+        level: Level,
+        base: u64,
+        seen: &mut [Seen],
+    ) -> Result<(), InvariantError> {
+        let g = self.geo;
+        let page = self.phys.page(t);
+        let me = t.index() as usize;
+        seen[me].visits += 1;
+        if seen[me].visits > 1 {
+            // Reached again: legal only for tables shared by design (invariant 3); their
+            // entries were scanned the first time.
+            let by_design = matches!(page.kind, TableKind::Segment(_))
+                || (level + 1 == g.top() && g.in_kernel_half(base));
+            return if by_design {
+                Ok(())
+            } else {
+                Err(InvariantError::Shape { frame: t.index() })
+            };
+        }
+        if page.level != level || data_len(&page.data) != g.entries(level) {
+            return Err(InvariantError::Shape { frame: t.index() });
+        }
+        let segment = match page.kind {
+            TableKind::Segment(k) => Some(k),
+            _ => None,
+        };
+        if segment.is_some() && level != 0 {
+            return Err(InvariantError::Shape { frame: t.index() });
+        }
+        let mut count: u16 = 0;
+        for i in 0..g.entries(level) {
+            let e = read_data(&page.data, i);
+            let index = i as u16;
+            let bad = InvariantError::BadEntry {
+                frame: t.index(),
+                index,
+            };
+            let va = entry_va(self, level, base, i);
+            if let Some(key) = segment {
+                // Shared segment: exactly the key's pages, nothing else.
+                let want = if (i as u64) < key.len / PAGE_SIZE {
+                    g.leaf_bits(key.flags, 0) | (key.pa + i as u64 * PAGE_SIZE)
+                } else {
+                    0
+                };
+                if e & !(bits::A | bits::D) != want {
+                    return Err(InvariantError::SegmentRegistry { frame: t.index() });
+                }
+            }
+            if !present(e) {
+                if e != 0 {
+                    return Err(bad);
+                }
+                continue;
+            }
+            count += 1;
+            let leaf = is_leaf(e, level);
+            if e & !g.allowed_bits(level, leaf) != 0 || (leaf && !g.leaf_allowed(level)) {
+                return Err(bad);
+            }
+            if leaf {
+                let f = g.leaf_flags(e);
+                let kernel = g.in_kernel_half(va);
+                if segment.is_none()
+                    && ((kernel && f.contains(PageFlags::USER))
+                        || (!kernel && f.contains(PageFlags::GLOBAL)))
+                {
+                    return Err(bad);
+                }
+                continue;
+            }
+            debug_assert!(is_pointer(e, level));
+            let Some(child) = self.phys.frame_at(e & g.addr_mask(level, false)) else {
+                return Err(InvariantError::PointsToFreeFrame {
+                    frame: t.index(),
+                    index,
+                });
+            };
+            let want = g.pointer_entry(child.pa(), level, g.in_kernel_half(va));
+            if e & !bits::A != want {
+                return Err(bad);
+            }
+            let cpage = self.phys.page(child);
+            if cpage.kind == TableKind::Root || cpage.level + 1 != level {
+                return Err(InvariantError::Shape {
+                    frame: child.index(),
+                });
+            }
+            if let TableKind::Segment(key) = cpage.kind {
+                let kernel = g.in_kernel_half(va);
+                if (kernel && key.flags.contains(PageFlags::USER))
+                    || (!kernel && key.flags.contains(PageFlags::GLOBAL))
+                {
+                    return Err(bad);
+                }
+            }
+            seen[child.index() as usize].pointers += 1;
+            self.visit(child, level - 1, va, seen)?;
+        }
+        if count != page.present {
+            return Err(InvariantError::PresentCount {
+                frame: t.index(),
+                stored: page.present,
+                actual: count,
+            });
+        }
+        if count == 0 && page.kind != TableKind::Root {
+            return Err(InvariantError::EmptyTable { frame: t.index() });
+        }
+        Ok(())
+    }
+
+    /// Table pages in use, and how many private tables would be needed (every table counted
+    /// once per path from each root that reaches it).
+    pub fn table_stats(&self) -> TableStats {
+        let g = self.geo;
+        let mut private = 0;
+        for &root in self.spaces.values() {
+            private += self.paths(root, g.top());
+        }
+        TableStats {
+            in_use: self.table_pages(),
+            private_equivalent: private,
+        }
+    }
+
+    fn paths(&self, t: Frame, level: Level) -> u64 {
+        let page = self.phys.page(t);
+        let mut n = 1;
+        if level > 0 {
+            for i in 0..self.geo.entries(level) {
+                let e = read_data(&page.data, i);
+                if is_pointer(e, level) {
+                    n += self.paths(self.child(e, level), level - 1);
+                }
+            }
+        }
+        n
+    }
+}
+
+/// The first VA mapped by entry `i` of a level-`level` table whose first VA is `base`
+/// (sign-extended at the root of the 64-bit modes).
+fn entry_va(mmu: &Mmu, level: Level, base: u64, i: usize) -> u64 {
+    let g = mmu.geo;
+    let raw = base | ((i as u64) << g.shift(level));
+    if level == g.top() {
+        let bits = g.arch().va_bits();
+        if bits < 64 && raw >> (bits - 1) & 1 == 1 && g.arch().upper_half_start().is_some() {
+            return raw | !((1u64 << bits) - 1);
+        }
+    }
+    raw
+}

@@ -1,0 +1,244 @@
+//! Simulated physical memory for page-table pages: a frame allocator and the tables' contents.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use crate::addr::PAGE_SIZE;
+
+use super::geometry::{
+    present, Geometry, Level, TableIndex, NARROW_ENTRIES, PDPT_ENTRIES, WIDE_ENTRIES,
+};
+use super::types::PageFlags;
+
+/// Physical address of frame 0 of the page-table pool: 1 MiB, above the legacy low memory
+/// that real kernels keep away from page tables. With at most `MAX_FRAMES` = 2^16 frames the
+/// pool ends at 1 MiB + 256 MiB, well inside IA-32's 4 GiB of physical space.
+pub const TABLE_POOL_BASE: u64 = 0x10_0000;
+
+/// One frame of the page-table pool. Only the allocator makes these, so the index is always
+/// below the pool's frame count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Frame(u32);
+
+impl Frame {
+    /// The frame's index in the pool.
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+
+    /// Its physical address: `TABLE_POOL_BASE + index * 4096`.
+    pub const fn pa(self) -> u64 {
+        TABLE_POOL_BASE + self.0 as u64 * PAGE_SIZE
+    }
+}
+
+/// What a shared segment table maps: `len` bytes of physical memory from `pa` with `flags`,
+/// starting at the segment's first page. Two address spaces mapping the same key at
+/// segment-aligned addresses share one table page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentKey {
+    /// Physical address of the segment's first page.
+    pub pa: u64,
+    /// Bytes mapped from the segment's start (a multiple of 4 KiB, at most one segment).
+    pub len: u64,
+    /// Leaf flags of every page.
+    pub flags: PageFlags,
+}
+
+/// The contents of a table page, in the hardware's entry width.
+#[derive(Clone, Debug)]
+pub enum TableData {
+    /// IA-32: 1024 entries of 4 bytes.
+    Narrow(Box<[u32; NARROW_ENTRIES]>),
+    /// PAE PD/PT and every x86_64 table: 512 entries of 8 bytes.
+    Wide(Box<[u64; WIDE_ENTRIES]>),
+    /// PAE page-directory-pointer table: 4 entries of 8 bytes (it still occupies a frame).
+    Pdpt([u64; PDPT_ENTRIES]),
+}
+
+/// The role of a table page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// The root of one address space (never freed while the space lives).
+    Root,
+    /// An ordinary table below a root, private to one address space or (directly below the
+    /// roots, in the kernel half) shared by all of them.
+    Inner,
+    /// A level-0 table shared between address spaces mapping the same segment.
+    Segment(SegmentKey),
+}
+
+/// A frame holding a table page.
+#[derive(Clone, Debug)]
+pub struct TablePage {
+    /// The entries.
+    pub data: TableData,
+    /// The table's level (0: page table).
+    pub level: Level,
+    /// Number of present entries in `data`.
+    pub present: u16,
+    /// Number of present pointer entries (in all roots and tables) pointing at this page.
+    pub refs: u32,
+    /// Role of the page.
+    pub kind: TableKind,
+}
+
+/// The page-table pool: `limit` frames, each free or holding one table page.
+///
+/// Invariant: a frame index `i < watermark` is in `free` iff `pages[i]` is `None`; indices
+/// `>= watermark` have never been used and are free too. Allocation pops `free` first (LIFO,
+/// deterministic), then raises the watermark.
+#[derive(Clone, Debug)]
+pub struct PhysMem {
+    /// `pages[i]`: the table in frame `i`, or `None` if free. Length = watermark.
+    pages: Vec<Option<TablePage>>,
+    /// Frames below the watermark that are free.
+    free: Vec<Frame>,
+    /// Total frames in the pool.
+    limit: u32,
+}
+
+impl PhysMem {
+    /// An empty pool of `limit` frames.
+    pub fn new(limit: u32) -> PhysMem {
+        PhysMem {
+            pages: Vec::new(),
+            free: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Total frames.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Frames holding a table.
+    pub fn used(&self) -> u32 {
+        self.pages.len() as u32 - self.free.len() as u32
+    }
+
+    /// Frames available.
+    pub fn available(&self) -> u32 {
+        self.limit - self.used()
+    }
+
+    /// Allocate a frame for an empty level-`level` table, or `None` if the pool is exhausted.
+    pub fn alloc(&mut self, geo: Geometry, level: Level, kind: TableKind) -> Option<Frame> {
+        let data = if geo.narrow() {
+            TableData::Narrow(Box::new([0; NARROW_ENTRIES]))
+        } else if geo.entries(level) == PDPT_ENTRIES {
+            TableData::Pdpt([0; PDPT_ENTRIES])
+        } else {
+            TableData::Wide(Box::new([0; WIDE_ENTRIES]))
+        };
+        let page = TablePage {
+            data,
+            level,
+            present: 0,
+            refs: 0,
+            kind,
+        };
+        if let Some(f) = self.free.pop() {
+            self.pages[f.0 as usize] = Some(page);
+            return Some(f);
+        }
+        if self.pages.len() as u32 >= self.limit {
+            return None;
+        }
+        self.pages.push(Some(page));
+        Some(Frame(self.pages.len() as u32 - 1))
+    }
+
+    /// Return `f` to the pool; its table goes away. Returns the removed page.
+    pub fn free(&mut self, f: Frame) -> Option<TablePage> {
+        let page = self.pages.get_mut(f.0 as usize)?.take()?;
+        self.free.push(f);
+        Some(page)
+    }
+
+    /// The frame at physical address `pa`, if it lies in the pool and holds a table.
+    pub fn frame_at(&self, pa: u64) -> Option<Frame> {
+        let off = pa.checked_sub(TABLE_POOL_BASE)?;
+        if off % PAGE_SIZE != 0 {
+            return None;
+        }
+        let i = u32::try_from(off / PAGE_SIZE).ok()?;
+        match self.pages.get(i as usize) {
+            Some(Some(_)) => Some(Frame(i)),
+            _ => None,
+        }
+    }
+
+    /// The table in `f`. Frames reached through present entries always hold one (checked by
+    /// `check_invariants`); anything else is a bug in this module.
+    pub fn page(&self, f: Frame) -> &TablePage {
+        match self.pages.get(f.0 as usize) {
+            Some(Some(p)) => p,
+            _ => panic!("mmu: frame {} holds no table", f.0),
+        }
+    }
+
+    /// Mutable access to the table in `f` (see [`PhysMem::page`]).
+    pub fn page_mut(&mut self, f: Frame) -> &mut TablePage {
+        match self.pages.get_mut(f.0 as usize) {
+            Some(Some(p)) => p,
+            _ => panic!("mmu: frame {} holds no table", f.0),
+        }
+    }
+
+    /// Entry `i` of the table in `f`, widened to 64 bits.
+    pub fn read(&self, f: Frame, i: TableIndex) -> u64 {
+        read_data(&self.page(f).data, i.get())
+    }
+
+    /// Store entry `i` of the table in `f`, keeping its present count in step.
+    pub fn write(&mut self, f: Frame, i: TableIndex, e: u64) {
+        let page = self.page_mut(f);
+        let old = read_data(&page.data, i.get());
+        match (present(old), present(e)) {
+            (false, true) => page.present += 1,
+            (true, false) => page.present -= 1,
+            _ => {}
+        }
+        match &mut page.data {
+            TableData::Narrow(t) => {
+                debug_assert!(e >> 32 == 0, "IA-32 entry with bits above 31");
+                t[i.get()] = e as u32;
+            }
+            TableData::Wide(t) => t[i.get()] = e,
+            TableData::Pdpt(t) => t[i.get()] = e,
+        }
+    }
+
+    /// Every frame index with its page (`None` if free), in index order.
+    pub fn frames(&self) -> impl Iterator<Item = (Frame, Option<&TablePage>)> {
+        self.pages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Frame(i as u32), p.as_ref()))
+    }
+
+    /// The free list (frames below the watermark).
+    pub fn free_list(&self) -> &[Frame] {
+        &self.free
+    }
+}
+
+/// Entry `i` of `data` (widened).
+pub fn read_data(data: &TableData, i: usize) -> u64 {
+    match data {
+        TableData::Narrow(t) => t[i] as u64,
+        TableData::Wide(t) => t[i],
+        TableData::Pdpt(t) => t[i],
+    }
+}
+
+/// Number of entries of `data`.
+pub fn data_len(data: &TableData) -> usize {
+    match data {
+        TableData::Narrow(t) => t.len(),
+        TableData::Wide(t) => t.len(),
+        TableData::Pdpt(t) => t.len(),
+    }
+}
