@@ -307,11 +307,17 @@ mod tests {
     fn range_at_the_top_of_every_space_is_legal() {
         let r = Arch::Ia32.check_range(0xFFFF_FF00, 0x100).unwrap();
         assert_eq!(r.last(), 0xFFFF_FFFF);
-        assert_eq!(Arch::Ia32.check_range(0xFFFF_FF00, 0x101), Err(RangeError::PastTop));
+        assert_eq!(
+            Arch::Ia32.check_range(0xFFFF_FF00, 0x101),
+            Err(RangeError::PastTop)
+        );
         let r = Arch::X86_64.check_range(u64::MAX - 0xFFF, 0x1000).unwrap();
         assert_eq!(r.last(), u64::MAX);
         assert_eq!(r.size(), 0x1000);
-        assert_eq!(Arch::X86_64.check_range(u64::MAX, 2), Err(RangeError::Wraps));
+        assert_eq!(
+            Arch::X86_64.check_range(u64::MAX, 2),
+            Err(RangeError::Wraps)
+        );
         assert_eq!(Arch::Ia32.check_range(0, 0), Err(RangeError::Empty));
         assert!(Arch::Ia32.check_range(0, 1).is_ok());
     }

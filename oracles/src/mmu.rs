@@ -1,0 +1,916 @@
+//! # Naive model of x86 page tables (oracle for `kvafuzz::mmu`)
+//!
+//! No tables, no walks, no TLB: each address space is a flat `BTreeMap` from the first
+//! virtual address of a mapping to what it maps. The number of page-table pages the real
+//! structure needs is recomputed from scratch on every question: for each level, the set of
+//! distinct address prefixes that the mapped pages fall in. All arithmetic is `u128`.
+//!
+//! ## What the model knows about the modes
+//!
+//! | mode   | index bits per level (leaf first) | VA bits | page sizes        | segment |
+//! |--------|-----------------------------------|---------|-------------------|---------|
+//! | IA-32  | 10, 10                            | 32      | 4 KiB, 4 MiB      | 4 MiB   |
+//! | PAE    | 9, 9, 2                           | 32      | 4 KiB, 2 MiB      | 2 MiB   |
+//! | x86_64 | 9, 9, 9, 9                        | 48      | 4 KiB, 2 MiB, 1 GiB | 2 MiB |
+//! | LA57   | 9 x 5                             | 57      | same              | 2 MiB   |
+//!
+//! The *kernel half* starts at `0xC000_0000` on the 32-bit modes and at the upper canonical
+//! half (`2^64 - 2^(bits-1)`) on x86_64. Its mappings are one map shared by every address
+//! space; the user half has one map per address space. Address space 0 is the kernel's and
+//! always exists; new ones get 1, 2, ... (never reused).
+//!
+//! A *segment mapping* (`map_shared_segment`) maps `len` bytes from a segment-aligned address
+//! through a page-table page shared by every segment mapping with the same `(pa, len,
+//! flags)`; it occupies the whole segment *slot* `[va, va + segment)`.
+//!
+//! ## Flags
+//!
+//! Plain bits, the same values the implementation's `PageFlags` documents: [`WRITABLE`],
+//! [`USER`], [`WRITE_THROUGH`], [`CACHE_DISABLE`], [`GLOBAL`], [`NO_EXECUTE`]. Other bits are
+//! ignored (masked off).
+//!
+//! ## Contracts (checked in the order written; on error nothing changes)
+//!
+//! Range checks on `(va, len)` are: `Empty` (len 0), `Wraps` (last byte above 2^64 - 1),
+//! `PastTop` (last byte above the space), `NonCanonical` (an end in the hole, or the ends in
+//! different halves).
+//!
+//! - `map(asid, va, pa, len, flags, size)`: `NoSuchSpace`, `UnsupportedPageSize`,
+//!   `UnsupportedFlags` (NX on IA-32), range, `MisalignedVa`/`MisalignedLen`/`MisalignedPa`
+//!   (to `size`), `TooManyPages` (more than [`MAX_MAP_PAGES`]), `PhysRange`, `UserInKernelHalf`
+//!   (USER and the last byte in the kernel half), `GlobalInUserHalf` (GLOBAL and the first byte
+//!   in the user half); then, for the lowest page with a conflict: `LargePageInTheWay` (a
+//!   bigger page contains it), `SharedTable` (a 4 KiB page in a segment slot),
+//!   `TableInTheWay` (smaller pages or a segment slot inside it), `AlreadyMapped` (same
+//!   page); then `OutOfFrames` if the tables needed afterwards exceed the frames.
+//! - `unmap(asid, va, len)` / `protect(asid, va, len, flags)`: `NoSuchSpace`,
+//!   (protect: `UnsupportedFlags`), range, `MisalignedVa`/`MisalignedLen` (to 4 KiB),
+//!   (protect: `UserInKernelHalf`, `GlobalInUserHalf`), then walking up from `va`, at the first
+//!   address `a` not yet covered: `NotMapped{a}` (nothing there), `SharedTable{a}` (a segment
+//!   slot), `PartialLargePage{a}` (a page sticking out of the range). Success returns the
+//!   predicted flush: the range, for every space iff it reaches the kernel half.
+//! - `map_shared_segment(asid, va, pa, len, flags)`: `NoSuchSpace`, `UnsupportedFlags`,
+//!   range, `MisalignedVa` (to the segment), `MisalignedLen` (4 KiB), `TooLong` (above a
+//!   segment), `MisalignedPa` (4 KiB), `PhysRange`, `UserInKernelHalf`, `GlobalInUserHalf`,
+//!   `LargePageInTheWay` (a page larger than a segment covers the slot), `AlreadyMapped` (a
+//!   segment-sized page is the slot), `TableInTheWay` (anything else in the slot),
+//!   `OutOfFrames`. The slot errors carry the segment's `va`.
+//! - `unmap_shared_segment(asid, va)`: `NoSuchSpace`, range of `(va, segment)`,
+//!   `MisalignedVa`, `NotMapped{va}` (slot empty), `NotShared` (slot holds something else).
+//! - `translate(asid, va)`: `NoSuchSpace`, `NonCanonical`, `NotMapped{va}`.
+//! - `access(cpu, asid, va, kind, user)`: `NoSuchCpu`, `NoSuchSpace`, `NonCanonical`,
+//!   `NotPresent`, `Protection` (user access to a non-USER page; a write to a non-WRITABLE
+//!   page; a fetch from a NO_EXECUTE page). With every flush applied the TLB is invisible.
+//! - `create_space()`: `TooManySpaces` ([`MAX_SPACES`] live), `AsidsExhausted`,
+//!   `OutOfFrames` (no frame for the root). `destroy_space(asid)`: `KernelSpace` (0),
+//!   `NoSuchSpace`.
+//!
+//! ## Table pages
+//!
+//! A page of size `s` has its entry at level `L` (the level whose entries span `s`) and
+//! needs a table at every level `L ..= top`. A segment needs tables at levels `1 ..= top`
+//! plus its shared level-0 table. Tables below the root are named by (scope, level,
+//! `va >> bits mapped by one whole table of that level`), scope being "kernel" for the
+//! kernel half and the address space otherwise. Pages in use = one root per space + distinct
+//! names + distinct segment keys. Private equivalent: per space, 1 + distinct (level, prefix)
+//! names of everything it sees, segments counted as their own level-0 table.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Writes allowed.
+pub const WRITABLE: u8 = 1;
+/// User accesses allowed.
+pub const USER: u8 = 2;
+/// Write-through caching.
+pub const WRITE_THROUGH: u8 = 4;
+/// Caching disabled.
+pub const CACHE_DISABLE: u8 = 8;
+/// Global TLB entry.
+pub const GLOBAL: u8 = 16;
+/// No execute (not on IA-32).
+pub const NO_EXECUTE: u8 = 32;
+/// Every defined flag bit.
+pub const ALL_FLAGS: u8 = 63;
+
+/// Most pages one `map` may map (2^16).
+pub const MAX_MAP_PAGES: u128 = 1 << 16;
+/// Most live address spaces (1024).
+pub const MAX_SPACES: usize = 1024;
+
+const KIB4: u128 = 4096;
+const MIB2: u128 = 2 << 20;
+const MIB4: u128 = 4 << 20;
+const GIB1: u128 = 1 << 30;
+const TOP64: u128 = (1 << 64) - 1;
+
+/// The paging mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 2 levels of 1024 entries; 4 KiB and 4 MiB pages; no NX.
+    Ia32,
+    /// 3 levels (4, 512, 512 entries); 4 KiB and 2 MiB pages.
+    Pae,
+    /// 4 levels of 512; 4 KiB, 2 MiB, 1 GiB pages; 48-bit canonical.
+    X86_64,
+    /// 5 levels of 512; 57-bit canonical.
+    La57,
+}
+
+impl Mode {
+    /// Number of levels.
+    pub fn levels(self) -> u32 {
+        match self {
+            Mode::Ia32 => 2,
+            Mode::Pae => 3,
+            Mode::X86_64 => 4,
+            Mode::La57 => 5,
+        }
+    }
+
+    fn top(self) -> u32 {
+        self.levels() - 1
+    }
+
+    /// Index bits of a level-`l` table.
+    fn bits(self, l: u32) -> u32 {
+        match self {
+            Mode::Ia32 => 10,
+            Mode::Pae if l == 2 => 2,
+            _ => 9,
+        }
+    }
+
+    /// Bytes one level-`l` entry maps.
+    fn entry_span(self, l: u32) -> u128 {
+        let mut s = KIB4;
+        for k in 0..l {
+            s <<= self.bits(k);
+        }
+        s
+    }
+
+    /// Bytes a whole level-`l` table maps.
+    fn table_span(self, l: u32) -> u128 {
+        self.entry_span(l) << self.bits(l)
+    }
+
+    /// Supported page sizes.
+    pub fn page_sizes(self) -> &'static [u128] {
+        match self {
+            Mode::Ia32 => &[KIB4, MIB4],
+            Mode::Pae => &[KIB4, MIB2],
+            _ => &[KIB4, MIB2, GIB1],
+        }
+    }
+
+    /// Bytes of one segment.
+    pub fn segment(self) -> u128 {
+        match self {
+            Mode::Ia32 => MIB4,
+            _ => MIB2,
+        }
+    }
+
+    fn level_of(self, size: u128) -> u32 {
+        (0..self.levels())
+            .find(|&l| self.entry_span(l) == size)
+            .unwrap_or(0)
+    }
+
+    fn va_bits(self) -> u32 {
+        match self {
+            Mode::Ia32 | Mode::Pae => 32,
+            Mode::X86_64 => 48,
+            Mode::La57 => 57,
+        }
+    }
+
+    fn wide(self) -> bool {
+        !matches!(self, Mode::Ia32 | Mode::Pae)
+    }
+
+    /// Highest virtual address.
+    fn max_va(self) -> u128 {
+        if self.wide() {
+            TOP64
+        } else {
+            (1 << 32) - 1
+        }
+    }
+
+    /// Highest physical address.
+    fn max_pa(self) -> u128 {
+        if self == Mode::Ia32 {
+            (1 << 32) - 1
+        } else {
+            (1 << 52) - 1
+        }
+    }
+
+    /// First kernel-half address.
+    pub fn kernel_base(self) -> u128 {
+        if self.wide() {
+            (1 << 64) - (1 << (self.va_bits() - 1))
+        } else {
+            0xC000_0000
+        }
+    }
+
+    fn lower_last(self) -> u128 {
+        if self.wide() {
+            (1 << (self.va_bits() - 1)) - 1
+        } else {
+            self.max_va()
+        }
+    }
+
+    /// `true` iff `va` exists in the space.
+    pub fn canonical(self, va: u128) -> bool {
+        if self.wide() {
+            va <= self.lower_last() || (self.kernel_base()..=TOP64).contains(&va)
+        } else {
+            va <= self.max_va()
+        }
+    }
+}
+
+/// Every error the model predicts: plain kinds, addresses as `u128`. The harness maps the
+/// implementation's per-operation enums onto these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrKind {
+    /// No live address space with that number.
+    NoSuchSpace,
+    /// CPU number out of range.
+    NoSuchCpu,
+    /// Address space 0 cannot be destroyed.
+    KernelSpace,
+    /// [`MAX_SPACES`] spaces live.
+    TooManySpaces,
+    /// All 2^32 numbers used.
+    AsidsExhausted,
+    /// Page size not in [`Mode::page_sizes`].
+    UnsupportedPageSize,
+    /// NX on IA-32.
+    UnsupportedFlags,
+    /// Length 0.
+    Empty,
+    /// Last byte above 2^64 - 1.
+    Wraps,
+    /// Last byte above the space.
+    PastTop,
+    /// Not canonical, or across the hole.
+    NonCanonical,
+    /// Virtual address not aligned.
+    MisalignedVa,
+    /// Length not aligned.
+    MisalignedLen,
+    /// Physical address not aligned.
+    MisalignedPa,
+    /// Segment mapping longer than a segment.
+    TooLong,
+    /// More than [`MAX_MAP_PAGES`] pages.
+    TooManyPages,
+    /// Physical range past the mode's physical limit.
+    PhysRange,
+    /// USER in the kernel half.
+    UserInKernelHalf,
+    /// GLOBAL in the user half.
+    GlobalInUserHalf,
+    /// Same page already mapped at `va`.
+    AlreadyMapped {
+        /// The page.
+        va: u128,
+    },
+    /// A bigger page contains the page at `va`.
+    LargePageInTheWay {
+        /// The page.
+        va: u128,
+    },
+    /// Smaller pages (a table) where the page at `va` would go.
+    TableInTheWay {
+        /// The page.
+        va: u128,
+    },
+    /// `va` lies in a shared segment slot.
+    SharedTable {
+        /// The address.
+        va: u128,
+    },
+    /// Nothing mapped at `va`.
+    NotMapped {
+        /// The address.
+        va: u128,
+    },
+    /// The page containing `va` sticks out of the range.
+    PartialLargePage {
+        /// The address.
+        va: u128,
+    },
+    /// The slot holds something other than a segment mapping.
+    NotShared,
+    /// Not enough frames for the tables.
+    OutOfFrames,
+    /// Page fault, nothing mapped.
+    NotPresent,
+    /// Page fault, permissions.
+    Protection,
+}
+
+/// A predicted translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// Translated address.
+    pub va: u128,
+    /// Physical address.
+    pub pa: u128,
+    /// First address of its page.
+    pub page_base: u128,
+    /// Page size (a segment's pages are 4 KiB).
+    pub page_size: u128,
+    /// Flags (the mapping's own).
+    pub flags: u8,
+}
+
+/// A predicted flush token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlushPrediction {
+    /// `true` iff every address space is concerned (the range reaches the kernel half).
+    pub all_spaces: bool,
+    /// First address.
+    pub start: u128,
+    /// Last address.
+    pub last: u128,
+}
+
+/// One mapping: a page, or a segment mapping (which occupies its whole slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mapping {
+    /// Page size; for a segment, the mapped length.
+    size: u128,
+    pa: u128,
+    flags: u8,
+    segment: bool,
+}
+
+/// The naive model of an `Mmu` (a `PageTable` is address space 0 of a one-CPU model).
+#[derive(Clone, Debug)]
+pub struct MmuModel {
+    mode: Mode,
+    frames: u128,
+    cpus: u128,
+    /// Kernel-half mappings, seen by every space.
+    kernel: BTreeMap<u128, Mapping>,
+    /// User-half mappings of each live space.
+    spaces: BTreeMap<u32, BTreeMap<u128, Mapping>>,
+    next: u128,
+}
+
+impl MmuModel {
+    /// A model with `frames` table frames, `cpus` CPUs and address space 0.
+    pub fn new(mode: Mode, frames: u128, cpus: u128) -> MmuModel {
+        let mut spaces = BTreeMap::new();
+        spaces.insert(0, BTreeMap::new());
+        MmuModel {
+            mode,
+            frames,
+            cpus,
+            kernel: BTreeMap::new(),
+            spaces,
+            next: 1,
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Live address spaces.
+    pub fn spaces(&self) -> Vec<u32> {
+        self.spaces.keys().copied().collect()
+    }
+
+    fn range(&self, va: u128, len: u128) -> Result<u128, ErrKind> {
+        if len == 0 {
+            return Err(ErrKind::Empty);
+        }
+        let last = va + len - 1;
+        if last > TOP64 {
+            return Err(ErrKind::Wraps);
+        }
+        if last > self.mode.max_va() {
+            return Err(ErrKind::PastTop);
+        }
+        let m = self.mode;
+        if !m.canonical(va) || !m.canonical(last) || (va < m.kernel_base()) != (last < m.kernel_base())
+        {
+            // On 32-bit both halves are one canonical space: only 64-bit ranges fail here.
+            if m.wide() {
+                return Err(ErrKind::NonCanonical);
+            }
+        }
+        Ok(last)
+    }
+
+    fn half_flags(&self, va: u128, last: u128, flags: u8) -> Result<(), ErrKind> {
+        let kb = self.mode.kernel_base();
+        if flags & USER != 0 && last >= kb {
+            return Err(ErrKind::UserInKernelHalf);
+        }
+        if flags & GLOBAL != 0 && va < kb {
+            return Err(ErrKind::GlobalInUserHalf);
+        }
+        Ok(())
+    }
+
+    fn bad_flags(&self, flags: u8) -> bool {
+        self.mode == Mode::Ia32 && flags & NO_EXECUTE != 0
+    }
+
+    /// Footprint of a mapping: a page's bytes, or a segment's whole slot.
+    fn footprint(&self, base: u128, m: &Mapping) -> u128 {
+        if m.segment {
+            self.mode.segment()
+        } else {
+            m.size
+        }
+    }
+
+    fn map_of(&self, asid: u32, va: u128) -> &BTreeMap<u128, Mapping> {
+        if va >= self.mode.kernel_base() {
+            &self.kernel
+        } else {
+            &self.spaces[&asid]
+        }
+    }
+
+    fn map_of_mut(&mut self, asid: u32, va: u128) -> &mut BTreeMap<u128, Mapping> {
+        if va >= self.mode.kernel_base() {
+            &mut self.kernel
+        } else {
+            self.spaces.get_mut(&asid).expect("live space")
+        }
+    }
+
+    /// The mapping whose footprint contains `a`, in `asid`'s view.
+    fn at(&self, asid: u32, a: u128) -> Option<(u128, Mapping)> {
+        let (&b, m) = self.map_of(asid, a).range(..=a).next_back()?;
+        (a < b + self.footprint(b, m)).then_some((b, *m))
+    }
+
+    /// Every mapping whose footprint overlaps `[a, a + size)`, in `asid`'s view.
+    fn overlapping(&self, asid: u32, a: u128, size: u128) -> Vec<(u128, Mapping)> {
+        let mut out: Vec<(u128, Mapping)> = self.at(asid, a).into_iter().collect();
+        let map = self.map_of(asid, a);
+        for (&b, m) in map.range(a..a + size) {
+            if b != a || out.is_empty() {
+                out.push((b, *m));
+            }
+        }
+        out.dedup_by_key(|(b, _)| *b);
+        out
+    }
+
+    /// Predict `Mmu::map`.
+    pub fn map(
+        &mut self,
+        asid: u32,
+        va: u128,
+        pa: u128,
+        len: u128,
+        flags: u8,
+        size: u128,
+    ) -> Result<(), ErrKind> {
+        let flags = flags & ALL_FLAGS;
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        if !self.mode.page_sizes().contains(&size) {
+            return Err(ErrKind::UnsupportedPageSize);
+        }
+        if self.bad_flags(flags) {
+            return Err(ErrKind::UnsupportedFlags);
+        }
+        let last = self.range(va, len)?;
+        if va % size != 0 {
+            return Err(ErrKind::MisalignedVa);
+        }
+        if len % size != 0 {
+            return Err(ErrKind::MisalignedLen);
+        }
+        if pa % size != 0 {
+            return Err(ErrKind::MisalignedPa);
+        }
+        if len / size > MAX_MAP_PAGES {
+            return Err(ErrKind::TooManyPages);
+        }
+        if pa + len - 1 > self.mode.max_pa() {
+            return Err(ErrKind::PhysRange);
+        }
+        self.half_flags(va, last, flags)?;
+        let seg = self.mode.segment();
+        let mut v = va;
+        while v <= last {
+            for (b, m) in self.overlapping(asid, v, size) {
+                let conflict = if m.segment {
+                    if size < seg {
+                        ErrKind::SharedTable { va: v }
+                    } else {
+                        ErrKind::TableInTheWay { va: v }
+                    }
+                } else if m.size > size {
+                    ErrKind::LargePageInTheWay { va: v }
+                } else if m.size == size && b == v {
+                    ErrKind::AlreadyMapped { va: v }
+                } else {
+                    ErrKind::TableInTheWay { va: v }
+                };
+                return Err(conflict);
+            }
+            v += size;
+        }
+        let mut after = self.clone();
+        let mut v = va;
+        while v <= last {
+            let m = Mapping {
+                size,
+                pa: pa + (v - va),
+                flags,
+                segment: false,
+            };
+            after.map_of_mut(asid, v).insert(v, m);
+            v += size;
+        }
+        if after.table_pages() > self.frames {
+            return Err(ErrKind::OutOfFrames);
+        }
+        *self = after;
+        Ok(())
+    }
+
+    /// The pages tiling `[va, last]`, or the first walk error.
+    fn tiles(&self, asid: u32, va: u128, last: u128) -> Result<Vec<u128>, ErrKind> {
+        let mut out = Vec::new();
+        let mut a = va;
+        while a <= last {
+            let Some((b, m)) = self.at(asid, a) else {
+                return Err(ErrKind::NotMapped { va: a });
+            };
+            if m.segment {
+                return Err(ErrKind::SharedTable { va: a });
+            }
+            if b < va || b + m.size - 1 > last {
+                return Err(ErrKind::PartialLargePage { va: a });
+            }
+            out.push(b);
+            a = b + m.size;
+        }
+        Ok(out)
+    }
+
+    fn edit_range(&self, va: u128, len: u128) -> Result<u128, ErrKind> {
+        let last = self.range(va, len)?;
+        if va % KIB4 != 0 {
+            return Err(ErrKind::MisalignedVa);
+        }
+        if len % KIB4 != 0 {
+            return Err(ErrKind::MisalignedLen);
+        }
+        Ok(last)
+    }
+
+    fn flush(&self, start: u128, last: u128) -> FlushPrediction {
+        FlushPrediction {
+            all_spaces: last >= self.mode.kernel_base(),
+            start,
+            last,
+        }
+    }
+
+    /// Predict `Mmu::unmap`.
+    pub fn unmap(&mut self, asid: u32, va: u128, len: u128) -> Result<FlushPrediction, ErrKind> {
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        let last = self.edit_range(va, len)?;
+        for b in self.tiles(asid, va, last)? {
+            self.map_of_mut(asid, b).remove(&b);
+        }
+        Ok(self.flush(va, last))
+    }
+
+    /// Predict `Mmu::protect`.
+    pub fn protect(
+        &mut self,
+        asid: u32,
+        va: u128,
+        len: u128,
+        flags: u8,
+    ) -> Result<FlushPrediction, ErrKind> {
+        let flags = flags & ALL_FLAGS;
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        if self.bad_flags(flags) {
+            return Err(ErrKind::UnsupportedFlags);
+        }
+        let last = self.edit_range(va, len)?;
+        self.half_flags(va, last, flags)?;
+        for b in self.tiles(asid, va, last)? {
+            if let Some(m) = self.map_of_mut(asid, b).get_mut(&b) {
+                m.flags = flags;
+            }
+        }
+        Ok(self.flush(va, last))
+    }
+
+    /// Predict `Mmu::map_shared_segment`.
+    pub fn map_shared_segment(
+        &mut self,
+        asid: u32,
+        va: u128,
+        pa: u128,
+        len: u128,
+        flags: u8,
+    ) -> Result<(), ErrKind> {
+        let flags = flags & ALL_FLAGS;
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        if self.bad_flags(flags) {
+            return Err(ErrKind::UnsupportedFlags);
+        }
+        let last = self.range(va, len)?;
+        let seg = self.mode.segment();
+        if va % seg != 0 {
+            return Err(ErrKind::MisalignedVa);
+        }
+        if len % KIB4 != 0 {
+            return Err(ErrKind::MisalignedLen);
+        }
+        if len > seg {
+            return Err(ErrKind::TooLong);
+        }
+        if pa % KIB4 != 0 {
+            return Err(ErrKind::MisalignedPa);
+        }
+        if pa + len - 1 > self.mode.max_pa() {
+            return Err(ErrKind::PhysRange);
+        }
+        self.half_flags(va, last, flags)?;
+        if let Some((b, m)) = self.overlapping(asid, va, seg).first() {
+            return Err(if !m.segment && m.size > seg {
+                ErrKind::LargePageInTheWay { va }
+            } else if !m.segment && m.size == seg && *b == va {
+                ErrKind::AlreadyMapped { va }
+            } else {
+                ErrKind::TableInTheWay { va }
+            });
+        }
+        let mut after = self.clone();
+        let m = Mapping {
+            size: len,
+            pa,
+            flags,
+            segment: true,
+        };
+        after.map_of_mut(asid, va).insert(va, m);
+        if after.table_pages() > self.frames {
+            return Err(ErrKind::OutOfFrames);
+        }
+        *self = after;
+        Ok(())
+    }
+
+    /// Predict `Mmu::unmap_shared_segment`.
+    pub fn unmap_shared_segment(&mut self, asid: u32, va: u128) -> Result<FlushPrediction, ErrKind> {
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        let seg = self.mode.segment();
+        let last = self.range(va, seg)?;
+        if va % seg != 0 {
+            return Err(ErrKind::MisalignedVa);
+        }
+        match self.overlapping(asid, va, seg).first() {
+            None => Err(ErrKind::NotMapped { va }),
+            Some((b, m)) if m.segment && *b == va => {
+                self.map_of_mut(asid, va).remove(&va);
+                Ok(self.flush(va, last))
+            }
+            Some(_) => Err(ErrKind::NotShared),
+        }
+    }
+
+    /// Predict `Mmu::translate`.
+    pub fn translate(&self, asid: u32, va: u128) -> Result<Translation, ErrKind> {
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        if !self.mode.canonical(va) {
+            return Err(ErrKind::NonCanonical);
+        }
+        let not = ErrKind::NotMapped { va };
+        let (b, m) = self.at(asid, va).ok_or(not)?;
+        let off = va - b;
+        if m.segment && off >= m.size {
+            return Err(not);
+        }
+        let page_size = if m.segment { KIB4 } else { m.size };
+        Ok(Translation {
+            va,
+            pa: m.pa + off,
+            page_base: va - va % page_size,
+            page_size,
+            flags: m.flags,
+        })
+    }
+
+    /// Predict `Mmu::access`. `kind`: 0 read, 1 write, 2 execute.
+    pub fn access(
+        &self,
+        cpu: u128,
+        asid: u32,
+        va: u128,
+        kind: u8,
+        user: bool,
+    ) -> Result<Translation, ErrKind> {
+        if cpu >= self.cpus {
+            return Err(ErrKind::NoSuchCpu);
+        }
+        let t = self.translate(asid, va).map_err(|e| match e {
+            ErrKind::NotMapped { .. } => ErrKind::NotPresent,
+            other => other,
+        })?;
+        let denied = (user && t.flags & USER == 0)
+            || (kind == 1 && t.flags & WRITABLE == 0)
+            || (kind == 2 && t.flags & NO_EXECUTE != 0);
+        if denied {
+            return Err(ErrKind::Protection);
+        }
+        Ok(t)
+    }
+
+    /// Predict `Mmu::create_space`.
+    pub fn create_space(&mut self) -> Result<u32, ErrKind> {
+        if self.spaces.len() >= MAX_SPACES {
+            return Err(ErrKind::TooManySpaces);
+        }
+        if self.next > u32::MAX as u128 {
+            return Err(ErrKind::AsidsExhausted);
+        }
+        if self.table_pages() + 1 > self.frames {
+            return Err(ErrKind::OutOfFrames);
+        }
+        let id = self.next as u32;
+        self.next += 1;
+        self.spaces.insert(id, BTreeMap::new());
+        Ok(id)
+    }
+
+    /// Predict `Mmu::destroy_space`.
+    pub fn destroy_space(&mut self, asid: u32) -> Result<(), ErrKind> {
+        if asid == 0 {
+            return Err(ErrKind::KernelSpace);
+        }
+        self.spaces.remove(&asid).map(|_| ()).ok_or(ErrKind::NoSuchSpace)
+    }
+
+    /// The names of the tables below the root that the mappings of `map` need.
+    fn table_names(&self, map: &BTreeMap<u128, Mapping>, private: bool) -> BTreeSet<(u32, u128)> {
+        let m = self.mode;
+        let mut names = BTreeSet::new();
+        for (&b, mp) in map {
+            let entry_level = if mp.segment { 1 } else { m.level_of(mp.size) };
+            for l in entry_level..m.top() {
+                names.insert((l, b / m.table_span(l)));
+            }
+            if mp.segment && private {
+                names.insert((0, b / m.table_span(0)));
+            }
+        }
+        names
+    }
+
+    /// Page-table pages in use, from scratch.
+    pub fn table_pages(&self) -> u128 {
+        let mut n = self.spaces.len() as u128 + self.table_names(&self.kernel, false).len() as u128;
+        for map in self.spaces.values() {
+            n += self.table_names(map, false).len() as u128;
+        }
+        let keys: BTreeSet<(u128, u128, u8)> = self
+            .kernel
+            .values()
+            .chain(self.spaces.values().flat_map(|m| m.values()))
+            .filter(|m| m.segment)
+            .map(|m| (m.pa, m.size, m.flags))
+            .collect();
+        n + keys.len() as u128
+    }
+
+    /// Page-table pages if every space had private tables only.
+    pub fn private_table_pages(&self) -> u128 {
+        let kernel = self.table_names(&self.kernel, true);
+        let mut n = 0;
+        for map in self.spaces.values() {
+            let mut names = kernel.clone();
+            names.extend(self.table_names(map, true));
+            n += 1 + names.len() as u128;
+        }
+        n
+    }
+
+    /// Frames not holding tables.
+    pub fn free_frames(&self) -> u128 {
+        self.frames - self.table_pages()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Mode; 4] = [Mode::Ia32, Mode::Pae, Mode::X86_64, Mode::La57];
+
+    #[test]
+    fn shapes() {
+        assert_eq!(Mode::Ia32.table_span(1), 1 << 32);
+        assert_eq!(Mode::Pae.table_span(2), 1 << 32);
+        assert_eq!(Mode::X86_64.table_span(3), 1 << 48);
+        assert_eq!(Mode::La57.table_span(4), 1 << 57);
+        assert_eq!(Mode::X86_64.kernel_base(), 0xFFFF_8000_0000_0000);
+        assert_eq!(Mode::La57.kernel_base(), 0xFF00_0000_0000_0000);
+        assert!(Mode::X86_64.canonical(0x7FFF_FFFF_FFFF));
+        assert!(!Mode::X86_64.canonical(0x8000_0000_0000));
+        assert!(!Mode::Ia32.canonical(1 << 32));
+    }
+
+    #[test]
+    fn one_page_needs_a_table_per_level() {
+        for m in ALL {
+            let mut o = MmuModel::new(m, 100, 1);
+            assert_eq!(o.table_pages(), 1);
+            o.map(0, 0, 0, 4096, WRITABLE, 4096).unwrap();
+            assert_eq!(o.table_pages(), m.levels() as u128);
+            let t = o.translate(0, 0xFFF).unwrap();
+            assert_eq!((t.pa, t.page_size), (0xFFF, 4096));
+            o.unmap(0, 0, 4096).unwrap();
+            assert_eq!(o.table_pages(), 1);
+        }
+    }
+
+    #[test]
+    fn top_of_space_and_errors() {
+        let mut o = MmuModel::new(Mode::Ia32, 3, 1);
+        o.map(0, 0xFFFF_F000, 0x1000, 4096, 0, 4096).unwrap();
+        assert_eq!(o.map(0, 0xFFFF_F000, 0, 8192, 0, 4096), Err(ErrKind::PastTop));
+        assert_eq!(
+            o.map(0, 0xFFFF_F000, 0, 4096, 0, 4096),
+            Err(ErrKind::AlreadyMapped { va: 0xFFFF_F000 })
+        );
+        assert_eq!(o.map(0, 0, 0, 4096, NO_EXECUTE, 4096), Err(ErrKind::UnsupportedFlags));
+        assert_eq!(
+            o.map(0, 0xFFC0_0000, 0, 4 << 20, 0, 4 << 20),
+            Err(ErrKind::TableInTheWay { va: 0xFFC0_0000 })
+        );
+        let mut o = MmuModel::new(Mode::X86_64, 10, 1);
+        let top = 0xFFFF_FFFF_FFFF_F000;
+        o.map(0, top, 0, 4096, GLOBAL, 4096).unwrap();
+        assert_eq!(o.translate(0, TOP64).unwrap().pa, 0xFFF);
+        assert_eq!(o.map(0, top, 0, 8192, 0, 4096), Err(ErrKind::Wraps));
+        assert_eq!(
+            o.map(0, 0x7FFF_FFFF_F000, 0, 8192, 0, 4096),
+            Err(ErrKind::NonCanonical)
+        );
+        assert_eq!(o.map(0, top, 0, 4096, USER, 4096), Err(ErrKind::UserInKernelHalf));
+    }
+
+    #[test]
+    fn segments_are_shared() {
+        let mut o = MmuModel::new(Mode::X86_64, 100, 1);
+        let a = o.create_space().unwrap();
+        let b = o.create_space().unwrap();
+        o.map_shared_segment(a, 0x4000_0000, 0x10_0000, MIB2, USER).unwrap();
+        let before = o.table_pages();
+        o.map_shared_segment(b, 0x4000_0000, 0x10_0000, MIB2, USER).unwrap();
+        // b needs its own PDPT and PD, but not a page table.
+        assert_eq!(o.table_pages(), before + 2);
+        assert_eq!(o.private_table_pages() - o.table_pages(), 1);
+        assert_eq!(
+            o.map(a, 0x4000_1000, 0, 4096, 0, 4096),
+            Err(ErrKind::SharedTable { va: 0x4000_1000 })
+        );
+        assert_eq!(o.unmap_shared_segment(a, 0x4020_0000), Err(ErrKind::NotMapped { va: 0x4020_0000 }));
+        o.unmap_shared_segment(a, 0x4000_0000).unwrap();
+        assert_eq!(o.table_pages(), before);
+    }
+
+    #[test]
+    fn out_of_frames_is_all_or_nothing() {
+        let mut o = MmuModel::new(Mode::X86_64, 4, 1);
+        assert_eq!(o.map(0, 0, 0, 4096, 0, 4096), Err(ErrKind::OutOfFrames));
+        assert_eq!(o.table_pages(), 1);
+        o.map(0, 0, 0, MIB2, 0, MIB2).unwrap();
+        assert_eq!(o.table_pages(), 3);
+    }
+}

@@ -1,0 +1,837 @@
+//! # The vmem oracle
+//!
+//! A model of a vmem arena (and, optionally, the arena it imports from) as two sorted lists
+//! of half-open `u128` intervals: the spans, and the live allocations. Nothing else: no free
+//! lists, no boundary tags, no segments. Every question is answered by brute force over those
+//! lists, so the model is slow (O(spans + live) per candidate) and obviously right.
+//!
+//! ## The contract it holds an arena to
+//!
+//! A **placement** for a request (size `s` rounded up to the quantum `q`, `align`, `phase`,
+//! `nocross`, `minaddr`, `maxaddr`) is an address `a` such that:
+//! `a % align == phase`; `minaddr <= a` and `a + s - 1 <= maxaddr` (both inclusive);
+//! `[a, a + s)` lies inside one span; it overlaps no live allocation; and, if `nocross != 0`,
+//! `a / nocross == (a + s - 1) / nocross`.
+//!
+//! - Every policy must return a placement, and must fail only if none exists (completeness).
+//! - **FirstFit** must return the lowest placement.
+//! - **BestFit** must return the lowest placement inside the smallest *free interval* (a
+//!   maximal run of free addresses inside one span) that contains a placement; ties between
+//!   equally small intervals go to the lowest.
+//! - **NextFit** must return the lowest placement at or above the rotor, else the lowest
+//!   placement; the rotor starts at 0 and becomes `a + s` after each NextFit success.
+//! - **InstantFit** may return any placement.
+//! - Exact allocation at `addr` succeeds iff `addr` (with alignment `q`) is a placement.
+//!
+//! Errors are predicted in a fixed order (the first that applies): for allocation
+//! `ZeroSize`, `SizeOverflow` (rounded size above `u64::MAX`), `BadAlign` (not a power of two
+//! or below the quantum; 0 means the quantum), `BadPhase` (not a multiple of `q`, or not below
+//! the alignment), `BadNocross` (not 0 and not a power-of-two multiple of `q`), `BadBounds`
+//! (`minaddr > maxaddr`), `Overconstrained` (`nocross != 0` and `align > nocross` or
+//! `roundup(phase + s, align) > nocross`), then `NoSpace`. Exact allocation: `ZeroSize`,
+//! `SizeOverflow`, `Misaligned` (`addr % q != 0`), `Wraps` (`addr + s - 1 > u64::MAX`), then
+//! `NoSpace`. Free: `ZeroSize`, `BadFree` (no allocation starts at the address), `WrongSize`
+//! (rounded size differs). Adding a span: `ZeroSize`, `Wraps`, `PastTop`, `NonCanonical`,
+//! `Misaligned`, `Overlaps` (naming the overlapping span with the greatest start not above the
+//! base, else the lowest one above it).
+//!
+//! ## Import and release
+//!
+//! With a source model, an arena may import a span only when the request has no placement in
+//! its own spans; the span must be free in the source, lie in a source span, be a multiple of
+//! both quanta, and the arena's answer must then be judged in the new state. A failing request
+//! is complete only if the source had no placement for it either. An imported span is released
+//! (freed in the source) as soon as no allocation lies in it: the model does that itself, and
+//! the harness compares the arena's spans with the model's after every operation.
+
+use std::fmt;
+
+/// An allocation policy (the arena's policies, by contract above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Any placement.
+    InstantFit,
+    /// Lowest placement in the smallest fitting free interval.
+    BestFit,
+    /// Lowest placement.
+    FirstFit,
+    /// Lowest placement at or above the rotor, else lowest.
+    NextFit,
+}
+
+/// A request, in plain integers (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Bytes.
+    pub size: u64,
+    /// Alignment; 0 means the quantum.
+    pub align: u64,
+    /// `a % align == phase`.
+    pub phase: u64,
+    /// 0 or the boundary not to cross.
+    pub nocross: u64,
+    /// Lowest first byte (inclusive).
+    pub minaddr: u64,
+    /// Highest last byte (inclusive).
+    pub maxaddr: u64,
+}
+
+/// Predicted allocation error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocErrorKind {
+    /// Size 0.
+    ZeroSize,
+    /// Rounded size above `u64::MAX`.
+    SizeOverflow,
+    /// Bad alignment.
+    BadAlign,
+    /// Bad phase.
+    BadPhase,
+    /// Bad nocross.
+    BadNocross,
+    /// `minaddr > maxaddr`.
+    BadBounds,
+    /// No placement can exist.
+    Overconstrained,
+    /// Exact address not a multiple of the quantum.
+    Misaligned,
+    /// Exact range wraps past `u64::MAX`.
+    Wraps,
+    /// No placement.
+    NoSpace,
+}
+
+/// Predicted free error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeErrorKind {
+    /// Size 0.
+    ZeroSize,
+    /// No allocation starts there.
+    BadFree,
+    /// The allocation there has another size (the allocated size, rounded).
+    WrongSize(u64),
+}
+
+/// Predicted add-span error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanErrorKind {
+    /// Size 0.
+    ZeroSize,
+    /// `base + size - 1 > u64::MAX`.
+    Wraps,
+    /// Ends above the top of the space.
+    PastTop,
+    /// Touches or crosses the canonical hole.
+    NonCanonical,
+    /// Base or size not a multiple of the quantum.
+    Misaligned,
+    /// Overlaps the span starting here.
+    Overlaps(u64),
+}
+
+/// A disagreement between an arena and the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The arena answered an error the model did not predict, or vice versa.
+    Outcome {
+        /// What the model predicted (as text).
+        expected: String,
+        /// What the arena did (as text).
+        actual: String,
+    },
+    /// The returned address is not a placement.
+    NotAPlacement {
+        /// The address.
+        addr: u64,
+        /// Which rule it breaks.
+        why: &'static str,
+    },
+    /// The arena failed although this placement exists.
+    Incomplete {
+        /// A placement the model found.
+        placement: u64,
+    },
+    /// The arena returned a placement, but not the one its policy promises.
+    PolicyBroken {
+        /// The policy.
+        policy: Policy,
+        /// The placement the policy promises.
+        expected: u64,
+        /// What the arena returned.
+        actual: u64,
+    },
+    /// An import the contract forbids, or an imported span that is not acceptable.
+    BadImport {
+        /// Why.
+        why: String,
+    },
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::Outcome { expected, actual } => {
+                write!(f, "expected {expected}, got {actual}")
+            }
+            Mismatch::NotAPlacement { addr, why } => {
+                write!(f, "{addr:#x} is not a placement: {why}")
+            }
+            Mismatch::Incomplete { placement } => {
+                write!(f, "failed although {placement:#x} is a placement")
+            }
+            Mismatch::PolicyBroken {
+                policy,
+                expected,
+                actual,
+            } => write!(f, "{policy:?} promises {expected:#x}, got {actual:#x}"),
+            Mismatch::BadImport { why } => write!(f, "bad import: {why}"),
+        }
+    }
+}
+
+/// The address space a model lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Space {
+    /// Highest address (inclusive).
+    pub top: u64,
+    /// For x86_64 spaces: the number of canonical bits (48 or 57); addresses from
+    /// `2^(bits-1)` to `2^64 - 2^(bits-1) - 1` do not exist. `None`: no hole.
+    pub canonical_bits: Option<u32>,
+}
+
+impl Space {
+    fn in_hole(&self, a: u128) -> bool {
+        match self.canonical_bits {
+            None => false,
+            Some(b) => {
+                let half = 1u128 << (b - 1);
+                a >= half && a < (1u128 << 64) - half
+            }
+        }
+    }
+
+    /// The add-span verdict for `[base, base + size)` on this space, before alignment and
+    /// overlap are considered.
+    fn check(&self, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        let (b, s) = (u128::from(base), u128::from(size));
+        if s == 0 {
+            return Err(SpanErrorKind::ZeroSize);
+        }
+        let last = b + s - 1;
+        if last > u128::from(u64::MAX) {
+            return Err(SpanErrorKind::Wraps);
+        }
+        if last > u128::from(self.top) {
+            return Err(SpanErrorKind::PastTop);
+        }
+        // Non-canonical if either end is in the hole, or the range spans it.
+        if let Some(bits) = self.canonical_bits {
+            let half = 1u128 << (bits - 1);
+            if self.in_hole(b) || self.in_hole(last) || (b < half && last >= half) {
+                return Err(SpanErrorKind::NonCanonical);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A span of the model: `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SpanRec {
+    start: u128,
+    end: u128,
+    imported: bool,
+}
+
+/// A validated request, in u128.
+#[derive(Clone, Copy, Debug)]
+struct Norm {
+    size: u128,
+    align: u128,
+    phase: u128,
+    nocross: u128,
+    min: u128,
+    max: u128,
+}
+
+/// The naive model of one arena, with an optional model of its source.
+#[derive(Clone, Debug)]
+pub struct ArenaModel {
+    quantum: u128,
+    space: Space,
+    spans: Vec<SpanRec>,
+    /// Live allocations `[start, end)`, sorted by start.
+    live: Vec<(u128, u128)>,
+    rotor: u128,
+    source: Option<Box<ArenaModel>>,
+}
+
+fn round_up(x: u128, q: u128) -> u128 {
+    x.div_ceil(q) * q
+}
+
+fn is_pow2(x: u128) -> bool {
+    x.count_ones() == 1
+}
+
+/// The smallest `x >= from` with `x % align == phase`.
+fn next_candidate(from: u128, align: u128, phase: u128) -> u128 {
+    let base = from - from % align + phase;
+    if base >= from {
+        base
+    } else {
+        base + align
+    }
+}
+
+impl ArenaModel {
+    /// A model of an empty arena with quantum `quantum` on `space`.
+    pub fn new(quantum: u64, space: Space) -> ArenaModel {
+        ArenaModel {
+            quantum: u128::from(quantum),
+            space,
+            spans: Vec::new(),
+            live: Vec::new(),
+            rotor: 0,
+            source: None,
+        }
+    }
+
+    /// A model of an arena importing from the arena `source` models.
+    pub fn with_source(quantum: u64, space: Space, source: ArenaModel) -> ArenaModel {
+        let mut m = ArenaModel::new(quantum, space);
+        m.source = Some(Box::new(source));
+        m
+    }
+
+    /// The source's model.
+    pub fn source(&self) -> Option<&ArenaModel> {
+        self.source.as_deref()
+    }
+
+    /// The source's model, mutably.
+    pub fn source_mut(&mut self) -> Option<&mut ArenaModel> {
+        self.source.as_deref_mut()
+    }
+
+    /// Spans as `(start, last, imported)`, by address.
+    pub fn spans(&self) -> Vec<(u64, u64, bool)> {
+        self.spans
+            .iter()
+            .map(|s| (s.start as u64, (s.end - 1) as u64, s.imported))
+            .collect()
+    }
+
+    /// Live allocations as `(start, last)`, by address.
+    pub fn live(&self) -> Vec<(u64, u64)> {
+        self.live
+            .iter()
+            .map(|&(s, e)| (s as u64, (e - 1) as u64))
+            .collect()
+    }
+
+    /// Sum of span sizes.
+    pub fn total(&self) -> u128 {
+        self.spans.iter().map(|s| s.end - s.start).sum()
+    }
+
+    /// Sum of live sizes.
+    pub fn in_use(&self) -> u128 {
+        self.live.iter().map(|&(s, e)| e - s).sum()
+    }
+
+    // ---- spans ----------------------------------------------------------------------------
+
+    /// What adding `[base, base + size)` must do.
+    pub fn predict_add_span(&self, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.space.check(base, size)?;
+        let (b, s) = (u128::from(base), u128::from(size));
+        if b % self.quantum != 0 || s % self.quantum != 0 {
+            return Err(SpanErrorKind::Misaligned);
+        }
+        let end = b + s;
+        let at_or_below = self
+            .spans
+            .iter()
+            .filter(|sp| sp.start <= b && sp.end > b)
+            .max_by_key(|sp| sp.start);
+        if let Some(sp) = at_or_below {
+            return Err(SpanErrorKind::Overlaps(sp.start as u64));
+        }
+        let above = self
+            .spans
+            .iter()
+            .filter(|sp| sp.start > b && sp.start < end)
+            .min_by_key(|sp| sp.start);
+        if let Some(sp) = above {
+            return Err(SpanErrorKind::Overlaps(sp.start as u64));
+        }
+        Ok(())
+    }
+
+    /// Adds a static span (after [`ArenaModel::predict_add_span`] said yes).
+    pub fn add_span(&mut self, base: u64, size: u64) {
+        self.insert_span(u128::from(base), u128::from(size), false);
+    }
+
+    fn insert_span(&mut self, start: u128, size: u128, imported: bool) {
+        self.spans.push(SpanRec {
+            start,
+            end: start + size,
+            imported,
+        });
+        self.spans.sort_by_key(|s| s.start);
+    }
+
+    // ---- requests -------------------------------------------------------------------------
+
+    fn normalize(&self, r: &Request) -> Result<Norm, AllocErrorKind> {
+        let q = self.quantum;
+        if r.size == 0 {
+            return Err(AllocErrorKind::ZeroSize);
+        }
+        let size = round_up(u128::from(r.size), q);
+        if size > u128::from(u64::MAX) {
+            return Err(AllocErrorKind::SizeOverflow);
+        }
+        let align = if r.align == 0 { q } else { u128::from(r.align) };
+        if !is_pow2(align) || align % q != 0 {
+            return Err(AllocErrorKind::BadAlign);
+        }
+        let phase = u128::from(r.phase);
+        if phase % q != 0 || phase >= align {
+            return Err(AllocErrorKind::BadPhase);
+        }
+        let nocross = u128::from(r.nocross);
+        if nocross != 0 && (!is_pow2(nocross) || nocross % q != 0) {
+            return Err(AllocErrorKind::BadNocross);
+        }
+        if r.minaddr > r.maxaddr {
+            return Err(AllocErrorKind::BadBounds);
+        }
+        if nocross != 0 && (align > nocross || round_up(phase + size, align) > nocross) {
+            return Err(AllocErrorKind::Overconstrained);
+        }
+        Ok(Norm {
+            size,
+            align,
+            phase,
+            nocross,
+            min: u128::from(r.minaddr),
+            max: u128::from(r.maxaddr),
+        })
+    }
+
+    /// Why `a` is not a placement for `n`, or `None` if it is.
+    fn violation(&self, a: u128, n: &Norm) -> Option<&'static str> {
+        let end = a + n.size;
+        if a % n.align != n.phase {
+            return Some("misaligned (align/phase)");
+        }
+        if a < n.min {
+            return Some("below minaddr");
+        }
+        if end - 1 > n.max {
+            return Some("above maxaddr");
+        }
+        if !self.spans.iter().any(|s| s.start <= a && end <= s.end) {
+            return Some("not inside one span");
+        }
+        if self.live.iter().any(|&(s, e)| s < end && a < e) {
+            return Some("overlaps a live allocation");
+        }
+        if n.nocross != 0 && a / n.nocross != (end - 1) / n.nocross {
+            return Some("crosses a nocross boundary");
+        }
+        None
+    }
+
+    /// The lowest placement at or above `from`. Candidates are visited in increasing order;
+    /// after a rejected candidate the scan jumps to the first address that is not rejected
+    /// for the same reason (the end of the blocking allocation, the next span, the next
+    /// nocross boundary), then to the next aligned candidate.
+    fn lowest_from(&self, from: u128, n: &Norm) -> Option<u128> {
+        let mut a = next_candidate(from.max(n.min), n.align, n.phase);
+        while a + n.size - 1 <= n.max.min(u128::from(u64::MAX)) {
+            let end = a + n.size;
+            let jump = if let Some(&(_, e)) = self.live.iter().find(|&&(s, e)| s < end && a < e) {
+                e
+            } else if let Some(s) = self.spans.iter().find(|s| s.start <= a && a < s.end) {
+                if end <= s.end {
+                    if n.nocross != 0 && a / n.nocross != (end - 1) / n.nocross {
+                        (a / n.nocross + 1) * n.nocross
+                    } else {
+                        return Some(a);
+                    }
+                } else {
+                    s.end
+                }
+            } else {
+                self.spans
+                    .iter()
+                    .filter(|s| s.start > a)
+                    .map(|s| s.start)
+                    .min()?
+            };
+            a = next_candidate(jump.max(a + 1), n.align, n.phase);
+        }
+        None
+    }
+
+    /// Maximal free runs `[start, end)` inside spans, by address.
+    fn free_intervals(&self) -> Vec<(u128, u128)> {
+        let mut out = Vec::new();
+        for s in &self.spans {
+            let mut cur = s.start;
+            for &(ls, le) in self
+                .live
+                .iter()
+                .filter(|&&(ls, _)| ls >= s.start && ls < s.end)
+            {
+                if ls > cur {
+                    out.push((cur, ls));
+                }
+                cur = le;
+            }
+            if cur < s.end {
+                out.push((cur, s.end));
+            }
+        }
+        out
+    }
+
+    /// The placement `policy` promises (`None` for "none exists"); for InstantFit, the lowest.
+    fn promised(&self, n: &Norm, policy: Policy) -> Option<u128> {
+        match policy {
+            Policy::InstantFit | Policy::FirstFit => self.lowest_from(0, n),
+            Policy::NextFit => self
+                .lowest_from(self.rotor, n)
+                .or_else(|| self.lowest_from(0, n)),
+            Policy::BestFit => {
+                let mut best: Option<(u128, u128, u128)> = None; // (size, start, placement)
+                for (s, e) in self.free_intervals() {
+                    if e - s < n.size {
+                        continue;
+                    }
+                    if let Some(a) = self.lowest_from(s, n).filter(|&a| a + n.size <= e) {
+                        if best.is_none_or(|(bs, bst, _)| (e - s, s) < (bs, bst)) {
+                            best = Some((e - s, s, a));
+                        }
+                    }
+                }
+                best.map(|(_, _, a)| a)
+            }
+        }
+    }
+
+    /// Judges the answer to `req` with `policy`. `imported` lists the spans the arena
+    /// imported while serving it (`(start, last)`). On agreement, the model is updated.
+    pub fn judge_alloc(
+        &mut self,
+        req: &Request,
+        policy: Policy,
+        imported: &[(u64, u64)],
+        actual: Result<u64, AllocErrorKind>,
+    ) -> Result<(), Mismatch> {
+        let n = match self.normalize(req) {
+            Ok(n) => n,
+            Err(kind) => {
+                return match actual {
+                    Err(k) if k == kind => Ok(()),
+                    other => Err(Mismatch::Outcome {
+                        expected: format!("{kind:?}"),
+                        actual: format!("{other:x?}"),
+                    }),
+                };
+            }
+        };
+        let here = self.promised(&n, policy);
+        if !imported.is_empty() {
+            if let Some(p) = here {
+                return Err(Mismatch::BadImport {
+                    why: format!("imported although {p:#x} was a placement"),
+                });
+            }
+            for &(s, l) in imported {
+                self.accept_import(u128::from(s), u128::from(l) + 1)?;
+            }
+        }
+        let promised = if imported.is_empty() {
+            here
+        } else {
+            self.promised(&n, policy)
+        };
+        match actual {
+            Ok(a) => {
+                let a128 = u128::from(a);
+                if let Some(why) = self.violation(a128, &n) {
+                    return Err(Mismatch::NotAPlacement { addr: a, why });
+                }
+                if policy != Policy::InstantFit && promised != Some(a128) {
+                    return Err(Mismatch::PolicyBroken {
+                        policy,
+                        expected: promised.unwrap_or(0) as u64,
+                        actual: a,
+                    });
+                }
+                self.live.push((a128, a128 + n.size));
+                self.live.sort_unstable();
+                if policy == Policy::NextFit {
+                    self.rotor = a128 + n.size;
+                }
+                Ok(())
+            }
+            Err(AllocErrorKind::NoSpace) => {
+                if let Some(p) = promised {
+                    return Err(Mismatch::Incomplete {
+                        placement: p as u64,
+                    });
+                }
+                if let Some(src) = &self.source {
+                    // The arena imports with the request's own constraints, aligned to at
+                    // least the arena's quantum; the source must have had nothing for exactly
+                    // this request.
+                    if let Ok(sn) = src.normalize(&Request {
+                        size: n.size as u64,
+                        align: n.align as u64,
+                        ..*req
+                    }) {
+                        if let Some(p) = src.lowest_from(0, &sn) {
+                            return Err(Mismatch::BadImport {
+                                why: format!(
+                                    "failed without importing although the source had {p:#x}"
+                                ),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(k) => Err(Mismatch::Outcome {
+                expected: match promised {
+                    Some(p) => format!("a placement such as {p:#x}"),
+                    None => "NoSpace".into(),
+                },
+                actual: format!("{k:?}"),
+            }),
+        }
+    }
+
+    fn accept_import(&mut self, start: u128, end: u128) -> Result<(), Mismatch> {
+        let q = self.quantum;
+        let bad = |why: String| Err(Mismatch::BadImport { why });
+        let Some(src) = self.source.as_deref_mut() else {
+            return bad("an arena without a source imported".into());
+        };
+        if !start.is_multiple_of(q) || !end.is_multiple_of(q) {
+            return bad(format!(
+                "[{start:#x}, {end:#x}) not a multiple of the quantum"
+            ));
+        }
+        if !src.spans.iter().any(|s| s.start <= start && end <= s.end) {
+            return bad(format!("[{start:#x}, {end:#x}) not inside a source span"));
+        }
+        if src.live.iter().any(|&(s, e)| s < end && start < e) {
+            return bad(format!("[{start:#x}, {end:#x}) not free in the source"));
+        }
+        src.live.push((start, end));
+        src.live.sort_unstable();
+        self.insert_span(start, end - start, true);
+        Ok(())
+    }
+
+    /// Judges an exact-address allocation of `size` bytes at `addr`; updates the model.
+    pub fn judge_alloc_at(
+        &mut self,
+        addr: u64,
+        size: u64,
+        actual: Result<u64, AllocErrorKind>,
+    ) -> Result<(), Mismatch> {
+        let expected = self.predict_alloc_at(addr, size);
+        if expected != actual {
+            return Err(Mismatch::Outcome {
+                expected: format!("{expected:x?}"),
+                actual: format!("{actual:x?}"),
+            });
+        }
+        if let Ok(a) = actual {
+            let s = round_up(u128::from(size), self.quantum);
+            self.live.push((u128::from(a), u128::from(a) + s));
+            self.live.sort_unstable();
+        }
+        Ok(())
+    }
+
+    fn predict_alloc_at(&self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        let q = self.quantum;
+        if size == 0 {
+            return Err(AllocErrorKind::ZeroSize);
+        }
+        let s = round_up(u128::from(size), q);
+        if s > u128::from(u64::MAX) {
+            return Err(AllocErrorKind::SizeOverflow);
+        }
+        let a = u128::from(addr);
+        if a % q != 0 {
+            return Err(AllocErrorKind::Misaligned);
+        }
+        if a + s - 1 > u128::from(u64::MAX) {
+            return Err(AllocErrorKind::Wraps);
+        }
+        let n = Norm {
+            size: s,
+            align: q,
+            phase: 0,
+            nocross: 0,
+            min: 0,
+            max: u128::from(u64::MAX),
+        };
+        match self.violation(a, &n) {
+            None => Ok(addr),
+            Some(_) => Err(AllocErrorKind::NoSpace),
+        }
+    }
+
+    /// What freeing `size` bytes at `addr` must do.
+    pub fn predict_free(&self, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        if size == 0 {
+            return Err(FreeErrorKind::ZeroSize);
+        }
+        let a = u128::from(addr);
+        let Some(&(s, e)) = self.live.iter().find(|&&(s, _)| s == a) else {
+            return Err(FreeErrorKind::BadFree);
+        };
+        if round_up(u128::from(size), self.quantum) != e - s {
+            return Err(FreeErrorKind::WrongSize((e - s) as u64));
+        }
+        Ok(())
+    }
+
+    /// Frees the allocation at `addr` (after [`ArenaModel::predict_free`] said yes), then
+    /// releases its span to the source if the span is imported and now holds nothing.
+    pub fn free(&mut self, addr: u64) {
+        let a = u128::from(addr);
+        self.live.retain(|&(s, _)| s != a);
+        let idle = self.spans.iter().position(|sp| {
+            sp.imported
+                && sp.start <= a
+                && a < sp.end
+                && !self.live.iter().any(|&(s, _)| sp.start <= s && s < sp.end)
+        });
+        if let Some(i) = idle {
+            let sp = self.spans.remove(i);
+            if let Some(src) = self.source.as_deref_mut() {
+                src.live.retain(|&(s, _)| s != sp.start);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IA32: Space = Space {
+        top: 0xFFFF_FFFF,
+        canonical_bits: None,
+    };
+
+    fn req(size: u64) -> Request {
+        Request {
+            size,
+            align: 0,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn netbsd_top_of_32_bit_space() {
+        let mut m = ArenaModel::new(1, IA32);
+        assert_eq!(
+            m.predict_add_span(0xFFFF_FF00, 0x101),
+            Err(SpanErrorKind::PastTop)
+        );
+        assert_eq!(m.predict_add_span(0xFFFF_FF00, 0x100), Ok(()));
+        m.add_span(0xFFFF_FF00, 0x100);
+        let n = m.normalize(&req(0x101)).unwrap();
+        assert_eq!(m.promised(&n, Policy::FirstFit), None);
+        let r = Request {
+            minaddr: 0xFFFF_FF01,
+            maxaddr: 0xFFFF_FFFE,
+            ..req(0x100)
+        };
+        let n = m.normalize(&r).unwrap();
+        assert_eq!(m.promised(&n, Policy::FirstFit), None);
+        let r = Request {
+            minaddr: 0xFFFF_FF00,
+            maxaddr: 0xFFFF_FFFF,
+            ..req(0x100)
+        };
+        assert_eq!(
+            m.judge_alloc(&r, Policy::FirstFit, &[], Ok(0xFFFF_FF00)),
+            Ok(())
+        );
+        assert_eq!(m.predict_free(0xFFFF_FF00, 0x100), Ok(()));
+    }
+
+    #[test]
+    fn best_fit_picks_the_smallest_interval() {
+        let mut m = ArenaModel::new(1, IA32);
+        m.add_span(0, 100);
+        m.add_span(200, 10);
+        m.add_span(300, 20);
+        let n = m.normalize(&req(10)).unwrap();
+        assert_eq!(m.promised(&n, Policy::BestFit), Some(200));
+        assert_eq!(m.promised(&n, Policy::FirstFit), Some(0));
+    }
+
+    #[test]
+    fn nocross_and_phase() {
+        let mut m = ArenaModel::new(1, IA32);
+        m.add_span(0, 1000);
+        let r = Request {
+            align: 16,
+            phase: 4,
+            nocross: 64,
+            ..req(40)
+        };
+        let n = m.normalize(&r).unwrap();
+        // 4: [4, 44) does not cross 64.
+        assert_eq!(m.lowest_from(0, &n), Some(4));
+        assert_eq!(m.lowest_from(5, &n), Some(68));
+        let over = Request {
+            align: 16,
+            phase: 4,
+            nocross: 32,
+            ..req(40)
+        };
+        assert_eq!(
+            m.normalize(&over).unwrap_err(),
+            AllocErrorKind::Overconstrained
+        );
+    }
+
+    #[test]
+    fn canonical_spans() {
+        let m = ArenaModel::new(
+            4096,
+            Space {
+                top: u64::MAX,
+                canonical_bits: Some(48),
+            },
+        );
+        assert_eq!(m.predict_add_span(0x7FFF_FFFF_F000, 0x1000), Ok(()));
+        assert_eq!(
+            m.predict_add_span(0x7FFF_FFFF_F000, 0x2000),
+            Err(SpanErrorKind::NonCanonical)
+        );
+        assert_eq!(m.predict_add_span(0xFFFF_FFFF_FFFF_F000, 0x1000), Ok(()));
+        assert_eq!(
+            m.predict_add_span(0xFFFF_FFFF_FFFF_F000, 0x2000),
+            Err(SpanErrorKind::Wraps)
+        );
+    }
+}

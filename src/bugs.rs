@@ -1,0 +1,91 @@
+//! # Seeded bugs: the harness tests itself
+//!
+//! Each [`Bug`] re-creates, in one clearly marked place of the allocator (search for
+//! `SEEDED BUG <Name>`), a bug that shipped in a real kernel (ANCHORS.md section 6). They are
+//! compiled only with the `seeded-bugs` feature and switched on per arena at run time, so one
+//! binary can run the campaign once per bug (`kvafuzz bugs`) and prove that the oracles find
+//! each of them. With the feature off, none of this exists.
+
+use core::fmt;
+
+/// A historically grounded bug that can be switched on in an allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// NetBSD 2012: `maxaddr` treated as exclusive; the last unit below it is unusable.
+    MaxaddrExclusive,
+    /// illumos 3179: the import size `roundup(size + phase, quantum)` wraps; a tiny span is
+    /// imported and handed out as if it held the request.
+    ImportSizeWrap,
+    /// A nocross off-by-one: an allocation crossing a boundary by its last byte is accepted.
+    NocrossOffByOne,
+    /// FreeBSD / NetBSD: address 0 doubles as the failure sentinel, so an allocation at 0 is
+    /// reported as a failure (and leaks).
+    ZeroSentinel,
+    /// NetBSD KMEM_GUARD: `free` does not compare the size with the allocated size.
+    MissingWrongSizeCheck,
+    /// Linux 2019-2021: padding the search size by the alignment, without a fallback, misses
+    /// exactly fitting aligned blocks (spurious failure).
+    AlignPadNoFallback,
+    /// Linux 2016: the overlap check when inserting a span can never fire.
+    InsertOverlapNeverFires,
+}
+
+/// Every seeded bug, with the harness target that must find it.
+pub const ALL_BUGS: [(Bug, &str); 7] = [
+    (Bug::MaxaddrExclusive, "vmem"),
+    (Bug::ImportSizeWrap, "vmem"),
+    (Bug::NocrossOffByOne, "vmem"),
+    (Bug::ZeroSentinel, "vmem"),
+    (Bug::MissingWrongSizeCheck, "vmem"),
+    (Bug::AlignPadNoFallback, "vmem"),
+    (Bug::InsertOverlapNeverFires, "vmem"),
+];
+
+impl Bug {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::MaxaddrExclusive => "maxaddr-exclusive",
+            Bug::ImportSizeWrap => "import-size-wrap",
+            Bug::NocrossOffByOne => "nocross-off-by-one",
+            Bug::ZeroSentinel => "zero-sentinel",
+            Bug::MissingWrongSizeCheck => "missing-wrong-size-check",
+            Bug::AlignPadNoFallback => "align-pad-no-fallback",
+            Bug::InsertOverlapNeverFires => "insert-overlap-never-fires",
+        }
+    }
+
+    /// The bug with this name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        ALL_BUGS.iter().map(|&(b, _)| b).find(|b| b.name() == name)
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of switched-on bugs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BugSet(u64);
+
+impl BugSet {
+    /// No bug.
+    pub const NONE: BugSet = BugSet(0);
+
+    /// Just `bug`.
+    pub fn only(bug: Bug) -> BugSet {
+        BugSet(bug.bit())
+    }
+
+    /// `true` iff `bug` is on.
+    pub fn contains(self, bug: Bug) -> bool {
+        self.0 & bug.bit() != 0
+    }
+}

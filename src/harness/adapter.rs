@@ -1,0 +1,234 @@
+//! The adapter between vmem scenarios and the allocator under test.
+//!
+//! [`RangeAllocator`] is all the harness needs from a range allocator: add spans, allocate
+//! (with constraints, a policy, or at an exact address), free, and show its spans and
+//! allocations so they can be compared with the model after every op. Errors are reported
+//! in the oracle's vocabulary (`kvafuzz_oracles::vmem::*Kind`). An allocator that lacks a
+//! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
+//! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
+//! few dozen lines.
+//!
+//! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
+//! source it imports spans from.
+
+use kvafuzz_oracles::vmem::{AllocErrorKind, FreeErrorKind, Policy as OPolicy, SpanErrorKind};
+
+use super::BugSet;
+use crate::addr::{Arch, RangeError};
+use crate::vmem::{
+    AddSpanError, AllocError, Arena, ArenaConfig, FreeError, NoSource, Policy, Request, SegmentView,
+};
+
+/// Which arena of a two-level allocator an op addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// The arena allocations are made from.
+    Arena,
+    /// The source it imports spans from.
+    Source,
+}
+
+/// What an allocator supports; ops and contracts outside it are not exercised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Honours align/phase/nocross/minaddr/maxaddr.
+    pub constraints: bool,
+    /// Allocates at an exact address.
+    pub exact: bool,
+    /// Has a source level that it imports from and releases to.
+    pub import: bool,
+    /// Keeps each policy's placement contract (not only completeness).
+    pub policy_contracts: bool,
+    /// Reports bad frees and wrong sizes (rather than trusting the caller).
+    pub checked_free: bool,
+}
+
+/// A range allocator the vmem scenarios can drive; see the module comment.
+pub trait RangeAllocator {
+    /// What it supports.
+    fn caps(&self) -> Caps;
+    /// Adds a span to `level`.
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind>;
+    /// Allocates from `level`.
+    fn alloc(&mut self, level: Level, req: &Request, policy: Policy)
+        -> Result<u64, AllocErrorKind>;
+    /// Allocates exactly `[addr, addr + size)` from the arena level.
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind>;
+    /// Frees at `level`.
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind>;
+    /// The spans of `level` as `(start, last, imported)`, by address.
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)>;
+    /// The allocations of `level` as `(start, last)`, by address.
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)>;
+    /// The allocator's own consistency check (both levels).
+    fn check_invariants(&self) -> Result<(), (String, String)>;
+}
+
+/// The oracle's name for a policy.
+pub fn oracle_policy(p: Policy) -> OPolicy {
+    match p {
+        Policy::InstantFit => OPolicy::InstantFit,
+        Policy::BestFit => OPolicy::BestFit,
+        Policy::FirstFit => OPolicy::FirstFit,
+        Policy::NextFit => OPolicy::NextFit,
+    }
+}
+
+/// The oracle's name for an allocation error.
+pub fn alloc_error_kind(e: AllocError) -> AllocErrorKind {
+    match e {
+        AllocError::ZeroSize => AllocErrorKind::ZeroSize,
+        AllocError::SizeOverflow => AllocErrorKind::SizeOverflow,
+        AllocError::BadAlign => AllocErrorKind::BadAlign,
+        AllocError::BadPhase => AllocErrorKind::BadPhase,
+        AllocError::BadNocross => AllocErrorKind::BadNocross,
+        AllocError::BadBounds => AllocErrorKind::BadBounds,
+        AllocError::Overconstrained => AllocErrorKind::Overconstrained,
+        AllocError::Misaligned => AllocErrorKind::Misaligned,
+        AllocError::Wraps => AllocErrorKind::Wraps,
+        // Tag exhaustion is a resource limit the scenarios cannot reach (MAX_OPS): if it
+        // shows up the oracle will flag it as an unexpected NoSpace-like failure.
+        AllocError::NoSpace | AllocError::NoTags => AllocErrorKind::NoSpace,
+    }
+}
+
+/// The oracle's name for a free error.
+pub fn free_error_kind(e: FreeError) -> FreeErrorKind {
+    match e {
+        FreeError::ZeroSize => FreeErrorKind::ZeroSize,
+        FreeError::BadFree => FreeErrorKind::BadFree,
+        FreeError::WrongSize { allocated } => FreeErrorKind::WrongSize(allocated),
+    }
+}
+
+/// The oracle's name for an add-span error.
+pub fn span_error_kind(e: AddSpanError) -> SpanErrorKind {
+    match e {
+        AddSpanError::ZeroSize => SpanErrorKind::ZeroSize,
+        AddSpanError::BadRange(RangeError::Empty) => SpanErrorKind::ZeroSize,
+        AddSpanError::BadRange(RangeError::Wraps) => SpanErrorKind::Wraps,
+        AddSpanError::BadRange(RangeError::PastTop) => SpanErrorKind::PastTop,
+        AddSpanError::BadRange(RangeError::NonCanonical) => SpanErrorKind::NonCanonical,
+        AddSpanError::Misaligned => SpanErrorKind::Misaligned,
+        AddSpanError::Overlaps { existing } => SpanErrorKind::Overlaps(existing),
+        // Unreachable within MAX_OPS; reported as an impossible overlap so it is flagged.
+        AddSpanError::NoTags => SpanErrorKind::Overlaps(u64::MAX),
+    }
+}
+
+/// The production stack: an [`Arena`] importing from a source [`Arena`].
+pub struct VmemStack {
+    /// The arena (its source inside).
+    pub arena: Arena<Arena<NoSource>>,
+}
+
+impl VmemStack {
+    /// An arena of `quantum` importing in `import_quantum` from a source of `source_quantum`,
+    /// both on `arch`.
+    pub fn new(
+        arch: Arch,
+        quantum: u64,
+        import_quantum: u64,
+        source_quantum: u64,
+        bugs: BugSet,
+    ) -> Result<VmemStack, String> {
+        let source = Arena::new("source", source_quantum, Some(arch)).map_err(|e| e.to_string())?;
+        let config = ArenaConfig {
+            import_quantum,
+            ..ArenaConfig::new(quantum, Some(arch))
+        };
+        #[allow(unused_mut)]
+        let mut arena = Arena::with_source("arena", config, source).map_err(|e| e.to_string())?;
+        #[cfg(feature = "seeded-bugs")]
+        {
+            arena.set_bugs(bugs);
+            arena.source_mut().set_bugs(bugs);
+        }
+        let _ = bugs; // only read with the seeded-bugs feature
+        Ok(VmemStack { arena })
+    }
+
+    fn walk(&self, level: Level) -> Vec<SegmentView> {
+        match level {
+            Level::Arena => self.arena.segments().collect(),
+            Level::Source => self.arena.source().segments().collect(),
+        }
+    }
+}
+
+impl RangeAllocator for VmemStack {
+    fn caps(&self) -> Caps {
+        Caps {
+            constraints: true,
+            exact: true,
+            import: true,
+            policy_contracts: true,
+            checked_free: true,
+        }
+    }
+
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        match level {
+            Level::Arena => self.arena.add_span(base, size),
+            Level::Source => self.arena.source_mut().add_span(base, size),
+        }
+        .map_err(span_error_kind)
+    }
+
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        policy: Policy,
+    ) -> Result<u64, AllocErrorKind> {
+        match level {
+            Level::Arena => self.arena.xalloc(req, policy),
+            Level::Source => self.arena.source_mut().xalloc(req, policy),
+        }
+        .map_err(alloc_error_kind)
+    }
+
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.arena.xalloc_at(addr, size).map_err(alloc_error_kind)
+    }
+
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        match level {
+            Level::Arena => self.arena.free(addr, size),
+            Level::Source => self.arena.source_mut().free(addr, size),
+        }
+        .map_err(free_error_kind)
+    }
+
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+        self.walk(level)
+            .into_iter()
+            .filter_map(|v| match v {
+                SegmentView::Span { range, imported } => {
+                    Some((range.start(), range.last(), imported))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+        self.walk(level)
+            .into_iter()
+            .filter_map(|v| match v {
+                SegmentView::Allocated(r) => Some((r.start(), r.last())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.arena
+            .check_invariants()
+            .map_err(|e| (e.invariant.to_string(), format!("arena: {}", e.detail)))?;
+        self.arena
+            .source()
+            .check_invariants()
+            .map_err(|e| (e.invariant.to_string(), format!("source: {}", e.detail)))
+    }
+}

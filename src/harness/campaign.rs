@@ -1,0 +1,185 @@
+//! The built-in seeded campaign: the main job, on stable Rust with nothing else installed.
+//!
+//! Job `j` of a campaign with seed `S` draws its inputs from the ChaCha8 stream `j` of key
+//! `S`: case `k` of job `j` is the same bytes on every machine and every run, whatever the
+//! timing. (Time only decides *how many* cases run: the clock bounds the campaign, it never
+//! feeds a generator.) Each input goes through [`super::run_with`], exactly as a cargo-fuzz or
+//! AFL input would. The first finding stops every job; it is minimized and written out.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{run_with, BugSet, Finding, Stats, Target};
+
+/// Longest generated input, in bytes (about [`super::MAX_OPS`] ops at most).
+pub const MAX_INPUT_BYTES: usize = 4096;
+
+/// Shortest generated input.
+pub const MIN_INPUT_BYTES: usize = 8;
+
+/// How a campaign is bounded and seeded.
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignConfig {
+    /// Which target.
+    pub target: Target,
+    /// Key of the ChaCha8 streams.
+    pub seed: u64,
+    /// Number of parallel jobs (one stream each).
+    pub jobs: u32,
+    /// Stop after this long (`None`: no time bound).
+    pub time_limit: Option<Duration>,
+    /// Stop after this many cases in all (`None`: no count bound).
+    pub max_cases: Option<u64>,
+    /// Seeded bugs to switch on.
+    pub bugs: BugSet,
+    /// Print a progress line to stderr.
+    pub progress: bool,
+}
+
+/// What a campaign did.
+#[derive(Clone, Debug)]
+pub struct CampaignReport {
+    /// Cases run.
+    pub cases: u64,
+    /// Ops executed in all.
+    pub ops: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The first finding: the job, the case index in that job, its input and the finding.
+    pub finding: Option<FoundCase>,
+}
+
+/// A failing case and where it came from.
+#[derive(Clone, Debug)]
+pub struct FoundCase {
+    /// Job (stream) number.
+    pub job: u32,
+    /// Case number within the job.
+    pub case: u64,
+    /// The input bytes.
+    pub input: Vec<u8>,
+    /// What broke.
+    pub finding: Finding,
+    /// Ops executed by the whole campaign before this case finished.
+    pub ops_before: u64,
+    /// Time until it was found.
+    pub after: Duration,
+}
+
+impl CampaignReport {
+    /// Ops per second over the whole campaign.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The input of case `case` of job `job` in a campaign seeded with `seed`.
+pub fn generate(seed: u64, job: u32, case: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(u64::from(job));
+    rng.set_word_pos(u128::from(case) * (MAX_INPUT_BYTES as u128 / 4 + 16));
+    // Mostly short inputs (cheap, and short op lists find most bugs), sometimes long ones.
+    let len = match rng.next_u32() % 4 {
+        0 => MAX_INPUT_BYTES,
+        1 => MIN_INPUT_BYTES + (rng.next_u32() as usize % 256),
+        _ => MIN_INPUT_BYTES + (rng.next_u32() as usize % 1024),
+    };
+    let mut buf = vec![0u8; len];
+    rng.fill_bytes(&mut buf);
+    buf
+}
+
+/// Runs a campaign; see the module comment.
+pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
+    let start = Instant::now();
+    let stop = AtomicBool::new(false);
+    let cases = AtomicU64::new(0);
+    let ops = AtomicU64::new(0);
+    let found: Mutex<Option<FoundCase>> = Mutex::new(None);
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::scope(|s| {
+        for job in 0..cfg.jobs.max(1) {
+            let (stop, cases, ops, found) = (&stop, &cases, &ops, &found);
+            s.spawn(move || {
+                let mut k = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(max) = cfg.max_cases {
+                        if cases.fetch_add(1, Ordering::Relaxed) >= max {
+                            cases.fetch_sub(1, Ordering::Relaxed);
+                            break;
+                        }
+                    } else {
+                        cases.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let input = generate(cfg.seed, job, k);
+                    match run_with(cfg.target, &input, cfg.bugs) {
+                        Ok(Stats { ops: n, .. }) => {
+                            ops.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(finding) => {
+                            let mut slot = found.lock().unwrap_or_else(|e| e.into_inner());
+                            if slot.is_none() {
+                                *slot = Some(FoundCase {
+                                    job,
+                                    case: k,
+                                    input,
+                                    finding,
+                                    ops_before: ops.load(Ordering::Relaxed),
+                                    after: start.elapsed(),
+                                });
+                            }
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    k += 1;
+                    if cfg.time_limit.is_some_and(|t| start.elapsed() >= t) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        if cfg.progress {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed)
+                && cfg
+                    .max_cases
+                    .is_none_or(|m| cases.load(Ordering::Relaxed) < m)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+                if last.elapsed() >= Duration::from_millis(500) {
+                    last = Instant::now();
+                    let t = start.elapsed().as_secs_f64();
+                    let o = ops.load(Ordering::Relaxed);
+                    let bar = match cfg.time_limit {
+                        Some(limit) => {
+                            let frac = (t / limit.as_secs_f64()).min(1.0);
+                            let filled = (frac * 20.0) as usize;
+                            format!("[{}{}] ", "#".repeat(filled), ".".repeat(20 - filled))
+                        }
+                        None => String::new(),
+                    };
+                    eprint!(
+                        "\r{bar}{:>6.1}s  cases {:>9}  ops {:>11}  {:>9.0} ops/s  findings 0 ",
+                        t,
+                        cases.load(Ordering::Relaxed),
+                        o,
+                        o as f64 / t.max(1e-9)
+                    );
+                }
+            }
+            eprintln!();
+        }
+    });
+    std::panic::set_hook(previous_hook);
+    CampaignReport {
+        cases: cases.load(Ordering::Relaxed),
+        ops: ops.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+        finding: found.into_inner().unwrap_or_else(|e| e.into_inner()),
+    }
+}

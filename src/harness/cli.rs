@@ -1,0 +1,404 @@
+//! The `kvafuzz` command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::campaign::{run_campaign, CampaignConfig};
+use super::{minimize, trace, BugSet, Case, Target, ALL_TARGETS};
+
+const USAGE: &str = "\
+kvafuzz: kernel virtual-address allocators, fuzzed against naive oracles
+
+USAGE:
+  kvafuzz fuzz --target T [--seconds N] [--seed S] [--jobs J] [--cases N] [--findings DIR]
+      Seeded campaign (ChaCha8 stream per job). On a finding: minimize it, write it to
+      DIR (default findings/), print how to replay it and add it to the corpus, exit 1.
+  kvafuzz replay PATH... [--target T] [--quiet]
+      Print the trace and verdict of each file (folders: every file in them). The target
+      defaults to the name of the file's folder (corpus/<target>/...). Exit 1 on a finding.
+  kvafuzz minimize FILE [--target T] [--out FILE]
+      Shrink a failing input (delta debugging over its op list).
+  kvafuzz bugs [--target T] [--seconds N] [--seed S]
+      Self-test: one campaign per seeded bug; a table of what was detected (needs the
+      `seeded-bugs` feature). Exit 0 iff every bug was detected.
+  kvafuzz seeds [--target T] DIR
+      Write the hand-written seed scenarios (NetBSD edge cases, ...) into DIR/<target>/.
+  kvafuzz list
+      Targets and seeded bugs.
+";
+
+struct Args {
+    positional: Vec<String>,
+    opts: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    fn parse(raw: Vec<String>) -> Result<Args, String> {
+        let mut positional = Vec::new();
+        let mut opts = Vec::new();
+        let mut it = raw.into_iter().peekable();
+        while let Some(a) = it.next() {
+            if let Some(name) = a.strip_prefix("--") {
+                let flag = matches!(name, "quiet" | "help");
+                let value = if flag {
+                    None
+                } else {
+                    Some(it.next().ok_or(format!("--{name} needs a value"))?)
+                };
+                opts.push((name.to_string(), value));
+            } else {
+                positional.push(a);
+            }
+        }
+        Ok(Args { positional, opts })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.opts
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.opts.iter().any(|(n, _)| n == name)
+    }
+
+    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => parse_num(v).ok_or(format!("--{name}: not a number: {v}")),
+        }
+    }
+
+    fn target(&self) -> Result<Option<Target>, String> {
+        match self.get("target") {
+            None => Ok(None),
+            Some(t) => Target::from_name(t)
+                .map(Some)
+                .ok_or(format!("unknown target {t} (see `kvafuzz list`)")),
+        }
+    }
+
+    fn check_known(&self, known: &[&str]) -> Result<(), String> {
+        for (n, _) in &self.opts {
+            if !known.contains(&n.as_str()) {
+                return Err(format!("unknown option --{n}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Option<T> {
+    if let Some(hex) = v.strip_prefix("0x") {
+        let n = u64::from_str_radix(hex, 16).ok()?;
+        n.to_string().parse().ok()
+    } else {
+        v.parse().ok()
+    }
+}
+
+/// Runs the command line `args` (without the program name); returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    match dispatch(args) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("kvafuzz: {msg}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn dispatch(raw: Vec<String>) -> Result<i32, String> {
+    let Some((cmd, rest)) = raw.split_first() else {
+        print!("{USAGE}");
+        return Ok(2);
+    };
+    let args = Args::parse(rest.to_vec())?;
+    match cmd.as_str() {
+        "fuzz" => cmd_fuzz(&args),
+        "replay" => cmd_replay(&args),
+        "minimize" => cmd_minimize(&args),
+        "bugs" => cmd_bugs(&args),
+        "seeds" => cmd_seeds(&args),
+        "list" => {
+            cmd_list();
+            Ok(0)
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown command {other}")),
+    }
+}
+
+fn cmd_list() {
+    println!("targets:");
+    for t in ALL_TARGETS {
+        println!("  {:<8} {}", t.name(), t.about());
+    }
+    #[cfg(feature = "seeded-bugs")]
+    {
+        println!("seeded bugs (kvafuzz bugs):");
+        for (b, t) in crate::bugs::ALL_BUGS {
+            println!("  {:<28} target {t}", b.name());
+        }
+    }
+    #[cfg(not(feature = "seeded-bugs"))]
+    println!("seeded bugs: not compiled in (build with --features seeded-bugs)");
+}
+
+fn cmd_fuzz(args: &Args) -> Result<i32, String> {
+    args.check_known(&["target", "seconds", "seed", "jobs", "cases", "findings"])?;
+    let target = args.target()?.ok_or("fuzz needs --target")?;
+    let seconds: u64 = args.num("seconds", 60)?;
+    let cfg = CampaignConfig {
+        target,
+        seed: args.num("seed", 0)?,
+        jobs: args.num(
+            "jobs",
+            std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        )?,
+        time_limit: Some(Duration::from_secs(seconds)),
+        max_cases: args
+            .get("cases")
+            .map(|_| args.num("cases", 0))
+            .transpose()?,
+        bugs: BugSet::NONE,
+        progress: true,
+    };
+    eprintln!(
+        "kvafuzz fuzz: target {} seed {} jobs {} for {}s{}",
+        target,
+        cfg.seed,
+        cfg.jobs,
+        seconds,
+        cfg.max_cases
+            .map_or(String::new(), |m| format!(" or {m} cases"))
+    );
+    let report = run_campaign(&cfg);
+    let findings = PathBuf::from(args.get("findings").unwrap_or("findings"));
+    let code = match &report.finding {
+        None => 0,
+        Some(found) => {
+            eprintln!(
+                "FINDING (job {} case {}): {}",
+                found.job, found.case, found.finding
+            );
+            std::panic::set_hook(Box::new(|_| {}));
+            let (bytes, finding) = minimize(target, &found.input, BugSet::NONE)
+                .unwrap_or((found.input.clone(), found.finding.clone()));
+            let dir = findings.join(target.name());
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let name = format!("seed{}-job{}-case{}.bin", cfg.seed, found.job, found.case);
+            let path = dir.join(&name);
+            std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(dir.join(format!("{name}.orig")), &found.input)
+                .map_err(|e| e.to_string())?;
+            let (text, _) = trace(target, &bytes, BugSet::NONE);
+            let _ = std::panic::take_hook();
+            eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
+            eprintln!(
+                "replay:          cargo run --release -- replay {} --target {}",
+                path.display(),
+                target
+            );
+            eprintln!(
+                "add to corpus:   cp {} corpus/{}/  (then fix the bug; cargo test replays it)",
+                path.display(),
+                target
+            );
+            1
+        }
+    };
+    println!(
+        "summary: target {} seed {} cases {} ops {} in {:.1}s = {:.0} ops/s, findings {}",
+        target,
+        cfg.seed,
+        report.cases,
+        report.ops,
+        report.elapsed.as_secs_f64(),
+        report.ops_per_sec(),
+        u8::from(report.finding.is_some())
+    );
+    Ok(code)
+}
+
+/// Every file under `path` (itself if a file), sorted.
+pub fn files_under(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        if let Ok(rd) = std::fs::read_dir(path) {
+            for e in rd.flatten() {
+                out.extend(files_under(&e.path()));
+            }
+        }
+    } else if path.is_file() {
+        out.push(path.to_path_buf());
+    }
+    out.sort();
+    out
+}
+
+fn target_of(path: &Path, given: Option<Target>) -> Option<Target> {
+    given.or_else(|| {
+        path.ancestors()
+            .filter_map(|p| p.file_name()?.to_str())
+            .find_map(Target::from_name)
+    })
+}
+
+fn cmd_replay(args: &Args) -> Result<i32, String> {
+    args.check_known(&["target", "quiet"])?;
+    if args.positional.is_empty() {
+        return Err("replay needs a file or folder".into());
+    }
+    let given = args.target()?;
+    let (mut ok, mut bad) = (0, 0);
+    for root in &args.positional {
+        let files = files_under(Path::new(root));
+        if files.is_empty() {
+            return Err(format!("{root}: no such file or folder, or empty"));
+        }
+        for f in files {
+            let target = target_of(&f, given).ok_or(format!(
+                "{}: cannot tell the target; use --target",
+                f.display()
+            ))?;
+            let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let (text, verdict) = trace(target, &data, BugSet::NONE);
+            if !args.flag("quiet") {
+                println!(
+                    "== {} ({target}, {} bytes)\n{text}",
+                    f.display(),
+                    data.len()
+                );
+            }
+            match verdict {
+                Ok(_) => ok += 1,
+                Err(finding) => {
+                    bad += 1;
+                    println!("FINDING in {}: {finding}", f.display());
+                }
+            }
+        }
+    }
+    println!("replay: {ok} passed, {bad} failed");
+    Ok(i32::from(bad > 0))
+}
+
+fn cmd_minimize(args: &Args) -> Result<i32, String> {
+    args.check_known(&["target", "out"])?;
+    let file = args.positional.first().ok_or("minimize needs a file")?;
+    let path = Path::new(file);
+    let target = target_of(path, args.target()?).ok_or("cannot tell the target; use --target")?;
+    let data = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = minimize(target, &data, BugSet::NONE);
+    let _ = std::panic::take_hook();
+    let Some((bytes, finding)) = result else {
+        println!("{file}: does not fail; nothing to minimize");
+        return Ok(0);
+    };
+    let out = args
+        .get("out")
+        .map_or_else(|| format!("{file}.min"), str::to_string);
+    std::fs::write(&out, &bytes).map_err(|e| format!("{out}: {e}"))?;
+    let (text, _) = trace(target, &bytes, BugSet::NONE);
+    println!(
+        "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
+        data.len(),
+        bytes.len()
+    );
+    Ok(1)
+}
+
+fn cmd_seeds(args: &Args) -> Result<i32, String> {
+    args.check_known(&["target"])?;
+    let dir = args.positional.first().ok_or("seeds needs a folder")?;
+    let targets = match args.target()? {
+        Some(t) => vec![t],
+        None => ALL_TARGETS.to_vec(),
+    };
+    for t in targets {
+        let d = Path::new(dir).join(t.name());
+        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+        for (name, bytes) in seed_inputs(t) {
+            let p = d.join(format!("{name}.bin"));
+            std::fs::write(&p, bytes).map_err(|e| e.to_string())?;
+            println!("wrote {}", p.display());
+        }
+    }
+    Ok(0)
+}
+
+/// The hand-written seed inputs of `target`, as bytes.
+pub fn seed_inputs(target: Target) -> Vec<(&'static str, Vec<u8>)> {
+    match target {
+        Target::Vmem => super::vmem::seed_scenarios()
+            .into_iter()
+            .map(|(n, s)| (n, s.encode()))
+            .collect(),
+    }
+}
+
+#[cfg(feature = "seeded-bugs")]
+fn cmd_bugs(args: &Args) -> Result<i32, String> {
+    use crate::bugs::{BugSet as Bugs, ALL_BUGS};
+    args.check_known(&["target", "seconds", "seed"])?;
+    let only = args.target()?;
+    let seconds: u64 = args.num("seconds", 60)?;
+    let seed: u64 = args.num("seed", 1)?;
+    println!(
+        "{:<28} {:<7} {:<9} {:>12} {:>14}  finding",
+        "bug", "target", "detected", "time", "ops until"
+    );
+    let mut missed = 0;
+    for (bug, tname) in ALL_BUGS {
+        let target = Target::from_name(tname).expect("bug table names real targets");
+        if only.is_some_and(|t| t != target) {
+            continue;
+        }
+        let report = run_campaign(&CampaignConfig {
+            target,
+            seed,
+            jobs: 1,
+            time_limit: Some(Duration::from_secs(seconds)),
+            max_cases: None,
+            bugs: Bugs::only(bug),
+            progress: false,
+        });
+        match report.finding {
+            Some(f) => println!(
+                "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  {}",
+                bug.name(),
+                tname,
+                "yes",
+                f.after.as_secs_f64(),
+                f.ops_before,
+                f.finding.signature()
+            ),
+            None => {
+                missed += 1;
+                println!(
+                    "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  -",
+                    bug.name(),
+                    tname,
+                    "NO",
+                    report.elapsed.as_secs_f64(),
+                    report.ops
+                );
+            }
+        }
+    }
+    println!("seeded bugs: {missed} missed");
+    Ok(i32::from(missed > 0))
+}
+
+#[cfg(not(feature = "seeded-bugs"))]
+fn cmd_bugs(_args: &Args) -> Result<i32, String> {
+    Err("seeded bugs are not compiled in: cargo run --features seeded-bugs -- bugs".into())
+}

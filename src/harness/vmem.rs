@@ -1,0 +1,1065 @@
+//! The `vmem` target: scenarios of span, allocation and free operations on a two-level
+//! vmem stack (an arena importing from a source arena), judged by
+//! `kvafuzz_oracles::vmem::ArenaModel` after every op.
+//!
+//! ## Decoding
+//!
+//! Header: architecture, quantum (1 byte to 1 GiB, biased to 1 byte and 4 KiB), whether the
+//! arena imports from a populated source (and the source and import quanta), swarm toggles,
+//! and the number of initial spans. Then ops until the bytes run out or [`super::MAX_OPS`].
+//! Every numeric field is read through a *selector*: a tag byte picks a family of interesting
+//! values (a few quanta, a power of two, the very top of the space, just below the x86_64
+//! canonical hole, values that wrap when rounded, zero) and the last tag of every selector
+//! means "raw value follows", which is what [`Scenario::encode`] writes.
+
+use std::fmt::{self, Write as _};
+
+use kvafuzz_oracles::vmem::{ArenaModel, Request as ORequest, Space};
+
+use super::adapter::{oracle_policy, Level, RangeAllocator, VmemStack};
+use super::codec::{Decoder, Encoder};
+use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
+use crate::addr::{Arch, ALL_ARCHES};
+use crate::vmem::{Policy, Request, ALL_POLICIES};
+
+/// Quantum shifts a header byte picks from (1 byte and 4 KiB are the common cases).
+const QUANTUM_SHIFTS: [u8; 16] = [0, 0, 0, 0, 2, 3, 4, 6, 8, 12, 12, 12, 12, 16, 21, 30];
+
+/// The most spans a header asks for, per level.
+const MAX_INITIAL_SPANS: u8 = 4;
+
+/// How many freed allocations are remembered for double frees.
+const FREED_MEMORY: usize = 16;
+
+/// Op kinds, as the swarm mask numbers them.
+const KINDS: u8 = 8;
+
+/// How an op names an address: resolved against the state when the op runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrSel {
+    /// This address.
+    Raw(u64),
+    /// The start of live allocation `handle` (modulo the live count) plus `offset`.
+    Live {
+        /// Handle.
+        handle: u16,
+        /// Added with wrapping.
+        offset: u64,
+    },
+    /// The start of a recently freed allocation (a double free).
+    Freed {
+        /// Index into the freed list (modulo its length).
+        index: u16,
+    },
+    /// The start of span `index` (modulo the span count) of the level, plus `offset`.
+    Span {
+        /// Span index.
+        index: u16,
+        /// Added with wrapping.
+        offset: u64,
+    },
+}
+
+/// One operation of a vmem scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Add a span to a level.
+    AddSpan {
+        /// Which arena.
+        level: Level,
+        /// Base.
+        base: u64,
+        /// Size.
+        size: u64,
+    },
+    /// A (constrained) allocation.
+    Alloc {
+        /// Which arena.
+        level: Level,
+        /// The request.
+        req: Request,
+        /// The policy.
+        policy: Policy,
+    },
+    /// Exact-address allocation in the arena.
+    AllocAt {
+        /// Where.
+        addr: AddrSel,
+        /// Size.
+        size: u64,
+    },
+    /// Free live allocation `handle` (modulo the live count) with its own size.
+    Free {
+        /// Handle.
+        handle: u16,
+    },
+    /// Deliberately suspicious free: any address (double, interior, random), any size.
+    FreeAt {
+        /// Which arena.
+        level: Level,
+        /// Where.
+        addr: AddrSel,
+        /// Size given.
+        size: u64,
+    },
+}
+
+/// Import configuration of a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportShape {
+    /// log2 of the source's quantum (at most the arena's).
+    pub source_shift: u8,
+    /// log2 of the import quantum (at least the arena's).
+    pub import_shift: u8,
+}
+
+/// A decoded vmem scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The address space.
+    pub arch: Arch,
+    /// log2 of the arena quantum.
+    pub quantum_shift: u8,
+    /// `Some` iff the arena imports from a populated source.
+    pub import: Option<ImportShape>,
+    /// The ops, initial spans first.
+    pub ops: Vec<Op>,
+}
+
+fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::Arena => "arena",
+        Level::Source => "source",
+    }
+}
+
+impl fmt::Display for AddrSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AddrSel::Raw(a) => write!(f, "{a:#x}"),
+            AddrSel::Live { handle, offset } => write!(f, "live[{handle}]+{offset:#x}"),
+            AddrSel::Freed { index } => write!(f, "freed[{index}]"),
+            AddrSel::Span { index, offset } => write!(f, "span[{index}]+{offset:#x}"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::AddSpan { level, base, size } => {
+                write!(
+                    f,
+                    "add_span {} base={base:#x} size={size:#x}",
+                    level_name(level)
+                )
+            }
+            Op::Alloc { level, req, policy } => {
+                let simple = req == Request::size(req.size);
+                if simple {
+                    write!(
+                        f,
+                        "alloc {} size={:#x} {}",
+                        level_name(level),
+                        req.size,
+                        policy.name()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "xalloc {} size={:#x} align={:#x} phase={:#x} nocross={:#x} min={:#x} max={:#x} {}",
+                        level_name(level),
+                        req.size,
+                        req.align,
+                        req.phase,
+                        req.nocross,
+                        req.minaddr,
+                        req.maxaddr,
+                        policy.name()
+                    )
+                }
+            }
+            Op::AllocAt { addr, size } => write!(f, "alloc_at addr={addr} size={size:#x}"),
+            Op::Free { handle } => write!(f, "free live[{handle}]"),
+            Op::FreeAt { level, addr, size } => {
+                write!(
+                    f,
+                    "free_at {} addr={addr} size={size:#x}",
+                    level_name(level)
+                )
+            }
+        }
+    }
+}
+
+impl Scenario {
+    fn quantum(&self) -> u64 {
+        1u64 << self.quantum_shift
+    }
+
+    fn header_line(&self) -> String {
+        let mut s = format!(
+            "vmem scenario: arch={} quantum={:#x}",
+            self.arch,
+            self.quantum()
+        );
+        match self.import {
+            Some(i) => {
+                let _ = write!(
+                    s,
+                    " import(source quantum={:#x}, import quantum={:#x})",
+                    1u64 << i.source_shift,
+                    1u64 << i.import_shift
+                );
+            }
+            None => s.push_str(" no-import"),
+        }
+        let _ = write!(s, " ops={}", self.ops.len());
+        s
+    }
+
+    fn source_quantum(&self) -> u64 {
+        self.import.map_or(1, |i| 1u64 << i.source_shift)
+    }
+
+    fn import_quantum(&self) -> u64 {
+        self.import
+            .map_or(self.quantum(), |i| 1u64 << i.import_shift)
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.header_line())?;
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(f, "  #{i} {op}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- selectors ---------------------------------------------------------------------------
+
+/// Values the decoder draws from; fixed per scenario.
+struct Ctx {
+    arch: Arch,
+    q: u64,
+}
+
+impl Ctx {
+    fn top(&self) -> u64 {
+        self.arch.max_addr()
+    }
+
+    fn size(&self, d: &mut Decoder) -> u64 {
+        let q = self.q;
+        match d.below(12) {
+            0..=3 => (u64::from(d.u8() % 16) + 1).saturating_mul(q),
+            4 | 5 => (u64::from(d.u16()) + 1).saturating_mul(q),
+            6 => 1u64 << (d.u8() % 64),
+            7 => (1u64 << (d.u8() % 64)).wrapping_add(q),
+            8 => self.top().wrapping_sub(u64::from(d.u8()).wrapping_mul(q)),
+            9 => u64::MAX - u64::from(d.u8()),
+            10 => 0,
+            _ => d.u64(),
+        }
+    }
+
+    fn base(&self, d: &mut Decoder, size: u64) -> u64 {
+        let q = self.q;
+        let a = self.arch;
+        match d.below(10) {
+            0 => 0,
+            1 => u64::from(d.u16()).wrapping_mul(q).wrapping_mul(16),
+            2 => a
+                .max_addr()
+                .wrapping_sub(size)
+                .wrapping_add(1)
+                .wrapping_sub(u64::from(d.u8()).wrapping_mul(q)),
+            3 => a
+                .lower_half_last()
+                .wrapping_sub(size)
+                .wrapping_add(1)
+                .wrapping_sub(u64::from(d.u8()).wrapping_mul(q)),
+            4 => a
+                .upper_half_start()
+                .unwrap_or(0x8000_0000)
+                .wrapping_add(u64::from(d.u16()).wrapping_mul(q)),
+            5..=8 => u64::from(d.u32()).wrapping_mul(q),
+            _ => d.u64(),
+        }
+    }
+
+    fn offset(&self, d: &mut Decoder) -> u64 {
+        match d.below(4) {
+            0 => 0,
+            1 | 2 => u64::from(d.u16()).wrapping_mul(self.q),
+            _ => d.u64(),
+        }
+    }
+
+    fn addr(&self, d: &mut Decoder) -> AddrSel {
+        match d.below(8) {
+            0..=2 => AddrSel::Span {
+                index: d.u16(),
+                offset: self.offset(d),
+            },
+            3 | 4 => AddrSel::Live {
+                handle: d.u16(),
+                offset: self.offset(d),
+            },
+            5 | 6 => AddrSel::Freed { index: d.u16() },
+            _ => AddrSel::Raw(d.u64()),
+        }
+    }
+
+    fn request(&self, d: &mut Decoder) -> Request {
+        let q = self.q;
+        let size = self.size(d);
+        let align = match d.below(5) {
+            0 | 1 => 0,
+            2 | 3 => q.checked_shl(u32::from(d.u8() % 24)).unwrap_or(0),
+            _ => d.u64(),
+        };
+        let eff = if align == 0 { q } else { align };
+        let phase = match d.below(5) {
+            0 | 1 => 0,
+            2 | 3 => u64::from(d.u16()).wrapping_mul(q) % eff.max(1),
+            _ => d.u64(),
+        };
+        let nocross = match d.below(5) {
+            0 | 1 => 0,
+            2 | 3 => size
+                .checked_next_power_of_two()
+                .and_then(|p| p.checked_shl(u32::from(d.u8() % 4)))
+                .unwrap_or(0),
+            _ => d.u64(),
+        };
+        let (minaddr, maxaddr) = match d.below(5) {
+            0 | 1 => (0, u64::MAX),
+            2 => (u64::from(d.u32()).wrapping_mul(q), u64::MAX),
+            3 => (
+                0,
+                self.top().wrapping_sub(u64::from(d.u16()).wrapping_mul(q)),
+            ),
+            _ => (d.u64(), d.u64()),
+        };
+        Request {
+            size,
+            align,
+            phase,
+            nocross,
+            minaddr,
+            maxaddr,
+        }
+    }
+
+    fn policy(d: &mut Decoder) -> Policy {
+        ALL_POLICIES[usize::from(d.below(4))]
+    }
+}
+
+// ---- encoding (raw tags only) ------------------------------------------------------------
+
+const RAW_SIZE: u8 = 11;
+const RAW_BASE: u8 = 9;
+const RAW_OFFSET: u8 = 3;
+const RAW_FIELD: u8 = 4;
+
+fn enc_addr(e: &mut Encoder, a: &AddrSel) {
+    match *a {
+        AddrSel::Span { index, offset } => {
+            e.u8(0);
+            e.u16(index);
+            e.u8(RAW_OFFSET);
+            e.u64(offset);
+        }
+        AddrSel::Live { handle, offset } => {
+            e.u8(3);
+            e.u16(handle);
+            e.u8(RAW_OFFSET);
+            e.u64(offset);
+        }
+        AddrSel::Freed { index } => {
+            e.u8(5);
+            e.u16(index);
+        }
+        AddrSel::Raw(v) => {
+            e.u8(7);
+            e.u64(v);
+        }
+    }
+}
+
+fn enc_size(e: &mut Encoder, v: u64) {
+    e.u8(RAW_SIZE);
+    e.u64(v);
+}
+
+fn enc_policy(e: &mut Encoder, p: Policy) {
+    e.u8(ALL_POLICIES.iter().position(|&x| x == p).unwrap_or(0) as u8);
+}
+
+// Op kind numbers (the swarm mask uses the same numbering).
+const K_ADD_SPAN: u8 = 0;
+const K_ALLOC: u8 = 1;
+const K_XALLOC: u8 = 2;
+const K_ALLOC_AT: u8 = 3;
+const K_FREE: u8 = 4;
+const K_FREE2: u8 = 5;
+const K_FREE_AT: u8 = 6;
+const K_SOURCE: u8 = 7;
+
+impl Case for Scenario {
+    fn decode(data: &[u8]) -> Scenario {
+        let mut d = Decoder::new(data);
+        let arch = ALL_ARCHES[usize::from(d.below(4))];
+        let quantum_shift = QUANTUM_SHIFTS[usize::from(d.below(16))];
+        let flags = d.u8();
+        let import = (flags & 1 == 1).then(|| ImportShape {
+            source_shift: quantum_shift.saturating_sub((flags >> 1) % 4),
+            import_shift: (quantum_shift + (flags >> 3) % 5).min(62),
+        });
+        let swarm = match d.u8() {
+            0 => u8::MAX,
+            m => m,
+        };
+        let ctx = Ctx {
+            arch,
+            q: 1u64 << quantum_shift,
+        };
+        let spans = d.u8();
+        let mut ops = Vec::new();
+        let levels: &[Level] = if import.is_some() {
+            &[Level::Arena, Level::Source]
+        } else {
+            &[Level::Arena]
+        };
+        for (i, &level) in levels.iter().enumerate() {
+            let n = (spans >> (4 * i)) % (MAX_INITIAL_SPANS + 1);
+            for _ in 0..n {
+                let size = ctx.size(&mut d);
+                let base = ctx.base(&mut d, size);
+                ops.push(Op::AddSpan { level, base, size });
+            }
+        }
+        while !d.is_empty() && ops.len() < MAX_OPS {
+            let mut kind = d.below(KINDS);
+            while swarm & (1 << kind) == 0 {
+                kind = (kind + 1) % KINDS;
+            }
+            let op = match kind {
+                K_ADD_SPAN => {
+                    let size = ctx.size(&mut d);
+                    let base = ctx.base(&mut d, size);
+                    Op::AddSpan {
+                        level: Level::Arena,
+                        base,
+                        size,
+                    }
+                }
+                K_ALLOC => Op::Alloc {
+                    level: Level::Arena,
+                    req: Request::size(ctx.size(&mut d)),
+                    policy: Ctx::policy(&mut d),
+                },
+                K_XALLOC => Op::Alloc {
+                    level: Level::Arena,
+                    req: ctx.request(&mut d),
+                    policy: Ctx::policy(&mut d),
+                },
+                K_ALLOC_AT => Op::AllocAt {
+                    addr: ctx.addr(&mut d),
+                    size: ctx.size(&mut d),
+                },
+                K_FREE | K_FREE2 => Op::Free { handle: d.u16() },
+                K_FREE_AT => Op::FreeAt {
+                    level: Level::Arena,
+                    addr: ctx.addr(&mut d),
+                    size: ctx.size(&mut d),
+                },
+                _ => {
+                    // Source ops (without import: arena ops of the same shape).
+                    let level = if import.is_some() {
+                        Level::Source
+                    } else {
+                        Level::Arena
+                    };
+                    match d.below(3) {
+                        0 => {
+                            let size = ctx.size(&mut d);
+                            let base = ctx.base(&mut d, size);
+                            Op::AddSpan { level, base, size }
+                        }
+                        1 => Op::Alloc {
+                            level,
+                            req: ctx.request(&mut d),
+                            policy: Ctx::policy(&mut d),
+                        },
+                        _ => Op::FreeAt {
+                            level,
+                            addr: ctx.addr(&mut d),
+                            size: ctx.size(&mut d),
+                        },
+                    }
+                }
+            };
+            ops.push(op);
+        }
+        Scenario {
+            arch,
+            quantum_shift,
+            import,
+            ops,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u8(ALL_ARCHES.iter().position(|&a| a == self.arch).unwrap_or(0) as u8);
+        e.u8(QUANTUM_SHIFTS
+            .iter()
+            .position(|&s| s == self.quantum_shift)
+            .unwrap_or(0) as u8);
+        let flags = match self.import {
+            None => 0,
+            Some(i) => {
+                1 | ((self.quantum_shift - i.source_shift) << 1)
+                    | ((i.import_shift - self.quantum_shift) << 3)
+            }
+        };
+        e.u8(flags);
+        e.u8(0); // swarm: everything on (ops are written with their final kinds)
+        e.u8(0); // no initial spans: they are ordinary AddSpan ops below
+        for op in &self.ops {
+            match *op {
+                Op::AddSpan { level, base, size } => {
+                    if level == Level::Source {
+                        e.u8(K_SOURCE);
+                        e.u8(0);
+                    } else {
+                        e.u8(K_ADD_SPAN);
+                    }
+                    enc_size(&mut e, size);
+                    e.u8(RAW_BASE);
+                    e.u64(base);
+                }
+                Op::Alloc { level, req, policy } => {
+                    if level == Level::Source {
+                        e.u8(K_SOURCE);
+                        e.u8(1);
+                    } else {
+                        e.u8(K_XALLOC);
+                    }
+                    enc_size(&mut e, req.size);
+                    for v in [req.align, req.phase, req.nocross] {
+                        e.u8(RAW_FIELD);
+                        e.u64(v);
+                    }
+                    e.u8(RAW_FIELD);
+                    e.u64(req.minaddr);
+                    e.u64(req.maxaddr);
+                    enc_policy(&mut e, policy);
+                }
+                Op::AllocAt { addr, size } => {
+                    e.u8(K_ALLOC_AT);
+                    enc_addr(&mut e, &addr);
+                    enc_size(&mut e, size);
+                }
+                Op::Free { handle } => {
+                    e.u8(K_FREE);
+                    e.u16(handle);
+                }
+                Op::FreeAt { level, addr, size } => {
+                    if level == Level::Source {
+                        e.u8(K_SOURCE);
+                        e.u8(2);
+                    } else {
+                        e.u8(K_FREE_AT);
+                    }
+                    enc_addr(&mut e, &addr);
+                    enc_size(&mut e, size);
+                }
+            }
+        }
+        e.finish()
+    }
+
+    fn header(&self) -> String {
+        self.header_line()
+    }
+
+    fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn keep_ops(&self, keep: &[bool]) -> Scenario {
+        Scenario {
+            ops: self
+                .ops
+                .iter()
+                .zip(keep)
+                .filter(|(_, &k)| k)
+                .map(|(op, _)| *op)
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
+        let setup = |msg: String| Finding {
+            target: Target::Vmem,
+            op_index: None,
+            op: String::new(),
+            kind: FindingKind::State(msg),
+        };
+        let stack = VmemStack::new(
+            self.arch,
+            self.quantum(),
+            self.import_quantum(),
+            self.source_quantum(),
+            bugs,
+        )
+        .map_err(setup)?;
+        let space = Space {
+            top: self.arch.max_addr(),
+            canonical_bits: match self.arch {
+                Arch::Ia32 | Arch::Pae => None,
+                a => Some(a.va_bits()),
+            },
+        };
+        let model = ArenaModel::with_source(
+            self.quantum(),
+            space,
+            ArenaModel::new(self.source_quantum(), space),
+        );
+        Executor::new(stack, model, trace).run(&self.ops)
+    }
+}
+
+// ---- execution ------------------------------------------------------------------------------
+
+/// A live allocation the scenario can refer to by handle.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    level: Level,
+    addr: u64,
+    size: u64,
+}
+
+/// Drives any [`RangeAllocator`] through a scenario, judging each op with the model.
+pub struct Executor<'t, A: RangeAllocator> {
+    alloc: A,
+    model: ArenaModel,
+    live: Vec<Live>,
+    freed: Vec<Live>,
+    trace: Option<&'t mut String>,
+    stats: Stats,
+}
+
+fn oreq(r: &Request) -> ORequest {
+    ORequest {
+        size: r.size,
+        align: r.align,
+        phase: r.phase,
+        nocross: r.nocross,
+        minaddr: r.minaddr,
+        maxaddr: r.maxaddr,
+    }
+}
+
+impl<'t, A: RangeAllocator> Executor<'t, A> {
+    /// An executor of `alloc` against `model` (a model with a source model).
+    pub fn new(alloc: A, model: ArenaModel, trace: Option<&'t mut String>) -> Self {
+        Executor {
+            alloc,
+            model,
+            live: Vec::new(),
+            freed: Vec::new(),
+            trace,
+            stats: Stats::default(),
+        }
+    }
+
+    fn model_at(&mut self, level: Level) -> &mut ArenaModel {
+        match level {
+            Level::Arena => &mut self.model,
+            Level::Source => self
+                .model
+                .source_mut()
+                .expect("models are built with a source"),
+        }
+    }
+
+    fn resolve(&self, level: Level, sel: AddrSel) -> u64 {
+        match sel {
+            AddrSel::Raw(a) => a,
+            AddrSel::Live { handle, offset } => {
+                let n = self.live.len();
+                if n == 0 {
+                    offset
+                } else {
+                    self.live[usize::from(handle) % n].addr.wrapping_add(offset)
+                }
+            }
+            AddrSel::Freed { index } => {
+                let n = self.freed.len();
+                if n == 0 {
+                    0
+                } else {
+                    self.freed[usize::from(index) % n].addr
+                }
+            }
+            AddrSel::Span { index, offset } => {
+                let spans = self.alloc.spans(level);
+                if spans.is_empty() {
+                    offset
+                } else {
+                    spans[usize::from(index) % spans.len()]
+                        .0
+                        .wrapping_add(offset)
+                }
+            }
+        }
+    }
+
+    /// Runs `ops`, checking after each.
+    pub fn run(mut self, ops: &[Op]) -> Result<Stats, Finding> {
+        let caps = self.alloc.caps();
+        for (i, op) in ops.iter().enumerate() {
+            let fail = |kind: FindingKind| Finding {
+                target: Target::Vmem,
+                op_index: Some(i),
+                op: op.to_string(),
+                kind,
+            };
+            let outcome = match self.step(op, &caps) {
+                Ok(o) => o,
+                Err(m) => {
+                    if let Some(t) = self.trace.as_deref_mut() {
+                        let _ = writeln!(t, "  #{i} {op} -> FAIL: {m}");
+                    }
+                    return Err(fail(FindingKind::Oracle(m)));
+                }
+            };
+            if let Some(t) = self.trace.as_deref_mut() {
+                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
+            }
+            self.alloc
+                .check_invariants()
+                .map_err(|(invariant, detail)| {
+                    fail(FindingKind::Invariant { invariant, detail })
+                })?;
+            self.compare_state()
+                .map_err(|m| fail(FindingKind::State(m)))?;
+        }
+        if let Some(t) = self.trace.as_deref_mut() {
+            let _ = writeln!(
+                t,
+                "verdict: ok ({} ops, {} succeeded, {} expected errors; {} live at the end)",
+                self.stats.ops,
+                self.stats.ok,
+                self.stats.errors,
+                self.live.len()
+            );
+        }
+        Ok(self.stats)
+    }
+
+    fn count<T, E>(&mut self, r: &Result<T, E>) {
+        self.stats.ops += 1;
+        if r.is_ok() {
+            self.stats.ok += 1;
+        } else {
+            self.stats.errors += 1;
+        }
+    }
+
+    /// Executes one op and judges it; returns the outcome text for the trace.
+    fn step(&mut self, op: &Op, caps: &super::adapter::Caps) -> Result<String, String> {
+        match *op {
+            Op::AddSpan { level, base, size } => {
+                if level == Level::Source && !caps.import {
+                    return Ok("skipped (no source)".into());
+                }
+                // An arena and its source own disjoint addresses (the caller's contract):
+                // a span overlapping the other level's spans is not a valid program.
+                let other = match level {
+                    Level::Arena => self.model_at(Level::Source).spans(),
+                    Level::Source => self.model_at(Level::Arena).spans(),
+                };
+                let last = (u128::from(base) + u128::from(size)).saturating_sub(1);
+                if size > 0
+                    && other.iter().any(|&(s, l, _)| {
+                        u128::from(s) <= last && u128::from(base) <= u128::from(l)
+                    })
+                {
+                    return Ok("skipped (overlaps the other level's spans)".into());
+                }
+                let expected = self.model_at(level).predict_add_span(base, size);
+                let actual = self.alloc.add_span(level, base, size);
+                self.count(&actual);
+                if expected != actual {
+                    return Err(format!("add_span: expected {expected:x?}, got {actual:x?}"));
+                }
+                if actual.is_ok() {
+                    self.model_at(level).add_span(base, size);
+                }
+                Ok(format!("{actual:x?}"))
+            }
+            Op::Alloc { level, req, policy } => {
+                if level == Level::Source && !caps.import {
+                    return Ok("skipped (no source)".into());
+                }
+                let req = if caps.constraints {
+                    req
+                } else {
+                    Request::size(req.size)
+                };
+                let before = if level == Level::Arena {
+                    self.alloc.spans(Level::Arena)
+                } else {
+                    Vec::new()
+                };
+                let actual = self.alloc.alloc(level, &req, policy);
+                self.count(&actual);
+                let imported: Vec<(u64, u64)> = if level == Level::Arena {
+                    self.alloc
+                        .spans(Level::Arena)
+                        .into_iter()
+                        .filter(|s| s.2 && !before.contains(s))
+                        .map(|(s, l, _)| (s, l))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let opolicy = if caps.policy_contracts {
+                    oracle_policy(policy)
+                } else {
+                    oracle_policy(Policy::InstantFit)
+                };
+                self.model_at(level)
+                    .judge_alloc(&oreq(&req), opolicy, &imported, actual)
+                    .map_err(|m| m.to_string())?;
+                if let Ok(addr) = actual {
+                    self.live.push(Live {
+                        level,
+                        addr,
+                        size: req.size,
+                    });
+                }
+                let mut out = format!("{actual:x?}");
+                for (s, l) in imported {
+                    let _ = write!(out, " (imported [{s:#x}, {l:#x}])");
+                }
+                Ok(out)
+            }
+            Op::AllocAt { addr, size } => {
+                if !caps.exact {
+                    return Ok("skipped (no exact allocation)".into());
+                }
+                let addr = self.resolve(Level::Arena, addr);
+                let actual = self.alloc.alloc_at(addr, size);
+                self.count(&actual);
+                self.model
+                    .judge_alloc_at(addr, size, actual)
+                    .map_err(|m| m.to_string())?;
+                if let Ok(a) = actual {
+                    self.live.push(Live {
+                        level: Level::Arena,
+                        addr: a,
+                        size,
+                    });
+                }
+                Ok(format!("at {addr:#x}: {actual:x?}"))
+            }
+            Op::Free { handle } => {
+                if self.live.is_empty() {
+                    return Ok("nothing live".into());
+                }
+                let l = self.live[usize::from(handle) % self.live.len()];
+                self.free(l.level, l.addr, l.size)
+            }
+            Op::FreeAt { level, addr, size } => {
+                if !caps.checked_free || (level == Level::Source && !caps.import) {
+                    return Ok("skipped".into());
+                }
+                let addr = self.resolve(level, addr);
+                // The arena's imported spans are the arena's to release, not the caller's:
+                // the source cannot tell them from any other allocation of its own.
+                if level == Level::Source
+                    && self
+                        .model
+                        .spans()
+                        .iter()
+                        .any(|&(s, _, imported)| imported && s == addr)
+                {
+                    return Ok("skipped (span imported by the arena)".into());
+                }
+                self.free(level, addr, size)
+            }
+        }
+    }
+
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<String, String> {
+        let expected = self.model_at(level).predict_free(addr, size);
+        let actual = self.alloc.free(level, addr, size);
+        self.count(&actual);
+        if expected != actual {
+            return Err(format!(
+                "free {addr:#x} size {size:#x}: expected {expected:x?}, got {actual:x?}"
+            ));
+        }
+        if actual.is_ok() {
+            self.model_at(level).free(addr);
+            if let Some(i) = self
+                .live
+                .iter()
+                .position(|l| l.level == level && l.addr == addr)
+            {
+                let l = self.live.remove(i);
+                if self.freed.len() == FREED_MEMORY {
+                    self.freed.remove(0);
+                }
+                self.freed.push(l);
+            }
+        }
+        Ok(format!("free {addr:#x} size {size:#x}: {actual:x?}"))
+    }
+
+    /// The allocator's spans and allocations, level by level, equal the model's.
+    fn compare_state(&self) -> Result<(), String> {
+        let src = self.model.source().expect("models are built with a source");
+        for (level, model) in [(Level::Arena, &self.model), (Level::Source, src)] {
+            let (s, ms) = (self.alloc.spans(level), model.spans());
+            if s != ms {
+                return Err(format!(
+                    "{} spans: allocator {}, model {}",
+                    level_name(level),
+                    first_difference(&s, &ms),
+                    first_difference(&ms, &s)
+                ));
+            }
+            let (a, ma) = (self.alloc.allocated(level), model.live());
+            if a != ma {
+                return Err(format!(
+                    "{} allocations: allocator has {}, model has {}",
+                    level_name(level),
+                    first_difference(&a, &ma),
+                    first_difference(&ma, &a)
+                ));
+            }
+            let accounted: u128 = a.iter().map(|&(s, l)| u128::from(l - s) + 1).sum();
+            if accounted != model.in_use() || model.total() < accounted {
+                return Err(format!("{} accounting", level_name(level)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first element of `a` that is not in `b`, as text.
+fn first_difference<T: PartialEq + fmt::Debug>(a: &[T], b: &[T]) -> String {
+    match a.iter().find(|x| !b.contains(x)) {
+        Some(x) => format!("{x:x?}"),
+        None => format!("({} entries, none extra)", a.len()),
+    }
+}
+
+/// Hand-written seed scenarios for the corpus: NetBSD's userland test spans and the
+/// top-of-the-32-bit-space edge cases (ANCHORS section 1), on a quantum-1 IA-32 arena.
+pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
+    let add = |base: u64, size: u64| Op::AddSpan {
+        level: Level::Arena,
+        base,
+        size,
+    };
+    let x = |size, minaddr, maxaddr| Op::Alloc {
+        level: Level::Arena,
+        req: Request {
+            minaddr,
+            maxaddr,
+            ..Request::size(size)
+        },
+        policy: Policy::InstantFit,
+    };
+    let netbsd_spans = vec![
+        add(0, 50),
+        add(100, 200),
+        add(500, 1000),
+        add(2000, 1),
+        add(10000, 10000),
+        add(40000, 65536),
+        add(0xFFFF_FF00, 0x100),
+    ];
+    let mut top = netbsd_spans.clone();
+    top.extend([
+        add(0xFFFF_FF00, 0x101),            // overlaps, and past the top
+        x(0x101, 0xFFFF_FF00, 0xFFFF_FFFF), // must fail: too big
+        x(0x100, 0xFFFF_FF01, 0xFFFF_FFFE), // must fail: window too small
+        x(0x100, 0xFFFF_FF00, 0xFFFF_FFFF), // must succeed: exactly the top span
+        Op::Free { handle: 0 },
+        Op::AllocAt {
+            addr: AddrSel::Raw(0),
+            size: 50,
+        },
+        Op::FreeAt {
+            level: Level::Arena,
+            addr: AddrSel::Raw(0),
+            size: 49,
+        },
+        Op::Free { handle: 0 },
+        Op::FreeAt {
+            level: Level::Arena,
+            addr: AddrSel::Freed { index: 0 },
+            size: 50,
+        },
+    ]);
+    let ia32 = |ops| Scenario {
+        arch: Arch::Ia32,
+        quantum_shift: 0,
+        import: None,
+        ops,
+    };
+    let mut mixed = netbsd_spans;
+    for (i, size) in [1u64, 7, 49, 64, 100, 1000, 0x100, 65536]
+        .into_iter()
+        .enumerate()
+    {
+        let policy = ALL_POLICIES[i % 4];
+        mixed.push(Op::Alloc {
+            level: Level::Arena,
+            req: Request {
+                align: 1 << (i * 2 % 15),
+                nocross: if i % 3 == 0 { 0 } else { 1 << 16 },
+                ..Request::size(size)
+            },
+            policy,
+        });
+    }
+    mixed.extend([Op::Free { handle: 3 }, Op::Free { handle: 1 }]);
+    let import = Scenario {
+        arch: Arch::X86_64,
+        quantum_shift: 12,
+        import: Some(ImportShape {
+            source_shift: 12,
+            import_shift: 16,
+        }),
+        ops: vec![
+            Op::AddSpan {
+                level: Level::Source,
+                base: 0xFFFF_FFFF_0000_0000,
+                size: 0x1_0000_0000,
+            },
+            x(0x3000, 0, u64::MAX),
+            x(0x20000, 0xFFFF_FFFF_FFF0_0000, u64::MAX),
+            Op::Free { handle: 0 },
+            Op::Free { handle: 0 },
+        ],
+    };
+    vec![
+        ("netbsd-top-of-32-bit-space", ia32(top)),
+        ("netbsd-spans-mixed-constraints", ia32(mixed)),
+        ("x86_64-import-top-of-upper-half", import),
+    ]
+}
