@@ -428,7 +428,7 @@ impl MmuModel {
     }
 
     /// Footprint of a mapping: a page's bytes, or a segment's whole slot.
-    fn footprint(&self, base: u128, m: &Mapping) -> u128 {
+    fn footprint(&self, m: &Mapping) -> u128 {
         if m.segment {
             self.mode.segment()
         } else {
@@ -455,7 +455,7 @@ impl MmuModel {
     /// The mapping whose footprint contains `a`, in `asid`'s view.
     fn at(&self, asid: u32, a: u128) -> Option<(u128, Mapping)> {
         let (&b, m) = self.map_of(asid, a).range(..=a).next_back()?;
-        (a < b + self.footprint(b, m)).then_some((b, *m))
+        (a < b + self.footprint(m)).then_some((b, *m))
     }
 
     /// Every mapping whose footprint overlaps `[a, a + size)`, in `asid`'s view.
@@ -492,13 +492,13 @@ impl MmuModel {
             return Err(ErrKind::UnsupportedFlags);
         }
         let last = self.range(va, len)?;
-        if va % size != 0 {
+        if !va.is_multiple_of(size) {
             return Err(ErrKind::MisalignedVa);
         }
-        if len % size != 0 {
+        if !len.is_multiple_of(size) {
             return Err(ErrKind::MisalignedLen);
         }
-        if pa % size != 0 {
+        if !pa.is_multiple_of(size) {
             return Err(ErrKind::MisalignedPa);
         }
         if len / size > MAX_MAP_PAGES {
@@ -511,7 +511,7 @@ impl MmuModel {
         let seg = self.mode.segment();
         let mut v = va;
         while v <= last {
-            for (b, m) in self.overlapping(asid, v, size) {
+            if let Some(&(b, m)) = self.overlapping(asid, v, size).first() {
                 let conflict = if m.segment {
                     if size < seg {
                         ErrKind::SharedTable { va: v }
@@ -570,10 +570,10 @@ impl MmuModel {
 
     fn edit_range(&self, va: u128, len: u128) -> Result<u128, ErrKind> {
         let last = self.range(va, len)?;
-        if va % KIB4 != 0 {
+        if !va.is_multiple_of(KIB4) {
             return Err(ErrKind::MisalignedVa);
         }
-        if len % KIB4 != 0 {
+        if !len.is_multiple_of(KIB4) {
             return Err(ErrKind::MisalignedLen);
         }
         Ok(last)
@@ -642,16 +642,16 @@ impl MmuModel {
         }
         let last = self.range(va, len)?;
         let seg = self.mode.segment();
-        if va % seg != 0 {
+        if !va.is_multiple_of(seg) {
             return Err(ErrKind::MisalignedVa);
         }
-        if len % KIB4 != 0 {
+        if !len.is_multiple_of(KIB4) {
             return Err(ErrKind::MisalignedLen);
         }
         if len > seg {
             return Err(ErrKind::TooLong);
         }
-        if pa % KIB4 != 0 {
+        if !pa.is_multiple_of(KIB4) {
             return Err(ErrKind::MisalignedPa);
         }
         if pa + len - 1 > self.mode.max_pa() {
@@ -689,7 +689,7 @@ impl MmuModel {
         }
         let seg = self.mode.segment();
         let last = self.range(va, seg)?;
-        if va % seg != 0 {
+        if !va.is_multiple_of(seg) {
             return Err(ErrKind::MisalignedVa);
         }
         match self.overlapping(asid, va, seg).first() {
@@ -907,7 +907,7 @@ mod tests {
 
     #[test]
     fn out_of_frames_is_all_or_nothing() {
-        let mut o = MmuModel::new(Mode::X86_64, 4, 1);
+        let mut o = MmuModel::new(Mode::X86_64, 3, 1);
         assert_eq!(o.map(0, 0, 0, 4096, 0, 4096), Err(ErrKind::OutOfFrames));
         assert_eq!(o.table_pages(), 1);
         o.map(0, 0, 0, MIB2, 0, MIB2).unwrap();

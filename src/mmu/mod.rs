@@ -378,20 +378,20 @@ impl Mmu {
             return Err(MapError::UnsupportedFlags);
         }
         let r = g.arch().check_range(va, len).map_err(MapError::Range)?;
-        if va % page_size != 0 {
+        if !va.is_multiple_of(page_size) {
             return Err(MapError::MisalignedVa);
         }
-        if len % page_size != 0 {
+        if !len.is_multiple_of(page_size) {
             return Err(MapError::MisalignedLen);
         }
-        if pa % page_size != 0 {
+        if !pa.is_multiple_of(page_size) {
             return Err(MapError::MisalignedPa);
         }
         let pages = len / page_size;
         if pages > MAX_MAP_PAGES {
             return Err(MapError::TooManyPages);
         }
-        if !last_of(pa, len).is_some_and(|l| l <= g.max_phys()) {
+        if last_of(pa, len).is_none_or(|l| l > g.max_phys()) {
             return Err(MapError::PhysRange);
         }
         if flags.contains(PageFlags::USER) && g.in_kernel_half(r.last()) {
@@ -501,19 +501,19 @@ impl Mmu {
             .check_range(va, len)
             .map_err(MapSharedError::Range)?;
         let seg = g.arch().segment_size();
-        if va % seg != 0 {
+        if !va.is_multiple_of(seg) {
             return Err(MapSharedError::MisalignedVa);
         }
-        if len % PAGE_SIZE != 0 {
+        if !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapSharedError::MisalignedLen);
         }
         if len > seg {
             return Err(MapSharedError::TooLong);
         }
-        if pa % PAGE_SIZE != 0 {
+        if !pa.is_multiple_of(PAGE_SIZE) {
             return Err(MapSharedError::MisalignedPa);
         }
-        if !last_of(pa, len).is_some_and(|l| l <= g.max_phys()) {
+        if last_of(pa, len).is_none_or(|l| l > g.max_phys()) {
             return Err(MapSharedError::PhysRange);
         }
         if flags.contains(PageFlags::USER) && g.in_kernel_half(r.last()) {
@@ -574,7 +574,7 @@ impl Mmu {
             .arch()
             .check_range(va, seg)
             .map_err(UnmapSharedError::Range)?;
-        if va % seg != 0 {
+        if !va.is_multiple_of(seg) {
             return Err(UnmapSharedError::MisalignedVa);
         }
         let sl = g.segment_level();
@@ -602,10 +602,7 @@ impl Mmu {
 
     /// Walk `asid`'s tables for `va` (no TLB, no A/D updates).
     pub fn translate(&self, asid: Asid, va: u64) -> Result<Translation, TranslateError> {
-        let root = *self
-            .spaces
-            .get(&asid)
-            .ok_or(TranslateError::NoSuchSpace)?;
+        let root = *self.spaces.get(&asid).ok_or(TranslateError::NoSuchSpace)?;
         if !self.geo.arch().is_canonical(va) {
             return Err(TranslateError::NonCanonical);
         }
@@ -780,10 +777,10 @@ impl Mmu {
             .arch()
             .check_range(va, len)
             .map_err(UnmapError::Range)?;
-        if va % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) {
             return Err(UnmapError::MisalignedVa);
         }
-        if len % PAGE_SIZE != 0 {
+        if !len.is_multiple_of(PAGE_SIZE) {
             return Err(UnmapError::MisalignedLen);
         }
         Ok(r)
