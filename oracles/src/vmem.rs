@@ -524,6 +524,16 @@ impl ArenaModel {
         }
     }
 
+    /// The answer `policy` must give to `req`, ignoring any source (no import). For
+    /// InstantFit, which may return any placement, this is the lowest one: a correct answer,
+    /// not the only one.
+    pub fn predict_alloc(&self, req: &Request, policy: Policy) -> Result<u64, AllocErrorKind> {
+        let n = self.normalize(req)?;
+        self.promised(&n, policy)
+            .map(|a| a as u64)
+            .ok_or(AllocErrorKind::NoSpace)
+    }
+
     /// Judges the answer to `req` with `policy`. `imported` lists the spans the arena
     /// imported while serving it (`(start, last)`). On agreement, the model is updated.
     pub fn judge_alloc(

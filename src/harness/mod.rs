@@ -225,6 +225,14 @@ pub fn run(target: Target, data: &[u8]) -> Result<Stats, Finding> {
     run_with(target, data, BugSet::NONE)
 }
 
+/// The body of every cargo-fuzz target and AFL binary: [`run`], and a panic carrying the
+/// finding if there is one (the fuzz engine records the input as a crash).
+pub fn fuzz_check(target: Target, data: &[u8]) {
+    if let Err(finding) = run(target, data) {
+        panic!("kvafuzz finding: {finding}");
+    }
+}
+
 /// [`run`] with seeded bugs switched on (the self-test).
 pub fn run_with(target: Target, data: &[u8], bugs: BugSet) -> Result<Stats, Finding> {
     catching(target, || match target {

@@ -1,1 +1,355 @@
+//! Unit tests of the arena: every error variant, each policy's contract, the NetBSD userland
+//! edge cases at the top of the 32-bit space, import and release.
 
+use super::*;
+use crate::addr::Arch;
+
+fn ia32(q: u64) -> Arena {
+    Arena::new("t", q, Some(Arch::Ia32)).unwrap()
+}
+
+fn free_segments<S: SpanSource>(a: &Arena<S>) -> Vec<(u64, u64)> {
+    a.segments()
+        .filter_map(|v| match v {
+            SegmentView::Free(r) => Some((r.start(), r.last())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn netbsd_userland_spans_and_top_of_space() {
+    let mut a = ia32(1);
+    for (b, s) in [
+        (0, 50),
+        (100, 200),
+        (500, 1000),
+        (2000, 1),
+        (10000, 10000),
+        (40000, 65536),
+        (0xFFFF_FF00, 0x100),
+    ] {
+        a.add_span(b, s).unwrap();
+    }
+    let r = |size, minaddr, maxaddr| Request {
+        minaddr,
+        maxaddr,
+        ..Request::size(size)
+    };
+    assert_eq!(
+        a.xalloc(&r(0x101, 0xFFFF_FF00, 0xFFFF_FFFF), Policy::InstantFit),
+        Err(AllocError::NoSpace)
+    );
+    assert_eq!(
+        a.xalloc(&r(0x100, 0xFFFF_FF01, 0xFFFF_FFFE), Policy::InstantFit),
+        Err(AllocError::NoSpace)
+    );
+    assert_eq!(
+        a.xalloc(&r(0x100, 0xFFFF_FF00, 0xFFFF_FFFF), Policy::InstantFit),
+        Ok(0xFFFF_FF00)
+    );
+    a.check_invariants().unwrap();
+    a.free(0xFFFF_FF00, 0x100).unwrap();
+    // Address 0 is an ordinary address.
+    assert_eq!(a.xalloc_at(0, 50), Ok(0));
+    assert_eq!(a.free(0, 50), Ok(()));
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn span_at_the_top_of_the_64_bit_space() {
+    let mut a = Arena::new("t", 4096, Some(Arch::X86_64)).unwrap();
+    a.add_span(u64::MAX - 0xFFFF, 0x10000).unwrap();
+    let got = a.alloc(0x10000, Policy::InstantFit).unwrap();
+    assert_eq!(got, u64::MAX - 0xFFFF);
+    assert_eq!(
+        a.alloc(0x1000, Policy::InstantFit),
+        Err(AllocError::NoSpace)
+    );
+    a.free(got, 0x10000).unwrap();
+    assert_eq!(free_segments(&a), vec![(u64::MAX - 0xFFFF, u64::MAX)]);
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn add_span_errors_in_order() {
+    let mut a = Arena::new("t", 16, Some(Arch::X86_64)).unwrap();
+    assert_eq!(a.add_span(0, 0), Err(AddSpanError::ZeroSize));
+    assert_eq!(
+        a.add_span(u64::MAX - 15, 32),
+        Err(AddSpanError::BadRange(RangeError::Wraps))
+    );
+    assert_eq!(
+        a.add_span(0x7FFF_FFFF_FFF0, 0x20),
+        Err(AddSpanError::BadRange(RangeError::NonCanonical))
+    );
+    assert_eq!(a.add_span(8, 16), Err(AddSpanError::Misaligned));
+    assert_eq!(a.add_span(0, 24), Err(AddSpanError::Misaligned));
+    a.add_span(0x100, 0x100).unwrap();
+    assert_eq!(
+        a.add_span(0x1F0, 0x20),
+        Err(AddSpanError::Overlaps { existing: 0x100 })
+    );
+    assert_eq!(
+        a.add_span(0xF0, 0x20),
+        Err(AddSpanError::Overlaps { existing: 0x100 })
+    );
+    assert_eq!(
+        a.add_span(0, 0x1000),
+        Err(AddSpanError::Overlaps { existing: 0x100 })
+    );
+    // Adjacent is fine; spans are not merged.
+    a.add_span(0x200, 0x100).unwrap();
+    a.add_span(0xF0, 0x10).unwrap();
+    assert_eq!(a.stats().spans, 3);
+    let mut b = ia32(1);
+    assert_eq!(
+        b.add_span(0xFFFF_FF00, 0x101),
+        Err(AddSpanError::BadRange(RangeError::PastTop))
+    );
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn alloc_errors_in_order() {
+    let mut a = ia32(16);
+    a.add_span(0, 0x1000).unwrap();
+    let x = |a: &mut Arena, r: Request| a.xalloc(&r, Policy::InstantFit);
+    let r = Request::size(16);
+    assert_eq!(x(&mut a, Request::size(0)), Err(AllocError::ZeroSize));
+    assert_eq!(
+        x(&mut a, Request::size(u64::MAX)),
+        Err(AllocError::SizeOverflow)
+    );
+    assert_eq!(
+        x(&mut a, Request { align: 24, ..r }),
+        Err(AllocError::BadAlign)
+    );
+    assert_eq!(
+        x(&mut a, Request { align: 8, ..r }),
+        Err(AllocError::BadAlign)
+    );
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                align: 64,
+                phase: 8,
+                ..r
+            }
+        ),
+        Err(AllocError::BadPhase)
+    );
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                align: 64,
+                phase: 64,
+                ..r
+            }
+        ),
+        Err(AllocError::BadPhase)
+    );
+    assert_eq!(
+        x(&mut a, Request { nocross: 48, ..r }),
+        Err(AllocError::BadNocross)
+    );
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                minaddr: 2,
+                maxaddr: 1,
+                ..r
+            }
+        ),
+        Err(AllocError::BadBounds)
+    );
+    // illumos: align > nocross, or roundup(phase + size, align) > nocross.
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                align: 128,
+                nocross: 64,
+                ..r
+            }
+        ),
+        Err(AllocError::Overconstrained)
+    );
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                size: 64,
+                align: 32,
+                phase: 16,
+                nocross: 64,
+                ..r
+            }
+        ),
+        Err(AllocError::Overconstrained)
+    );
+    assert_eq!(
+        x(
+            &mut a,
+            Request {
+                size: 48,
+                align: 32,
+                phase: 16,
+                nocross: 128,
+                ..r
+            }
+        ),
+        Ok(16)
+    );
+    assert_eq!(a.xalloc_at(8, 16), Err(AllocError::Misaligned));
+    assert_eq!(a.xalloc_at(u64::MAX - 15, 32), Err(AllocError::Wraps));
+    assert_eq!(a.xalloc_at(16, 16), Err(AllocError::NoSpace)); // taken above
+    assert_eq!(x(&mut a, Request::size(0x2000)), Err(AllocError::NoSpace));
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn free_errors() {
+    let mut a = ia32(16);
+    a.add_span(0x1000, 0x1000).unwrap();
+    let p = a.alloc(40, Policy::FirstFit).unwrap();
+    assert_eq!(a.free(p, 0), Err(FreeError::ZeroSize));
+    assert_eq!(a.free(p + 16, 16), Err(FreeError::BadFree));
+    assert_eq!(a.free(p, 64), Err(FreeError::WrongSize { allocated: 48 }));
+    assert_eq!(a.free(p, 33), Ok(())); // rounds to the same 48
+    assert_eq!(a.free(p, 48), Err(FreeError::BadFree)); // double free
+    assert_eq!(a.stats().in_use, 0);
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn policies_keep_their_contracts() {
+    let mut a = ia32(1);
+    a.add_span(0, 100).unwrap();
+    a.add_span(200, 10).unwrap();
+    a.add_span(300, 20).unwrap();
+    assert_eq!(a.alloc(10, Policy::BestFit), Ok(200));
+    assert_eq!(a.alloc(10, Policy::BestFit), Ok(300));
+    assert_eq!(a.alloc(10, Policy::FirstFit), Ok(0));
+    // NextFit walks on from the rotor, then wraps around.
+    assert_eq!(a.alloc(5, Policy::NextFit), Ok(10));
+    assert_eq!(a.alloc(5, Policy::NextFit), Ok(15));
+    a.free(0, 10).unwrap();
+    assert_eq!(a.alloc(5, Policy::NextFit), Ok(20));
+    assert_eq!(a.alloc(80, Policy::NextFit), Err(AllocError::NoSpace));
+    assert_eq!(a.alloc(75, Policy::NextFit), Ok(25));
+    assert_eq!(a.alloc(10, Policy::NextFit), Ok(310));
+    assert_eq!(a.alloc(10, Policy::NextFit), Ok(0)); // wrapped
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn nocross_and_phase_placements() {
+    let mut a = ia32(1);
+    a.add_span(0, 1000).unwrap();
+    let r = Request {
+        align: 16,
+        phase: 4,
+        nocross: 64,
+        ..Request::size(40)
+    };
+    assert_eq!(a.xalloc(&r, Policy::FirstFit), Ok(4));
+    assert_eq!(a.xalloc(&r, Policy::FirstFit), Ok(68));
+    let exact = Request {
+        nocross: 64,
+        ..Request::size(64)
+    };
+    assert_eq!(a.xalloc(&exact, Policy::FirstFit), Ok(128));
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn coalescing_restores_one_free_segment() {
+    let mut a = ia32(1);
+    a.add_span(0, 64).unwrap();
+    let p: Vec<u64> = (0..8)
+        .map(|_| a.alloc(8, Policy::FirstFit).unwrap())
+        .collect();
+    for i in [1usize, 3, 5, 7, 0, 2, 6, 4] {
+        a.free(p[i], 8).unwrap();
+        a.check_invariants().unwrap();
+    }
+    assert_eq!(free_segments(&a), vec![(0, 63)]);
+}
+
+#[test]
+fn import_carries_constraints_and_releases_when_free() {
+    let mut source = Arena::new("src", 4096, Some(Arch::X86_64)).unwrap();
+    source.add_span(0x10_0000, 0x100_0000).unwrap();
+    let config = ArenaConfig {
+        import_quantum: 0x1_0000,
+        ..ArenaConfig::new(4096, Some(Arch::X86_64))
+    };
+    let mut a = Arena::with_source("a", config, source).unwrap();
+    let r = Request {
+        minaddr: 0x80_0000,
+        maxaddr: 0x80_ffff,
+        align: 0x8000,
+        ..Request::size(0x3000)
+    };
+    let p = a.xalloc(&r, Policy::InstantFit).unwrap();
+    assert!((0x80_0000..=0x80_ffff - 0x2fff).contains(&p));
+    assert_eq!(p % 0x8000, 0);
+    assert_eq!(a.stats().imported_spans, 1);
+    // A window the source cannot serve fails without leaking anything.
+    let none = Request {
+        minaddr: 0x2000_0000,
+        ..Request::size(0x1000)
+    };
+    assert_eq!(
+        a.xalloc(&none, Policy::InstantFit),
+        Err(AllocError::NoSpace)
+    );
+    assert_eq!(a.stats().imported_spans, 1);
+    a.free(p, 0x3000).unwrap();
+    assert_eq!(a.stats().spans, 0);
+    assert_eq!(a.source().stats().in_use, 0);
+    assert_eq!(a.stats().releases, 1);
+    a.check_invariants().unwrap();
+    a.source().check_invariants().unwrap();
+}
+
+#[test]
+fn create_errors() {
+    assert_eq!(
+        Arena::new("t", 0, None).unwrap_err(),
+        CreateError::BadQuantum
+    );
+    assert_eq!(
+        Arena::new("t", 12, None).unwrap_err(),
+        CreateError::BadQuantum
+    );
+    let src = Arena::new("s", 8192, None).unwrap();
+    assert_eq!(
+        Arena::with_source("a", ArenaConfig::new(4096, None), src).unwrap_err(),
+        CreateError::QuantumMismatch
+    );
+    let bad_iq = ArenaConfig {
+        import_quantum: 2048,
+        ..ArenaConfig::new(4096, None)
+    };
+    assert_eq!(
+        Arena::with_source("a", bad_iq, NoSource).unwrap_err(),
+        CreateError::BadImportQuantum
+    );
+}
+
+#[test]
+fn instant_fit_takes_a_guaranteed_segment_first() {
+    let mut a = ia32(1);
+    a.add_span(0, 100).unwrap(); // list 6
+    a.add_span(1000, 20).unwrap(); // list 4: sizes 16..31
+                                   // 17 bytes: the first list guaranteed to fit is 5 (32..63), empty; then 6.
+    assert_eq!(a.alloc(17, Policy::InstantFit), Ok(0));
+    // 16 bytes: list 4 is guaranteed.
+    assert_eq!(a.alloc(16, Policy::InstantFit), Ok(1000));
+    a.check_invariants().unwrap();
+}
