@@ -402,7 +402,9 @@ impl MmuModel {
             return Err(ErrKind::PastTop);
         }
         let m = self.mode;
-        if !m.canonical(va) || !m.canonical(last) || (va < m.kernel_base()) != (last < m.kernel_base())
+        if !m.canonical(va)
+            || !m.canonical(last)
+            || (va < m.kernel_base()) != (last < m.kernel_base())
         {
             // On 32-bit both halves are one canonical space: only 64-bit ranges fail here.
             if m.wide() {
@@ -683,7 +685,11 @@ impl MmuModel {
     }
 
     /// Predict `Mmu::unmap_shared_segment`.
-    pub fn unmap_shared_segment(&mut self, asid: u32, va: u128) -> Result<FlushPrediction, ErrKind> {
+    pub fn unmap_shared_segment(
+        &mut self,
+        asid: u32,
+        va: u128,
+    ) -> Result<FlushPrediction, ErrKind> {
         if !self.spaces.contains_key(&asid) {
             return Err(ErrKind::NoSuchSpace);
         }
@@ -773,7 +779,10 @@ impl MmuModel {
         if asid == 0 {
             return Err(ErrKind::KernelSpace);
         }
-        self.spaces.remove(&asid).map(|_| ()).ok_or(ErrKind::NoSuchSpace)
+        self.spaces
+            .remove(&asid)
+            .map(|_| ())
+            .ok_or(ErrKind::NoSuchSpace)
     }
 
     /// The names of the tables below the root that the mappings of `map` need.
@@ -863,12 +872,18 @@ mod tests {
     fn top_of_space_and_errors() {
         let mut o = MmuModel::new(Mode::Ia32, 3, 1);
         o.map(0, 0xFFFF_F000, 0x1000, 4096, 0, 4096).unwrap();
-        assert_eq!(o.map(0, 0xFFFF_F000, 0, 8192, 0, 4096), Err(ErrKind::PastTop));
+        assert_eq!(
+            o.map(0, 0xFFFF_F000, 0, 8192, 0, 4096),
+            Err(ErrKind::PastTop)
+        );
         assert_eq!(
             o.map(0, 0xFFFF_F000, 0, 4096, 0, 4096),
             Err(ErrKind::AlreadyMapped { va: 0xFFFF_F000 })
         );
-        assert_eq!(o.map(0, 0, 0, 4096, NO_EXECUTE, 4096), Err(ErrKind::UnsupportedFlags));
+        assert_eq!(
+            o.map(0, 0, 0, 4096, NO_EXECUTE, 4096),
+            Err(ErrKind::UnsupportedFlags)
+        );
         assert_eq!(
             o.map(0, 0xFFC0_0000, 0, 4 << 20, 0, 4 << 20),
             Err(ErrKind::TableInTheWay { va: 0xFFC0_0000 })
@@ -882,7 +897,10 @@ mod tests {
             o.map(0, 0x7FFF_FFFF_F000, 0, 8192, 0, 4096),
             Err(ErrKind::NonCanonical)
         );
-        assert_eq!(o.map(0, top, 0, 4096, USER, 4096), Err(ErrKind::UserInKernelHalf));
+        assert_eq!(
+            o.map(0, top, 0, 4096, USER, 4096),
+            Err(ErrKind::UserInKernelHalf)
+        );
     }
 
     #[test]
@@ -890,9 +908,11 @@ mod tests {
         let mut o = MmuModel::new(Mode::X86_64, 100, 1);
         let a = o.create_space().unwrap();
         let b = o.create_space().unwrap();
-        o.map_shared_segment(a, 0x4000_0000, 0x10_0000, MIB2, USER).unwrap();
+        o.map_shared_segment(a, 0x4000_0000, 0x10_0000, MIB2, USER)
+            .unwrap();
         let before = o.table_pages();
-        o.map_shared_segment(b, 0x4000_0000, 0x10_0000, MIB2, USER).unwrap();
+        o.map_shared_segment(b, 0x4000_0000, 0x10_0000, MIB2, USER)
+            .unwrap();
         // b needs its own PDPT and PD, but not a page table.
         assert_eq!(o.table_pages(), before + 2);
         assert_eq!(o.private_table_pages() - o.table_pages(), 1);
@@ -900,7 +920,10 @@ mod tests {
             o.map(a, 0x4000_1000, 0, 4096, 0, 4096),
             Err(ErrKind::SharedTable { va: 0x4000_1000 })
         );
-        assert_eq!(o.unmap_shared_segment(a, 0x4020_0000), Err(ErrKind::NotMapped { va: 0x4020_0000 }));
+        assert_eq!(
+            o.unmap_shared_segment(a, 0x4020_0000),
+            Err(ErrKind::NotMapped { va: 0x4020_0000 })
+        );
         o.unmap_shared_segment(a, 0x4000_0000).unwrap();
         assert_eq!(o.table_pages(), before);
     }

@@ -47,15 +47,17 @@ impl Mmu {
         for (&asid, &root) in &self.spaces {
             let page = self.phys.page(root);
             if page.kind != TableKind::Root || page.level != g.top() {
-                return Err(InvariantError::Shape { frame: root.index() });
+                return Err(InvariantError::Shape {
+                    frame: root.index(),
+                });
             }
             // 6. Kernel half equal to the kernel space's.
             for i in g.kernel_top_index()..g.entries(g.top()) {
                 let Some(idx) = g.table_index(g.top(), i) else {
                     break;
                 };
-                if self.phys.read(root, idx) & !bits::A != self.phys.read(kroot, idx) & !bits::A
-                {
+                let ad = bits::A | bits::D;
+                if self.phys.read(root, idx) & !ad != self.phys.read(kroot, idx) & !ad {
                     return Err(InvariantError::KernelHalfDiverged {
                         asid,
                         index: idx.raw(),

@@ -216,7 +216,11 @@ impl Geometry {
     /// Mask of the physical-address field of an entry at `level`: a table pointer or a
     /// 4 KiB leaf holds bits `max_phys..12`, a large leaf bits `max_phys..log2(size)`.
     pub const fn addr_mask(self, level: Level, leaf: bool) -> u64 {
-        let align = if leaf { self.entry_span(level) } else { PAGE_SIZE };
+        let align = if leaf {
+            self.entry_span(level)
+        } else {
+            PAGE_SIZE
+        };
         self.max_phys() & !(align - 1)
     }
 

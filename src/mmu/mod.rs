@@ -70,8 +70,8 @@
 //!    for its half (P|RW|US in the user half, P|RW in the kernel half, never NX; P only for
 //!    PAE PDPTEs), so the leaf alone decides. No entry has a bit outside the architectural
 //!    set for its level (no NX on IA-32, PS only where the mode has that page size).
-//! 6. Every root's kernel-half entries equal the kernel space's (ignoring the A bit the walker
-//!    sets per root).
+//! 6. Every root's kernel-half entries equal the kernel space's (ignoring the A and D bits the
+//!    walker sets in the copy it walks).
 //! 7. A segment key is in the registry iff a live shared segment table with that key exists.
 //! 8. No leaf in the kernel half has USER; no leaf in the user half has GLOBAL.
 //!
@@ -608,6 +608,18 @@ impl Mmu {
         }
         self.leaf_translation(&self.walk(root, va, 0), va)
             .ok_or(TranslateError::NotMapped)
+    }
+
+    /// The raw hardware entry at `level` on `asid`'s walk to `va` (widened to 64 bits), or
+    /// `None` if the walk ends above that level, the space does not exist or `va` is not in
+    /// the space. For tests and traces: shows the exact architectural encoding.
+    pub fn entry(&self, asid: Asid, va: u64, level: u8) -> Option<u64> {
+        let root = *self.spaces.get(&asid)?;
+        if !self.geo.arch().is_canonical(va) || level > self.geo.top() {
+            return None;
+        }
+        let w = self.walk(root, va, level);
+        (w.level == level).then_some(w.entry)
     }
 
     /// What `cpu` does when code in `asid` makes `access` at `va`: look in the TLB; on a hit

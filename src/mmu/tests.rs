@@ -1,11 +1,1054 @@
-//! Unit tests of the MMU model.
+//! Unit tests of the MMU model, and (with `std`) a seeded differential test against the naive
+//! oracle of `kvafuzz_oracles::mmu`.
 
+use super::geometry::bits;
 use super::*;
+use crate::addr::{RangeError, ALL_ARCHES};
+
+const K4: u64 = PAGE_SIZE;
+const M2: u64 = 2 << 20;
+const M4: u64 = 4 << 20;
+const G1: u64 = 1 << 30;
+const RW: PageFlags = PageFlags::WRITABLE;
+const READ: Access = Access {
+    kind: AccessKind::Read,
+    user: false,
+};
+const WRITE: Access = Access {
+    kind: AccessKind::Write,
+    user: false,
+};
+const CPU0: CpuId = CpuId(0);
+
+fn pt(arch: Arch, frames: u32) -> PageTable {
+    PageTable::new(arch, frames).unwrap()
+}
+
+fn mmu(arch: Arch, frames: u32, cpus: u32) -> Mmu {
+    Mmu::new(
+        arch,
+        MmuConfig {
+            frames,
+            cpus,
+            tlb_entries: DEFAULT_TLB_ENTRIES,
+        },
+    )
+    .unwrap()
+}
+
+/// Highest 4 KiB page of each space, and the first kernel-half page.
+fn top_page(a: Arch) -> u64 {
+    a.max_addr() - (K4 - 1)
+}
 
 #[test]
-fn smoke() {
-    let mut pt = PageTable::new(Arch::X86_64, 64).unwrap();
-    pt.map(0x1000, 0x5000, 0x1000, PageFlags::WRITABLE, PAGE_SIZE).unwrap();
-    assert_eq!(pt.translate(0x1234).unwrap().pa, 0x5234);
-    pt.check_invariants().unwrap();
+fn config_limits() {
+    let c = |frames, cpus, tlb_entries| MmuConfig {
+        frames,
+        cpus,
+        tlb_entries,
+    };
+    assert_eq!(
+        Mmu::new(Arch::Ia32, c(0, 1, 1)).unwrap_err(),
+        NewError::BadFrameCount
+    );
+    assert_eq!(
+        Mmu::new(Arch::Ia32, c(MAX_FRAMES + 1, 1, 1)).unwrap_err(),
+        NewError::BadFrameCount
+    );
+    assert_eq!(
+        Mmu::new(Arch::Ia32, c(1, 0, 1)).unwrap_err(),
+        NewError::BadCpuCount
+    );
+    assert_eq!(
+        Mmu::new(Arch::Ia32, c(1, 1, MAX_TLB_ENTRIES + 1)).unwrap_err(),
+        NewError::BadTlbSize
+    );
+    let m = Mmu::new(Arch::Pae, c(1, MAX_CPUS, 1)).unwrap();
+    assert_eq!((m.table_pages(), m.free_frames()), (1, 0));
+}
+
+#[test]
+fn address_zero_and_the_top_page_in_every_mode() {
+    for a in ALL_ARCHES {
+        let mut p = pt(a, 64);
+        let levels = u64::from(p.mmu().geometry().levels());
+        p.map(0, 0, K4, RW, K4).unwrap();
+        let t = p.translate(0).unwrap();
+        assert_eq!((t.pa, t.page_base, t.page_size, t.flags), (0, 0, K4, RW));
+        assert_eq!(p.table_pages(), levels);
+        let top = top_page(a);
+        p.map(top, 0xABC_D000, K4, PageFlags::GLOBAL, K4).unwrap();
+        let t = p.translate(a.max_addr()).unwrap();
+        assert_eq!(t.pa, 0xABC_DFFF);
+        assert_eq!(t.flags, PageFlags::GLOBAL);
+        // One more byte wraps (64-bit) or passes the top (32-bit).
+        let want = if a.max_addr() == u64::MAX {
+            RangeError::Wraps
+        } else {
+            RangeError::PastTop
+        };
+        assert_eq!(
+            p.map(top, 0, 2 * K4, PageFlags::GLOBAL, K4),
+            Err(MapError::Range(want))
+        );
+        assert_eq!(
+            p.map(top, 0, K4, PageFlags::USER, K4),
+            Err(MapError::UserInKernelHalf)
+        );
+        assert_eq!(
+            p.map(0x1000, 0, K4, PageFlags::GLOBAL, K4),
+            Err(MapError::GlobalInUserHalf)
+        );
+        p.check_invariants().unwrap();
+        p.unmap(top, K4).unwrap().ignore();
+        p.unmap(0, K4).unwrap().ignore();
+        assert_eq!(p.table_pages(), 1, "{a}: every table freed but the root");
+        assert_eq!(p.translate(0), Err(TranslateError::NotMapped));
+        p.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn canonical_hole_edges() {
+    for a in [Arch::X86_64, Arch::X86_64La57] {
+        let mut p = pt(a, 64);
+        let low_last = a.lower_half_last() - (K4 - 1);
+        let high = a.upper_half_start().unwrap();
+        p.map(low_last, 0x1000, K4, RW, K4).unwrap();
+        p.map(high, 0x2000, K4, RW, K4).unwrap();
+        assert_eq!(p.translate(a.lower_half_last()).unwrap().pa, 0x1FFF);
+        assert_eq!(p.translate(high).unwrap().pa, 0x2000);
+        assert_eq!(
+            p.translate(a.lower_half_last() + 1),
+            Err(TranslateError::NonCanonical)
+        );
+        assert_eq!(p.translate(high - 1), Err(TranslateError::NonCanonical));
+        assert_eq!(
+            p.map(low_last, 0, 2 * K4, RW, K4),
+            Err(MapError::Range(RangeError::NonCanonical))
+        );
+        assert_eq!(
+            p.map(high - K4, 0, K4, RW, K4),
+            Err(MapError::Range(RangeError::NonCanonical))
+        );
+        // The two halves use different root entries: 255 and 256.
+        let g = p.mmu().geometry();
+        assert_eq!(g.index(low_last, g.top()).get(), 255);
+        assert_eq!(g.index(high, g.top()).get(), 256);
+        p.check_invariants().unwrap();
+    }
+    let mut p = pt(Arch::Ia32, 8);
+    assert_eq!(p.translate(1 << 32), Err(TranslateError::NonCanonical));
+    assert_eq!(
+        p.map(1 << 32, 0, K4, RW, K4),
+        Err(MapError::Range(RangeError::PastTop))
+    );
+}
+
+#[test]
+fn entries_are_encoded_as_the_hardware_reads_them() {
+    // IA-32: 4 MiB PSE page, u32 entries, no NX.
+    let mut p = pt(Arch::Ia32, 8);
+    let f = PageFlags::WRITABLE | PageFlags::USER | PageFlags::CACHE_DISABLE;
+    p.map(0x0040_0000, 0x0080_0000, M4, f, M4).unwrap();
+    let e = p.mmu().entry(Asid::KERNEL, 0x0040_0000, 1).unwrap();
+    assert_eq!(
+        e,
+        0x0080_0000 | bits::P | bits::RW | bits::US | bits::PCD | bits::PS
+    );
+    assert_eq!(
+        p.map(0, 0, K4, PageFlags::NO_EXECUTE, K4),
+        Err(MapError::UnsupportedFlags)
+    );
+    p.map(0xC000_0000, 0x1234_5000, K4, PageFlags::GLOBAL, K4)
+        .unwrap();
+    let pde = p.mmu().entry(Asid::KERNEL, 0xC000_0000, 1).unwrap();
+    // Kernel-half pointer: P|RW, no US.
+    assert_eq!(pde & 0xFFF, bits::P | bits::RW);
+    let pte = p.mmu().entry(Asid::KERNEL, 0xC000_0000, 0).unwrap();
+    assert_eq!(pte, 0x1234_5000 | bits::P | bits::G);
+    // PAE: PDPTE holds P only; NX at bit 63.
+    let mut p = pt(Arch::Pae, 8);
+    p.map(0x20_0000, 0x40_0000, M2, PageFlags::NO_EXECUTE, M2)
+        .unwrap();
+    let pdpte = p.mmu().entry(Asid::KERNEL, 0x20_0000, 2).unwrap();
+    assert_eq!(pdpte & 0xFFF, bits::P);
+    let pde = p.mmu().entry(Asid::KERNEL, 0x20_0000, 1).unwrap();
+    assert_eq!(pde, 0x40_0000 | bits::P | bits::PS | bits::NX);
+    assert!(p
+        .translate(0x20_0000)
+        .unwrap()
+        .flags
+        .contains(PageFlags::NO_EXECUTE));
+    // x86_64: 1 GiB page with a 52-bit physical address.
+    let mut p = pt(Arch::X86_64, 8);
+    let pa = 0x000F_FFFF_C000_0000;
+    p.map(G1, pa, G1, RW, G1).unwrap();
+    let e = p.mmu().entry(Asid::KERNEL, G1, 2).unwrap();
+    assert_eq!(e, pa | bits::P | bits::RW | bits::PS);
+    assert_eq!(p.translate(2 * G1 - 1).unwrap().pa, pa + G1 - 1);
+    assert_eq!(p.map(2 * G1, pa + G1, G1, RW, G1), Err(MapError::PhysRange));
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn large_pages_and_the_walk_errors() {
+    for a in ALL_ARCHES {
+        let big = a.page_sizes()[1];
+        let mut p = pt(a, 64);
+        p.map(big, 0, big, RW, big).unwrap();
+        assert_eq!(p.translate(big + 0x1234).unwrap().page_size, big);
+        // 4 KiB inside the large page: a walk through a large page.
+        assert_eq!(
+            p.map(big + K4, 0, K4, RW, K4),
+            Err(MapError::LargePageInTheWay { va: big + K4 })
+        );
+        assert_eq!(
+            p.map(big, 0, big, RW, big),
+            Err(MapError::AlreadyMapped { va: big })
+        );
+        // A large page over a live page table: refused, nothing leaks.
+        p.map(2 * big + K4, 0, K4, RW, K4).unwrap();
+        let before = p.table_pages();
+        assert_eq!(
+            p.map(2 * big, 0, big, RW, big),
+            Err(MapError::TableInTheWay { va: 2 * big })
+        );
+        assert_eq!(p.table_pages(), before);
+        // Conflict on the second page: nothing of the first is mapped.
+        assert_eq!(
+            p.map(0, 0, 3 * big, RW, big),
+            Err(MapError::AlreadyMapped { va: big })
+        );
+        assert_eq!(p.translate(0), Err(TranslateError::NotMapped));
+        // Unmap or protect of part of a large page is refused.
+        assert_eq!(
+            p.unmap(big, K4),
+            Err(UnmapError::PartialLargePage { va: big })
+        );
+        assert_eq!(
+            p.protect(big + K4, big - K4, PageFlags::NONE),
+            Err(UnmapError::PartialLargePage { va: big + K4 })
+        );
+        assert_eq!(p.unmap(0, 2 * big), Err(UnmapError::NotMapped { va: 0 }));
+        assert_eq!(
+            p.unmap(big, big + 2 * K4),
+            Err(UnmapError::NotMapped { va: 2 * big })
+        );
+        p.protect(big, big, PageFlags::NONE).unwrap().ignore();
+        assert_eq!(p.translate(big).unwrap().flags, PageFlags::NONE);
+        p.check_invariants().unwrap();
+        let bad = if a == Arch::Ia32 { M2 } else { M4 };
+        assert_eq!(
+            p.map(0, 0, bad, RW, bad),
+            Err(MapError::UnsupportedPageSize)
+        );
+        if a == Arch::Pae || a == Arch::Ia32 {
+            assert_eq!(p.map(0, 0, G1, RW, G1), Err(MapError::UnsupportedPageSize));
+        } else {
+            p.map(3 * G1, 0, G1, RW, G1).unwrap();
+            assert_eq!(
+                p.map(3 * G1 + M2, 0, M2, RW, M2),
+                Err(MapError::LargePageInTheWay { va: 3 * G1 + M2 })
+            );
+            assert_eq!(
+                p.map(0, 0, G1, RW, G1),
+                Err(MapError::TableInTheWay { va: 0 })
+            );
+        }
+        assert_eq!(p.map(K4, 0, big, RW, big), Err(MapError::MisalignedVa));
+        assert_eq!(p.map(0, 0, K4, RW, big), Err(MapError::MisalignedLen));
+        assert_eq!(p.map(0, K4, big, RW, big), Err(MapError::MisalignedPa));
+        assert_eq!(
+            p.map(0, 0, (MAX_MAP_PAGES + 1) * K4, RW, K4),
+            Err(MapError::TooManyPages)
+        );
+        p.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn empty_tables_are_freed_at_once() {
+    for a in ALL_ARCHES {
+        let mut p = pt(a, 64);
+        let seg = a.segment_size();
+        p.map(0, 0, K4, RW, K4).unwrap();
+        let one = p.table_pages();
+        p.map(seg, 0, K4, RW, K4).unwrap();
+        assert_eq!(p.table_pages(), one + 1, "{a}: a second page table");
+        p.unmap(0, K4).unwrap().ignore();
+        assert_eq!(p.table_pages(), one, "{a}: first page table freed");
+        p.check_invariants().unwrap();
+        p.unmap(seg, K4).unwrap().ignore();
+        assert_eq!(p.table_pages(), 1);
+        p.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn out_of_frames_leaves_everything_unchanged() {
+    // x86_64 needs 3 new tables for the first 4 KiB page.
+    let mut p = pt(Arch::X86_64, 3);
+    assert_eq!(p.map(0, 0, K4, RW, K4), Err(MapError::OutOfFrames));
+    assert_eq!((p.table_pages(), p.free_frames()), (1, 2));
+    p.check_invariants().unwrap();
+    p.map(0, 0, M2, RW, M2).unwrap();
+    assert_eq!(p.free_frames(), 0);
+    // Pages in two page tables: both needed, none taken.
+    let mut p = pt(Arch::Ia32, 2);
+    assert_eq!(
+        p.map(0x3F_F000, 0, 2 * K4, RW, K4),
+        Err(MapError::OutOfFrames)
+    );
+    assert_eq!(p.table_pages(), 1);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn kernel_half_is_shared_by_every_space() {
+    for a in ALL_ARCHES {
+        let mut m = mmu(a, 256, 1);
+        let s1 = m.create_space().unwrap();
+        let s2 = m.create_space().unwrap();
+        let kb = m.geometry().kernel_base();
+        m.map(s1, kb, 0x5000, K4, PageFlags::GLOBAL, K4).unwrap();
+        for s in [Asid::KERNEL, s1, s2] {
+            assert_eq!(m.translate(s, kb).unwrap().pa, 0x5000, "{a} {s}");
+        }
+        let s3 = m.create_space().unwrap();
+        assert_eq!(m.translate(s3, kb).unwrap().pa, 0x5000);
+        let st = m.table_stats();
+        // Kernel tables below the roots: counted once, reached from 4 roots.
+        let below = u64::from(m.geometry().levels()) - 1;
+        assert_eq!(st.in_use, 4 + below);
+        assert_eq!(st.private_equivalent, 4 * (1 + below));
+        assert_eq!(st.saved(), 3 * below);
+        m.check_invariants().unwrap();
+        // Unmapping through any space frees the kernel tables everywhere.
+        let f = m.unmap(s2, kb, K4).unwrap();
+        assert_eq!(f.scope(), FlushScope::AllSpaces);
+        m.flush(f);
+        assert_eq!(m.table_pages(), 4);
+        m.check_invariants().unwrap();
+        m.destroy_space(s1).unwrap().ignore();
+        assert_eq!(m.destroy_space(s1), Err(DestroySpaceError::NoSuchSpace));
+        assert_eq!(
+            m.destroy_space(Asid::KERNEL),
+            Err(DestroySpaceError::KernelSpace)
+        );
+        assert_eq!(m.translate(s1, 0), Err(TranslateError::NoSuchSpace));
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn destroying_a_space_frees_its_private_tables() {
+    let mut m = mmu(Arch::X86_64, 64, 1);
+    let s = m.create_space().unwrap();
+    m.map(s, 0x40_0000, 0, 4 * K4, RW | PageFlags::USER, K4)
+        .unwrap();
+    m.map(s, 1 << 40, 0, M2, RW, M2).unwrap();
+    m.map(Asid::KERNEL, 0xFFFF_8000_0000_0000, 0, K4, RW, K4)
+        .unwrap();
+    let f = m.destroy_space(s).unwrap();
+    assert_eq!(f.scope(), FlushScope::Space(s));
+    m.flush(f);
+    assert_eq!(m.table_pages(), 4, "kernel root + 3 kernel tables");
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn shared_segments_save_tables() {
+    for a in ALL_ARCHES {
+        let mut m = mmu(a, 256, 1);
+        let seg = a.segment_size();
+        let spaces: Vec<Asid> = (0..4).map(|_| m.create_space().unwrap()).collect();
+        let va = 8 * seg;
+        let f = PageFlags::USER;
+        let mut before = m.table_pages();
+        for (i, &s) in spaces.iter().enumerate() {
+            m.map_shared_segment(s, va, 0x800_0000, seg, f).unwrap();
+            let added = m.table_pages() - before;
+            // Intermediate tables (levels 1..top) are private; the page table is shared.
+            let private_levels = u64::from(m.geometry().levels()) - 2;
+            assert_eq!(added, private_levels + u64::from(i == 0), "{a} space {i}");
+            before = m.table_pages();
+        }
+        assert_eq!(m.shared_segments(), 1);
+        let st = m.table_stats();
+        assert_eq!(st.saved(), 3, "{a}: 4 users of one page table save 3");
+        let t = m.translate(spaces[2], va + seg - 1).unwrap();
+        assert_eq!((t.pa, t.page_size), (0x800_0000 + seg - 1, K4));
+        // Private edits inside the segment are refused.
+        assert_eq!(
+            m.map(spaces[0], va + K4, 0, K4, f, K4),
+            Err(MapError::SharedTable { va: va + K4 })
+        );
+        assert_eq!(
+            m.unmap(spaces[0], va, K4),
+            Err(UnmapError::SharedTable { va })
+        );
+        assert_eq!(
+            m.map(spaces[0], va, 0, seg, f, seg),
+            Err(MapError::TableInTheWay { va })
+        );
+        assert_eq!(
+            m.map_shared_segment(spaces[0], va, 0x800_0000, seg, f),
+            Err(MapSharedError::TableInTheWay)
+        );
+        assert_eq!(
+            m.map_shared_segment(spaces[0], va + K4, 0, K4, f),
+            Err(MapSharedError::MisalignedVa)
+        );
+        assert_eq!(
+            m.map_shared_segment(spaces[0], 0, 0, seg + K4, f),
+            Err(MapSharedError::TooLong)
+        );
+        // A different object gets its own table; a shorter one too.
+        m.map_shared_segment(spaces[0], 2 * seg, 0x800_0000, K4, f)
+            .unwrap();
+        assert_eq!(m.shared_segments(), 2);
+        assert_eq!(
+            m.translate(spaces[0], 2 * seg + K4),
+            Err(TranslateError::NotMapped)
+        );
+        m.check_invariants().unwrap();
+        // Detach everywhere: the shared table goes with the last user.
+        for &s in &spaces {
+            m.unmap_shared_segment(s, va).unwrap().ignore();
+            m.check_invariants().unwrap();
+        }
+        assert_eq!(m.shared_segments(), 1);
+        assert_eq!(
+            m.unmap_shared_segment(spaces[0], va),
+            Err(UnmapSharedError::NotMapped)
+        );
+        m.map(spaces[0], va, 0, K4, f, K4).unwrap();
+        assert_eq!(
+            m.unmap_shared_segment(spaces[0], va),
+            Err(UnmapSharedError::NotShared)
+        );
+        // Destroying a space drops its reference to the remaining shared table.
+        m.destroy_space(spaces[0]).unwrap().ignore();
+        assert_eq!(m.shared_segments(), 0);
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn stale_tlb_after_unmap_without_flush() {
+    for a in ALL_ARCHES {
+        let mut m = mmu(a, 64, 2);
+        let s = m.create_space().unwrap();
+        m.map(s, 0x1000, 0x9000, K4, RW | PageFlags::USER, K4)
+            .unwrap();
+        let t = m.access(CPU0, s, 0x1010, READ).unwrap();
+        assert_eq!(t.pa, 0x9010);
+        let flush = m.unmap(s, 0x1000, K4).unwrap();
+        let stale = match m.access(CPU0, s, 0x1010, READ) {
+            Err(AccessError::Stale(st)) => st,
+            other => panic!("{a}: expected a stale hit, got {other:?}"),
+        };
+        assert_eq!(stale.cached.pa, 0x9010);
+        assert_eq!(stale.current, None);
+        assert!(m.check_tlb_coherent().is_err());
+        // CPU 1 never cached it: a fresh walk faults.
+        assert_eq!(
+            m.access(CpuId(1), s, 0x1010, READ),
+            Err(AccessError::NotPresent)
+        );
+        m.flush(flush);
+        m.check_tlb_coherent().unwrap();
+        assert_eq!(
+            m.access(CPU0, s, 0x1010, READ),
+            Err(AccessError::NotPresent)
+        );
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn stale_tlb_after_remap_and_downgrade() {
+    let mut m = mmu(Arch::X86_64, 64, 1);
+    let s = m.create_space().unwrap();
+    m.map(s, 0x1000, 0x9000, K4, RW, K4).unwrap();
+    m.access(CPU0, s, 0x1000, WRITE).unwrap();
+    // Downgrade without flush: the cached writable entry is stale.
+    let f = m.protect(s, 0x1000, K4, PageFlags::NONE).unwrap();
+    let Err(AccessError::Stale(st)) = m.access(CPU0, s, 0x1000, WRITE) else {
+        panic!("downgrade not detected");
+    };
+    assert!(st.cached.flags.contains(PageFlags::WRITABLE));
+    assert_eq!(st.current.unwrap().flags, PageFlags::NONE);
+    m.flush(f);
+    assert_eq!(
+        m.access(CPU0, s, 0x1000, WRITE),
+        Err(AccessError::Protection)
+    );
+    // Upgrade without flush is harmless (the spurious fault re-walks).
+    m.access(CPU0, s, 0x1000, READ).unwrap();
+    m.protect(s, 0x1000, K4, RW).unwrap().ignore();
+    assert_eq!(m.access(CPU0, s, 0x1000, WRITE).unwrap().pa, 0x9000);
+    m.check_tlb_coherent().unwrap();
+    // Remap elsewhere without flush.
+    m.unmap(s, 0x1000, K4).unwrap().ignore();
+    m.map(s, 0x1000, 0x7000, K4, RW, K4).unwrap();
+    let Err(AccessError::Stale(st)) = m.access(CPU0, s, 0x1000, READ) else {
+        panic!("remap not detected");
+    };
+    assert_eq!((st.cached.pa, st.current.unwrap().pa), (0x9000, 0x7000));
+    m.invlpg(CPU0, s, 0x1000).unwrap();
+    assert_eq!(m.access(CPU0, s, 0x1000, READ).unwrap().pa, 0x7000);
+    // A large page cached, then split into 4 KiB pages with one missing: found by the scan.
+    m.map(s, M2, 0x4000_0000, M2, RW, M2).unwrap();
+    m.access(CPU0, s, M2, READ).unwrap();
+    m.unmap(s, M2, M2).unwrap().ignore();
+    m.map(s, M2, 0x4000_0000, K4, RW, K4).unwrap();
+    m.check_invariants().unwrap();
+    let st = m.check_tlb_coherent().unwrap_err();
+    assert_eq!(st.cached.va, M2 + K4);
+    assert_eq!(st.current, None);
+    m.flush_asid(CPU0, s).unwrap();
+    m.check_tlb_coherent().unwrap();
+    assert_eq!(m.invlpg(CpuId(9), s, 0), Err(TlbError::NoSuchCpu));
+}
+
+#[test]
+fn global_entries_survive_a_non_global_flush() {
+    let mut m = mmu(Arch::Ia32, 64, 1);
+    let s = m.create_space().unwrap();
+    let kva = 0xC040_0000;
+    m.map(Asid::KERNEL, kva, 0x20_0000, K4, PageFlags::GLOBAL, K4)
+        .unwrap();
+    m.map(s, 0x1000, 0x3000, K4, PageFlags::USER, K4).unwrap();
+    m.access(CPU0, s, kva, READ).unwrap();
+    m.access(CPU0, s, 0x1000, READ).unwrap();
+    assert_eq!(m.tlb_entries(CPU0).len(), 2);
+    let f1 = m.unmap(Asid::KERNEL, kva, K4).unwrap();
+    assert_eq!(f1.scope(), FlushScope::AllSpaces);
+    m.unmap(s, 0x1000, K4).unwrap().ignore();
+    m.flush_nonglobal(CPU0).unwrap();
+    // The global entry is still there (and now stale), from any address space.
+    let s2 = m.create_space().unwrap();
+    assert!(matches!(
+        m.access(CPU0, s2, kva, READ),
+        Err(AccessError::Stale(_))
+    ));
+    assert_eq!(
+        m.access(CPU0, s, 0x1000, READ),
+        Err(AccessError::NotPresent)
+    );
+    m.flush_all(CPU0).unwrap();
+    assert!(m.tlb_entries(CPU0).is_empty());
+    m.check_tlb_coherent().unwrap();
+    f1.ignore();
+}
+
+#[test]
+fn access_permissions_and_accessed_dirty_bits() {
+    let mut m = mmu(Arch::Pae, 64, 1);
+    let s = m.create_space().unwrap();
+    m.map(
+        s,
+        0x1000,
+        0x2000,
+        K4,
+        PageFlags::USER | PageFlags::NO_EXECUTE,
+        K4,
+    )
+    .unwrap();
+    let user = |kind| Access { kind, user: true };
+    assert_eq!(
+        m.access(CPU0, s, 0x1000, user(AccessKind::Write)),
+        Err(AccessError::Protection)
+    );
+    assert_eq!(
+        m.access(CPU0, s, 0x1000, user(AccessKind::Execute)),
+        Err(AccessError::Protection)
+    );
+    m.access(CPU0, s, 0x1000, user(AccessKind::Read)).unwrap();
+    let pte = m.entry(s, 0x1000, 0).unwrap();
+    assert_eq!(pte & (bits::A | bits::D), bits::A);
+    let kb = 0xC000_0000;
+    m.map(s, kb, 0x3000, K4, RW, K4).unwrap();
+    assert_eq!(
+        m.access(CPU0, s, kb, user(AccessKind::Read)),
+        Err(AccessError::Protection)
+    );
+    m.access(CPU0, s, kb, WRITE).unwrap();
+    assert_eq!(m.entry(s, kb, 0).unwrap() & bits::D, bits::D);
+    // protect keeps A and D.
+    m.protect(s, kb, K4, PageFlags::NONE).unwrap().ignore();
+    assert_eq!(
+        m.entry(s, kb, 0).unwrap() & (bits::A | bits::D),
+        bits::A | bits::D
+    );
+    m.check_invariants().unwrap();
+    assert_eq!(m.access(CpuId(1), s, 0, READ), Err(AccessError::NoSuchCpu));
+}
+
+#[test]
+fn tlb_capacity_is_bounded() {
+    let mut m = Mmu::new(
+        Arch::X86_64,
+        MmuConfig {
+            frames: 64,
+            cpus: 1,
+            tlb_entries: 4,
+        },
+    )
+    .unwrap();
+    m.map(Asid::KERNEL, 0, 0, 16 * K4, RW, K4).unwrap();
+    for i in 0..16 {
+        m.access(CPU0, Asid::KERNEL, i * K4, READ).unwrap();
+    }
+    let e = m.tlb_entries(CPU0);
+    assert_eq!(e.len(), 4);
+    // FIFO: the last four loaded remain.
+    assert_eq!(e.iter().map(|e| e.page_base / K4).min(), Some(12));
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn spaces_are_bounded() {
+    let mut m = mmu(Arch::Ia32, 3, 1);
+    m.create_space().unwrap();
+    m.create_space().unwrap();
+    assert_eq!(m.create_space(), Err(CreateSpaceError::OutOfFrames));
+    let mut m = mmu(Arch::Ia32, MAX_FRAMES, 1);
+    for _ in 1..MAX_SPACES {
+        m.create_space().unwrap();
+    }
+    assert_eq!(m.create_space(), Err(CreateSpaceError::TooManySpaces));
+}
+
+/// Seeded differential test against the naive oracle (needs `std` for the oracle crate).
+#[cfg(feature = "std")]
+mod differential {
+    use super::*;
+    use kvafuzz_oracles::mmu as o;
+
+    /// Ops per mode.
+    const OPS: usize = 3000;
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+
+    fn mode(a: Arch) -> o::Mode {
+        match a {
+            Arch::Ia32 => o::Mode::Ia32,
+            Arch::Pae => o::Mode::Pae,
+            Arch::X86_64 => o::Mode::X86_64,
+            Arch::X86_64La57 => o::Mode::La57,
+        }
+    }
+
+    fn range(e: RangeError) -> o::ErrKind {
+        match e {
+            RangeError::Empty => o::ErrKind::Empty,
+            RangeError::Wraps => o::ErrKind::Wraps,
+            RangeError::PastTop => o::ErrKind::PastTop,
+            RangeError::NonCanonical => o::ErrKind::NonCanonical,
+        }
+    }
+
+    fn map_err(e: MapError) -> o::ErrKind {
+        use o::ErrKind as K;
+        match e {
+            MapError::NoSuchSpace => K::NoSuchSpace,
+            MapError::UnsupportedPageSize => K::UnsupportedPageSize,
+            MapError::UnsupportedFlags => K::UnsupportedFlags,
+            MapError::Range(r) => range(r),
+            MapError::MisalignedVa => K::MisalignedVa,
+            MapError::MisalignedLen => K::MisalignedLen,
+            MapError::MisalignedPa => K::MisalignedPa,
+            MapError::TooManyPages => K::TooManyPages,
+            MapError::PhysRange => K::PhysRange,
+            MapError::UserInKernelHalf => K::UserInKernelHalf,
+            MapError::GlobalInUserHalf => K::GlobalInUserHalf,
+            MapError::AlreadyMapped { va } => K::AlreadyMapped { va: va.into() },
+            MapError::LargePageInTheWay { va } => K::LargePageInTheWay { va: va.into() },
+            MapError::TableInTheWay { va } => K::TableInTheWay { va: va.into() },
+            MapError::SharedTable { va } => K::SharedTable { va: va.into() },
+            MapError::OutOfFrames => K::OutOfFrames,
+        }
+    }
+
+    fn unmap_err(e: UnmapError) -> o::ErrKind {
+        use o::ErrKind as K;
+        match e {
+            UnmapError::NoSuchSpace => K::NoSuchSpace,
+            UnmapError::UnsupportedFlags => K::UnsupportedFlags,
+            UnmapError::Range(r) => range(r),
+            UnmapError::MisalignedVa => K::MisalignedVa,
+            UnmapError::MisalignedLen => K::MisalignedLen,
+            UnmapError::UserInKernelHalf => K::UserInKernelHalf,
+            UnmapError::GlobalInUserHalf => K::GlobalInUserHalf,
+            UnmapError::NotMapped { va } => K::NotMapped { va: va.into() },
+            UnmapError::PartialLargePage { va } => K::PartialLargePage { va: va.into() },
+            UnmapError::SharedTable { va } => K::SharedTable { va: va.into() },
+        }
+    }
+
+    fn shared_err(e: MapSharedError, va: u64) -> o::ErrKind {
+        use o::ErrKind as K;
+        let va = u128::from(va);
+        match e {
+            MapSharedError::NoSuchSpace => K::NoSuchSpace,
+            MapSharedError::UnsupportedFlags => K::UnsupportedFlags,
+            MapSharedError::Range(r) => range(r),
+            MapSharedError::MisalignedVa => K::MisalignedVa,
+            MapSharedError::MisalignedLen => K::MisalignedLen,
+            MapSharedError::TooLong => K::TooLong,
+            MapSharedError::MisalignedPa => K::MisalignedPa,
+            MapSharedError::PhysRange => K::PhysRange,
+            MapSharedError::UserInKernelHalf => K::UserInKernelHalf,
+            MapSharedError::GlobalInUserHalf => K::GlobalInUserHalf,
+            MapSharedError::AlreadyMapped => K::AlreadyMapped { va },
+            MapSharedError::LargePageInTheWay => K::LargePageInTheWay { va },
+            MapSharedError::TableInTheWay => K::TableInTheWay { va },
+            MapSharedError::OutOfFrames => K::OutOfFrames,
+        }
+    }
+
+    fn unshare_err(e: UnmapSharedError, va: u64) -> o::ErrKind {
+        use o::ErrKind as K;
+        match e {
+            UnmapSharedError::NoSuchSpace => K::NoSuchSpace,
+            UnmapSharedError::Range(r) => range(r),
+            UnmapSharedError::MisalignedVa => K::MisalignedVa,
+            UnmapSharedError::NotMapped => K::NotMapped { va: va.into() },
+            UnmapSharedError::NotShared => K::NotShared,
+        }
+    }
+
+    fn translation(t: Translation) -> o::Translation {
+        o::Translation {
+            va: t.va.into(),
+            pa: t.pa.into(),
+            page_base: t.page_base.into(),
+            page_size: t.page_size.into(),
+            flags: t.flags.bits(),
+        }
+    }
+
+    fn flush(f: &Flush) -> o::FlushPrediction {
+        o::FlushPrediction {
+            all_spaces: f.scope() == FlushScope::AllSpaces,
+            start: f.range().start().into(),
+            last: f.range().last().into(),
+        }
+    }
+
+    /// Addresses that make conflicts and edge cases likely: a few windows of 4 segments,
+    /// at 0, below the 32-bit kernel boundary or the canonical hole, at the kernel base and
+    /// at the top of the space.
+    fn pick_va(rng: &mut XorShift, a: Arch, align: u64) -> u64 {
+        let seg = a.segment_size();
+        let window = 4 * seg;
+        let kb = Geometry::new(a).kernel_base();
+        let bases = [
+            0,
+            kb - window,
+            kb,
+            a.max_addr() - (window - 1),
+            if a.upper_half_start().is_some() {
+                a.lower_half_last() - (window - 1)
+            } else {
+                1 << 30
+            },
+        ];
+        let base = rng.pick(&bases);
+        match rng.below(16) {
+            0 => rng.next(),
+            1 => base + rng.below(window),
+            _ => (base & !(align - 1)) + rng.below((window / align).max(1)) * align,
+        }
+    }
+
+    fn run(a: Arch, seed: u64) {
+        let mut rng = XorShift(seed);
+        // The smallest pool runs out often: 16 frames per level.
+        let frames = [16 * u32::from(Geometry::new(a).levels()), 96, 256][rng.below(3) as usize];
+        let cpus = 2;
+        let mut m = Mmu::new(
+            a,
+            MmuConfig {
+                frames,
+                cpus,
+                tlb_entries: 16,
+            },
+        )
+        .unwrap();
+        let mut model = o::MmuModel::new(mode(a), frames.into(), cpus.into());
+        let mut live: Vec<Asid> = vec![Asid::KERNEL];
+        let sizes = a.page_sizes();
+        let seg = a.segment_size();
+        let mut outcomes = [0usize; 2];
+        // Recently mapped addresses: edits, translations and accesses aim at them half the time.
+        let mut hot: Vec<u64> = vec![0];
+        for step in 0..OPS {
+            let asid = if rng.below(20) == 0 {
+                Asid::from_raw(rng.below(8) as u32)
+            } else {
+                rng.pick(&live)
+            };
+            let id = asid.raw();
+            let size = if rng.below(30) == 0 {
+                M4
+            } else {
+                rng.pick(sizes)
+            };
+            let flags = PageFlags::from_bits_truncate(rng.next() as u8);
+            let no_nx = if a == Arch::Ia32 {
+                PageFlags::NO_EXECUTE
+            } else {
+                PageFlags::NONE
+            };
+            let va = if rng.below(2) == 0 {
+                rng.pick(&hot) & !(size - 1)
+            } else {
+                pick_va(&mut rng, a, size)
+            };
+            let flags = if rng.below(8) == 0 {
+                flags
+            } else if Geometry::new(a).in_kernel_half(va) {
+                flags.difference(PageFlags::USER | no_nx)
+            } else {
+                flags.difference(PageFlags::GLOBAL | no_nx)
+            };
+            let ctx = format!("{a} seed {seed:#x} step {step} asid {id} va {va:#x}");
+            let ok = match rng.below(100) {
+                0..=29 => {
+                    let n = if rng.below(16) == 0 {
+                        rng.below(1 << 20)
+                    } else {
+                        1 + rng.below(4)
+                    };
+                    let len = if rng.below(16) == 0 {
+                        rng.next()
+                    } else {
+                        n * size
+                    };
+                    let pa = if rng.below(16) == 0 {
+                        rng.next()
+                    } else {
+                        rng.below(1 << 20) * size % (1 << 32)
+                    };
+                    let got = m.map(asid, va, pa, len, flags, size).map_err(map_err);
+                    let want = model.map(
+                        id,
+                        va.into(),
+                        pa.into(),
+                        len.into(),
+                        flags.bits(),
+                        size.into(),
+                    );
+                    assert_eq!(
+                        got, want,
+                        "map len {len:#x} pa {pa:#x} size {size:#x} {ctx}"
+                    );
+                    if got.is_ok() {
+                        hot.push(va + rng.below(len / size) * size);
+                    }
+                    got.is_ok()
+                }
+                30..=44 => {
+                    let len = if rng.below(16) == 0 {
+                        rng.next()
+                    } else {
+                        (1 + rng.below(4)) * rng.pick(sizes)
+                    };
+                    let got = m.unmap(asid, va, len);
+                    let want = model.unmap(id, va.into(), len.into());
+                    assert_eq!(
+                        got.as_ref().map(flush).map_err(|e| unmap_err(*e)),
+                        want,
+                        "unmap len {len:#x} {ctx}"
+                    );
+                    if let Ok(f) = got {
+                        m.flush(f);
+                    }
+                    want.is_ok()
+                }
+                45..=54 => {
+                    let len = (1 + rng.below(4)) * rng.pick(sizes);
+                    let got = m.protect(asid, va, len, flags);
+                    let want = model.protect(id, va.into(), len.into(), flags.bits());
+                    assert_eq!(
+                        got.as_ref().map(flush).map_err(|e| unmap_err(*e)),
+                        want,
+                        "protect {ctx}"
+                    );
+                    if let Ok(f) = got {
+                        m.flush(f);
+                    }
+                    want.is_ok()
+                }
+                55..=62 => {
+                    let va = pick_va(&mut rng, a, seg);
+                    let len = if rng.below(8) == 0 {
+                        rng.below(2 * seg)
+                    } else {
+                        (1 + rng.below(seg / K4)) * K4
+                    };
+                    // Few distinct objects, so that segments get shared.
+                    let pa = rng.below(3) * seg;
+                    let got = m
+                        .map_shared_segment(asid, va, pa, len, flags)
+                        .map_err(|e| shared_err(e, va));
+                    let want = model.map_shared_segment(
+                        id,
+                        va.into(),
+                        pa.into(),
+                        len.into(),
+                        flags.bits(),
+                    );
+                    assert_eq!(got, want, "map_shared len {len:#x} {ctx}");
+                    if got.is_ok() {
+                        hot.push(va);
+                    }
+                    got.is_ok()
+                }
+                63..=67 => {
+                    let va = pick_va(&mut rng, a, seg);
+                    let got = m.unmap_shared_segment(asid, va);
+                    let want = model.unmap_shared_segment(id, va.into());
+                    assert_eq!(
+                        got.as_ref().map(flush).map_err(|e| unshare_err(*e, va)),
+                        want,
+                        "unmap_shared {ctx}"
+                    );
+                    if let Ok(f) = got {
+                        m.flush(f);
+                    }
+                    want.is_ok()
+                }
+                68..=71 => {
+                    let got = m.create_space().map(|s| s.raw()).map_err(|e| match e {
+                        CreateSpaceError::TooManySpaces => o::ErrKind::TooManySpaces,
+                        CreateSpaceError::AsidsExhausted => o::ErrKind::AsidsExhausted,
+                        CreateSpaceError::OutOfFrames => o::ErrKind::OutOfFrames,
+                    });
+                    assert_eq!(got, model.create_space(), "create {ctx}");
+                    if let Ok(s) = got {
+                        live.push(Asid::from_raw(s));
+                    }
+                    got.is_ok()
+                }
+                72..=73 => {
+                    let got = m.destroy_space(asid);
+                    let want = model.destroy_space(id);
+                    let g2 = got.as_ref().map(|_| ()).map_err(|e| match e {
+                        DestroySpaceError::NoSuchSpace => o::ErrKind::NoSuchSpace,
+                        DestroySpaceError::KernelSpace => o::ErrKind::KernelSpace,
+                    });
+                    assert_eq!(g2, want, "destroy {ctx}");
+                    if let Ok(f) = got {
+                        m.flush(f);
+                        live.retain(|&s| s != asid);
+                    }
+                    want.is_ok()
+                }
+                74..=84 => {
+                    let va = if rng.below(2) == 0 {
+                        va
+                    } else {
+                        va + rng.below(K4)
+                    };
+                    let got = m.translate(asid, va).map(translation).map_err(|e| match e {
+                        TranslateError::NoSuchSpace => o::ErrKind::NoSuchSpace,
+                        TranslateError::NonCanonical => o::ErrKind::NonCanonical,
+                        TranslateError::NotMapped => o::ErrKind::NotMapped { va: va.into() },
+                    });
+                    assert_eq!(got, model.translate(id, va.into()), "translate {ctx}");
+                    got.is_ok()
+                }
+                _ => {
+                    let cpu = rng.below(u64::from(cpus) + 1) as u32;
+                    let kind =
+                        rng.pick(&[AccessKind::Read, AccessKind::Write, AccessKind::Execute]);
+                    let user = rng.below(2) == 0;
+                    let va = if rng.below(2) == 0 {
+                        va
+                    } else {
+                        va + rng.below(K4)
+                    };
+                    let got = m
+                        .access(CpuId(cpu), asid, va, Access { kind, user })
+                        .map(translation)
+                        .map_err(|e| match e {
+                            AccessError::NoSuchCpu => o::ErrKind::NoSuchCpu,
+                            AccessError::NoSuchSpace => o::ErrKind::NoSuchSpace,
+                            AccessError::NonCanonical => o::ErrKind::NonCanonical,
+                            AccessError::NotPresent => o::ErrKind::NotPresent,
+                            AccessError::Protection => o::ErrKind::Protection,
+                            AccessError::Stale(s) => {
+                                panic!("stale TLB entry with every flush applied: {s:?} {ctx}")
+                            }
+                        });
+                    let k = match kind {
+                        AccessKind::Read => 0,
+                        AccessKind::Write => 1,
+                        AccessKind::Execute => 2,
+                    };
+                    assert_eq!(
+                        got,
+                        model.access(cpu.into(), id, va.into(), k, user),
+                        "access {ctx}"
+                    );
+                    got.is_ok()
+                }
+            };
+            outcomes[usize::from(ok)] += 1;
+            if hot.len() > 64 {
+                hot.remove(0);
+            }
+            if let Err(e) = m.check_invariants() {
+                panic!("invariant broken: {e:?} {ctx}");
+            }
+            m.check_tlb_coherent().unwrap();
+            assert_eq!(
+                u128::from(m.table_pages()),
+                model.table_pages(),
+                "table pages {ctx}"
+            );
+            assert_eq!(
+                u128::from(m.table_stats().private_equivalent),
+                model.private_table_pages(),
+                "private tables {ctx}"
+            );
+        }
+        // The test must exercise both paths substantially.
+        assert!(
+            outcomes[0] > OPS / 5 && outcomes[1] > OPS / 8,
+            "{a}: {outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn differential_against_the_oracle_in_every_mode() {
+        for (i, a) in ALL_ARCHES.into_iter().enumerate() {
+            for seed in [0x9E37_79B9_7F4A_7C15u64, 0xD1B5_4A32_D192_ED03] {
+                run(a, seed ^ i as u64);
+            }
+        }
+    }
 }

@@ -148,7 +148,10 @@ impl Tlb {
 
     fn evict_oldest(&mut self) {
         let l = self.local.iter().map(|(k, e)| (e.seq, TlbSlot::Local(*k)));
-        let g = self.global.iter().map(|(k, e)| (e.seq, TlbSlot::Global(*k)));
+        let g = self
+            .global
+            .iter()
+            .map(|(k, e)| (e.seq, TlbSlot::Global(*k)));
         if let Some((_, slot)) = l.chain(g).min_by_key(|(s, _)| *s) {
             self.remove(slot);
         }
