@@ -25,6 +25,8 @@ USAGE:
       Write the hand-written seed scenarios (NetBSD edge cases, ...) into DIR/<target>/.
   kvafuzz list
       Targets and seeded bugs.
+  kvafuzz targets
+      Target names, one per line (for scripts).
 ";
 
 struct Args {
@@ -125,6 +127,12 @@ fn dispatch(raw: Vec<String>) -> Result<i32, String> {
         "seeds" => cmd_seeds(&args),
         "list" => {
             cmd_list();
+            Ok(0)
+        }
+        "targets" => {
+            for t in ALL_TARGETS {
+                println!("{}", t.name());
+            }
             Ok(0)
         }
         "help" | "--help" | "-h" => {
@@ -339,6 +347,10 @@ fn cmd_seeds(args: &Args) -> Result<i32, String> {
 pub fn seed_inputs(target: Target) -> Vec<(&'static str, Vec<u8>)> {
     match target {
         Target::Vmem => super::vmem::seed_scenarios()
+            .into_iter()
+            .map(|(n, s)| (n, s.encode()))
+            .collect(),
+        Target::Vmmap => super::vmmap::seed_scenarios()
             .into_iter()
             .map(|(n, s)| (n, s.encode()))
             .collect(),

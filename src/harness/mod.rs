@@ -26,6 +26,7 @@
 //! | target | allocator | oracle |
 //! |---|---|---|
 //! | `vmem` | [`crate::vmem::Arena`], optionally importing from a source arena | `kvafuzz_oracles::vmem` |
+//! | `vmmap` | [`crate::vmmap::VmMap`] (both findspace strategies) | `kvafuzz_oracles::findspace` |
 //!
 //! Any range allocator can be driven by the vmem scenarios through the
 //! [`adapter::RangeAllocator`] trait.
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod codec;
 pub mod minimize;
 pub mod vmem;
+pub mod vmmap;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -63,16 +65,20 @@ pub const MAX_OPS: usize = 400;
 pub enum Target {
     /// vmem arenas (with import from a source arena) against the interval oracle.
     Vmem,
+    /// The vm_map with aligned findspace (linear scan and gap index) against the findspace
+    /// oracle and the naive map model.
+    Vmmap,
 }
 
 /// Every target, in the order `kvafuzz list` prints them.
-pub const ALL_TARGETS: [Target; 1] = [Target::Vmem];
+pub const ALL_TARGETS: [Target; 2] = [Target::Vmem, Target::Vmmap];
 
 impl Target {
     /// The name used on the command line, in `corpus/<name>/` and by cargo-fuzz.
     pub const fn name(self) -> &'static str {
         match self {
             Target::Vmem => "vmem",
+            Target::Vmmap => "vmmap",
         }
     }
 
@@ -86,6 +92,9 @@ impl Target {
         match self {
             Target::Vmem => {
                 "vmem arenas (all policies, xalloc constraints, exact allocation, import/release, bad frees) vs the interval oracle"
+            }
+            Target::Vmmap => {
+                "vm_map aligned findspace (linear vs gap index, wrap at the top, non-power-of-2 alignments), map/unmap vs the findspace oracle"
             }
         }
     }
@@ -154,11 +163,20 @@ impl Finding {
     pub fn signature(&self) -> String {
         match &self.kind {
             FindingKind::Oracle(m) => {
-                let head: String = m
-                    .chars()
-                    .take_while(|c| c.is_alphabetic() || *c == ' ')
+                // The first words of the message, with every number blanked out: stable
+                // while the minimizer changes addresses and sizes.
+                let words: Vec<&str> = m
+                    .split_whitespace()
+                    .take(6)
+                    .map(|w| {
+                        if w.chars().any(|c| c.is_ascii_digit()) {
+                            "#"
+                        } else {
+                            w
+                        }
+                    })
                     .collect();
-                format!("oracle:{}", head.trim())
+                format!("oracle: {}", words.join(" "))
             }
             FindingKind::Invariant { invariant, .. } => format!("invariant:{invariant}"),
             FindingKind::State(_) => "state".into(),
@@ -237,6 +255,7 @@ pub fn fuzz_check(target: Target, data: &[u8]) {
 pub fn run_with(target: Target, data: &[u8], bugs: BugSet) -> Result<Stats, Finding> {
     catching(target, || match target {
         Target::Vmem => vmem::Scenario::decode(data).execute(bugs, None),
+        Target::Vmmap => vmmap::Scenario::decode(data).execute(bugs, None),
     })
 }
 
@@ -250,6 +269,12 @@ pub fn trace(target: Target, data: &[u8], bugs: BugSet) -> (String, Result<Stats
             out.push('\n');
             catching(target, || case.execute(bugs, Some(&mut out)))
         }
+        Target::Vmmap => {
+            let case = vmmap::Scenario::decode(data);
+            out.push_str(&case.header());
+            out.push('\n');
+            catching(target, || case.execute(bugs, Some(&mut out)))
+        }
     };
     (out, verdict)
 }
@@ -259,5 +284,6 @@ pub fn trace(target: Target, data: &[u8], bugs: BugSet) -> (String, Result<Stats
 pub fn minimize(target: Target, data: &[u8], bugs: BugSet) -> Option<(Vec<u8>, Finding)> {
     match target {
         Target::Vmem => minimize::minimize::<vmem::Scenario>(target, data, bugs),
+        Target::Vmmap => minimize::minimize::<vmmap::Scenario>(target, data, bugs),
     }
 }
