@@ -6,6 +6,7 @@
 //! feeds a generator.) Each input goes through [`super::run_with`], exactly as a cargo-fuzz or
 //! AFL input would. The first finding stops every job; it is minimized and written out.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -144,6 +145,13 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
             });
         }
         if cfg.progress {
+            // A live line on a terminal; in a log (CI), a plain line every 10 seconds.
+            let tty = std::io::stderr().is_terminal();
+            let every = if tty {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(10)
+            };
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed)
                 && cfg
@@ -151,7 +159,7 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
                     .is_none_or(|m| cases.load(Ordering::Relaxed) < m)
             {
                 std::thread::sleep(Duration::from_millis(50));
-                if last.elapsed() >= Duration::from_millis(500) {
+                if last.elapsed() >= every {
                     last = Instant::now();
                     let t = start.elapsed().as_secs_f64();
                     let o = ops.load(Ordering::Relaxed);
@@ -163,16 +171,23 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
                         }
                         None => String::new(),
                     };
-                    eprint!(
-                        "\r{bar}{:>6.1}s  cases {:>9}  ops {:>11}  {:>9.0} ops/s  findings 0 ",
+                    let line = format!(
+                        "{bar}{:>6.1}s  cases {:>9}  ops {:>11}  {:>9.0} ops/s  findings 0",
                         t,
                         cases.load(Ordering::Relaxed),
                         o,
                         o as f64 / t.max(1e-9)
                     );
+                    if tty {
+                        eprint!("\r{line} ");
+                    } else {
+                        eprintln!("{line}");
+                    }
                 }
             }
-            eprintln!();
+            if tty {
+                eprintln!();
+            }
         }
     });
     std::panic::set_hook(previous_hook);

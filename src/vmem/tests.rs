@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::addr::Arch;
+use alloc::vec;
+use alloc::vec::Vec;
 
 fn ia32(q: u64) -> Arena {
     Arena::new("t", q, Some(Arch::Ia32)).unwrap()
