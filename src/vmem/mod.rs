@@ -884,28 +884,15 @@ impl<S: SpanSource> Arena<S> {
         // placement when only size and alignment matter; with other constraints we still try
         // the head of each such list before the full scan.
         let pad = c.align - self.quantum;
+        let fallback = true;
         #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG AlignPadNoFallback (Linux 2019-2021): the search pads the size by the
-        // alignment and never falls back, so exactly fitting aligned blocks are missed.
-        if self.bug(Bug::AlignPadNoFallback) && pad > 0 {
-            let need = c.size.checked_add(c.align - 1)?;
-            let n = addr::log2_floor(need) + u32::from(!addr::is_pow2(need));
-            let mut map = if n >= 64 {
-                0
-            } else {
-                self.freemap & (u64::MAX << n)
-            };
-            while map != 0 {
-                let l = map.trailing_zeros() as usize;
-                map &= map - 1;
-                let t = self.lists[l];
-                let seg = self.tag(t);
-                if let Some(a) = self.place(seg.start, seg.last, 0, c) {
-                    return Some((t, a));
-                }
-            }
-            return None;
-        }
+        // SEEDED BUG AlignPadNoFallback (Linux 2019-2021): the search pads the size by
+        // align - 1 and never falls back, so exactly fitting aligned blocks are missed.
+        let (pad, fallback) = if self.bug(Bug::AlignPadNoFallback) && pad > 0 {
+            (c.align - 1, false)
+        } else {
+            (pad, fallback)
+        };
         if let Some(need) = c.size.checked_add(pad) {
             let n = addr::log2_floor(need) + u32::from(!addr::is_pow2(need));
             let mut map = if n >= 64 {
@@ -923,7 +910,11 @@ impl<S: SpanSource> Arena<S> {
                 }
             }
         }
-        self.scan_lists(c, false)
+        if fallback {
+            self.scan_lists(c, false)
+        } else {
+            None
+        }
     }
 
     fn best_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
