@@ -28,10 +28,20 @@ pub enum Bug {
     AlignPadNoFallback,
     /// Linux 2016: the overlap check when inserting a span can never fire.
     InsertOverlapNeverFires,
+    /// Seed 000 (and Linux 2013/2019, SerenityOS #5162): findspace rounds the cursor up in
+    /// address-width arithmetic without the "if (end < start) return" check, so rounding past
+    /// the top of the space wraps to a low address that is returned.
+    FindspaceNoWrapCheck,
+    /// Seed 000's code path mix-up: a non-power-of-2 alignment is rounded with the mask
+    /// `align - 1`, giving addresses that are not multiples of it.
+    NonPow2AlignAsMask,
+    /// Linux 2019-2021 (vmap gap tree): subtrees are pruned by `length + align - 1`, so a gap
+    /// that holds the block exactly once aligned is never visited (spurious failure).
+    GapIndexPrunesAlignedFit,
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 7] = [
+pub const ALL_BUGS: [(Bug, &str); 10] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -39,6 +49,9 @@ pub const ALL_BUGS: [(Bug, &str); 7] = [
     (Bug::MissingWrongSizeCheck, "vmem"),
     (Bug::AlignPadNoFallback, "vmem"),
     (Bug::InsertOverlapNeverFires, "vmem"),
+    (Bug::FindspaceNoWrapCheck, "vmmap"),
+    (Bug::NonPow2AlignAsMask, "vmmap"),
+    (Bug::GapIndexPrunesAlignedFit, "vmmap"),
 ];
 
 impl Bug {
@@ -52,6 +65,9 @@ impl Bug {
             Bug::MissingWrongSizeCheck => "missing-wrong-size-check",
             Bug::AlignPadNoFallback => "align-pad-no-fallback",
             Bug::InsertOverlapNeverFires => "insert-overlap-never-fires",
+            Bug::FindspaceNoWrapCheck => "findspace-no-wrap-check",
+            Bug::NonPow2AlignAsMask => "non-pow2-align-as-mask",
+            Bug::GapIndexPrunesAlignedFit => "gapindex-prunes-aligned-fit",
         }
     }
 

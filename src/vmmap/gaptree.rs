@@ -287,31 +287,32 @@ impl GapTree {
     }
 
     /// The lowest `a >= lo` that is a multiple of `align` and such that `[a, a + length - 1]`
-    /// lies inside one gap, or `None`. `length >= 1`.
+    /// lies inside one gap, or `None`. `length >= 1`; `prune` is `length` (a seeded bug passes
+    /// more).
     ///
-    /// Pruning: a subtree is skipped iff its largest gap is shorter than `length` (then no gap
+    /// Pruning: a subtree is skipped iff its largest gap is shorter than `prune` (then no gap
     /// in it can hold the block, aligned or not), or iff all its gaps end below `lo`. A gap of
     /// size `>= length` may still fail the alignment (a gap of size `>= length + align - 1`
     /// never does), so every surviving candidate gap is verified exactly; padding the request
     /// to `length + align - 1` instead would miss exact aligned fits (ANCHORS #6). In the worst
     /// case (many gaps just too small once aligned) this visits every gap; typically it visits
     /// O(log n) nodes.
-    pub(crate) fn lowest_fit(&self, lo: u64, length: u64, align: Align) -> Option<u64> {
-        self.fit_in(self.root, lo, length, align)
+    pub(crate) fn lowest_fit(&self, lo: u64, length: u64, align: Align, prune: u64) -> Option<u64> {
+        self.fit_in(self.root, lo, length, align, prune)
     }
 
-    fn fit_in(&self, i: u32, lo: u64, length: u64, align: Align) -> Option<u64> {
+    fn fit_in(&self, i: u32, lo: u64, length: u64, align: Align, prune: u64) -> Option<u64> {
         if i == NIL {
             return None;
         }
         let n = &self.nodes[i as usize];
-        if n.max_gap < length {
+        if n.max_gap < prune {
             return None;
         }
         if n.gap.last() >= lo {
             // Left gaps all end below n.gap.start(); they matter only if that is above lo.
             if n.gap.start() > lo {
-                if let Some(a) = self.fit_in(n.left, lo, length, align) {
+                if let Some(a) = self.fit_in(n.left, lo, length, align, prune) {
                     return Some(a);
                 }
             }
@@ -320,7 +321,7 @@ impl GapTree {
             }
         }
         // Otherwise this gap and every gap left of it end below lo.
-        self.fit_in(n.right, lo, length, align)
+        self.fit_in(n.right, lo, length, align, prune)
     }
 
     /// The gaps in address order.
@@ -436,9 +437,9 @@ mod tests {
         assert_eq!(t.remove(10), None);
         assert_eq!(t.len(), (n as usize).div_ceil(3));
         // Lowest fit of 7 bytes: gap k with k % 7 == 6 and k % 3 == 0, i.e. k = 6.
-        assert_eq!(t.lowest_fit(0, 7, Align::BYTE), Some(60));
-        assert_eq!(t.lowest_fit(61, 7, Align::BYTE), Some(270)); // k = 27
-        assert_eq!(t.lowest_fit(0, 8, Align::BYTE), None);
+        assert_eq!(t.lowest_fit(0, 7, Align::BYTE, 7), Some(60));
+        assert_eq!(t.lowest_fit(61, 7, Align::BYTE, 7), Some(270)); // k = 27
+        assert_eq!(t.lowest_fit(0, 8, Align::BYTE, 8), None);
         // Slots are recycled.
         let slots = t.nodes.len();
         assert!(t.insert(r(1, 2)));
@@ -453,11 +454,11 @@ mod tests {
         // is in the later gap 64..=79 even though both have max size 16.
         t.insert(r(4, 19));
         t.insert(r(64, 79));
-        assert_eq!(t.lowest_fit(0, 16, Align::BYTE), Some(4));
-        assert_eq!(t.lowest_fit(0, 16, Align::new(16).unwrap()), Some(64));
-        assert_eq!(t.lowest_fit(0, 16, Align::new(3).unwrap()), None);
-        assert_eq!(t.lowest_fit(0, 12, Align::new(3).unwrap()), Some(6));
-        assert_eq!(t.lowest_fit(5, 15, Align::BYTE), Some(5));
-        assert_eq!(t.lowest_fit(5, 16, Align::BYTE), Some(64));
+        assert_eq!(t.lowest_fit(0, 16, Align::BYTE, 16), Some(4));
+        assert_eq!(t.lowest_fit(0, 16, Align::new(16).unwrap(), 16), Some(64));
+        assert_eq!(t.lowest_fit(0, 16, Align::new(3).unwrap(), 16), None);
+        assert_eq!(t.lowest_fit(0, 12, Align::new(3).unwrap(), 12), Some(6));
+        assert_eq!(t.lowest_fit(5, 15, Align::BYTE, 15), Some(5));
+        assert_eq!(t.lowest_fit(5, 16, Align::BYTE, 16), Some(64));
     }
 }

@@ -127,6 +127,8 @@ pub use gaptree::GapTreeError;
 pub use segment::{segment_sharing, ObjectMapping, Sharing, SharingError};
 
 use crate::addr::{last_of, Arch, Range};
+#[cfg(feature = "seeded-bugs")]
+use crate::bugs::{Bug, BugSet};
 use gaptree::GapTree;
 
 /// The most entries any [`VmMap`] holds (derivation in the module comment, section 6).
@@ -184,6 +186,9 @@ pub struct VmMap {
     max_entries: usize,
     /// Sum of entry sizes (I6).
     mapped_bytes: u64,
+    /// Seeded bugs switched on (fuzz self-test only).
+    #[cfg(feature = "seeded-bugs")]
+    bugs: BugSet,
 }
 
 impl VmMap {
@@ -212,7 +217,20 @@ impl VmMap {
             strategy: Strategy::default(),
             max_entries: MAX_ENTRIES,
             mapped_bytes: 0,
+            #[cfg(feature = "seeded-bugs")]
+            bugs: BugSet::NONE,
         })
+    }
+
+    /// Switch seeded bugs on (fuzz self-test only).
+    #[cfg(feature = "seeded-bugs")]
+    pub fn set_bugs(&mut self, bugs: BugSet) {
+        self.bugs = bugs;
+    }
+
+    #[cfg(feature = "seeded-bugs")]
+    fn bug(&self, bug: Bug) -> bool {
+        self.bugs.contains(bug)
     }
 
     /// This map with `strategy` as the one [`VmMap::findspace`] and [`VmMap::map_anywhere`]
@@ -316,11 +334,52 @@ impl VmMap {
         }
         match strategy {
             Strategy::Linear => self.findspace_linear(lo, length, align),
-            Strategy::GapIndex => self
-                .gaps
-                .lowest_fit(lo, length, align)
-                .ok_or(FindspaceError::NoSpace),
+            Strategy::GapIndex => {
+                // Subtrees whose largest gap is below `prune` cannot hold the block.
+                let prune = length;
+                #[cfg(feature = "seeded-bugs")]
+                // SEEDED BUG GapIndexPrunesAlignedFit (Linux 2019-2021, ANCHORS #6): the
+                // descent prunes by `length + align - 1`, the size that fits *whatever* the
+                // alignment, so gaps that hold the block exactly once aligned are skipped.
+                let prune = if self.bug(Bug::GapIndexPrunesAlignedFit) {
+                    length.saturating_add(align.get() - 1)
+                } else {
+                    prune
+                };
+                self.gaps
+                    .lowest_fit(lo, length, align, prune)
+                    .ok_or(FindspaceError::NoSpace)
+            }
         }
+    }
+
+    /// The linear scan's rounding up of `cursor`: [`Align::round_up`] (mask for powers of two,
+    /// division otherwise; `None` where it would pass `u64::MAX`), unless a seeded bug
+    /// replaces it.
+    fn linear_round_up(&self, cursor: u64, align: Align) -> Option<u64> {
+        #[cfg(feature = "seeded-bugs")]
+        {
+            let a = align.get();
+            // SEEDED BUG FindspaceNoWrapCheck (seed 000's missing "if (end < start) return";
+            // Linux 2013/2019, ANCHORS #3, #4, #14): rounding up in address-width arithmetic
+            // (32 bits on IA-32/PAE, 64 on x86_64) wraps past the top to a low address, and
+            // nothing checks it.
+            if self.bug(Bug::FindspaceNoWrapCheck) {
+                let up = cursor.wrapping_add(a - 1);
+                let rounded = if align.is_pow2() {
+                    up & !(a - 1)
+                } else {
+                    (up / a).wrapping_mul(a)
+                };
+                return Some(rounded & self.arch.max_addr());
+            }
+            // SEEDED BUG NonPow2AlignAsMask (seed 000's mask path taken for every alignment):
+            // a non-power-of-2 alignment is rounded with the mask `align - 1`.
+            if self.bug(Bug::NonPow2AlignAsMask) && !align.is_pow2() {
+                return cursor.checked_add(a - 1).map(|up| up & !(a - 1));
+            }
+        }
+        align.round_up(cursor)
     }
 
     /// Seed 000's loop. `lo` is inside the bounds and `length >= 1`.
@@ -339,7 +398,9 @@ impl VmMap {
         let mut next = self.entries.range(cursor..).map(|(_, e)| e.range);
         loop {
             // 1. Round the cursor up; fail if that wraps.
-            let a = align.round_up(cursor).ok_or(FindspaceError::NoSpace)?;
+            let a = self
+                .linear_round_up(cursor, align)
+                .ok_or(FindspaceError::NoSpace)?;
             // 2. The block's last byte; fail if it wraps.
             let last = last_of(a, length).ok_or(FindspaceError::NoSpace)?;
             // 3. Fail if it ends past the map.

@@ -1,0 +1,1396 @@
+//! The `vmmap` target: scenarios of findspace, map and unmap operations on a
+//! [`VmMap`](crate::vmmap::VmMap), judged after every op by `kvafuzz_oracles::findspace` (the
+//! u128 brute-force findspace and the naive `MapModel`).
+//!
+//! ## Decoding
+//!
+//! Header: architecture (all four), the canonical half (x86_64), a *unit* (1 byte, 16 bytes,
+//! 4 KiB or 2 MiB: lengths and offsets are mostly small multiples of it, so entries line up and
+//! exact aligned fits happen), the map bounds `[min, max]`, the strategy `findspace` and
+//! `map_anywhere` use, an entry limit, and swarm toggles. Then ops until the bytes run out or
+//! [`super::MAX_OPS`].
+//!
+//! Bounds come from selectors: the bottom of the half (address 0 in the lower one), the top of
+//! the space (`0xFFFF_FFFF`, `u64::MAX` in the upper half), just below the canonical hole, near
+//! the top, a small map above `min`, or raw values. Whatever the bytes say, the decoded bounds
+//! are a legal map of the architecture (raw values are masked into the chosen half and
+//! ordered), so [`VmMap::new`] refusing them is itself a finding.
+//!
+//! Every numeric field of an op is a *selector* resolved when the op runs: addresses relative
+//! to a live entry (its start, one past its end), a gap (its start, the last block that fits
+//! in it), the bounds (`min`, the block ending exactly at `max`) or raw; lengths as a gap's or
+//! an entry's size plus a small delta, a few units, powers of two, wrap-prone values near
+//! `u64::MAX` and the top of the space, or raw; alignments as 1, powers of two up to 2^63,
+//! non-powers of two (3, 12288, 0x300000, ...), values near 2^63, the segment size, unit
+//! multiples, 0 or raw. The last tag of every selector means "raw value follows", which is
+//! what [`Scenario::encode`] writes, so `decode(encode(case)) == case`.
+//!
+//! ## Checks after every op
+//!
+//! 1. the op's answer equals the oracle's (findspace: the lowest fit or the error kind;
+//!    mutations: the `MapModel` verdict, which is then applied to the model);
+//! 2. [`VmMap::check_invariants`];
+//! 3. the whole entry list (ranges and tags) equals the model's.
+//!
+//! The differential op also runs **both** strategies on the same query and requires them to
+//! agree before comparing with the oracle.
+
+use std::fmt::{self, Write as _};
+
+use kvafuzz_oracles::findspace::{
+    findspace as oracle_findspace, FindspaceErrorKind, MapAnywhereErrorKind, MapFixedErrorKind,
+    MapModel, UnmapErrorKind,
+};
+
+use super::codec::{Decoder, Encoder};
+use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
+use crate::addr::{Arch, Range, ALL_ARCHES};
+use crate::vmmap::{
+    Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
+    MAX_ENTRIES,
+};
+
+/// log2 of the units a header byte picks from.
+const UNIT_SHIFTS: [u8; 4] = [0, 4, 12, 21];
+
+/// Entry limits a header asks for, besides "unlimited" ([`MAX_ENTRIES`]): `1..=SMALL_LIMITS`.
+const SMALL_LIMITS: u8 = 16;
+
+/// Header limit bytes below this mean [`MAX_ENTRIES`]; the others a small limit.
+const LIMITED_FROM: u8 = 0xC0;
+
+/// Op kinds, as the swarm mask numbers them.
+const KINDS: u8 = 8;
+
+/// Non-power-of-2 alignments (seed 000 rounds them by division): tiny odd and even ones,
+/// multiples of pages (12288 = 3 pages, 0x300000 = 3 MiB, 0x180000 = 1.5 MiB), and huge ones.
+const ODD_ALIGNS: [u64; 16] = [
+    3,
+    5,
+    6,
+    7,
+    12,
+    24,
+    100,
+    12288,
+    0x5000,
+    0x30_0000,
+    0x18_0000,
+    1_000_000,
+    0xFFFF_FFFF,
+    0xC000_0000_0000_0000,
+    (1 << 63) + 1,
+    u64::MAX,
+];
+
+/// Where a block of an op starts (resolved against the state when the op runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrBase {
+    /// The start of entry `index` (modulo the entry count; `min` if there is none).
+    EntryStart(u16),
+    /// One past the last byte of entry `index` (wrapping).
+    EntryEnd(u16),
+    /// The start of gap `index` (modulo the gap count; `min` if the map is full).
+    GapStart(u16),
+    /// The start of the last block of the op's length that fits in gap `index`
+    /// (`gap.last + 1 - length`, wrapping).
+    GapEndFit(u16),
+    /// The map's `min`.
+    Min,
+    /// The start of the block of the op's length that ends exactly at `max` (wrapping).
+    MaxFit,
+}
+
+/// An address selector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrSel {
+    /// This address.
+    Raw(u64),
+    /// `base + offset`, wrapping.
+    Rel {
+        /// What the address is relative to.
+        base: AddrBase,
+        /// Added with wrapping (so "negative" offsets are large values).
+        offset: u64,
+    },
+}
+
+/// A length selector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LenSel {
+    /// This length.
+    Raw(u64),
+    /// The size of gap `index` (modulo the gap count; one unit if the map is full) plus
+    /// `delta`, wrapping.
+    Gap {
+        /// Gap index.
+        index: u16,
+        /// Added with wrapping.
+        delta: u64,
+    },
+    /// The size of entry `index` (modulo the entry count; one unit if there is none) plus
+    /// `delta`, wrapping.
+    Entry {
+        /// Entry index.
+        index: u16,
+        /// Added with wrapping.
+        delta: u64,
+    },
+}
+
+/// One operation of a vmmap scenario. Map operations tag the new entry with the op's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `findspace(start, length, align)` with the map's strategy.
+    Findspace {
+        /// Start hint.
+        start: AddrSel,
+        /// Length.
+        length: LenSel,
+        /// Alignment.
+        align: u64,
+    },
+    /// The same query with both strategies; they must agree with each other and the oracle.
+    Differential {
+        /// Start hint.
+        start: AddrSel,
+        /// Length.
+        length: LenSel,
+        /// Alignment.
+        align: u64,
+    },
+    /// `map_anywhere(length, align)` (findspace from `min`).
+    MapAnywhere {
+        /// Length.
+        length: LenSel,
+        /// Alignment.
+        align: u64,
+    },
+    /// `map_anywhere_from(start, length, align)`.
+    MapAnywhereFrom {
+        /// Start hint.
+        start: AddrSel,
+        /// Length.
+        length: LenSel,
+        /// Alignment.
+        align: u64,
+    },
+    /// `map_fixed(addr, length)`.
+    MapFixed {
+        /// Address.
+        addr: AddrSel,
+        /// Length.
+        length: LenSel,
+    },
+    /// Unmap exactly entry `handle` (modulo the entry count).
+    UnmapEntry {
+        /// Entry index.
+        handle: u16,
+    },
+    /// Unmap from the start of entry `first` to the end of entry `first + count` (modulo the
+    /// entry count, clamped to the last entry): several whole entries and the gaps between.
+    UnmapEntries {
+        /// First entry index.
+        first: u16,
+        /// How many more entries.
+        count: u8,
+    },
+    /// `unmap(addr, length)`: partial overlaps, holes, out of bounds, raw.
+    Unmap {
+        /// Address.
+        addr: AddrSel,
+        /// Length.
+        length: LenSel,
+    },
+}
+
+/// A decoded vmmap scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The address space.
+    pub arch: Arch,
+    /// log2 of the unit lengths and offsets are measured in (one of [`UNIT_SHIFTS`]).
+    pub unit_shift: u8,
+    /// First byte of the map (a legal map of `arch` with `max`).
+    pub min: u64,
+    /// Last byte of the map.
+    pub max: u64,
+    /// The strategy of `findspace` and `map_anywhere`.
+    pub strategy: Strategy,
+    /// The entry limit: [`MAX_ENTRIES`] or `1..=SMALL_LIMITS`.
+    pub max_entries: usize,
+    /// The ops.
+    pub ops: Vec<Op>,
+}
+
+// ---- printing ------------------------------------------------------------------------------
+
+/// `v` as a signed hex delta (`+0x10`, `-0x1000`).
+fn signed(v: u64) -> String {
+    let s = v as i64;
+    if s < 0 {
+        format!("-{:#x}", s.unsigned_abs())
+    } else {
+        format!("+{s:#x}")
+    }
+}
+
+impl fmt::Display for AddrSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (base, offset) = match *self {
+            AddrSel::Raw(a) => return write!(f, "{a:#x}"),
+            AddrSel::Rel { base, offset } => (base, offset),
+        };
+        match base {
+            AddrBase::EntryStart(i) => write!(f, "entry[{i}].start")?,
+            AddrBase::EntryEnd(i) => write!(f, "entry[{i}].end")?,
+            AddrBase::GapStart(i) => write!(f, "gap[{i}].start")?,
+            AddrBase::GapEndFit(i) => write!(f, "gap[{i}].end-len")?,
+            AddrBase::Min => f.write_str("min")?,
+            AddrBase::MaxFit => f.write_str("max+1-len")?,
+        }
+        if offset != 0 {
+            f.write_str(&signed(offset))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LenSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, index, delta) = match *self {
+            LenSel::Raw(v) => return write!(f, "{v:#x}"),
+            LenSel::Gap { index, delta } => ("gap", index, delta),
+            LenSel::Entry { index, delta } => ("entry", index, delta),
+        };
+        write!(f, "{what}[{index}].size")?;
+        if delta != 0 {
+            f.write_str(&signed(delta))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Findspace {
+                start,
+                length,
+                align,
+            } => write!(f, "findspace start={start} len={length} align={align:#x}"),
+            Op::Differential {
+                start,
+                length,
+                align,
+            } => write!(
+                f,
+                "findspace-both start={start} len={length} align={align:#x}"
+            ),
+            Op::MapAnywhere { length, align } => {
+                write!(f, "map_anywhere len={length} align={align:#x}")
+            }
+            Op::MapAnywhereFrom {
+                start,
+                length,
+                align,
+            } => write!(
+                f,
+                "map_anywhere_from start={start} len={length} align={align:#x}"
+            ),
+            Op::MapFixed { addr, length } => write!(f, "map_fixed addr={addr} len={length}"),
+            Op::UnmapEntry { handle } => write!(f, "unmap entry[{handle}]"),
+            Op::UnmapEntries { first, count } => {
+                write!(f, "unmap entries[{first}..=+{count}]")
+            }
+            Op::Unmap { addr, length } => write!(f, "unmap addr={addr} len={length}"),
+        }
+    }
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Linear => "linear",
+        Strategy::GapIndex => "gapindex",
+    }
+}
+
+impl Scenario {
+    fn unit(&self) -> u64 {
+        1u64 << self.unit_shift
+    }
+
+    fn header_line(&self) -> String {
+        let limit = if self.max_entries == MAX_ENTRIES {
+            "unlimited".to_string()
+        } else {
+            self.max_entries.to_string()
+        };
+        format!(
+            "vmmap scenario: arch={} map=[{:#x}, {:#x}] unit={:#x} strategy={} max_entries={} ops={}",
+            self.arch,
+            self.min,
+            self.max,
+            self.unit(),
+            strategy_name(self.strategy),
+            limit,
+            self.ops.len()
+        )
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.header_line())?;
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(f, "  #{i} {op}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- bounds --------------------------------------------------------------------------------
+
+/// `(first, last)` address of the canonical half of `arch` the header picked (`upper` only
+/// matters on x86_64).
+fn half(arch: Arch, upper: bool) -> (u64, u64) {
+    match arch.upper_half_start() {
+        Some(u) if upper => (u, u64::MAX),
+        _ => (0, arch.lower_half_last()),
+    }
+}
+
+/// Any two values turned into legal bounds inside `[lo, hi]` (a canonical half, all ones in
+/// its low bits and fixed high bits): each is forced into the half, then they are ordered.
+/// Legal bounds come out unchanged, which is what makes raw encoding round-trip.
+fn legal_bounds(lo: u64, hi: u64, a: u64, b: u64) -> (u64, u64) {
+    // The half is `lo | x` for every `x <= (hi - lo)`, and `hi - lo` is all ones.
+    let fix = |v: u64| lo | (v & (hi - lo));
+    let (a, b) = (fix(a), fix(b));
+    (a.min(b), a.max(b))
+}
+
+// ---- selectors -----------------------------------------------------------------------------
+
+/// Values the decoder draws from; fixed per scenario.
+struct Ctx {
+    arch: Arch,
+    unit: u64,
+    min: u64,
+    max: u64,
+}
+
+const RAW_OFFSET: u8 = 7;
+const RAW_ADDR: u8 = 11;
+const RAW_LEN: u8 = 16;
+const RAW_ALIGN: u8 = 15;
+
+impl Ctx {
+    /// Small signed multiples of the unit, small signed byte deltas, or raw.
+    fn offset(&self, d: &mut Decoder) -> u64 {
+        match d.below(RAW_OFFSET + 1) {
+            0..=3 => 0,
+            4 | 5 => (i64::from(d.u8() as i8 % 8) as u64).wrapping_mul(self.unit),
+            6 => i64::from(d.u8() as i8 % 4) as u64,
+            _ => d.u64(),
+        }
+    }
+
+    fn addr(&self, d: &mut Decoder) -> AddrSel {
+        let base = match d.below(RAW_ADDR + 1) {
+            0 | 1 => AddrBase::EntryStart(d.u16()),
+            2 | 3 => AddrBase::EntryEnd(d.u16()),
+            4 | 5 => AddrBase::GapStart(d.u16()),
+            6 => AddrBase::GapEndFit(d.u16()),
+            7 | 8 => AddrBase::Min,
+            9 => AddrBase::MaxFit,
+            10 => AddrBase::GapStart(0),
+            _ => return AddrSel::Raw(d.u64()),
+        };
+        AddrSel::Rel {
+            base,
+            offset: self.offset(d),
+        }
+    }
+
+    fn length(&self, d: &mut Decoder) -> LenSel {
+        let u = self.unit;
+        LenSel::Raw(match d.below(RAW_LEN + 1) {
+            0..=5 => (u64::from(d.u8() % 16) + 1) * u,
+            6 => (u64::from(d.u16()) + 1) * u,
+            7..=9 => {
+                return LenSel::Gap {
+                    index: d.u16(),
+                    delta: self.offset(d),
+                }
+            }
+            10 => {
+                return LenSel::Entry {
+                    index: d.u16(),
+                    delta: self.offset(d),
+                }
+            }
+            11 => 1u64 << (d.u8() % 64),
+            // Wrap-prone: near u64::MAX, near the top of the space, near the map's size.
+            12 => u64::MAX - u64::from(d.u8()),
+            13 => self
+                .arch
+                .max_addr()
+                .wrapping_sub(u64::from(d.u8()).wrapping_mul(u)),
+            14 => (self.max - self.min)
+                .wrapping_add(1)
+                .wrapping_sub(u64::from(d.u8() % 4).wrapping_mul(u)),
+            15 => 0,
+            _ => d.u64(),
+        })
+    }
+
+    fn align(&self, d: &mut Decoder) -> u64 {
+        match d.below(RAW_ALIGN + 1) {
+            0..=3 => 1,
+            4..=6 => self.unit << (d.u8() % 12),
+            7 => 1u64 << (d.u8() % 64),
+            8 | 9 => ODD_ALIGNS[usize::from(d.below(16))],
+            // Huge: around 2^63.
+            10 => (1u64 << 63).wrapping_add(i64::from(d.u8() as i8) as u64),
+            11 => self.arch.segment_size(),
+            12 | 13 => (u64::from(d.u8() % 16) + 1) * self.unit,
+            14 => 0,
+            _ => d.u64(),
+        }
+    }
+}
+
+// ---- encoding (raw tags only) --------------------------------------------------------------
+
+fn enc_addr(e: &mut Encoder, a: &AddrSel) {
+    let (base, offset) = match *a {
+        AddrSel::Raw(v) => {
+            e.u8(RAW_ADDR);
+            e.u64(v);
+            return;
+        }
+        AddrSel::Rel { base, offset } => (base, offset),
+    };
+    match base {
+        AddrBase::EntryStart(i) => {
+            e.u8(0);
+            e.u16(i);
+        }
+        AddrBase::EntryEnd(i) => {
+            e.u8(2);
+            e.u16(i);
+        }
+        AddrBase::GapStart(i) => {
+            e.u8(4);
+            e.u16(i);
+        }
+        AddrBase::GapEndFit(i) => {
+            e.u8(6);
+            e.u16(i);
+        }
+        AddrBase::Min => e.u8(7),
+        AddrBase::MaxFit => e.u8(9),
+    }
+    e.u8(RAW_OFFSET);
+    e.u64(offset);
+}
+
+fn enc_len(e: &mut Encoder, l: &LenSel) {
+    match *l {
+        LenSel::Raw(v) => {
+            e.u8(RAW_LEN);
+            e.u64(v);
+        }
+        LenSel::Gap { index, delta } => {
+            e.u8(7);
+            e.u16(index);
+            e.u8(RAW_OFFSET);
+            e.u64(delta);
+        }
+        LenSel::Entry { index, delta } => {
+            e.u8(10);
+            e.u16(index);
+            e.u8(RAW_OFFSET);
+            e.u64(delta);
+        }
+    }
+}
+
+fn enc_align(e: &mut Encoder, a: u64) {
+    e.u8(RAW_ALIGN);
+    e.u64(a);
+}
+
+// Op kind numbers (the swarm mask uses the same numbering).
+const K_FINDSPACE: u8 = 0;
+const K_DIFFERENTIAL: u8 = 1;
+const K_MAP_ANYWHERE: u8 = 2;
+const K_MAP_ANYWHERE_FROM: u8 = 3;
+const K_MAP_FIXED: u8 = 4;
+const K_MAP_FIXED2: u8 = 5;
+const K_UNMAP_ENTRY: u8 = 6;
+const K_UNMAP: u8 = 7;
+
+const RAW_MIN: u8 = 3;
+const RAW_MAX: u8 = 4;
+
+impl Case for Scenario {
+    fn decode(data: &[u8]) -> Scenario {
+        let mut d = Decoder::new(data);
+        let arch = ALL_ARCHES[usize::from(d.below(4))];
+        let flags = d.u8();
+        let strategy = if flags & 1 == 0 {
+            Strategy::GapIndex
+        } else {
+            Strategy::Linear
+        };
+        let upper = flags & 2 != 0;
+        let unit_shift = UNIT_SHIFTS[usize::from((flags >> 2) % 4)];
+        let unit = 1u64 << unit_shift;
+        let limit = d.u8();
+        let max_entries = if limit < LIMITED_FROM {
+            MAX_ENTRIES
+        } else {
+            usize::from((limit - LIMITED_FROM) % SMALL_LIMITS) + 1
+        };
+        let swarm = match d.u8() {
+            0 => u8::MAX,
+            m => m,
+        };
+        let (lo, hi) = half(arch, upper);
+        let min = match d.below(RAW_MIN + 1) {
+            0 => lo,
+            1 => lo.wrapping_add(u64::from(d.u16()).wrapping_mul(unit)),
+            2 => hi
+                .wrapping_sub((u64::from(d.u16()) + 1).wrapping_mul(unit))
+                .wrapping_add(1),
+            _ => d.u64(),
+        };
+        let max = match d.below(RAW_MAX + 1) {
+            0 => hi,
+            1 => min.saturating_add((u64::from(d.u16()) + 1).saturating_mul(unit) - 1),
+            2 => min.saturating_add((u64::from(d.u8()) + 1).saturating_mul(unit) - 1),
+            3 => hi.wrapping_sub(u64::from(d.u16()).wrapping_mul(unit)),
+            _ => d.u64(),
+        };
+        let (min, max) = legal_bounds(lo, hi, min, max);
+        let ctx = Ctx {
+            arch,
+            unit,
+            min,
+            max,
+        };
+        let mut ops = Vec::new();
+        while !d.is_empty() && ops.len() < MAX_OPS {
+            let mut kind = d.below(KINDS);
+            while swarm & (1 << kind) == 0 {
+                kind = (kind + 1) % KINDS;
+            }
+            let op = match kind {
+                K_FINDSPACE => Op::Findspace {
+                    start: ctx.addr(&mut d),
+                    length: ctx.length(&mut d),
+                    align: ctx.align(&mut d),
+                },
+                K_DIFFERENTIAL => Op::Differential {
+                    start: ctx.addr(&mut d),
+                    length: ctx.length(&mut d),
+                    align: ctx.align(&mut d),
+                },
+                K_MAP_ANYWHERE => Op::MapAnywhere {
+                    length: ctx.length(&mut d),
+                    align: ctx.align(&mut d),
+                },
+                K_MAP_ANYWHERE_FROM => Op::MapAnywhereFrom {
+                    start: ctx.addr(&mut d),
+                    length: ctx.length(&mut d),
+                    align: ctx.align(&mut d),
+                },
+                K_MAP_FIXED | K_MAP_FIXED2 => Op::MapFixed {
+                    addr: ctx.addr(&mut d),
+                    length: ctx.length(&mut d),
+                },
+                K_UNMAP_ENTRY => Op::UnmapEntry { handle: d.u16() },
+                _ => match d.below(3) {
+                    0 => Op::UnmapEntries {
+                        first: d.u16(),
+                        count: d.u8(),
+                    },
+                    _ => Op::Unmap {
+                        addr: ctx.addr(&mut d),
+                        length: ctx.length(&mut d),
+                    },
+                },
+            };
+            ops.push(op);
+        }
+        Scenario {
+            arch,
+            unit_shift,
+            min,
+            max,
+            strategy,
+            max_entries,
+            ops,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u8(ALL_ARCHES.iter().position(|&a| a == self.arch).unwrap_or(0) as u8);
+        let upper = self.arch.upper_half_start().is_some_and(|u| self.min >= u);
+        let unit = UNIT_SHIFTS
+            .iter()
+            .position(|&s| s == self.unit_shift)
+            .unwrap_or(0) as u8;
+        e.u8(u8::from(self.strategy == Strategy::Linear) | (u8::from(upper) << 1) | (unit << 2));
+        e.u8(if self.max_entries == MAX_ENTRIES {
+            0
+        } else {
+            LIMITED_FROM + (self.max_entries.clamp(1, usize::from(SMALL_LIMITS)) - 1) as u8
+        });
+        e.u8(0); // swarm: everything on (ops are written with their final kinds)
+        e.u8(RAW_MIN);
+        e.u64(self.min);
+        e.u8(RAW_MAX);
+        e.u64(self.max);
+        for op in &self.ops {
+            match op {
+                Op::Findspace {
+                    start,
+                    length,
+                    align,
+                } => {
+                    e.u8(K_FINDSPACE);
+                    enc_addr(&mut e, start);
+                    enc_len(&mut e, length);
+                    enc_align(&mut e, *align);
+                }
+                Op::Differential {
+                    start,
+                    length,
+                    align,
+                } => {
+                    e.u8(K_DIFFERENTIAL);
+                    enc_addr(&mut e, start);
+                    enc_len(&mut e, length);
+                    enc_align(&mut e, *align);
+                }
+                Op::MapAnywhere { length, align } => {
+                    e.u8(K_MAP_ANYWHERE);
+                    enc_len(&mut e, length);
+                    enc_align(&mut e, *align);
+                }
+                Op::MapAnywhereFrom {
+                    start,
+                    length,
+                    align,
+                } => {
+                    e.u8(K_MAP_ANYWHERE_FROM);
+                    enc_addr(&mut e, start);
+                    enc_len(&mut e, length);
+                    enc_align(&mut e, *align);
+                }
+                Op::MapFixed { addr, length } => {
+                    e.u8(K_MAP_FIXED);
+                    enc_addr(&mut e, addr);
+                    enc_len(&mut e, length);
+                }
+                Op::UnmapEntry { handle } => {
+                    e.u8(K_UNMAP_ENTRY);
+                    e.u16(*handle);
+                }
+                Op::UnmapEntries { first, count } => {
+                    e.u8(K_UNMAP);
+                    e.u8(0);
+                    e.u16(*first);
+                    e.u8(*count);
+                }
+                Op::Unmap { addr, length } => {
+                    e.u8(K_UNMAP);
+                    e.u8(1);
+                    enc_addr(&mut e, addr);
+                    enc_len(&mut e, length);
+                }
+            }
+        }
+        e.finish()
+    }
+
+    fn header(&self) -> String {
+        self.header_line()
+    }
+
+    fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn keep_ops(&self, keep: &[bool]) -> Scenario {
+        Scenario {
+            ops: self
+                .ops
+                .iter()
+                .zip(keep)
+                .filter(|(_, &k)| k)
+                .map(|(op, _)| *op)
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
+        let map = VmMap::new(self.arch, self.min, self.max).map_err(|e| Finding {
+            target: Target::Vmmap,
+            op_index: None,
+            op: String::new(),
+            kind: FindingKind::State(format!(
+                "VmMap::new refused the legal bounds [{:#x}, {:#x}] of {}: {e}",
+                self.min, self.max, self.arch
+            )),
+        })?;
+        #[cfg_attr(not(feature = "seeded-bugs"), allow(unused_mut))]
+        let mut map = map
+            .with_strategy(self.strategy)
+            .with_max_entries(self.max_entries);
+        #[cfg(feature = "seeded-bugs")]
+        map.set_bugs(bugs);
+        #[cfg(not(feature = "seeded-bugs"))]
+        let _ = bugs;
+        let model = MapModel::new(self.min, self.max, self.max_entries);
+        Executor {
+            map,
+            model,
+            unit: self.unit(),
+            trace,
+            stats: Stats::default(),
+        }
+        .run(&self.ops)
+    }
+}
+
+// ---- execution ----------------------------------------------------------------------------
+
+/// The implementation's findspace answer in the oracle's terms.
+fn fs_kind(r: Result<u64, FindspaceError>) -> Result<u64, FindspaceErrorKind> {
+    r.map_err(|e| match e {
+        FindspaceError::ZeroLength => FindspaceErrorKind::ZeroLength,
+        FindspaceError::ZeroAlign => FindspaceErrorKind::ZeroAlign,
+        FindspaceError::NoSpace => FindspaceErrorKind::NoSpace,
+    })
+}
+
+fn any_kind(r: Result<Range, MapAnywhereError>) -> Result<(u64, u64), MapAnywhereErrorKind> {
+    r.map(|r| (r.start(), r.last())).map_err(|e| match e {
+        MapAnywhereError::ZeroLength => MapAnywhereErrorKind::ZeroLength,
+        MapAnywhereError::ZeroAlign => MapAnywhereErrorKind::ZeroAlign,
+        MapAnywhereError::NoSpace => MapAnywhereErrorKind::NoSpace,
+        MapAnywhereError::Full => MapAnywhereErrorKind::Full,
+    })
+}
+
+fn fixed_kind(r: Result<Range, MapFixedError>) -> Result<(u64, u64), MapFixedErrorKind> {
+    r.map(|r| (r.start(), r.last())).map_err(|e| match e {
+        MapFixedError::ZeroLength => MapFixedErrorKind::ZeroLength,
+        MapFixedError::Wraps => MapFixedErrorKind::Wraps,
+        MapFixedError::OutOfBounds => MapFixedErrorKind::OutOfBounds,
+        MapFixedError::Overlap { existing } => MapFixedErrorKind::Overlap {
+            start: existing.start(),
+            last: existing.last(),
+        },
+        MapFixedError::Full => MapFixedErrorKind::Full,
+    })
+}
+
+fn entry_tuple(e: &Entry) -> (u64, u64, u64) {
+    (e.range.start(), e.range.last(), e.tag)
+}
+
+fn unmap_kind(r: Result<Vec<Entry>, UnmapError>) -> Result<Vec<(u64, u64, u64)>, UnmapErrorKind> {
+    r.map(|v| v.iter().map(entry_tuple).collect())
+        .map_err(|e| match e {
+            UnmapError::ZeroLength => UnmapErrorKind::ZeroLength,
+            UnmapError::Wraps => UnmapErrorKind::Wraps,
+            UnmapError::OutOfBounds => UnmapErrorKind::OutOfBounds,
+            UnmapError::NotMapped => UnmapErrorKind::NotMapped,
+            UnmapError::Partial { entry } => UnmapErrorKind::Partial {
+                start: entry.start(),
+                last: entry.last(),
+            },
+        })
+}
+
+/// Drives a [`VmMap`] through a scenario, judging each op with the oracle.
+struct Executor<'t> {
+    map: VmMap,
+    model: MapModel,
+    unit: u64,
+    trace: Option<&'t mut String>,
+    stats: Stats,
+}
+
+impl Executor<'_> {
+    fn run(mut self, ops: &[Op]) -> Result<Stats, Finding> {
+        for (i, op) in ops.iter().enumerate() {
+            let fail = |kind: FindingKind| Finding {
+                target: Target::Vmmap,
+                op_index: Some(i),
+                op: op.to_string(),
+                kind,
+            };
+            let outcome = match self.step(i, op) {
+                Ok(o) => o,
+                Err(m) => {
+                    if let Some(t) = self.trace.as_deref_mut() {
+                        let _ = writeln!(t, "  #{i} {op} -> FAIL: {m}");
+                    }
+                    return Err(fail(FindingKind::Oracle(m)));
+                }
+            };
+            if let Some(t) = self.trace.as_deref_mut() {
+                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
+            }
+            self.map.check_invariants().map_err(|e| {
+                fail(FindingKind::Invariant {
+                    invariant: invariant_name(&e).into(),
+                    detail: format!("{e:x?}"),
+                })
+            })?;
+            self.compare_state()
+                .map_err(|m| fail(FindingKind::State(m)))?;
+        }
+        if let Some(t) = self.trace.as_deref_mut() {
+            let _ = writeln!(
+                t,
+                "verdict: ok ({} ops, {} succeeded, {} expected errors; {} entries at the end)",
+                self.stats.ops,
+                self.stats.ok,
+                self.stats.errors,
+                self.map.len()
+            );
+        }
+        Ok(self.stats)
+    }
+
+    fn count<T, E>(&mut self, r: &Result<T, E>) {
+        self.stats.ops += 1;
+        if r.is_ok() {
+            self.stats.ok += 1;
+        } else {
+            self.stats.errors += 1;
+        }
+    }
+
+    /// Entry `index` modulo the count (in the model's address order).
+    fn entry(&self, index: u16) -> Option<(u64, u64, u64)> {
+        let v = self.model.sorted();
+        (!v.is_empty()).then(|| v[usize::from(index) % v.len()])
+    }
+
+    /// Gap `index` modulo the gap count, from the implementation's gap list (which the
+    /// invariant check has compared with the entries after the previous op).
+    fn gap(&self, index: u16) -> Option<Range> {
+        let g = self.map.gaps();
+        (!g.is_empty()).then(|| g[usize::from(index) % g.len()])
+    }
+
+    fn length(&self, sel: LenSel) -> u64 {
+        match sel {
+            LenSel::Raw(v) => v,
+            LenSel::Gap { index, delta } => self
+                .gap(index)
+                .map_or(self.unit, |g| g.size())
+                .wrapping_add(delta),
+            LenSel::Entry { index, delta } => self
+                .entry(index)
+                .map_or(self.unit, |(s, l, _)| (l - s).wrapping_add(1))
+                .wrapping_add(delta),
+        }
+    }
+
+    fn addr(&self, sel: AddrSel, length: u64) -> u64 {
+        let (base, offset) = match sel {
+            AddrSel::Raw(a) => return a,
+            AddrSel::Rel { base, offset } => (base, offset),
+        };
+        let min = self.model.min;
+        let b = match base {
+            AddrBase::EntryStart(i) => self.entry(i).map_or(min, |e| e.0),
+            AddrBase::EntryEnd(i) => self.entry(i).map_or(min, |e| e.1.wrapping_add(1)),
+            AddrBase::GapStart(i) => self.gap(i).map_or(min, |g| g.start()),
+            AddrBase::GapEndFit(i) => self
+                .gap(i)
+                .map_or(min, |g| g.last().wrapping_add(1).wrapping_sub(length)),
+            AddrBase::Min => min,
+            AddrBase::MaxFit => self.model.max.wrapping_add(1).wrapping_sub(length),
+        };
+        b.wrapping_add(offset)
+    }
+
+    /// Executes one op and judges it; returns the outcome text for the trace.
+    fn step(&mut self, index: usize, op: &Op) -> Result<String, String> {
+        let tag = index as u64;
+        match *op {
+            Op::Findspace {
+                start,
+                length,
+                align,
+            } => {
+                let length = self.length(length);
+                let start = self.addr(start, length);
+                let expected = self.oracle_findspace(start, length, align);
+                let actual = fs_kind(self.map.findspace(start, length, align));
+                self.count(&actual);
+                let s = strategy_name(self.map.strategy());
+                if expected != actual {
+                    return Err(format!(
+                        "findspace {s} (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    ));
+                }
+                Ok(format!(
+                    "({start:#x}, {length:#x}, {align:#x}) {s}: {actual:x?}"
+                ))
+            }
+            Op::Differential {
+                start,
+                length,
+                align,
+            } => {
+                let length = self.length(length);
+                let start = self.addr(start, length);
+                let lin = fs_kind(
+                    self.map
+                        .findspace_with(Strategy::Linear, start, length, align),
+                );
+                let gap =
+                    fs_kind(
+                        self.map
+                            .findspace_with(Strategy::GapIndex, start, length, align),
+                    );
+                self.count(&lin);
+                if lin != gap {
+                    return Err(format!(
+                        "strategies disagree (start {start:#x}, length {length:#x}, align {align:#x}): linear {lin:x?}, gapindex {gap:x?}"
+                    ));
+                }
+                let expected = self.oracle_findspace(start, length, align);
+                if expected != lin {
+                    return Err(format!(
+                        "findspace both (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {lin:x?}"
+                    ));
+                }
+                Ok(format!(
+                    "({start:#x}, {length:#x}, {align:#x}) both: {lin:x?}"
+                ))
+            }
+            Op::MapAnywhere { length, align } => {
+                let length = self.length(length);
+                let actual = any_kind(self.map.map_anywhere(length, align, tag));
+                self.count(&actual);
+                let expected = self.model.map_anywhere(length, align, tag);
+                if expected != actual {
+                    return Err(format!(
+                        "map_anywhere (length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    ));
+                }
+                Ok(format!("({length:#x}, {align:#x}): {actual:x?}"))
+            }
+            Op::MapAnywhereFrom {
+                start,
+                length,
+                align,
+            } => {
+                let length = self.length(length);
+                let start = self.addr(start, length);
+                let actual = any_kind(self.map.map_anywhere_from(start, length, align, tag));
+                self.count(&actual);
+                let expected = self.model.map_anywhere_from(start, length, align, tag);
+                if expected != actual {
+                    return Err(format!(
+                        "map_anywhere_from (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    ));
+                }
+                Ok(format!(
+                    "({start:#x}, {length:#x}, {align:#x}): {actual:x?}"
+                ))
+            }
+            Op::MapFixed { addr, length } => {
+                let length = self.length(length);
+                let addr = self.addr(addr, length);
+                self.map_fixed(addr, length, tag)
+            }
+            Op::UnmapEntry { handle } => match self.entry(handle) {
+                None => Ok("no entries".into()),
+                Some((s, l, _)) => self.unmap(s, (l - s).wrapping_add(1)),
+            },
+            Op::UnmapEntries { first, count } => {
+                let v = self.model.sorted();
+                if v.is_empty() {
+                    return Ok("no entries".into());
+                }
+                let i = usize::from(first) % v.len();
+                let j = (i + usize::from(count)).min(v.len() - 1);
+                self.unmap(v[i].0, (v[j].1 - v[i].0).wrapping_add(1))
+            }
+            Op::Unmap { addr, length } => {
+                let length = self.length(length);
+                let addr = self.addr(addr, length);
+                self.unmap(addr, length)
+            }
+        }
+    }
+
+    fn oracle_findspace(
+        &self,
+        start: u64,
+        length: u64,
+        align: u64,
+    ) -> Result<u64, FindspaceErrorKind> {
+        let m = &self.model;
+        oracle_findspace(m.min, m.max, &m.ranges(), start, length, align)
+    }
+
+    fn map_fixed(&mut self, addr: u64, length: u64, tag: u64) -> Result<String, String> {
+        let actual = fixed_kind(self.map.map_fixed(addr, length, tag));
+        self.count(&actual);
+        let expected = self.model.map_fixed(addr, length, tag);
+        if expected != actual {
+            return Err(format!(
+                "map_fixed (addr {addr:#x}, length {length:#x}): expected {expected:x?}, got {actual:x?}"
+            ));
+        }
+        Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
+    }
+
+    fn unmap(&mut self, addr: u64, length: u64) -> Result<String, String> {
+        let actual = unmap_kind(self.map.unmap(addr, length));
+        self.count(&actual);
+        let expected = self.model.unmap(addr, length);
+        if expected != actual {
+            return Err(format!(
+                "unmap (addr {addr:#x}, length {length:#x}): expected {expected:x?}, got {actual:x?}"
+            ));
+        }
+        Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
+    }
+
+    /// The map's entries (ranges and tags) equal the model's.
+    fn compare_state(&self) -> Result<(), String> {
+        let have: Vec<(u64, u64, u64)> = self.map.entries().map(|e| entry_tuple(&e)).collect();
+        let want = self.model.sorted();
+        if have != want {
+            let i = have
+                .iter()
+                .zip(&want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(have.len().min(want.len()));
+            return Err(format!(
+                "entry #{i}: map has {:x?}, model has {:x?} ({} vs {} entries)",
+                have.get(i),
+                want.get(i),
+                have.len(),
+                want.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The invariant's short name (module comment of [`crate::vmmap`], section 5).
+fn invariant_name(e: &crate::vmmap::InvariantError) -> &'static str {
+    use crate::vmmap::InvariantError as I;
+    match e {
+        I::KeyMismatch { .. } => "I1 keys",
+        I::Overlap { .. } => "I2 order",
+        I::OutOfBounds { .. } => "I3 bounds",
+        I::GapMismatch { .. } => "I4 gaps",
+        I::GapTree(_) => "I5 augment",
+        I::TooManyEntries { .. } | I::MappedBytes { .. } => "I6 accounting",
+    }
+}
+
+/// Hand-written seed scenarios for the corpus: seed 000's edge cases (rounding that wraps at
+/// the top of a 32-bit and a 64-bit space, an end past the map, an end that wraps,
+/// non-power-of-2 alignments, address 0, an exact fit at the top), plus a fragmented map
+/// probed with both strategies.
+pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
+    let raw = AddrSel::Raw;
+    let len = LenSel::Raw;
+    let fs = |start: u64, length: u64, align: u64| Op::Differential {
+        start: raw(start),
+        length: len(length),
+        align,
+    };
+    let fixed = |addr: u64, length: u64| Op::MapFixed {
+        addr: raw(addr),
+        length: len(length),
+    };
+    let scenario = |arch, min, max, strategy, ops| Scenario {
+        arch,
+        unit_shift: 12,
+        min,
+        max,
+        strategy,
+        max_entries: MAX_ENTRIES,
+        ops,
+    };
+    const TOP32: u64 = 0xFFFF_FFFF;
+    const UPPER48: u64 = 0xFFFF_8000_0000_0000;
+    let wrap32 = scenario(
+        Arch::Ia32,
+        0,
+        TOP32,
+        Strategy::Linear,
+        vec![
+            fixed(0, 0xF000_0000),
+            // Rounding 0xF000_0000 up to 2^31 or 2^32 passes the top of the space.
+            fs(0, 1, 0x8000_0000),
+            fs(0, 1, 1 << 32),
+            fs(0, 0x1000, 0x1000_0000),
+            // Exactly the free top 256 MiB; one byte more does not fit.
+            fs(0, 0x1000_0000, 1),
+            fs(0, 0x1000_0001, 1),
+            fs(TOP32, 1, 1),
+            Op::MapAnywhere {
+                length: len(0x1000_0000),
+                align: 0x1000,
+            },
+            fs(0, 1, 1),
+            Op::UnmapEntry { handle: 1 },
+        ],
+    );
+    let wrap64 = scenario(
+        Arch::X86_64,
+        UPPER48,
+        u64::MAX,
+        Strategy::Linear,
+        vec![
+            fixed(UPPER48, 0x7FFF_FFFF_F000),
+            // Rounding past 2^64, with the huge alignments of ANCHORS #4 and #14.
+            fs(0, 1, 1 << 63),
+            fs(0, 1, (1 << 63) + 1),
+            fs(0, 0x1000, u64::MAX),
+            // Lengths whose end wraps; the exact fit ending at u64::MAX.
+            fs(0, u64::MAX, 1),
+            fs(u64::MAX, 2, 1),
+            fs(0, 0x1000, 0x1000),
+            fs(0, 0x1001, 1),
+            Op::MapAnywhereFrom {
+                start: raw(u64::MAX - 0xFFF),
+                length: len(0x1000),
+                align: 0x1000,
+            },
+            fs(0, 1, 1),
+        ],
+    );
+    let end_past_map = scenario(
+        Arch::Pae,
+        0x1000,
+        0x8FFF,
+        Strategy::GapIndex,
+        vec![
+            fixed(0x1000, 0x1000),
+            fixed(0x4000, 0x1000),
+            fs(0, 0x2000, 1),
+            fs(0, 0x4000, 1),
+            fs(0, 0x4001, 1),
+            fs(0x5000, 0x4000, 1),
+            fs(0x9000, 1, 1),
+            fixed(0x8000, 0x2000),
+            // Whole first entry, half of the second: refused (entries are never split).
+            Op::Unmap {
+                addr: raw(0x1000),
+                length: len(0x3800),
+            },
+            Op::Unmap {
+                addr: raw(0x1000),
+                length: len(0x5000),
+            },
+        ],
+    );
+    let non_pow2 = scenario(
+        Arch::X86_64,
+        0,
+        0x7FFF_FFFF_FFFF,
+        Strategy::Linear,
+        vec![
+            fixed(0, 0x1000),
+            fs(0, 1, 3),
+            fs(0, 0x1000, 12288),
+            fs(0, 0x20_0000, 0x30_0000),
+            fs(1, 1, 0x18_0000),
+            fs(0, 0x1000, 1_000_000),
+            Op::MapAnywhere {
+                length: len(0x3000),
+                align: 12288,
+            },
+            Op::MapAnywhere {
+                length: len(0x1000),
+                align: 0x30_0000,
+            },
+            fs(0, 1, 0x7FFF_FFFF_FFFF),
+            fs(0, 1, 0x8000_0000_0000),
+        ],
+    );
+    let zero = scenario(
+        Arch::Ia32,
+        0,
+        0xFFFF,
+        Strategy::GapIndex,
+        vec![
+            fs(0, 1, 1),
+            fs(0, 0x1000, 0x8000),
+            Op::MapAnywhere {
+                length: len(0x1000),
+                align: 0x1000,
+            },
+            fixed(0, 1),
+            Op::UnmapEntry { handle: 0 },
+            fixed(0, 1),
+            fs(0, 0x10000, 1),
+            fs(0, 0xF000, 0x1000),
+        ],
+    );
+    let top_fit = scenario(
+        Arch::X86_64La57,
+        0xFF00_0000_0000_0000,
+        u64::MAX,
+        Strategy::GapIndex,
+        vec![
+            Op::MapFixed {
+                addr: AddrSel::Rel {
+                    base: AddrBase::MaxFit,
+                    offset: 0,
+                },
+                length: len(0x20_0000),
+            },
+            fs(0, 0x20_0000, 0x20_0000),
+            Op::UnmapEntry { handle: 0 },
+            fs(u64::MAX - 0x1F_FFFF, 0x20_0000, 0x20_0000),
+            fixed(0xFF00_0000_0000_0000, 0x00FF_FFFF_FFC0_0000),
+            // Exactly the remaining gap, aligned: the fit the padded search misses.
+            Op::Differential {
+                start: raw(0),
+                length: LenSel::Gap { index: 0, delta: 0 },
+                align: 0x20_0000,
+            },
+            Op::MapAnywhere {
+                length: LenSel::Gap { index: 0, delta: 0 },
+                align: 0x40_0000,
+            },
+        ],
+    );
+    let mut frag = vec![];
+    for k in 0..24u64 {
+        frag.push(fixed(
+            0x40_0000 * k + (k % 3) * 0x1000,
+            0x10_0000 + k * 0x1000,
+        ));
+    }
+    for align in [1, 0x1000, 12288, 0x20_0000, 0x40_0000, 0x30_0000] {
+        frag.push(fs(0, 0x2F_0000, align));
+        frag.push(Op::Findspace {
+            start: AddrSel::Rel {
+                base: AddrBase::GapStart(5),
+                offset: 0,
+            },
+            length: LenSel::Gap { index: 7, delta: 0 },
+            align,
+        });
+    }
+    frag.push(Op::UnmapEntries { first: 3, count: 4 });
+    frag.push(fs(0, 0x100_0000, 0x40_0000));
+    let frag = scenario(Arch::Ia32, 0, 0x0FFF_FFFF, Strategy::Linear, frag);
+    vec![
+        ("seed000-rounding-wraps-top-of-32-bit-space", wrap32),
+        ("seed000-rounding-wraps-top-of-64-bit-space", wrap64),
+        ("seed000-end-past-the-map", end_past_map),
+        ("seed000-non-power-of-2-alignments", non_pow2),
+        ("seed000-address-zero", zero),
+        ("seed000-exact-fit-at-the-top", top_fit),
+        ("fragmented-map-both-strategies", frag),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::campaign::generate;
+
+    #[test]
+    fn decode_encode_round_trip() {
+        for k in 0..3000 {
+            let data = generate(0x0076_6d6d_6170, (k % 4) as u32, k);
+            let case = Scenario::decode(&data);
+            let bytes = case.encode();
+            let again = Scenario::decode(&bytes);
+            assert_eq!(case, again, "case {k}");
+            // The canonical encoding is a fixed point.
+            assert_eq!(again.encode(), bytes, "case {k}");
+            assert_eq!(
+                case.execute(BugSet::NONE, None),
+                again.execute(BugSet::NONE, None),
+                "case {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn decoded_bounds_are_always_legal() {
+        for k in 0..3000 {
+            let case = Scenario::decode(&generate(3, 0, k));
+            assert!(
+                VmMap::new(case.arch, case.min, case.max).is_ok(),
+                "case {k}: {}",
+                case.header_line()
+            );
+        }
+    }
+
+    /// Each seeded vmmap bug is found by a short deterministic campaign, and its minimized
+    /// case still shows it (printed with `--nocapture`).
+    #[cfg(feature = "seeded-bugs")]
+    #[test]
+    fn seeded_bugs_are_found_quickly() {
+        use crate::bugs::ALL_BUGS;
+        use crate::harness::campaign::{run_campaign, CampaignConfig};
+        use crate::harness::{minimize, trace};
+        for (bug, t) in ALL_BUGS.into_iter().filter(|&(_, t)| t == "vmmap") {
+            let bugs = BugSet::only(bug);
+            let report = run_campaign(&CampaignConfig {
+                target: Target::Vmmap,
+                seed: 1,
+                jobs: 1,
+                time_limit: None,
+                max_cases: Some(2000),
+                bugs,
+                progress: false,
+            });
+            let found = report
+                .finding
+                .unwrap_or_else(|| panic!("{bug} ({t}) not found in 2000 cases"));
+            let (bytes, finding) = minimize(Target::Vmmap, &found.input, bugs).unwrap();
+            let (text, verdict) = trace(Target::Vmmap, &bytes, bugs);
+            assert!(verdict.is_err(), "{bug}: minimized case passes");
+            println!("== {bug}: case {}: {finding}\n{text}", found.case);
+            // The hand-written seeds catch it too.
+            assert!(
+                seed_scenarios()
+                    .iter()
+                    .any(|(_, s)| s.execute(bugs, None).is_err()),
+                "{bug}: no seed scenario catches it"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_scenarios_pass_and_round_trip() {
+        for (name, s) in seed_scenarios() {
+            assert_eq!(Scenario::decode(&s.encode()), s, "{name}");
+            let mut out = String::new();
+            let r = s.execute(BugSet::NONE, Some(&mut out));
+            assert!(r.is_ok(), "{name}: {r:?}\n{out}");
+            assert!(r.unwrap().ok > 0, "{name}");
+        }
+    }
+}
