@@ -16,9 +16,10 @@ use std::fmt::{self, Write as _};
 
 use kvafuzz_oracles::vmem::{ArenaModel, Request as ORequest, Space};
 
-use super::adapter::{oracle_policy, Level, RangeAllocator, VmemStack};
+use super::adapter::{oracle_policy, Caps, Level, RangeAllocator, VmemStack};
 use super::codec::{Decoder, Encoder};
-use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
+use super::drive::{drive, kept, setup_finding, Machine};
+use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, ALL_ARCHES};
 use crate::vmem::{Policy, Request, ALL_POLICIES};
 
@@ -595,24 +596,12 @@ impl Case for Scenario {
 
     fn keep_ops(&self, keep: &[bool]) -> Scenario {
         Scenario {
-            ops: self
-                .ops
-                .iter()
-                .zip(keep)
-                .filter(|(_, &k)| k)
-                .map(|(op, _)| *op)
-                .collect(),
+            ops: kept(&self.ops, keep),
             ..self.clone()
         }
     }
 
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
-        let setup = |msg: String| Finding {
-            target: Target::Vmem,
-            op_index: None,
-            op: String::new(),
-            kind: FindingKind::State(msg),
-        };
         let stack = VmemStack::new(
             self.arch,
             self.quantum(),
@@ -620,7 +609,7 @@ impl Case for Scenario {
             self.source_quantum(),
             bugs,
         )
-        .map_err(setup)?;
+        .map_err(|msg| setup_finding(Target::Vmem, msg))?;
         let space = Space {
             top: self.arch.max_addr(),
             canonical_bits: match self.arch {
@@ -633,7 +622,8 @@ impl Case for Scenario {
             space,
             ArenaModel::new(self.source_quantum(), space),
         );
-        Executor::new(stack, model, trace).run(&self.ops)
+        let mut executor = Executor::new(stack, model);
+        drive(Target::Vmem, &mut executor, &self.ops, trace)
     }
 }
 
@@ -647,13 +637,13 @@ struct Live {
     size: u64,
 }
 
-/// Drives any [`RangeAllocator`] through a scenario, judging each op with the model.
-pub struct Executor<'t, A: RangeAllocator> {
+/// Steps any [`RangeAllocator`] through a scenario with the model (see [`drive`]).
+pub struct Executor<A: RangeAllocator> {
     alloc: A,
+    caps: Caps,
     model: ArenaModel,
     live: Vec<Live>,
     freed: Vec<Live>,
-    trace: Option<&'t mut String>,
     stats: Stats,
 }
 
@@ -668,15 +658,39 @@ fn oreq(r: &Request) -> ORequest {
     }
 }
 
-impl<'t, A: RangeAllocator> Executor<'t, A> {
+impl<A: RangeAllocator> Machine for Executor<A> {
+    type Op = Op;
+
+    fn step(&mut self, op: &Op) -> Result<String, String> {
+        self.execute_op(op)
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.alloc.check_invariants()
+    }
+
+    fn compare_state(&self) -> Result<(), String> {
+        self.compare_levels()
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn summary(&self) -> String {
+        format!("{} live at the end", self.live.len())
+    }
+}
+
+impl<A: RangeAllocator> Executor<A> {
     /// An executor of `alloc` against `model` (a model with a source model).
-    pub fn new(alloc: A, model: ArenaModel, trace: Option<&'t mut String>) -> Self {
+    pub fn new(alloc: A, model: ArenaModel) -> Self {
         Executor {
+            caps: alloc.caps(),
             alloc,
             model,
             live: Vec::new(),
             freed: Vec::new(),
-            trace,
             stats: Stats::default(),
         }
     }
@@ -723,49 +737,6 @@ impl<'t, A: RangeAllocator> Executor<'t, A> {
         }
     }
 
-    /// Runs `ops`, checking after each.
-    pub fn run(mut self, ops: &[Op]) -> Result<Stats, Finding> {
-        let caps = self.alloc.caps();
-        for (i, op) in ops.iter().enumerate() {
-            let fail = |kind: FindingKind| Finding {
-                target: Target::Vmem,
-                op_index: Some(i),
-                op: op.to_string(),
-                kind,
-            };
-            let outcome = match self.step(op, &caps) {
-                Ok(o) => o,
-                Err(m) => {
-                    if let Some(t) = self.trace.as_deref_mut() {
-                        let _ = writeln!(t, "  #{i} {op} -> FAIL: {m}");
-                    }
-                    return Err(fail(FindingKind::Oracle(m)));
-                }
-            };
-            if let Some(t) = self.trace.as_deref_mut() {
-                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
-            }
-            self.alloc
-                .check_invariants()
-                .map_err(|(invariant, detail)| {
-                    fail(FindingKind::Invariant { invariant, detail })
-                })?;
-            self.compare_state()
-                .map_err(|m| fail(FindingKind::State(m)))?;
-        }
-        if let Some(t) = self.trace.as_deref_mut() {
-            let _ = writeln!(
-                t,
-                "verdict: ok ({} ops, {} succeeded, {} expected errors; {} live at the end)",
-                self.stats.ops,
-                self.stats.ok,
-                self.stats.errors,
-                self.live.len()
-            );
-        }
-        Ok(self.stats)
-    }
-
     fn count<T, E>(&mut self, r: &Result<T, E>) {
         self.stats.ops += 1;
         if r.is_ok() {
@@ -776,7 +747,8 @@ impl<'t, A: RangeAllocator> Executor<'t, A> {
     }
 
     /// Executes one op and judges it; returns the outcome text for the trace.
-    fn step(&mut self, op: &Op, caps: &super::adapter::Caps) -> Result<String, String> {
+    fn execute_op(&mut self, op: &Op) -> Result<String, String> {
+        let caps = self.caps;
         match *op {
             Op::AddSpan { level, base, size } => {
                 if level == Level::Source && !caps.import {
@@ -928,7 +900,7 @@ impl<'t, A: RangeAllocator> Executor<'t, A> {
     }
 
     /// The allocator's spans and allocations, level by level, equal the model's.
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_levels(&self) -> Result<(), String> {
         let src = self.model.source().expect("models are built with a source");
         for (level, model) in [(Level::Arena, &self.model), (Level::Source, src)] {
             let (s, ms) = (self.alloc.spans(level), model.spans());
