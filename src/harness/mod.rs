@@ -35,6 +35,7 @@ pub mod adapter;
 pub mod campaign;
 pub mod cli;
 pub mod codec;
+pub mod drive;
 pub mod minimize;
 pub mod vmem;
 pub mod vmmap;
