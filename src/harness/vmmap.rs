@@ -1,5 +1,5 @@
 //! The `vmmap` target: scenarios of findspace, map and unmap operations on a
-//! [`VmMap`](crate::vmmap::VmMap), judged after every op by `kvafuzz_oracles::findspace` (the
+//! [`VmMap`], judged after every op by `kvafuzz_oracles::findspace` (the
 //! u128 brute-force findspace and the naive `MapModel`).
 //!
 //! ## Decoding
@@ -209,7 +209,7 @@ pub enum Op {
 pub struct Scenario {
     /// The address space.
     pub arch: Arch,
-    /// log2 of the unit lengths and offsets are measured in (one of [`UNIT_SHIFTS`]).
+    /// log2 of the unit lengths and offsets are measured in: 0, 4, 12 or 21.
     pub unit_shift: u8,
     /// First byte of the map (a legal map of `arch` with `max`).
     pub min: u64,
