@@ -6,6 +6,17 @@ use std::time::Duration;
 use super::campaign::{run_campaign, CampaignConfig};
 use super::{minimize, trace, BugSet, Case, Target, ALL_TARGETS};
 
+/// `println!` that ends the process quietly when stdout is gone (`kvafuzz replay | head`),
+/// with the status a SIGPIPE death would give, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 const USAGE: &str = "\
 kvafuzz: kernel virtual-address allocators, fuzzed against naive oracles
 
@@ -115,7 +126,7 @@ pub fn main(args: Vec<String>) -> i32 {
 
 fn dispatch(raw: Vec<String>) -> Result<i32, String> {
     let Some((cmd, rest)) = raw.split_first() else {
-        print!("{USAGE}");
+        say!("{USAGE}");
         return Ok(2);
     };
     let args = Args::parse(rest.to_vec())?;
@@ -131,12 +142,12 @@ fn dispatch(raw: Vec<String>) -> Result<i32, String> {
         }
         "targets" => {
             for t in ALL_TARGETS {
-                println!("{}", t.name());
+                say!("{}", t.name());
             }
             Ok(0)
         }
         "help" | "--help" | "-h" => {
-            print!("{USAGE}");
+            say!("{USAGE}");
             Ok(0)
         }
         other => Err(format!("unknown command {other}")),
@@ -144,19 +155,19 @@ fn dispatch(raw: Vec<String>) -> Result<i32, String> {
 }
 
 fn cmd_list() {
-    println!("targets:");
+    say!("targets:");
     for t in ALL_TARGETS {
-        println!("  {:<8} {}", t.name(), t.about());
+        say!("  {:<8} {}", t.name(), t.about());
     }
     #[cfg(feature = "seeded-bugs")]
     {
-        println!("seeded bugs (kvafuzz bugs):");
+        say!("seeded bugs (kvafuzz bugs):");
         for (b, t) in crate::bugs::ALL_BUGS {
-            println!("  {:<28} target {t}", b.name());
+            say!("  {:<28} target {t}", b.name());
         }
     }
     #[cfg(not(feature = "seeded-bugs"))]
-    println!("seeded bugs: not compiled in (build with --features seeded-bugs)");
+    say!("seeded bugs: not compiled in (build with --features seeded-bugs)");
 }
 
 fn cmd_fuzz(args: &Args) -> Result<i32, String> {
@@ -222,7 +233,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
             1
         }
     };
-    println!(
+    say!(
         "summary: target {} seed {} cases {} ops {} in {:.1}s = {:.0} ops/s, findings {}",
         target,
         cfg.seed,
@@ -279,7 +290,7 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
             let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
             let (text, verdict) = trace(target, &data, BugSet::NONE);
             if !args.flag("quiet") {
-                println!(
+                say!(
                     "== {} ({target}, {} bytes)\n{text}",
                     f.display(),
                     data.len()
@@ -289,12 +300,12 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
                 Ok(_) => ok += 1,
                 Err(finding) => {
                     bad += 1;
-                    println!("FINDING in {}: {finding}", f.display());
+                    say!("FINDING in {}: {finding}", f.display());
                 }
             }
         }
     }
-    println!("replay: {ok} passed, {bad} failed");
+    say!("replay: {ok} passed, {bad} failed");
     Ok(i32::from(bad > 0))
 }
 
@@ -308,7 +319,7 @@ fn cmd_minimize(args: &Args) -> Result<i32, String> {
     let result = minimize(target, &data, BugSet::NONE);
     let _ = std::panic::take_hook();
     let Some((bytes, finding)) = result else {
-        println!("{file}: does not fail; nothing to minimize");
+        say!("{file}: does not fail; nothing to minimize");
         return Ok(0);
     };
     let out = args
@@ -316,7 +327,7 @@ fn cmd_minimize(args: &Args) -> Result<i32, String> {
         .map_or_else(|| format!("{file}.min"), str::to_string);
     std::fs::write(&out, &bytes).map_err(|e| format!("{out}: {e}"))?;
     let (text, _) = trace(target, &bytes, BugSet::NONE);
-    println!(
+    say!(
         "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
         data.len(),
         bytes.len()
@@ -337,7 +348,7 @@ fn cmd_seeds(args: &Args) -> Result<i32, String> {
         for (name, bytes) in seed_inputs(t) {
             let p = d.join(format!("{name}.bin"));
             std::fs::write(&p, bytes).map_err(|e| e.to_string())?;
-            println!("wrote {}", p.display());
+            say!("wrote {}", p.display());
         }
     }
     Ok(0)
@@ -364,7 +375,7 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
     let only = args.target()?;
     let seconds: u64 = args.num("seconds", 60)?;
     let seed: u64 = args.num("seed", 1)?;
-    println!(
+    say!(
         "{:<28} {:<7} {:<9} {:>12} {:>14}  finding",
         "bug", "target", "detected", "time", "ops until"
     );
@@ -384,7 +395,7 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
             progress: false,
         });
         match report.finding {
-            Some(f) => println!(
+            Some(f) => say!(
                 "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  {}",
                 bug.name(),
                 tname,
@@ -395,7 +406,7 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
             ),
             None => {
                 missed += 1;
-                println!(
+                say!(
                     "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  -",
                     bug.name(),
                     tname,
@@ -406,7 +417,7 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
             }
         }
     }
-    println!("seeded bugs: {missed} missed");
+    say!("seeded bugs: {missed} missed");
     Ok(i32::from(missed > 0))
 }
 

@@ -35,7 +35,7 @@
 //! The differential op also runs **both** strategies on the same query and requires them to
 //! agree before comparing with the oracle.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use kvafuzz_oracles::findspace::{
     findspace as oracle_findspace, FindspaceErrorKind, MapAnywhereErrorKind, MapFixedErrorKind,
@@ -43,7 +43,8 @@ use kvafuzz_oracles::findspace::{
 };
 
 use super::codec::{Decoder, Encoder};
-use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
+use super::drive::{drive, kept, setup_finding, Machine};
+use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES};
 use crate::vmmap::{
     Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
@@ -728,26 +729,20 @@ impl Case for Scenario {
 
     fn keep_ops(&self, keep: &[bool]) -> Scenario {
         Scenario {
-            ops: self
-                .ops
-                .iter()
-                .zip(keep)
-                .filter(|(_, &k)| k)
-                .map(|(op, _)| *op)
-                .collect(),
+            ops: kept(&self.ops, keep),
             ..self.clone()
         }
     }
 
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
-        let map = VmMap::new(self.arch, self.min, self.max).map_err(|e| Finding {
-            target: Target::Vmmap,
-            op_index: None,
-            op: String::new(),
-            kind: FindingKind::State(format!(
-                "VmMap::new refused the legal bounds [{:#x}, {:#x}] of {}: {e}",
-                self.min, self.max, self.arch
-            )),
+        let map = VmMap::new(self.arch, self.min, self.max).map_err(|e| {
+            setup_finding(
+                Target::Vmmap,
+                format!(
+                    "VmMap::new refused the legal bounds [{:#x}, {:#x}] of {}: {e}",
+                    self.min, self.max, self.arch
+                ),
+            )
         })?;
         #[cfg_attr(not(feature = "seeded-bugs"), allow(unused_mut))]
         let mut map = map
@@ -758,14 +753,14 @@ impl Case for Scenario {
         #[cfg(not(feature = "seeded-bugs"))]
         let _ = bugs;
         let model = MapModel::new(self.min, self.max, self.max_entries);
-        Executor {
+        let mut executor = Executor {
             map,
             model,
             unit: self.unit(),
-            trace,
+            next_index: 0,
             stats: Stats::default(),
-        }
-        .run(&self.ops)
+        };
+        drive(Target::Vmmap, &mut executor, &self.ops, trace)
     }
 }
 
@@ -820,58 +815,45 @@ fn unmap_kind(r: Result<Vec<Entry>, UnmapError>) -> Result<Vec<(u64, u64, u64)>,
         })
 }
 
-/// Drives a [`VmMap`] through a scenario, judging each op with the oracle.
-struct Executor<'t> {
+/// Steps a [`VmMap`] through a scenario with the oracle (see [`drive`]).
+struct Executor {
     map: VmMap,
     model: MapModel,
     unit: u64,
-    trace: Option<&'t mut String>,
+    /// Index of the next op (it becomes the tag of what the op maps).
+    next_index: usize,
     stats: Stats,
 }
 
-impl Executor<'_> {
-    fn run(mut self, ops: &[Op]) -> Result<Stats, Finding> {
-        for (i, op) in ops.iter().enumerate() {
-            let fail = |kind: FindingKind| Finding {
-                target: Target::Vmmap,
-                op_index: Some(i),
-                op: op.to_string(),
-                kind,
-            };
-            let outcome = match self.step(i, op) {
-                Ok(o) => o,
-                Err(m) => {
-                    if let Some(t) = self.trace.as_deref_mut() {
-                        let _ = writeln!(t, "  #{i} {op} -> FAIL: {m}");
-                    }
-                    return Err(fail(FindingKind::Oracle(m)));
-                }
-            };
-            if let Some(t) = self.trace.as_deref_mut() {
-                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
-            }
-            self.map.check_invariants().map_err(|e| {
-                fail(FindingKind::Invariant {
-                    invariant: invariant_name(&e).into(),
-                    detail: format!("{e:x?}"),
-                })
-            })?;
-            self.compare_state()
-                .map_err(|m| fail(FindingKind::State(m)))?;
-        }
-        if let Some(t) = self.trace.as_deref_mut() {
-            let _ = writeln!(
-                t,
-                "verdict: ok ({} ops, {} succeeded, {} expected errors; {} entries at the end)",
-                self.stats.ops,
-                self.stats.ok,
-                self.stats.errors,
-                self.map.len()
-            );
-        }
-        Ok(self.stats)
+impl Machine for Executor {
+    type Op = Op;
+
+    fn step(&mut self, op: &Op) -> Result<String, String> {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.execute_op(index, op)
     }
 
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.map
+            .check_invariants()
+            .map_err(|e| (invariant_name(&e).into(), format!("{e:x?}")))
+    }
+
+    fn compare_state(&self) -> Result<(), String> {
+        self.compare_entries()
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn summary(&self) -> String {
+        format!("{} entries at the end", self.map.len())
+    }
+}
+
+impl Executor {
     fn count<T, E>(&mut self, r: &Result<T, E>) {
         self.stats.ops += 1;
         if r.is_ok() {
@@ -928,7 +910,7 @@ impl Executor<'_> {
     }
 
     /// Executes one op and judges it; returns the outcome text for the trace.
-    fn step(&mut self, index: usize, op: &Op) -> Result<String, String> {
+    fn execute_op(&mut self, index: usize, op: &Op) -> Result<String, String> {
         let tag = index as u64;
         match *op {
             Op::Findspace {
@@ -1075,7 +1057,7 @@ impl Executor<'_> {
     }
 
     /// The map's entries (ranges and tags) equal the model's.
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_entries(&self) -> Result<(), String> {
         let have: Vec<(u64, u64, u64)> = self.map.entries().map(|e| entry_tuple(&e)).collect();
         let want = self.model.sorted();
         if have != want {
