@@ -377,7 +377,11 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
     let seed: u64 = args.num("seed", 1)?;
     say!(
         "{:<28} {:<7} {:<9} {:>12} {:>14}  finding",
-        "bug", "target", "detected", "time", "ops until"
+        "bug",
+        "target",
+        "detected",
+        "time",
+        "ops until"
     );
     let mut missed = 0;
     for (bug, tname) in ALL_BUGS {
