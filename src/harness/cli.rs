@@ -221,7 +221,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
             let _ = std::panic::take_hook();
             eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
             eprintln!(
-                "replay:          cargo run --release -- replay {} --target {}",
+                "replay:          cargo run --profile fuzzing -- replay {} --target {}",
                 path.display(),
                 target
             );
