@@ -1,1 +1,694 @@
-fn main() {}
+//! # vmem benchmarks: the arena against its oracle and the crates a user might pick instead
+//!
+//! ## 1. What is measured
+//!
+//! - **steady/<mode>/<alloc>/<N>**: the cost of one *pair* (free a random live segment, then
+//!   allocate a new random size) once `N` segments are live. Modes: `instant` (InstantFit),
+//!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta). Sizes are
+//!   1 to [`MAX_UNITS`] units, uniform.
+//! - **vmalloc-replay/<alloc>**: the areas of a real Linux vmalloc space
+//!   (`../shared/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
+//!   then every lazily freed (`unpurged`) area freed, then all of those allocated again: the
+//!   purge-and-reuse cycle of the kernel's lazy vunmap. Reported per operation.
+//!
+//! ## 2. One trace per N, replayed by everyone
+//!
+//! [`Trace::new`] draws the fill sizes and the pairs (live index to free, size to allocate)
+//! from a ChaCha8 generator with a fixed seed, once per `N`, before any allocator runs. Every
+//! allocator replays that same sequence: the live set is a `Vec` with `swap_remove`, so an
+//! index in `0..N` means the same slot for all of them. Before timing, each allocator is
+//! filled to `N` and then churned through `N` pairs (untimed), so the timed pairs see a
+//! fragmented steady state rather than a freshly bump-allocated one. Criterion then replays
+//! the pairs cyclically from there; a faster allocator simply replays more of them.
+//!
+//! ## 3. Units and space
+//!
+//! One unit is one 4 KiB page for vmem, the oracle, buddy_system_allocator and
+//! offset-allocator (which all hand out numbers, not memory: vmem works in byte addresses
+//! with a 4096-byte quantum, the peers in frame/unit numbers). talc is a memory allocator that
+//! keeps its metadata inside the memory it manages, so every unit must be real bytes: at 4 KiB
+//! a unit, 10^6 live segments would need ~130 GiB. It gets [`TALC_UNIT_BYTES`] = 16 bytes a
+//! unit instead (its chunk granule is 32 bytes, so sizes 1..64 still land in distinct size
+//! classes), in one buffer of [`talc_bytes`] that the OS maps lazily.
+//!
+//! [`SPACE_UNITS`] is sized so that nobody runs out: see its comment. An allocation failure in
+//! the steady state is a bug in this setup, never a result: it panics, naming the allocator.
+//!
+//! The oracle is O(live) per candidate placement, so it runs only at `N <= ORACLE_MAX_N`.
+//!
+//! ## 4. Clock
+//!
+//! Times are the benchmark thread's CPU time ([`ThreadTime`]), not wall time: the machine is
+//! shared (two cores, concurrent builds), and wall time would charge each allocator for
+//! whatever else ran while it was measured. Page faults and other kernel time spent on the
+//! thread's behalf still count.
+
+use std::alloc::Layout;
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use kvafuzz::addr::Arch;
+use kvafuzz::vmem::{Arena, Policy, Request};
+use kvafuzz_oracles::vmem as oracle;
+
+/// Live-set sizes of the steady-state benchmarks.
+const NS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+/// Largest allocation, in units; sizes are uniform in `1..=MAX_UNITS` (mean 32.5).
+const MAX_UNITS: u32 = 64;
+
+/// Pairs per trace. Criterion replays them cyclically; 2^20 covers the untimed churn of
+/// `N = 10^6` pairs in one pass.
+const TRACE_PAIRS: usize = 1 << 20;
+
+/// Seed of the trace generator (the trace for `N` uses `SEED + N`).
+const SEED: u64 = 0x6b76_6166_757a_7a00;
+
+/// Bytes per unit for vmem and the oracle: a 4 KiB page, the arena's quantum.
+const PAGE: u64 = 4096;
+
+/// Alignment of the `xalloc64` benchmarks, in units.
+const XALLOC_ALIGN_UNITS: u64 = 64;
+
+/// Units of space every unit-number allocator manages: 2^27 (512 GiB of 4 KiB pages).
+/// Derivation at `N = 10^6`: vmem and offset-allocator hold 32.5 M units live; buddy rounds
+/// each size up to a power of two (mean 42.7 units, 42.7 M live) and loses more to buddy
+/// splitting; xalloc64 effectively uses one 64-unit slot per segment (64 M units). 2^27 =
+/// 134 M units leaves 2x headroom over the worst of these. It fits offset-allocator's `u32`
+/// sizes, is a power of two (one buddy block), and x86_64's lower canonical half.
+const SPACE_UNITS: u64 = 1 << 27;
+
+/// First address of vmem's span (and the oracle's): page 2^28, in the lower canonical half,
+/// away from address 0.
+const VMEM_BASE: u64 = 1 << 40;
+
+/// Bytes per unit for talc; see the module comment, section 3.
+const TALC_UNIT_BYTES: usize = 16;
+
+/// Largest `N` the oracle runs at.
+const ORACLE_MAX_N: usize = 1_000;
+
+/// A talc buffer for `n` live segments: room for every one at the maximum size, twice over
+/// (live talc chunks average ~544 bytes, so this is ~3.8x the live bytes), plus 1 MiB for
+/// talc's own metadata. Untouched pages are never faulted in.
+fn talc_bytes(n: usize) -> usize {
+    n * MAX_UNITS as usize * TALC_UNIT_BYTES * 2 + (1 << 20)
+}
+
+// ---- the clock ----------------------------------------------------------------------------
+
+/// Criterion measurement: CPU time consumed by the calling thread (`CLOCK_THREAD_CPUTIME_ID`),
+/// formatted like wall time.
+struct ThreadTime;
+
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for ThreadTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// A benchmark group timed by [`ThreadTime`].
+type Group<'a> = BenchmarkGroup<'a, ThreadTime>;
+
+// ---- the allocators ------------------------------------------------------------------------
+
+/// An allocator of unit ranges, as the benchmarks drive it.
+trait Subject {
+    /// What `alloc` returns and `free` takes back.
+    type Handle: Copy;
+    /// `units` units, or `None` if it found no room.
+    fn alloc(&mut self, units: u32) -> Option<Self::Handle>;
+    /// Frees an allocation of `units` units (panics if the allocator refuses).
+    fn free(&mut self, h: Self::Handle, units: u32);
+}
+
+/// A failure that means the benchmark setup is wrong (the space is too small).
+#[cold]
+#[inline(never)]
+fn setup_bug(who: &str, what: &str, units: u32) -> ! {
+    panic!(
+        "benchmark setup bug: {who} failed to {what} {units} units; \
+         the space (SPACE_UNITS / talc_bytes / max_allocs) is too small"
+    )
+}
+
+/// A vmem arena over one span of [`SPACE_UNITS`] pages.
+struct Vmem {
+    arena: Arena,
+    policy: Policy,
+    /// Alignment in bytes (0: the quantum).
+    align: u64,
+}
+
+impl Vmem {
+    fn new(policy: Policy, align_units: u64) -> Vmem {
+        let mut arena = Arena::new("bench", PAGE, Some(Arch::X86_64)).expect("page quantum");
+        arena
+            .add_span(VMEM_BASE, SPACE_UNITS * PAGE)
+            .expect("span in the lower canonical half");
+        Vmem {
+            arena,
+            policy,
+            align: align_units * PAGE,
+        }
+    }
+}
+
+impl Subject for Vmem {
+    type Handle = u64;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<u64> {
+        let size = u64::from(units) * PAGE;
+        let req = Request {
+            align: self.align,
+            ..Request::size(size)
+        };
+        self.arena.xalloc(&req, self.policy).ok()
+    }
+    #[inline]
+    fn free(&mut self, addr: u64, units: u32) {
+        if self.arena.free(addr, u64::from(units) * PAGE).is_err() {
+            setup_bug("vmem", "free", units);
+        }
+    }
+}
+
+/// The naive oracle as an allocator: it predicts the placement, then judges (and records) it,
+/// as the harness does after every arena operation.
+struct Oracle {
+    model: oracle::ArenaModel,
+    policy: oracle::Policy,
+    align: u64,
+}
+
+impl Oracle {
+    fn new(policy: oracle::Policy, align_units: u64) -> Oracle {
+        let mut model = oracle::ArenaModel::new(
+            PAGE,
+            oracle::Space {
+                top: u64::MAX,
+                canonical_bits: Some(48),
+            },
+        );
+        model.add_span(VMEM_BASE, SPACE_UNITS * PAGE);
+        Oracle {
+            model,
+            policy,
+            align: align_units * PAGE,
+        }
+    }
+}
+
+impl Subject for Oracle {
+    type Handle = u64;
+    fn alloc(&mut self, units: u32) -> Option<u64> {
+        let req = oracle::Request {
+            size: u64::from(units) * PAGE,
+            align: self.align,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        };
+        let a = self.model.predict_alloc(&req, self.policy).ok()?;
+        if let Err(m) = self.model.judge_alloc(&req, self.policy, &[], Ok(a)) {
+            panic!("oracle disagrees with itself: {m}");
+        }
+        Some(a)
+    }
+    fn free(&mut self, addr: u64, units: u32) {
+        if self
+            .model
+            .predict_free(addr, u64::from(units) * PAGE)
+            .is_err()
+        {
+            setup_bug("oracle", "free", units);
+        }
+        self.model.free(addr);
+    }
+}
+
+/// buddy_system_allocator's frame allocator over frames `0..SPACE_UNITS` (max order 31).
+struct Buddy(buddy_system_allocator::FrameAllocator<32>);
+
+impl Buddy {
+    fn new() -> Buddy {
+        let mut f = buddy_system_allocator::FrameAllocator::<32>::new();
+        f.add_frame(0, SPACE_UNITS as usize);
+        Buddy(f)
+    }
+}
+
+impl Subject for Buddy {
+    type Handle = usize;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<usize> {
+        self.0.alloc(units as usize)
+    }
+    #[inline]
+    fn free(&mut self, frame: usize, units: u32) {
+        self.0.dealloc(frame, units as usize);
+    }
+}
+
+/// offset-allocator over units `0..SPACE_UNITS`.
+struct Offset(offset_allocator::Allocator<u32>);
+
+impl Offset {
+    /// Room for `live` allocations: each needs a node, and so does each free region between
+    /// them (at most `live + 1`), with slack for the untimed churn.
+    fn new(live: usize) -> Offset {
+        let max_allocs = u32::try_from(3 * live + 1024).expect("fits u32");
+        Offset(offset_allocator::Allocator::with_max_allocs(
+            SPACE_UNITS as u32,
+            max_allocs,
+        ))
+    }
+}
+
+impl Subject for Offset {
+    type Handle = offset_allocator::Allocation<u32>;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<Self::Handle> {
+        self.0.allocate(units)
+    }
+    #[inline]
+    fn free(&mut self, a: Self::Handle, _units: u32) {
+        self.0.free(a);
+    }
+}
+
+/// A heap buffer for talc. Its alignment is the system allocator's minimum, so
+/// `alloc_zeroed` is a `calloc`, which takes large buffers straight from `mmap`: the OS zeroes
+/// pages lazily, on first touch (a larger alignment would `memset` the whole buffer).
+struct TalcBuffer {
+    base: NonNull<u8>,
+    layout: Layout,
+}
+
+impl TalcBuffer {
+    fn new(bytes: usize) -> TalcBuffer {
+        let layout = Layout::from_size_align(bytes, 16).expect("buffer layout");
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(base).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        TalcBuffer { base, layout }
+    }
+}
+
+impl Drop for TalcBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; every `Talc` claiming it is gone (they
+        // hold its lifetime).
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) }
+    }
+}
+
+/// talc managing a [`TalcBuffer`] that outlives it. At most one `Talc` may exist per buffer
+/// at a time (each claims the whole buffer); the benchmarks build one, use it, drop it.
+struct Talc<'b> {
+    talc: talc::base::Talc<talc::source::Manual, talc::DefaultBinning>,
+    _buffer: PhantomData<&'b TalcBuffer>,
+}
+
+impl<'b> Talc<'b> {
+    /// A fresh talc claiming the whole buffer (whatever a previous, dropped talc left there
+    /// is overwritten).
+    fn new(buffer: &'b TalcBuffer) -> Talc<'b> {
+        let mut talc = talc::base::Talc::new(talc::source::Manual);
+        // SAFETY: the buffer is valid for its whole size and outlives this talc ('b); no
+        // other talc uses it meanwhile (see the struct comment).
+        let claimed = unsafe { talc.claim(buffer.base.as_ptr(), buffer.layout.size()) };
+        assert!(claimed.is_some(), "talc refused the buffer");
+        Talc {
+            talc,
+            _buffer: PhantomData,
+        }
+    }
+
+    fn layout(units: u32) -> Layout {
+        // 16-byte units, 16-byte aligned: never zero-sized, never overflowing for 1..=64.
+        Layout::from_size_align(units as usize * TALC_UNIT_BYTES, TALC_UNIT_BYTES)
+            .expect("talc layout")
+    }
+}
+
+impl Subject for Talc<'_> {
+    type Handle = NonNull<u8>;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<NonNull<u8>> {
+        // SAFETY: the layout's size is non-zero.
+        unsafe { self.talc.allocate(Talc::layout(units)) }
+    }
+    #[inline]
+    fn free(&mut self, p: NonNull<u8>, units: u32) {
+        // SAFETY: `p` came from `alloc(units)` on this talc and is freed once (the live set
+        // drops it when it frees it).
+        unsafe { self.talc.deallocate(p.as_ptr(), Talc::layout(units)) }
+    }
+}
+
+// ---- the steady state ----------------------------------------------------------------------
+
+/// The random choices of one steady-state benchmark; see the module comment, section 2.
+struct Trace {
+    /// Live-set size.
+    n: usize,
+    /// Sizes of the `n` fill allocations.
+    fill: Vec<u8>,
+    /// `(live index to free, size to allocate)`, index in `0..n`.
+    pairs: Vec<(u32, u8)>,
+}
+
+impl Trace {
+    fn new(n: usize) -> Trace {
+        let mut rng = ChaCha8Rng::seed_from_u64(SEED + n as u64);
+        let size = |rng: &mut ChaCha8Rng| (1 + rng.next_u32() % MAX_UNITS) as u8;
+        let fill = (0..n).map(|_| size(&mut rng)).collect();
+        let pairs = (0..TRACE_PAIRS)
+            .map(|_| (rng.next_u32() % n as u32, size(&mut rng)))
+            .collect();
+        Trace { n, fill, pairs }
+    }
+}
+
+/// An allocator holding `n` live segments, replaying a trace's pairs.
+struct Steady<'t, S: Subject> {
+    subject: S,
+    who: &'static str,
+    live: Vec<(S::Handle, u32)>,
+    trace: &'t Trace,
+    cursor: usize,
+}
+
+impl<'t, S: Subject> Steady<'t, S> {
+    /// Fills `subject` to the trace's `n`, then churns `n` pairs (all untimed).
+    fn new(mut subject: S, who: &'static str, trace: &'t Trace) -> Steady<'t, S> {
+        let mut live = Vec::with_capacity(trace.n);
+        for &s in &trace.fill {
+            let units = u32::from(s);
+            let h = subject
+                .alloc(units)
+                .unwrap_or_else(|| setup_bug(who, "allocate (fill)", units));
+            live.push((h, units));
+        }
+        let mut st = Steady {
+            subject,
+            who,
+            live,
+            trace,
+            cursor: 0,
+        };
+        for _ in 0..trace.n {
+            st.pair();
+        }
+        st
+    }
+
+    /// Frees a random live segment and allocates a new one.
+    #[inline]
+    fn pair(&mut self) -> S::Handle {
+        let (idx, size) = self.trace.pairs[self.cursor];
+        self.cursor = (self.cursor + 1) % TRACE_PAIRS;
+        let (h, units) = self.live.swap_remove(idx as usize);
+        self.subject.free(h, units);
+        let units = u32::from(size);
+        let h = match self.subject.alloc(units) {
+            Some(h) => h,
+            None => setup_bug(self.who, "allocate (steady state)", units),
+        };
+        self.live.push((h, units));
+        h
+    }
+}
+
+/// Benchmarks `who` at the trace's `n`; the allocator is built and filled on first use (so a
+/// filtered-out benchmark costs nothing) and dropped when the benchmark ends.
+fn steady<S: Subject>(
+    group: &mut Group<'_>,
+    who: &'static str,
+    trace: &Trace,
+    make: impl FnOnce() -> S,
+) {
+    let mut make = Some(make);
+    let mut state: Option<Steady<'_, S>> = None;
+    group.bench_function(BenchmarkId::new(who, trace.n), |b| {
+        let st = state
+            .get_or_insert_with(|| Steady::new((make.take().expect("built once"))(), who, trace));
+        b.iter(|| st.pair());
+    });
+}
+
+/// Criterion settings for `n` live segments: fewer, shorter samples where setup and cache
+/// misses dominate (the whole run must stay near six minutes on two cores).
+fn configure(group: &mut Group<'_>, n: usize) {
+    group.throughput(Throughput::Elements(1));
+    if n >= 1_000_000 {
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(1000))
+            .measurement_time(Duration::from_secs(2));
+    } else {
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_millis(1500));
+    }
+}
+
+/// The oracle's group settings: a pair costs about a millisecond at `N = 10^3`.
+fn configure_oracle(group: &mut Group<'_>) {
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+}
+
+fn steady_state(c: &mut Criterion<ThreadTime>) {
+    for n in NS {
+        let trace = Trace::new(n);
+
+        let mut g = c.benchmark_group("steady/instant");
+        configure(&mut g, n);
+        steady(&mut g, "vmem", &trace, || Vmem::new(Policy::InstantFit, 0));
+        steady(&mut g, "buddy", &trace, Buddy::new);
+        steady(&mut g, "offset", &trace, || Offset::new(n));
+        {
+            // Made on first use, so that a filtered-out talc costs nothing.
+            let buffer = OnceCell::new();
+            steady(&mut g, "talc", &trace, || {
+                Talc::new(buffer.get_or_init(|| TalcBuffer::new(talc_bytes(n))))
+            });
+        }
+        if n <= ORACLE_MAX_N {
+            configure_oracle(&mut g);
+            steady(&mut g, "oracle", &trace, || {
+                Oracle::new(oracle::Policy::InstantFit, 0)
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group("steady/best");
+        configure(&mut g, n);
+        steady(&mut g, "vmem", &trace, || Vmem::new(Policy::BestFit, 0));
+        if n <= ORACLE_MAX_N {
+            configure_oracle(&mut g);
+            steady(&mut g, "oracle", &trace, || {
+                Oracle::new(oracle::Policy::BestFit, 0)
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group("steady/xalloc64");
+        configure(&mut g, n);
+        steady(&mut g, "vmem", &trace, || {
+            Vmem::new(Policy::InstantFit, XALLOC_ALIGN_UNITS)
+        });
+        if n <= ORACLE_MAX_N {
+            configure_oracle(&mut g);
+            steady(&mut g, "oracle", &trace, || {
+                Oracle::new(oracle::Policy::InstantFit, XALLOC_ALIGN_UNITS)
+            });
+        }
+        g.finish();
+    }
+}
+
+// ---- the vmalloc replay --------------------------------------------------------------------
+
+/// The vmalloc areas of the workload, in listing order.
+struct Workload {
+    /// Size of each area in pages (rounded up).
+    pages: Vec<u32>,
+    /// Whether each area is `unpurged` (lazily freed).
+    unpurged: Vec<bool>,
+}
+
+impl Workload {
+    /// Reads `linux-vmallocinfo.tsv`; `None` (with a note) if it is absent.
+    fn load() -> Option<Workload> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/workloads/linux-vmallocinfo.tsv");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                println!(
+                    "note: skipping vmalloc-replay: cannot read {}: {e}",
+                    path.display()
+                );
+                return None;
+            }
+        };
+        let mut w = Workload {
+            pages: Vec::new(),
+            unpurged: Vec::new(),
+        };
+        for line in text.lines() {
+            let mut cols = line.split('\t');
+            let (Some(bytes), Some(kind)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            // Comments and the header row do not parse as a size.
+            let Ok(bytes) = bytes.trim().parse::<u64>() else {
+                continue;
+            };
+            let pages = bytes.div_ceil(PAGE).max(1);
+            w.pages
+                .push(u32::try_from(pages).expect("vmalloc area below 16 TiB"));
+            w.unpurged.push(kind.trim() == "unpurged");
+        }
+        if w.pages.is_empty() {
+            println!(
+                "note: skipping vmalloc-replay: no areas in {}",
+                path.display()
+            );
+            return None;
+        }
+        Some(w)
+    }
+
+    /// Operations in one replay: every area allocated, every unpurged one freed and
+    /// allocated again.
+    fn ops(&self) -> u64 {
+        let again = self.unpurged.iter().filter(|&&u| u).count();
+        (self.pages.len() + 2 * again) as u64
+    }
+
+    /// One replay through `s`.
+    fn replay<S: Subject>(&self, s: &mut S, who: &str, handles: &mut Vec<Option<S::Handle>>) {
+        handles.clear();
+        for &p in &self.pages {
+            let h = s
+                .alloc(p)
+                .unwrap_or_else(|| setup_bug(who, "allocate (replay)", p));
+            handles.push(Some(h));
+        }
+        for (i, &p) in self.pages.iter().enumerate() {
+            if self.unpurged[i] {
+                s.free(handles[i].take().expect("allocated above"), p);
+            }
+        }
+        for (i, &p) in self.pages.iter().enumerate() {
+            if self.unpurged[i] {
+                let h = s
+                    .alloc(p)
+                    .unwrap_or_else(|| setup_bug(who, "reallocate (replay)", p));
+                handles[i] = Some(h);
+            }
+        }
+    }
+}
+
+/// Times whole replays through fresh allocators from `make` (built and dropped untimed).
+fn replay<S: Subject>(
+    group: &mut Group<'_>,
+    who: &'static str,
+    w: &Workload,
+    mut make: impl FnMut() -> S,
+) {
+    let mut handles = Vec::with_capacity(w.pages.len());
+    group.bench_function(who, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut s = make();
+                let t = thread_cpu();
+                w.replay(&mut s, who, &mut handles);
+                total += thread_cpu().saturating_sub(t);
+                black_box(&handles);
+                drop(s);
+            }
+            total
+        });
+    });
+}
+
+fn vmalloc_replay(c: &mut Criterion<ThreadTime>) {
+    let Some(w) = Workload::load() else {
+        return;
+    };
+    let mut g = c.benchmark_group("vmalloc-replay");
+    g.throughput(Throughput::Elements(w.ops()))
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500));
+    replay(&mut g, "vmem-instant", &w, || {
+        Vmem::new(Policy::InstantFit, 0)
+    });
+    replay(&mut g, "vmem-best", &w, || Vmem::new(Policy::BestFit, 0));
+    replay(&mut g, "buddy", &w, Buddy::new);
+    replay(&mut g, "offset", &w, || Offset::new(w.pages.len()));
+    // Every page of every area at once, twice over, in 16-byte units, plus talc's metadata.
+    let total: usize = w.pages.iter().map(|&p| p as usize).sum();
+    let buffer = TalcBuffer::new(2 * total * TALC_UNIT_BYTES + (1 << 20));
+    replay(&mut g, "talc", &w, || Talc::new(&buffer));
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .with_measurement(ThreadTime)
+        .configure_from_args();
+    steady_state(&mut c);
+    vmalloc_replay(&mut c);
+    c.final_summary();
+}
