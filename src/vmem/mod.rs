@@ -1135,27 +1135,48 @@ impl<S: SpanSource> Arena<S> {
         let last = a + (c.size - 1);
         let seg = *self.tag(f);
         debug_assert!(seg.kind == Kind::Free && seg.start <= a && last <= seg.last);
-        self.list_remove(f);
-        let mut cur = f;
-        if a > seg.start {
-            // The left remainder stays in f.
-            self.tag_mut(f).last = a - 1;
-            self.list_insert(f);
+        let cur;
+        if a == seg.start && last < seg.last {
+            // The front of f (the common case): a new tag takes the allocation and f keeps the
+            // free rest. The outcome is the same as carving the front out of f and putting
+            // the rest at the head of its list, but when the rest stays on f's list and f is
+            // its head, f's list links need not change (nor its neighbours on the list).
             let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
                 return Err(AllocError::NoTags); // unreachable: tags_available checked
             };
-            self.link_after(f, t);
+            let l = list_of(seg.size());
+            if list_of(seg.last - last) == l && self.lists[l] == f {
+                self.tag_mut(f).start = last + 1;
+            } else {
+                self.list_remove(f);
+                self.tag_mut(f).start = last + 1;
+                self.list_insert(f);
+            }
+            self.link_after(seg.prev, t);
             cur = t;
         } else {
-            self.tag_mut(f).kind = Kind::Allocated;
-            self.tag_mut(f).last = last;
-        }
-        if last < seg.last {
-            let Some(r) = self.new_tag(last + 1, seg.last, Kind::Free) else {
-                return Err(AllocError::NoTags); // unreachable: tags_available checked
-            };
-            self.link_after(cur, r);
-            self.list_insert(r);
+            self.list_remove(f);
+            if a > seg.start {
+                // The left remainder stays in f.
+                self.tag_mut(f).last = a - 1;
+                self.list_insert(f);
+                let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
+                    return Err(AllocError::NoTags); // unreachable: tags_available checked
+                };
+                self.link_after(f, t);
+                cur = t;
+            } else {
+                self.tag_mut(f).kind = Kind::Allocated;
+                self.tag_mut(f).last = last;
+                cur = f;
+            }
+            if last < seg.last {
+                let Some(r) = self.new_tag(last + 1, seg.last, Kind::Free) else {
+                    return Err(AllocError::NoTags); // unreachable: tags_available checked
+                };
+                self.link_after(cur, r);
+                self.list_insert(r);
+            }
         }
         self.allocated.insert(a, cur);
         self.in_use += u128::from(c.size);
@@ -1179,7 +1200,9 @@ impl<S: SpanSource> Arena<S> {
         if size == 0 {
             return Err(FreeError::ZeroSize);
         }
-        let t = self.allocated.get(addr).ok_or(FreeError::BadFree)?;
+        // One probe: the slot found here is removed below if the size matches.
+        let slot = self.allocated.find(addr).ok_or(FreeError::BadFree)?;
+        let t = self.allocated.slot_tag(slot);
         let allocated = self.tag(t).size();
         let wrong = round_up(size, self.quantum) != Some(allocated);
         #[cfg(feature = "seeded-bugs")]
@@ -1188,7 +1211,7 @@ impl<S: SpanSource> Arena<S> {
         if wrong {
             return Err(FreeError::WrongSize { allocated });
         }
-        self.allocated.remove(addr);
+        self.allocated.remove_slot(slot);
         self.in_use -= u128::from(allocated);
         self.release_segment(t);
         Ok(())
@@ -1196,30 +1219,36 @@ impl<S: SpanSource> Arena<S> {
 
     /// Marks `t` free, coalesces it with free neighbours, and releases its span if the span
     /// is imported and now wholly free.
-    fn release_segment(&mut self, mut t: Tag) {
+    fn release_segment(&mut self, t: Tag) {
+        let (p, n) = (self.tag(t).prev, self.tag(t).next);
+        // Both neighbours are read before either is acted on, so that their loads overlap.
+        let p_free = p != NIL && self.tag(p).kind == Kind::Free;
+        let n_free = n != NIL && self.tag(n).kind == Kind::Free;
         self.tag_mut(t).kind = Kind::Free;
-        let p = self.tag(t).prev;
-        if p != NIL && self.tag(p).kind == Kind::Free {
+        let mut t = t;
+        if p_free {
             self.list_remove(p);
             self.tag_mut(p).last = self.tag(t).last;
             self.unlink(t);
             self.drop_tag(t);
             t = p;
         }
-        let n = self.tag(t).next;
-        if n != NIL && self.tag(n).kind == Kind::Free {
+        if n_free {
+            // Still t's successor: unlinking the old t above made n follow p.
             self.list_remove(n);
             self.tag_mut(t).last = self.tag(n).last;
             self.unlink(n);
             self.drop_tag(n);
         }
-        let span = self.tag(t).prev; // a free segment's predecessor is its span or allocated
-        let whole = {
+        // Only an imported span goes back, and one is live iff imports > releases (each
+        // release gives back one imported span): without one, skip reading the span tag.
+        let whole = self.imports > self.releases && {
+            let span = self.tag(t).prev; // a free segment's predecessor: its span or allocated
             let (s, seg) = (self.tag(span), self.tag(t));
             s.kind == (Kind::Span { imported: true }) && s.start == seg.start && s.last == seg.last
         };
         if whole {
-            self.remove_span(span, t, false);
+            self.remove_span(self.tag(t).prev, t, false);
         } else {
             self.list_insert(t);
         }
