@@ -38,10 +38,22 @@ pub enum Bug {
     /// Linux 2019-2021 (vmap gap tree): subtrees are pruned by `length + align - 1`, so a gap
     /// that holds the block exactly once aligned is never visited (spurious failure).
     GapIndexPrunesAlignedFit,
+    /// Linux 2018 (ANCHORS 6 #7): a large page is installed over a live page-table page; the
+    /// table leaks and the TLB keeps its translations.
+    LargePageOverLiveTable,
+    /// A page-table page is freed (and its parent entry cleared) while it still holds a
+    /// present entry: that mapping silently disappears.
+    TablePageFreedWithEntries,
+    /// x86_64 crate (ANCHORS 6 #15): `map` accepts a range in the canonical hole; its pages
+    /// alias the other half through the truncated table indices.
+    NonCanonicalAccepted,
+    /// A flush token covers only the first page of the changed range (a single INVLPG where a
+    /// range flush was needed): the other pages' TLB entries stay stale.
+    FlushWrongRange,
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 10] = [
+pub const ALL_BUGS: [(Bug, &str); 14] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -52,6 +64,10 @@ pub const ALL_BUGS: [(Bug, &str); 10] = [
     (Bug::FindspaceNoWrapCheck, "vmmap"),
     (Bug::NonPow2AlignAsMask, "vmmap"),
     (Bug::GapIndexPrunesAlignedFit, "vmmap"),
+    (Bug::LargePageOverLiveTable, "mmu"),
+    (Bug::TablePageFreedWithEntries, "mmu"),
+    (Bug::NonCanonicalAccepted, "mmu"),
+    (Bug::FlushWrongRange, "mmu"),
 ];
 
 impl Bug {
@@ -68,6 +84,10 @@ impl Bug {
             Bug::FindspaceNoWrapCheck => "findspace-no-wrap-check",
             Bug::NonPow2AlignAsMask => "non-pow2-align-as-mask",
             Bug::GapIndexPrunesAlignedFit => "gapindex-prunes-aligned-fit",
+            Bug::LargePageOverLiveTable => "large-page-over-live-table",
+            Bug::TablePageFreedWithEntries => "table-freed-with-entries",
+            Bug::NonCanonicalAccepted => "non-canonical-accepted",
+            Bug::FlushWrongRange => "flush-wrong-range",
         }
     }
 

@@ -365,6 +365,10 @@ pub fn seed_inputs(target: Target) -> Vec<(&'static str, Vec<u8>)> {
             .into_iter()
             .map(|(n, s)| (n, s.encode()))
             .collect(),
+        Target::Mmu => super::mmu::seed_scenarios()
+            .into_iter()
+            .map(|(n, s)| (n, s.encode()))
+            .collect(),
     }
 }
 

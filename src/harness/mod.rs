@@ -27,6 +27,7 @@
 //! |---|---|---|
 //! | `vmem` | [`crate::vmem::Arena`], optionally importing from a source arena | `kvafuzz_oracles::vmem` |
 //! | `vmmap` | [`crate::vmmap::VmMap`] (both findspace strategies) | `kvafuzz_oracles::findspace` |
+//! | `mmu` | [`crate::mmu::Mmu`] (all four paging modes, TLBs, held flushes) | `kvafuzz_oracles::mmu` |
 //!
 //! Any range allocator can be driven by the vmem scenarios through the
 //! [`adapter::RangeAllocator`] trait.
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod codec;
 pub mod drive;
 pub mod minimize;
+pub mod mmu;
 pub mod vmem;
 pub mod vmmap;
 
@@ -69,10 +71,13 @@ pub enum Target {
     /// The vm_map with aligned findspace (linear scan and gap index) against the findspace
     /// oracle and the naive map model.
     Vmmap,
+    /// The simulated x86 MMU (page tables, shared segments, TLBs) against the flat page
+    /// model.
+    Mmu,
 }
 
 /// Every target, in the order `kvafuzz list` prints them.
-pub const ALL_TARGETS: [Target; 2] = [Target::Vmem, Target::Vmmap];
+pub const ALL_TARGETS: [Target; 3] = [Target::Vmem, Target::Vmmap, Target::Mmu];
 
 impl Target {
     /// The name used on the command line, in `corpus/<name>/` and by cargo-fuzz.
@@ -80,6 +85,7 @@ impl Target {
         match self {
             Target::Vmem => "vmem",
             Target::Vmmap => "vmmap",
+            Target::Mmu => "mmu",
         }
     }
 
@@ -96,6 +102,9 @@ impl Target {
             }
             Target::Vmmap => {
                 "vm_map aligned findspace (linear vs gap index, wrap at the top, non-power-of-2 alignments), map/unmap vs the findspace oracle"
+            }
+            Target::Mmu => {
+                "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model"
             }
         }
     }
@@ -257,6 +266,7 @@ pub fn run_with(target: Target, data: &[u8], bugs: BugSet) -> Result<Stats, Find
     catching(target, || match target {
         Target::Vmem => vmem::Scenario::decode(data).execute(bugs, None),
         Target::Vmmap => vmmap::Scenario::decode(data).execute(bugs, None),
+        Target::Mmu => mmu::Scenario::decode(data).execute(bugs, None),
     })
 }
 
@@ -276,6 +286,12 @@ pub fn trace(target: Target, data: &[u8], bugs: BugSet) -> (String, Result<Stats
             out.push('\n');
             catching(target, || case.execute(bugs, Some(&mut out)))
         }
+        Target::Mmu => {
+            let case = mmu::Scenario::decode(data);
+            out.push_str(&case.header());
+            out.push('\n');
+            catching(target, || case.execute(bugs, Some(&mut out)))
+        }
     };
     (out, verdict)
 }
@@ -286,5 +302,6 @@ pub fn minimize(target: Target, data: &[u8], bugs: BugSet) -> Option<(Vec<u8>, F
     match target {
         Target::Vmem => minimize::minimize::<vmem::Scenario>(target, data, bugs),
         Target::Vmmap => minimize::minimize::<vmmap::Scenario>(target, data, bugs),
+        Target::Mmu => minimize::minimize::<mmu::Scenario>(target, data, bugs),
     }
 }

@@ -134,6 +134,9 @@ use geometry::{bits, is_leaf, is_pointer, present, Geometry, Level, TableIndex, 
 use phys::{Frame, PhysMem, TableKind};
 use tlb::Tlb;
 
+#[cfg(feature = "seeded-bugs")]
+use crate::bugs::{Bug, BugSet};
+
 pub use phys::SegmentKey;
 pub use tlb::TlbEntry;
 pub use types::{
@@ -214,6 +217,9 @@ pub struct Mmu {
     segments: BTreeMap<SegmentKey, Frame>,
     /// One TLB per CPU.
     tlbs: Vec<Tlb>,
+    /// Seeded bugs switched on (the harness self-test; see `crate::bugs`).
+    #[cfg(feature = "seeded-bugs")]
+    bugs: BugSet,
 }
 
 impl Mmu {
@@ -245,7 +251,20 @@ impl Mmu {
             tlbs: (0..config.cpus)
                 .map(|_| Tlb::new(config.tlb_entries as usize))
                 .collect(),
+            #[cfg(feature = "seeded-bugs")]
+            bugs: BugSet::NONE,
         })
+    }
+
+    /// Switch seeded bugs on (the harness self-test).
+    #[cfg(feature = "seeded-bugs")]
+    pub fn set_bugs(&mut self, bugs: BugSet) {
+        self.bugs = bugs;
+    }
+
+    #[cfg(feature = "seeded-bugs")]
+    fn bug(&self, bug: Bug) -> bool {
+        self.bugs.contains(bug)
     }
 
     /// The mode.
@@ -377,7 +396,20 @@ impl Mmu {
         if flags.contains(PageFlags::NO_EXECUTE) && !g.has_nx() {
             return Err(MapError::UnsupportedFlags);
         }
-        let r = g.arch().check_range(va, len).map_err(MapError::Range)?;
+        let r = g.arch().check_range(va, len).map_err(MapError::Range);
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG NonCanonicalAccepted (x86_64 crate, ANCHORS 6 #15): a range in (or
+        // across) the canonical hole is taken as it is; the walk's truncated indices alias it
+        // to other addresses.
+        let r = match r {
+            Err(MapError::Range(crate::addr::RangeError::NonCanonical))
+                if self.bug(Bug::NonCanonicalAccepted) =>
+            {
+                Range::new(va, len).map_err(MapError::Range)
+            }
+            r => r,
+        };
+        let r = r?;
         if !va.is_multiple_of(page_size) {
             return Err(MapError::MisalignedVa);
         }
@@ -407,6 +439,17 @@ impl Mmu {
             let w = self.walk(root, v, level);
             if w.shared {
                 return Err(MapError::SharedTable { va: v });
+            }
+            #[cfg(feature = "seeded-bugs")]
+            // SEEDED BUG LargePageOverLiveTable (Linux 2018, ANCHORS 6 #7): a large page is
+            // written over the pointer to a live table; the table leaks and the TLB entries
+            // of its pages survive.
+            if level > 0
+                && w.level == level
+                && is_pointer(w.entry, level)
+                && self.bug(Bug::LargePageOverLiveTable)
+            {
+                continue;
             }
             if present(w.entry) {
                 return Err(if w.level > level {
@@ -779,6 +822,14 @@ impl Mmu {
         } else {
             FlushScope::Space(asid)
         };
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG FlushWrongRange: the token names only the first page of the range (one
+        // INVLPG where a range flush was needed).
+        let r = if self.bug(Bug::FlushWrongRange) {
+            Range::from_inclusive(r.start(), r.start() + (PAGE_SIZE - 1)).unwrap_or(r)
+        } else {
+            r
+        };
         Flush { scope, range: r }
     }
 
@@ -964,7 +1015,13 @@ impl Mmu {
         let top = self.geo.top();
         for l in from..top {
             let (t, _) = w.tables[l as usize];
-            if self.phys.page(t).present > 0 {
+            let keep = self.phys.page(t).present > 0;
+            #[cfg(feature = "seeded-bugs")]
+            // SEEDED BUG TablePageFreedWithEntries: a table with one entry left counts as
+            // empty and is freed, taking that entry's mapping with it.
+            let keep = keep
+                && !(self.phys.page(t).present == 1 && self.bug(Bug::TablePageFreedWithEntries));
+            if keep {
                 return;
             }
             let (parent, pidx) = w.tables[l as usize + 1];
