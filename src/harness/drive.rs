@@ -21,6 +21,11 @@ pub trait Machine {
     fn stats(&self) -> Stats;
     /// The end state in a few words, for the last trace line.
     fn summary(&self) -> String;
+    /// Work after the last op (e.g. applying flushes still held), checked like an op: its
+    /// trace text, or `None` if there is nothing to do.
+    fn finish(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs `ops` through `m`, checking after each; appends a line per op to `trace`.
@@ -30,6 +35,11 @@ pub fn drive<M: Machine>(
     ops: &[M::Op],
     mut trace: Option<&mut String>,
 ) -> Result<Stats, Finding> {
+    let check = |m: &M, fail: &dyn Fn(FindingKind) -> Finding| -> Result<(), Finding> {
+        m.check_invariants()
+            .map_err(|(invariant, detail)| fail(FindingKind::Invariant { invariant, detail }))?;
+        m.compare_state().map_err(|s| fail(FindingKind::State(s)))
+    };
     for (i, op) in ops.iter().enumerate() {
         let fail = |kind: FindingKind| Finding {
             target,
@@ -49,9 +59,19 @@ pub fn drive<M: Machine>(
         if let Some(t) = trace.as_deref_mut() {
             let _ = writeln!(t, "  #{i} {op} -> {outcome}");
         }
-        m.check_invariants()
-            .map_err(|(invariant, detail)| fail(FindingKind::Invariant { invariant, detail }))?;
-        m.compare_state().map_err(|s| fail(FindingKind::State(s)))?;
+        check(m, &fail)?;
+    }
+    if let Some(done) = m.finish() {
+        if let Some(t) = trace.as_deref_mut() {
+            let _ = writeln!(t, "  end: {done}");
+        }
+        let fail = |kind: FindingKind| Finding {
+            target,
+            op_index: Some(ops.len()),
+            op: "(end of scenario)".into(),
+            kind,
+        };
+        check(m, &fail)?;
     }
     let stats = m.stats();
     if let Some(t) = trace {

@@ -72,6 +72,7 @@ use std::fmt::{self, Write as _};
 use kvafuzz_oracles::mmu as o;
 
 use super::codec::{Decoder, Encoder};
+use super::drive::{drive, kept, Machine};
 use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES, PAGE_SIZE};
 use crate::mmu::{
@@ -1073,13 +1074,7 @@ impl Case for Scenario {
 
     fn keep_ops(&self, keep: &[bool]) -> Scenario {
         Scenario {
-            ops: self
-                .ops
-                .iter()
-                .zip(keep)
-                .filter(|(_, &k)| k)
-                .map(|(op, _)| *op)
-                .collect(),
+            ops: kept(&self.ops, keep),
             ..self.clone()
         }
     }
@@ -1111,7 +1106,8 @@ impl Case for Scenario {
                 };
                 #[cfg(not(feature = "seeded-bugs"))]
                 let _ = bugs;
-                Executor::new(self, mmu, trace).run(&self.ops)
+                let mut executor = Executor::new(self, mmu);
+                drive(Target::Mmu, &mut executor, &self.ops, trace)
             }
             (Err(e), Err(x)) if e == x => {
                 if let Some(t) = trace {
@@ -1148,7 +1144,7 @@ struct Held {
 }
 
 /// Runs one scenario against the MMU and the model.
-struct Executor<'t> {
+struct Executor {
     arch: Arch,
     mmu: Mmu,
     model: o::MmuModel,
@@ -1165,7 +1161,6 @@ struct Executor<'t> {
     may_cache: BTreeSet<(u8, u64, u64)>,
     /// The current op changed the structure (the private-table count is compared then).
     changed: bool,
-    trace: Option<&'t mut String>,
     stats: Stats,
 }
 
@@ -1191,8 +1186,44 @@ fn show<T: fmt::Debug, E: fmt::Debug>(r: &Result<T, E>) -> String {
     format!("{r:x?}")
 }
 
-impl<'t> Executor<'t> {
-    fn new(s: &Scenario, mmu: Mmu, trace: Option<&'t mut String>) -> Executor<'t> {
+impl Machine for Executor {
+    type Op = Op;
+
+    fn step(&mut self, op: &Op) -> Result<String, String> {
+        self.changed = false;
+        self.execute_op(op)
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.invariants()
+    }
+
+    fn compare_state(&self) -> Result<(), String> {
+        self.compare_spaces()
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} spaces, {} table pages at the end",
+            self.live.len(),
+            self.mmu.table_pages()
+        )
+    }
+
+    /// No flush is ever dropped: the tokens still held are applied, then checked.
+    fn finish(&mut self) -> Option<String> {
+        self.changed = false;
+        let n = self.apply_held();
+        Some(format!("applied {n} held flush token(s)"))
+    }
+}
+
+impl Executor {
+    fn new(s: &Scenario, mmu: Mmu) -> Executor {
         Executor {
             arch: s.arch,
             mmu,
@@ -1207,7 +1238,6 @@ impl<'t> Executor<'t> {
             held: Vec::new(),
             may_cache: BTreeSet::new(),
             changed: false,
-            trace,
             stats: Stats::default(),
         }
     }
@@ -1340,56 +1370,8 @@ impl<'t> Executor<'t> {
             .any(|h| h.pred.all_spaces || self.live.iter().any(|a| a.raw() == h.asid))
     }
 
-    /// Runs `ops`, checking after each; at the end applies the held tokens and checks again.
-    fn run(mut self, ops: &[Op]) -> Result<Stats, Finding> {
-        for (i, op) in ops.iter().enumerate() {
-            let fail = |kind: FindingKind| Finding {
-                target: Target::Mmu,
-                op_index: Some(i),
-                op: op.to_string(),
-                kind,
-            };
-            self.changed = false;
-            let outcome = match self.step(op) {
-                Ok(o) => o,
-                Err(m) => {
-                    if let Some(t) = self.trace.as_deref_mut() {
-                        let _ = writeln!(t, "  #{i} {op} -> FAIL: {m}");
-                    }
-                    return Err(fail(FindingKind::Oracle(m)));
-                }
-            };
-            if let Some(t) = self.trace.as_deref_mut() {
-                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
-            }
-            self.check().map_err(fail)?;
-        }
-        let n = self.apply_held();
-        if let Some(t) = self.trace.as_deref_mut() {
-            let _ = writeln!(t, "  end: applied {n} held flush token(s)");
-        }
-        self.check().map_err(|kind| Finding {
-            target: Target::Mmu,
-            op_index: Some(ops.len()),
-            op: "(end) apply held flushes".into(),
-            kind,
-        })?;
-        if let Some(t) = self.trace.as_deref_mut() {
-            let _ = writeln!(
-                t,
-                "verdict: ok ({} ops, {} succeeded, {} expected errors; {} spaces, {} table pages at the end)",
-                self.stats.ops,
-                self.stats.ok,
-                self.stats.errors,
-                self.live.len(),
-                self.mmu.table_pages()
-            );
-        }
-        Ok(self.stats)
-    }
-
-    /// Invariants, TLB coherence (when no token is held) and the state comparison.
-    fn check(&self) -> Result<(), FindingKind> {
+    /// Invariants, and TLB coherence when no flush token is held for a live space.
+    fn invariants(&self) -> Result<(), (String, String)> {
         self.mmu.check_invariants().map_err(|e| {
             let detail = format!("{e:x?}");
             let invariant = detail
@@ -1397,21 +1379,21 @@ impl<'t> Executor<'t> {
                 .next()
                 .unwrap_or("")
                 .to_string();
-            FindingKind::Invariant { invariant, detail }
+            (invariant, detail)
         })?;
         if !self.coherence_pending() {
-            self.mmu
-                .check_tlb_coherent()
-                .map_err(|s| FindingKind::Invariant {
-                    invariant: "TlbCoherent".into(),
-                    detail: format!("stale entry with no flush held: {s:x?}"),
-                })?;
+            self.mmu.check_tlb_coherent().map_err(|s| {
+                (
+                    "TlbCoherent".to_string(),
+                    format!("stale entry with no flush held: {s:x?}"),
+                )
+            })?;
         }
-        self.compare_state().map_err(FindingKind::State)
+        Ok(())
     }
 
     /// Spaces, table-page counts and the translations of the watched addresses.
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_spaces(&self) -> Result<(), String> {
         let spaces: Vec<u32> = self.mmu.spaces().map(|a| a.raw()).collect();
         let mspaces = self.model.spaces();
         if spaces != mspaces {
@@ -1453,7 +1435,7 @@ impl<'t> Executor<'t> {
     }
 
     /// Executes one op and judges it; the outcome text for the trace, or the mismatch.
-    fn step(&mut self, op: &Op) -> Result<String, String> {
+    fn execute_op(&mut self, op: &Op) -> Result<String, String> {
         let arch = self.arch;
         match *op {
             Op::CreateSpace => {
