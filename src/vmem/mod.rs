@@ -1000,6 +1000,62 @@ impl<S: SpanSource> Arena<S> {
 
     /// Allocates with constraints; see the module comment, sections 3 to 5.
     pub fn xalloc(&mut self, req: &Request, policy: Policy) -> Result<u64, AllocError> {
+        // An unconstrained instant-fit request (only a size: the alignment is the quantum, no
+        // phase, nocross or bounds) takes the head of a guaranteed list directly; anything the
+        // fast path does not settle goes the general way, with the same outcome.
+        if policy == Policy::InstantFit
+            && req.align & !self.quantum == 0
+            && req.phase == 0
+            && req.nocross == 0
+            && req.minaddr == 0
+            && req.maxaddr == u64::MAX
+        {
+            if let Some(r) = self.instant_unconstrained(req.size) {
+                return r;
+            }
+        }
+        self.xalloc_general(req, policy)
+    }
+
+    /// The fast path of [`Arena::xalloc`] for an unconstrained instant-fit request of `size`
+    /// bytes: `None` if the general path must decide (a size that is 0 or overflows, no room
+    /// for tags, no guaranteed list non-empty). On a guaranteed list, every segment holds the
+    /// request at its start, which is exactly what [`Arena::instant_fit`] returns there.
+    #[inline]
+    fn instant_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
+        #[cfg(feature = "seeded-bugs")]
+        // The MaxaddrExclusive seeded bug lives in `place`, which this path skips.
+        if self.bug(Bug::MaxaddrExclusive) {
+            return None;
+        }
+        if size == 0 || self.tags.len() + 2 > MAX_TAGS {
+            return None;
+        }
+        let size = round_up(size, self.quantum)?;
+        // The smallest list n with 2^n >= size.
+        let n = u64::BITS - (size - 1).leading_zeros();
+        if n >= u64::BITS {
+            return None;
+        }
+        let map = self.freemap & (u64::MAX << n);
+        if map == 0 {
+            return None;
+        }
+        let f = self.lists[map.trailing_zeros() as usize];
+        let a = self.tag(f).start;
+        let c = Checked {
+            size,
+            align: self.quantum,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        };
+        Some(self.commit(f, a, &c, Policy::InstantFit))
+    }
+
+    /// [`Arena::xalloc`] through validation, the policy's search and import.
+    fn xalloc_general(&mut self, req: &Request, policy: Policy) -> Result<u64, AllocError> {
         let c = self.check_request(req)?;
         if !self.tags_available(2) {
             return Err(AllocError::NoTags);
