@@ -811,7 +811,10 @@ mod tests {
         let n = m.normalize(&r).unwrap();
         // 4: [4, 44) does not cross 64.
         assert_eq!(m.lowest_from(0, &n), Some(4));
-        assert_eq!(m.lowest_from(5, &n), Some(68));
+        // 20: [20, 60) stays below 64.
+        assert_eq!(m.lowest_from(5, &n), Some(20));
+        // 36 would cross 64; the next candidate after the boundary is 68.
+        assert_eq!(m.lowest_from(21, &n), Some(68));
         let over = Request {
             align: 16,
             phase: 4,
