@@ -596,12 +596,25 @@ impl<S: SpanSource> Arena<S> {
 
     /// A fresh slab slot holding `[start, last]` of `kind`, not yet linked anywhere.
     fn new_tag(&mut self, start: u64, last: u64, kind: Kind) -> Option<Tag> {
+        self.new_tag_between(start, last, kind, NIL, NIL)
+    }
+
+    /// A fresh slab slot holding `[start, last]` of `kind` whose address links are already
+    /// `prev` and `next` (the caller links those two to it).
+    fn new_tag_between(
+        &mut self,
+        start: u64,
+        last: u64,
+        kind: Kind,
+        prev: Tag,
+        next: Tag,
+    ) -> Option<Tag> {
         let fresh = BoundaryTag {
             start,
             last,
             kind,
-            prev: NIL,
-            next: NIL,
+            prev,
+            next,
             list_prev: NIL,
             list_next: NIL,
         };
@@ -677,7 +690,11 @@ impl<S: SpanSource> Arena<S> {
     }
 
     fn list_insert(&mut self, t: Tag) {
-        let l = list_of(self.tag(t).size());
+        self.list_insert_at(t, list_of(self.tag(t).size()));
+    }
+
+    /// Puts `t` at the head of list `l` (which must be the list of its size).
+    fn list_insert_at(&mut self, t: Tag, l: usize) {
         let head = self.lists[l];
         self.tag_mut(t).list_prev = NIL;
         self.tag_mut(t).list_next = head;
@@ -689,18 +706,24 @@ impl<S: SpanSource> Arena<S> {
     }
 
     fn list_remove(&mut self, t: Tag) {
-        let l = list_of(self.tag(t).size());
-        let (p, n) = (self.tag(t).list_prev, self.tag(t).list_next);
+        let tag = self.tag(t);
+        let (l, p, n) = (list_of(tag.size()), tag.list_prev, tag.list_next);
+        self.list_remove_at(l, p, n);
+    }
+
+    /// Takes a segment off list `l`, given its list links `p` and `n` (its own links are left
+    /// as they were).
+    fn list_remove_at(&mut self, l: usize, p: Tag, n: Tag) {
         if p == NIL {
             self.lists[l] = n;
+            if n == NIL {
+                self.freemap &= !(1 << l);
+            }
         } else {
             self.tag_mut(p).list_next = n;
         }
         if n != NIL {
             self.tag_mut(n).list_prev = p;
-        }
-        if self.lists[l] == NIL {
-            self.freemap &= !(1 << l);
         }
     }
 
@@ -1197,18 +1220,21 @@ impl<S: SpanSource> Arena<S> {
             // free rest. The outcome is the same as carving the front out of f and putting
             // the rest at the head of its list, but when the rest stays on f's list and f is
             // its head, f's list links need not change (nor its neighbours on the list).
-            let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
+            // The new tag goes between f and its predecessor (never NIL: a segment follows its
+            // span's tag).
+            let Some(t) = self.new_tag_between(a, last, Kind::Allocated, seg.prev, f) else {
                 return Err(AllocError::NoTags); // unreachable: tags_available checked
             };
-            let l = list_of(seg.size());
-            if list_of(seg.last - last) == l && self.lists[l] == f {
-                self.tag_mut(f).start = last + 1;
-            } else {
-                self.list_remove(f);
-                self.tag_mut(f).start = last + 1;
-                self.list_insert(f);
+            self.tag_mut(seg.prev).next = t;
+            let fm = self.tag_mut(f);
+            fm.prev = t;
+            fm.start = last + 1;
+            let (l, rest) = (list_of(seg.size()), list_of(seg.last - last));
+            // f is its list's head iff it has no list predecessor.
+            if rest != l || seg.list_prev != NIL {
+                self.list_remove_at(l, seg.list_prev, seg.list_next);
+                self.list_insert_at(f, rest);
             }
-            self.link_after(seg.prev, t);
             cur = t;
         } else {
             self.list_remove(f);
@@ -1276,25 +1302,42 @@ impl<S: SpanSource> Arena<S> {
     /// Marks `t` free, coalesces it with free neighbours, and releases its span if the span
     /// is imported and now wholly free.
     fn release_segment(&mut self, t: Tag) {
-        let (p, n) = (self.tag(t).prev, self.tag(t).next);
+        let seg = *self.tag(t);
+        let (p, n) = (seg.prev, seg.next);
         // Both neighbours are read before either is acted on, so that their loads overlap.
-        let p_free = p != NIL && self.tag(p).kind == Kind::Free;
-        let n_free = n != NIL && self.tag(n).kind == Kind::Free;
-        self.tag_mut(t).kind = Kind::Free;
-        let mut t = t;
-        if p_free {
-            self.list_remove(p);
-            self.tag_mut(p).last = self.tag(t).last;
-            self.unlink(t);
+        let pt = (p != NIL)
+            .then(|| *self.tag(p))
+            .filter(|x| x.kind == Kind::Free);
+        let nt = (n != NIL)
+            .then(|| *self.tag(n))
+            .filter(|x| x.kind == Kind::Free);
+        // The merged segment keeps p's tag if p is free, else t's; `after` follows it.
+        let (mut t, mut after) = (t, n);
+        if let Some(pt) = pt {
+            self.list_remove_at(list_of(pt.size()), pt.list_prev, pt.list_next);
             self.drop_tag(t);
             t = p;
+        } else {
+            self.tag_mut(t).kind = Kind::Free;
         }
-        if n_free {
-            // Still t's successor: unlinking the old t above made n follow p.
-            self.list_remove(n);
-            self.tag_mut(t).last = self.tag(n).last;
-            self.unlink(n);
+        let mut last = seg.last;
+        if let Some(nt) = nt {
+            // n's list links are read again: removing p may have changed them.
+            let (lp, ln) = (self.tag(n).list_prev, self.tag(n).list_next);
+            self.list_remove_at(list_of(nt.size()), lp, ln);
             self.drop_tag(n);
+            last = nt.last;
+            after = nt.next;
+        }
+        if pt.is_some() || nt.is_some() {
+            let tm = self.tag_mut(t);
+            tm.last = last;
+            tm.next = after;
+            if after == NIL {
+                self.tail = t;
+            } else {
+                self.tag_mut(after).prev = t;
+            }
         }
         // Only an imported span goes back, and one is live iff imports > releases (each
         // release gives back one imported span): without one, skip reading the span tag.
