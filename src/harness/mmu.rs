@@ -1334,12 +1334,7 @@ impl Executor {
     }
 
     fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.ops += 1;
-        if r.is_ok() {
-            self.stats.ok += 1;
-        } else {
-            self.stats.errors += 1;
-        }
+        self.stats.count(r.is_ok());
     }
 
     /// Apply or hold a token whose oracle description is `pred`.

@@ -128,6 +128,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts one executed op that succeeded (`ok`) or returned an error.
+    pub fn count(&mut self, ok: bool) {
+        self.ops += 1;
+        if ok {
+            self.ok += 1;
+        } else {
+            self.errors += 1;
+        }
+    }
+
     /// Adds another run's counts.
     pub fn add(&mut self, other: Stats) {
         self.ops += other.ops;

@@ -738,12 +738,7 @@ impl<A: RangeAllocator> Executor<A> {
     }
 
     fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.ops += 1;
-        if r.is_ok() {
-            self.stats.ok += 1;
-        } else {
-            self.stats.errors += 1;
-        }
+        self.stats.count(r.is_ok());
     }
 
     /// Executes one op and judges it; returns the outcome text for the trace.

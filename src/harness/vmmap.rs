@@ -855,12 +855,7 @@ impl Machine for Executor {
 
 impl Executor {
     fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.ops += 1;
-        if r.is_ok() {
-            self.stats.ok += 1;
-        } else {
-            self.stats.errors += 1;
-        }
+        self.stats.count(r.is_ok());
     }
 
     /// Entry `index` modulo the count (in the model's address order).
