@@ -72,7 +72,7 @@ use std::fmt::{self, Write as _};
 use kvafuzz_oracles::mmu as o;
 
 use super::codec::{Decoder, Encoder};
-use super::drive::{drive, kept, Machine};
+use super::drive::{drive, Machine};
 use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES, PAGE_SIZE};
 use crate::mmu::{
@@ -1068,13 +1068,15 @@ impl Case for Scenario {
         self.header_line()
     }
 
-    fn op_count(&self) -> usize {
-        self.ops.len()
+    type Op = Op;
+
+    fn ops(&self) -> &[Op] {
+        &self.ops
     }
 
-    fn keep_ops(&self, keep: &[bool]) -> Scenario {
+    fn with_ops(&self, ops: Vec<Op>) -> Scenario {
         Scenario {
-            ops: kept(&self.ops, keep),
+            ops,
             ..self.clone()
         }
     }
@@ -1429,6 +1431,37 @@ impl Executor {
         Ok(())
     }
 
+    /// Judges a map-like op (`at` = space, va, pa, len): the answer must equal the model's,
+    /// and what succeeded is remembered for later ops and the state comparison.
+    fn judge_map<T: PartialEq + fmt::Debug, E: PartialEq + fmt::Debug>(
+        &mut self,
+        what: &str,
+        (asid, va, pa, len): (Asid, u64, u64, u64),
+        flags: PageFlags,
+        page_size: u64,
+        got: Result<T, E>,
+        want: Result<T, E>,
+    ) -> Result<String, String> {
+        self.count(&got);
+        if got != want {
+            return Err(format!(
+                "{what} {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}: expected {}, got {}",
+                flags.bits(),
+                show(&want),
+                show(&got)
+            ));
+        }
+        if got.is_ok() {
+            self.remember(asid, va, len, page_size);
+            self.changed = true;
+        }
+        Ok(format!(
+            "{asid} va {va:#x} flags {:#x}: {}",
+            flags.bits(),
+            show(&got)
+        ))
+    }
+
     /// Executes one op and judges it; the outcome text for the trace, or the mismatch.
     fn execute_op(&mut self, op: &Op) -> Result<String, String> {
         let arch = self.arch;
@@ -1513,7 +1546,6 @@ impl Executor {
                     .mmu
                     .map(asid, va, pa, len, flags, page_size)
                     .map_err(adapter::map_err);
-                self.count(&got);
                 let want = self.model.map(
                     asid.raw(),
                     va.into(),
@@ -1522,23 +1554,7 @@ impl Executor {
                     flags.bits(),
                     page_size.into(),
                 );
-                if got != want {
-                    return Err(format!(
-                        "map {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}: expected {}, got {}",
-                        flags.bits(),
-                        show(&want),
-                        show(&got)
-                    ));
-                }
-                if got.is_ok() {
-                    self.remember(asid, va, len, page_size);
-                    self.changed = true;
-                }
-                Ok(format!(
-                    "{asid} va {va:#x} flags {:#x}: {}",
-                    flags.bits(),
-                    show(&got)
-                ))
+                self.judge_map("map", (asid, va, pa, len), flags, page_size, got, want)
             }
             Op::Unmap { place, flush } => {
                 let (asid, va, len) = self.place(place);
@@ -1575,7 +1591,6 @@ impl Executor {
                     .mmu
                     .map_shared_segment(asid, va, pa, len, flags)
                     .map_err(|e| adapter::shared_err(e, va));
-                self.count(&got);
                 let want = self.model.map_shared_segment(
                     asid.raw(),
                     va.into(),
@@ -1583,19 +1598,7 @@ impl Executor {
                     len.into(),
                     flags.bits(),
                 );
-                if got != want {
-                    return Err(format!(
-                        "map_shared {asid} va {va:#x} pa {pa:#x} len {len:#x} flags {:#x}: expected {}, got {}",
-                        flags.bits(),
-                        show(&want),
-                        show(&got)
-                    ));
-                }
-                if got.is_ok() {
-                    self.remember(asid, va, len, K4);
-                    self.changed = true;
-                }
-                Ok(format!("{asid} va {va:#x}: {}", show(&got)))
+                self.judge_map("map_shared", (asid, va, pa, len), flags, K4, got, want)
             }
             Op::UnmapShared { point, flush } => {
                 let (asid, va) = self.point(point);

@@ -228,10 +228,20 @@ pub trait Case: Clone + fmt::Display {
     fn decode(data: &[u8]) -> Self;
     /// Bytes that decode back to exactly this scenario.
     fn encode(&self) -> Vec<u8>;
-    /// Number of ops (what the minimizer removes).
-    fn op_count(&self) -> usize;
+    /// One operation of the scenario.
+    type Op: Clone;
+    /// The op list (what the minimizer removes from).
+    fn ops(&self) -> &[Self::Op];
+    /// The same scenario with another op list.
+    fn with_ops(&self, ops: Vec<Self::Op>) -> Self;
+    /// Number of ops.
+    fn op_count(&self) -> usize {
+        self.ops().len()
+    }
     /// The same scenario keeping only the ops `keep` says (same length as the op list).
-    fn keep_ops(&self, keep: &[bool]) -> Self;
+    fn keep_ops(&self, keep: &[bool]) -> Self {
+        self.with_ops(drive::kept(self.ops(), keep))
+    }
     /// The header line of a trace (shape of the scenario, without the ops).
     fn header(&self) -> String;
     /// Runs it, appending a readable line per op to `trace` if given.

@@ -18,7 +18,7 @@ use kvafuzz_oracles::vmem::{ArenaModel, Request as ORequest, Space};
 
 use super::adapter::{oracle_policy, Caps, Level, RangeAllocator, VmemStack};
 use super::codec::{Decoder, Encoder};
-use super::drive::{drive, kept, setup_finding, Machine};
+use super::drive::{drive, setup_finding, Machine};
 use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, ALL_ARCHES};
 use crate::vmem::{Policy, Request, ALL_POLICIES};
@@ -590,13 +590,15 @@ impl Case for Scenario {
         self.header_line()
     }
 
-    fn op_count(&self) -> usize {
-        self.ops.len()
+    type Op = Op;
+
+    fn ops(&self) -> &[Op] {
+        &self.ops
     }
 
-    fn keep_ops(&self, keep: &[bool]) -> Scenario {
+    fn with_ops(&self, ops: Vec<Op>) -> Scenario {
         Scenario {
-            ops: kept(&self.ops, keep),
+            ops,
             ..self.clone()
         }
     }

@@ -43,7 +43,7 @@ use kvafuzz_oracles::findspace::{
 };
 
 use super::codec::{Decoder, Encoder};
-use super::drive::{drive, kept, setup_finding, Machine};
+use super::drive::{drive, setup_finding, Machine};
 use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES};
 use crate::vmmap::{
@@ -723,13 +723,15 @@ impl Case for Scenario {
         self.header_line()
     }
 
-    fn op_count(&self) -> usize {
-        self.ops.len()
+    type Op = Op;
+
+    fn ops(&self) -> &[Op] {
+        &self.ops
     }
 
-    fn keep_ops(&self, keep: &[bool]) -> Scenario {
+    fn with_ops(&self, ops: Vec<Op>) -> Scenario {
         Scenario {
-            ops: kept(&self.ops, keep),
+            ops,
             ..self.clone()
         }
     }
