@@ -662,18 +662,18 @@ impl Case for Scenario {
                     start,
                     length,
                     align,
-                } => {
-                    e.u8(K_FINDSPACE);
-                    enc_addr(&mut e, start);
-                    enc_len(&mut e, length);
-                    enc_align(&mut e, *align);
                 }
-                Op::Differential {
+                | Op::Differential {
                     start,
                     length,
                     align,
                 } => {
-                    e.u8(K_DIFFERENTIAL);
+                    let kind = if matches!(op, Op::Findspace { .. }) {
+                        K_FINDSPACE
+                    } else {
+                        K_DIFFERENTIAL
+                    };
+                    e.u8(kind);
                     enc_addr(&mut e, start);
                     enc_len(&mut e, length);
                     enc_align(&mut e, *align);
