@@ -37,7 +37,7 @@
 //! While tokens are held, the TLBs may legitimately hold stale entries. The harness predicts
 //! them with a *may* set, not an exact TLB model (the oracle knows no TLB, and an exact one
 //! would re-implement the replacement policy): an access may answer
-//! [`AccessError::Stale`] only if
+//! [`crate::mmu::AccessError::Stale`] only if
 //!
 //! 1. its address lies in the range of a held token whose scope covers the accessing space,
 //! 2. the stale entry's page is one that an earlier successful access on that CPU loaded

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{list_of, Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, NIL};
+use super::{list_of, Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, LIST_HEAD, NIL};
 
 fn broken(invariant: &'static str, detail: String) -> Result<(), InvariantError> {
     Err(InvariantError { invariant, detail })
@@ -45,7 +45,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 format!("tag {t} [{:#x}, {:#x}] q {q:#x}", tag.start, tag.last),
             );
         }
-        match tag.kind {
+        match tag.kind() {
             Kind::Span { imported } => {
                 if let Some(e) = next_expected {
                     return broken(
@@ -73,7 +73,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 total += u128::from(tag.size());
                 if imported && tag.next != NIL {
                     let n = a.tag(tag.next);
-                    if n.kind == Kind::Free && n.start == tag.start && n.last == tag.last {
+                    if n.kind() == Kind::Free && n.start == tag.start && n.last == tag.last {
                         return broken(
                             "no imported span is wholly free",
                             format!("span {:#x}", tag.start),
@@ -100,14 +100,15 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 } else {
                     Some(tag.last + 1)
                 };
-                if tag.kind == Kind::Free {
+                if tag.kind() == Kind::Free {
                     if prev_kind == Some(Kind::Free) {
                         return broken("free segments coalesced", format!("at {:#x}", tag.start));
                     }
                     free_segs += 1;
                     free_bytes += u128::from(tag.size());
                 } else {
-                    if a.allocated.get(tag.start) != Some(t) {
+                    let start_of = |x: Tag| a.tags.get(x as usize).map_or(!tag.start, |g| g.start);
+                    if a.allocated.get(tag.start, start_of) != Some(t) {
                         return broken(
                             "allocated index agrees",
                             format!("segment {:#x} not indexed", tag.start),
@@ -119,7 +120,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
             }
             Kind::Unused => return broken("no unused tag is linked", format!("tag {t}")),
         }
-        prev_kind = Some(tag.kind);
+        prev_kind = Some(tag.kind());
         prev = t;
         t = tag.next;
     }
@@ -154,7 +155,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 format!("list {l}"),
             );
         }
-        let mut p = NIL;
+        let mut p = LIST_HEAD;
         let mut f = a.lists[l];
         while f != NIL {
             listed += 1;
@@ -165,7 +166,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 );
             }
             let seg = a.tag(f);
-            if seg.kind != Kind::Free || seg.list_prev != p || list_of(seg.size()) != l {
+            if seg.kind() != Kind::Free || seg.list_prev != p || list_of(seg.size()) != l {
                 return broken(
                     "free segment on list n iff size in [2^n, 2^(n+1))",
                     format!("tag {f} on list {l}"),

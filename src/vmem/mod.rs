@@ -71,12 +71,20 @@
 //!
 //! ## 6. Indexes and costs
 //!
-//! - Allocated segments are indexed by start address ([`AllocIndex`]), so [`Arena::free`] finds
-//!   its segment without a walk and can reject a never-allocated address ("bad free") and a
-//!   wrong size ("wrong size").
+//! - Allocated segments are indexed by start address ([`AllocIndex`], 8 bytes a slot), so
+//!   [`Arena::free`] finds its segment without a walk and can reject a never-allocated address
+//!   ("bad free") and a wrong size ("wrong size").
 //! - Spans are indexed by start address (a `BTreeMap`): adding a span checks its neighbours
 //!   for overlap in O(log n) and links its tag in before the next span's tag.
 //! - Freeing coalesces with the free neighbours in the address list: O(1).
+//!
+//! With many live segments the cost of a free is cache misses, not instructions: the index
+//! slot, the tag, its two neighbours, and whatever those lead to. So a tag is 32 bytes and
+//! 32-byte aligned (two to a cache line, never straddling two); its kind is folded into its
+//! list link (a free segment's `list_prev` is a tag or `LIST_HEAD`, any other tag's is the
+//! marker of its kind); a merged free segment keeps a free neighbour's tag, so the writes go
+//! to tags already read; and a segment whose size class does not change stays where it is on
+//! its list (no policy's contract depends on the order within a list).
 //!
 //! ## 7. Invariants ([`Arena::check_invariants`])
 //!
@@ -104,13 +112,25 @@ pub const FREELISTS: usize = 64;
 
 /// The largest number of boundary tags one arena may hold (spans + segments). Each allocation
 /// needs at most two new tags; past this limit allocation fails with [`AllocError::NoTags`]
-/// rather than growing without bound (the slab index is a `u32`).
-pub const MAX_TAGS: usize = (u32::MAX - 1) as usize;
+/// rather than growing without bound. The slab index is a `u32` whose top six values are
+/// markers of tag kinds, so every tag index is below them.
+pub const MAX_TAGS: usize = LIST_HEAD as usize;
 
 /// Index of a boundary tag in the slab; [`NIL`] is "none".
 type Tag = u32;
 /// "No tag".
 const NIL: Tag = u32::MAX;
+/// `list_prev` of an allocated segment.
+const ALLOCATED: Tag = u32::MAX - 1;
+/// `list_prev` of a static span.
+const SPAN_STATIC: Tag = u32::MAX - 2;
+/// `list_prev` of an imported span.
+const SPAN_IMPORTED: Tag = u32::MAX - 3;
+/// `list_prev` of a slab slot not in use.
+const UNUSED: Tag = u32::MAX - 4;
+/// `list_prev` of a free segment that is first on its list. Every value up to and including
+/// this one means "free"; every tag index is below it.
+const LIST_HEAD: Tag = u32::MAX - 5;
 
 /// What a boundary tag records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,28 +145,60 @@ enum Kind {
     Unused,
 }
 
-/// One boundary tag.
+/// One boundary tag: 32 bytes, aligned so that a tag never straddles two cache lines (freeing
+/// reads three tags at random places of the slab: the freed one and both neighbours).
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
 struct BoundaryTag {
     /// First address (inclusive).
     start: u64,
     /// Last address (inclusive).
     last: u64,
-    /// What this tag records.
-    kind: Kind,
     /// Previous tag in address order (NIL for the first).
     prev: Tag,
     /// Next tag in address order (NIL for the last); for `Unused` slots, the next unused slot.
     next: Tag,
-    /// Previous segment on the same free list (free segments only).
+    /// The kind, and for a free segment its list link: the previous segment on its free list,
+    /// or [`LIST_HEAD`] if it is first; for any other tag the marker of its kind
+    /// ([`ALLOCATED`], [`SPAN_STATIC`], [`SPAN_IMPORTED`], [`UNUSED`]). See [`Kind`].
     list_prev: Tag,
-    /// Next segment on the same free list (free segments only).
+    /// Next segment on the same free list (free segments only; NIL for the last).
     list_next: Tag,
 }
 
 impl BoundaryTag {
     fn size(&self) -> u64 {
         self.last - self.start + 1
+    }
+
+    fn is_free(&self) -> bool {
+        self.list_prev <= LIST_HEAD
+    }
+
+    fn is_span(&self) -> bool {
+        self.list_prev == SPAN_STATIC || self.list_prev == SPAN_IMPORTED
+    }
+
+    fn kind(&self) -> Kind {
+        match self.list_prev {
+            ALLOCATED => Kind::Allocated,
+            SPAN_STATIC => Kind::Span { imported: false },
+            SPAN_IMPORTED => Kind::Span { imported: true },
+            UNUSED => Kind::Unused,
+            _ => Kind::Free,
+        }
+    }
+}
+
+/// The `list_prev` marker of `kind`; a free segment starts as [`LIST_HEAD`] (the caller puts
+/// it on its list, which sets the real link).
+fn marker(kind: Kind) -> Tag {
+    match kind {
+        Kind::Allocated => ALLOCATED,
+        Kind::Span { imported: false } => SPAN_STATIC,
+        Kind::Span { imported: true } => SPAN_IMPORTED,
+        Kind::Unused => UNUSED,
+        Kind::Free => LIST_HEAD,
     }
 }
 
@@ -612,10 +664,9 @@ impl<S: SpanSource> Arena<S> {
         let fresh = BoundaryTag {
             start,
             last,
-            kind,
             prev,
             next,
-            list_prev: NIL,
+            list_prev: marker(kind),
             list_next: NIL,
         };
         if self.unused != NIL {
@@ -648,7 +699,7 @@ impl<S: SpanSource> Arena<S> {
     fn drop_tag(&mut self, t: Tag) {
         let unused = self.unused;
         let tag = self.tag_mut(t);
-        tag.kind = Kind::Unused;
+        tag.list_prev = UNUSED;
         tag.next = unused;
         tag.prev = NIL;
         self.unused = t;
@@ -693,10 +744,11 @@ impl<S: SpanSource> Arena<S> {
         self.list_insert_at(t, list_of(self.tag(t).size()));
     }
 
-    /// Puts `t` at the head of list `l` (which must be the list of its size).
+    /// Puts `t` at the head of list `l` (which must be the list of its size); this also marks
+    /// it free.
     fn list_insert_at(&mut self, t: Tag, l: usize) {
         let head = self.lists[l];
-        self.tag_mut(t).list_prev = NIL;
+        self.tag_mut(t).list_prev = LIST_HEAD;
         self.tag_mut(t).list_next = head;
         if head != NIL {
             self.tag_mut(head).list_prev = t;
@@ -714,7 +766,7 @@ impl<S: SpanSource> Arena<S> {
     /// Takes a segment off list `l`, given its list links `p` and `n` (its own links are left
     /// as they were).
     fn list_remove_at(&mut self, l: usize, p: Tag, n: Tag) {
-        if p == NIL {
+        if p == LIST_HEAD {
             self.lists[l] = n;
             if n == NIL {
                 self.freemap &= !(1 << l);
@@ -986,7 +1038,7 @@ impl<S: SpanSource> Arena<S> {
     fn address_fit(&self, c: &Checked, mut t: Tag, from: u64) -> Option<(Tag, u64)> {
         while t != NIL {
             let seg = self.tag(t);
-            if seg.kind == Kind::Free && seg.last >= from && seg.size() >= c.size {
+            if seg.is_free() && seg.last >= from && seg.size() >= c.size {
                 if let Some(a) = self.place(seg.start, seg.last, from, c) {
                     return Some((t, a));
                 }
@@ -1187,11 +1239,11 @@ impl<S: SpanSource> Arena<S> {
         let mut t = self.tag(span).next;
         while t != NIL {
             let seg = *self.tag(t);
-            if matches!(seg.kind, Kind::Span { .. }) || seg.start > addr {
+            if seg.is_span() || seg.start > addr {
                 break;
             }
             if seg.last >= addr {
-                if seg.kind == Kind::Free && seg.last >= last {
+                if seg.is_free() && seg.last >= last {
                     let c = Checked {
                         size,
                         align: self.quantum,
@@ -1213,13 +1265,11 @@ impl<S: SpanSource> Arena<S> {
     fn commit(&mut self, f: Tag, a: u64, c: &Checked, policy: Policy) -> Result<u64, AllocError> {
         let last = a + (c.size - 1);
         let seg = *self.tag(f);
-        debug_assert!(seg.kind == Kind::Free && seg.start <= a && last <= seg.last);
+        debug_assert!(seg.is_free() && seg.start <= a && last <= seg.last);
         let cur;
         if a == seg.start && last < seg.last {
             // The front of f (the common case): a new tag takes the allocation and f keeps the
-            // free rest. The outcome is the same as carving the front out of f and putting
-            // the rest at the head of its list, but when the rest stays on f's list and f is
-            // its head, f's list links need not change (nor its neighbours on the list).
+            // free rest, so f's list links change only if the rest belongs on another list.
             // The new tag goes between f and its predecessor (never NIL: a segment follows its
             // span's tag).
             let Some(t) = self.new_tag_between(a, last, Kind::Allocated, seg.prev, f) else {
@@ -1230,8 +1280,9 @@ impl<S: SpanSource> Arena<S> {
             fm.prev = t;
             fm.start = last + 1;
             let (l, rest) = (list_of(seg.size()), list_of(seg.last - last));
-            // f is its list's head iff it has no list predecessor.
-            if rest != l || seg.list_prev != NIL {
+            // The rest stays wherever it is on f's list if its size keeps it there (the order
+            // of a list is free: no policy's contract depends on it).
+            if rest != l {
                 self.list_remove_at(l, seg.list_prev, seg.list_next);
                 self.list_insert_at(f, rest);
             }
@@ -1248,7 +1299,7 @@ impl<S: SpanSource> Arena<S> {
                 self.link_after(f, t);
                 cur = t;
             } else {
-                self.tag_mut(f).kind = Kind::Allocated;
+                self.tag_mut(f).list_prev = ALLOCATED;
                 self.tag_mut(f).last = last;
                 cur = f;
             }
@@ -1283,7 +1334,11 @@ impl<S: SpanSource> Arena<S> {
             return Err(FreeError::ZeroSize);
         }
         // One probe: the slot found here is removed below if the size matches.
-        let slot = self.allocated.find(addr).ok_or(FreeError::BadFree)?;
+        let tags = &self.tags;
+        let slot = self
+            .allocated
+            .find(addr, |t| tags[t as usize].start)
+            .ok_or(FreeError::BadFree)?;
         let t = self.allocated.slot_tag(slot);
         let allocated = self.tag(t).size();
         let wrong = round_up(size, self.quantum) != Some(allocated);
@@ -1301,55 +1356,96 @@ impl<S: SpanSource> Arena<S> {
 
     /// Marks `t` free, coalesces it with free neighbours, and releases its span if the span
     /// is imported and now wholly free.
+    ///
+    /// The merged segment keeps the tag of a free neighbour when there is one, so that only
+    /// tags already read are written, and a tag whose list is the merged size's list stays
+    /// where it is on that list (list order is free). Freeing between two allocated segments
+    /// writes nothing but `t` and the head of its new list.
     fn release_segment(&mut self, t: Tag) {
         let seg = *self.tag(t);
         let (p, n) = (seg.prev, seg.next);
-        // Both neighbours are read before either is acted on, so that their loads overlap.
-        let pt = (p != NIL)
-            .then(|| *self.tag(p))
-            .filter(|x| x.kind == Kind::Free);
-        let nt = (n != NIL)
-            .then(|| *self.tag(n))
-            .filter(|x| x.kind == Kind::Free);
-        // The merged segment keeps p's tag if p is free, else t's; `after` follows it.
-        let (mut t, mut after) = (t, n);
-        if let Some(pt) = pt {
-            self.list_remove_at(list_of(pt.size()), pt.list_prev, pt.list_next);
-            self.drop_tag(t);
-            t = p;
-        } else {
-            self.tag_mut(t).kind = Kind::Free;
-        }
-        let mut last = seg.last;
-        if let Some(nt) = nt {
-            // n's list links are read again: removing p may have changed them.
-            let (lp, ln) = (self.tag(n).list_prev, self.tag(n).list_next);
-            self.list_remove_at(list_of(nt.size()), lp, ln);
-            self.drop_tag(n);
-            last = nt.last;
-            after = nt.next;
-        }
-        if pt.is_some() || nt.is_some() {
-            let tm = self.tag_mut(t);
-            tm.last = last;
-            tm.next = after;
-            if after == NIL {
-                self.tail = t;
-            } else {
-                self.tag_mut(after).prev = t;
+        // Both neighbours are read before either is acted on, so that their loads overlap. A
+        // segment's predecessor is never NIL (its span's tag comes first).
+        let pt = *self.tag(p);
+        let nt = (n != NIL).then(|| *self.tag(n));
+        let p_free = pt.is_free();
+        let n_free = nt.is_some_and(|x| x.is_free());
+        let start = if p_free { pt.start } else { seg.start };
+        let last = match nt {
+            Some(nt) if n_free => nt.last,
+            _ => seg.last,
+        };
+        let l = list_of(last - start + 1);
+        let merged = match (p_free, nt) {
+            (true, Some(nt)) if n_free => {
+                // Keep the neighbour already on the merged list if either is; the other
+                // leaves its list, and the tag past it is relinked to the kept one.
+                if list_of(nt.size()) == l {
+                    self.list_remove(p);
+                    self.tag_mut(n).start = start;
+                    self.tag_mut(n).prev = pt.prev;
+                    self.tag_mut(pt.prev).next = n;
+                    self.drop_tag(p);
+                    n
+                } else {
+                    self.list_remove(n);
+                    if list_of(pt.size()) != l {
+                        self.list_remove(p);
+                        self.list_insert_at(p, l);
+                    }
+                    self.tag_mut(p).last = last;
+                    self.tag_mut(p).next = nt.next;
+                    self.relink_prev(nt.next, p);
+                    self.drop_tag(n);
+                    p
+                }
             }
+            (true, _) => {
+                if list_of(pt.size()) != l {
+                    self.list_remove(p);
+                    self.list_insert_at(p, l);
+                }
+                self.tag_mut(p).last = last;
+                self.tag_mut(p).next = n;
+                self.relink_prev(n, p);
+                p
+            }
+            (false, Some(nt)) if n_free => {
+                if list_of(nt.size()) != l {
+                    self.list_remove(n);
+                    self.list_insert_at(n, l);
+                }
+                self.tag_mut(n).start = start;
+                self.tag_mut(n).prev = p;
+                self.tag_mut(p).next = n;
+                n
+            }
+            _ => {
+                self.list_insert_at(t, l);
+                t
+            }
+        };
+        if merged != t {
+            self.drop_tag(t);
         }
         // Only an imported span goes back, and one is live iff imports > releases (each
         // release gives back one imported span): without one, skip reading the span tag.
         let whole = self.imports > self.releases && {
-            let span = self.tag(t).prev; // a free segment's predecessor: its span or allocated
-            let (s, seg) = (self.tag(span), self.tag(t));
-            s.kind == (Kind::Span { imported: true }) && s.start == seg.start && s.last == seg.last
+            let span = self.tag(merged).prev; // a free segment's predecessor: its span or allocated
+            let s = self.tag(span);
+            s.list_prev == SPAN_IMPORTED && s.start == start && s.last == last
         };
         if whole {
-            self.remove_span(self.tag(t).prev, t, false);
+            self.remove_span(self.tag(merged).prev, merged, true);
+        }
+    }
+
+    /// Sets the address-list predecessor of `t` (or the tail, if `t` is NIL) to `prev`.
+    fn relink_prev(&mut self, t: Tag, prev: Tag) {
+        if t == NIL {
+            self.tail = prev;
         } else {
-            self.list_insert(t);
+            self.tag_mut(t).prev = prev;
         }
     }
 
@@ -1432,7 +1528,7 @@ impl<S: SpanSource> Iterator for Segments<'_, S> {
         let t = self.arena.tag(self.next);
         self.next = t.next;
         let range = Range::from_inclusive(t.start, t.last).expect("tags are non-empty");
-        Some(match t.kind {
+        Some(match t.kind() {
             Kind::Span { imported } => SegmentView::Span { range, imported },
             Kind::Free => SegmentView::Free(range),
             Kind::Allocated | Kind::Unused => SegmentView::Allocated(range),
