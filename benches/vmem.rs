@@ -197,6 +197,10 @@ impl Subject for Vmem {
     #[inline]
     fn alloc(&mut self, units: u32) -> Option<u64> {
         let size = u64::from(units) * PAGE;
+        if self.align == 0 {
+            // Unconstrained: the plain entry point, as a caller without constraints uses it.
+            return self.arena.alloc(size, self.policy).ok();
+        }
         let req = Request {
             align: self.align,
             ..Request::size(size)

@@ -13,15 +13,18 @@
 //! The hash is a fixed multiplicative hash of `start >> quantum_shift` (every start is a
 //! multiple of the quantum, so the low bits carry nothing): no random seed, so the layout, and
 //! therefore the arena's behaviour, is the same on every run and every engine. The home slot
-//! is the top `bits` bits of the 32 stored ones; a table of more than 2^32 slots (never seen: it
-//! would take 2^31 live allocations) uses homes that are multiples of `2^(bits - 32)`, which is
-//! slower but still correct.
+//! is the top `log2(slots)` bits of the 32 stored ones, so the table stops growing at
+//! [`MAX_SLOTS`] = 2^32 slots (past 2^31 live allocations it is fuller than `1 / MAX_LOAD`, but
+//! never full: there are fewer tags than slots).
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 /// Smallest table size (slots).
 pub const MIN_SLOTS: usize = 16;
+
+/// Largest table size (slots): a home slot is taken from the 32 stored hash bits.
+pub const MAX_SLOTS: u64 = 1 << 32;
 
 /// The table grows (doubles) before an insertion would make it fuller than `1 / MAX_LOAD`.
 /// Keeping it at most 1/4 full cut a pair's time at 10^3 live allocations but added 15-25% at
@@ -57,8 +60,12 @@ pub struct AllocIndex {
     slots: Vec<Slot>,
     /// Number of occupied slots.
     len: usize,
-    /// log2(slots.len()).
-    bits: u32,
+    /// `32 - log2(slots.len())`: a hash shifted right by this is its home slot.
+    home_shift: u32,
+    /// The table doubles before `len` exceeds this.
+    grow_at: usize,
+    /// The table halves once `len` is below this (0 at [`MIN_SLOTS`]).
+    shrink_below: usize,
     /// log2(quantum): low bits of every key that are always zero.
     quantum_shift: u32,
 }
@@ -66,12 +73,16 @@ pub struct AllocIndex {
 impl AllocIndex {
     /// An empty index for keys that are multiples of `2^quantum_shift`.
     pub fn new(quantum_shift: u32) -> AllocIndex {
-        AllocIndex {
-            slots: vec![VACANT; MIN_SLOTS],
+        let mut idx = AllocIndex {
+            slots: Vec::new(),
             len: 0,
-            bits: MIN_SLOTS.trailing_zeros(),
+            home_shift: 0,
+            grow_at: 0,
+            shrink_below: 0,
             quantum_shift,
-        }
+        };
+        idx.resize(MIN_SLOTS);
+        idx
     }
 
     /// Number of entries.
@@ -91,7 +102,7 @@ impl AllocIndex {
 
     #[inline]
     fn home(&self, hash: u32) -> usize {
-        ((u64::from(hash) << 32) >> (64 - self.bits)) as usize
+        (hash >> self.home_shift) as usize
     }
 
     #[inline]
@@ -134,7 +145,7 @@ impl AllocIndex {
     #[inline]
     pub fn insert(&mut self, key: u64, tag: u32) {
         debug_assert!(tag != EMPTY);
-        if (self.len + 1) * MAX_LOAD > self.slots.len() {
+        if self.len >= self.grow_at {
             self.resize(self.slots.len() * 2);
         }
         let h = self.hash(key);
@@ -184,15 +195,27 @@ impl AllocIndex {
         }
         self.slots[hole] = VACANT;
         self.len -= 1;
-        if self.slots.len() > MIN_SLOTS && self.len * MIN_LOAD < self.slots.len() {
+        if self.len < self.shrink_below {
             self.resize(self.slots.len() / 2);
         }
         removed
     }
 
+    /// Rebuilds the table with `slots` slots (a power of two, [`MIN_SLOTS`] to
+    /// [`MAX_SLOTS`]) and sets the thresholds for the next resize.
     fn resize(&mut self, slots: usize) {
         let old = core::mem::replace(&mut self.slots, vec![VACANT; slots]);
-        self.bits = slots.trailing_zeros();
+        self.home_shift = 32 - slots.trailing_zeros();
+        self.grow_at = if slots as u64 >= MAX_SLOTS {
+            usize::MAX
+        } else {
+            slots / MAX_LOAD
+        };
+        self.shrink_below = if slots > MIN_SLOTS {
+            slots / MIN_LOAD
+        } else {
+            0
+        };
         for s in old {
             if s.tag != EMPTY {
                 self.place(s);

@@ -1070,7 +1070,12 @@ impl<S: SpanSource> Arena<S> {
 
     /// Allocates `size` bytes (rounded up to the quantum) with `policy`.
     pub fn alloc(&mut self, size: u64, policy: Policy) -> Result<u64, AllocError> {
-        self.xalloc(&Request::size(size), policy)
+        if policy == Policy::InstantFit {
+            if let Some(r) = self.instant_unconstrained(size) {
+                return r;
+            }
+        }
+        self.xalloc_general(&Request::size(size), policy)
     }
 
     /// Allocates with constraints; see the module comment, sections 3 to 5.

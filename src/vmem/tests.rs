@@ -355,3 +355,36 @@ fn instant_fit_takes_a_guaranteed_segment_first() {
     assert_eq!(a.alloc(16, Policy::InstantFit), Ok(1000));
     a.check_invariants().unwrap();
 }
+
+/// Every way a free can merge (none, left, right, both), with the merged size landing on the
+/// kept neighbour's list or another: the arena must stay coalesced and every free list must
+/// still hold exactly the segments of its size class.
+#[test]
+fn every_merge_shape_keeps_lists_exact() {
+    // Segments of 1, 2, 4, ... quanta side by side, so each merge changes size class or not
+    // depending on which neighbours are free.
+    let sizes = [1u64, 1, 2, 1, 4, 3, 8, 1, 16, 7, 2, 32];
+    for order in 0..4u32 {
+        let mut a = ia32(16);
+        a.add_span(0x1000, 0x10_0000).unwrap();
+        let addrs: Vec<u64> = sizes
+            .iter()
+            .map(|&s| a.alloc(s * 16, Policy::FirstFit).unwrap())
+            .collect();
+        // Free odd positions first, then even ones (or the reverse, or outside in), so frees
+        // find no, one or two free neighbours.
+        let mut idx: Vec<usize> = (0..sizes.len()).collect();
+        match order {
+            0 => idx.sort_by_key(|&i| (i % 2 == 0, i)),
+            1 => idx.sort_by_key(|&i| (i % 2 == 1, core::cmp::Reverse(i))),
+            2 => idx.sort_by_key(|&i| i.min(sizes.len() - 1 - i)),
+            _ => idx.reverse(),
+        }
+        for i in idx {
+            a.free(addrs[i], sizes[i] * 16).unwrap();
+            a.check_invariants()
+                .unwrap_or_else(|e| panic!("order {order} after freeing #{i}: {e}"));
+        }
+        assert_eq!(free_segments(&a), vec![(0x1000, 0x10_0FFF)]);
+    }
+}
