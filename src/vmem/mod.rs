@@ -719,11 +719,7 @@ impl<S: SpanSource> Arena<S> {
         } else {
             self.tag_mut(after).next = t;
         }
-        if next == NIL {
-            self.tail = t;
-        } else {
-            self.tag_mut(next).prev = t;
-        }
+        self.relink_prev(next, t);
     }
 
     fn unlink(&mut self, t: Tag) {
@@ -733,15 +729,29 @@ impl<S: SpanSource> Arena<S> {
         } else {
             self.tag_mut(p).next = n;
         }
-        if n == NIL {
-            self.tail = p;
+        self.relink_prev(n, p);
+    }
+
+    /// Sets the address-list predecessor of `t` (or the tail, if `t` is NIL) to `prev`.
+    fn relink_prev(&mut self, t: Tag, prev: Tag) {
+        if t == NIL {
+            self.tail = prev;
         } else {
-            self.tag_mut(n).prev = p;
+            self.tag_mut(t).prev = prev;
         }
     }
 
     fn list_insert(&mut self, t: Tag) {
         self.list_insert_at(t, list_of(self.tag(t).size()));
+    }
+
+    /// Moves free segment `t` to list `l` unless it is already there; called before its size
+    /// changes to one of list `l`'s sizes.
+    fn relist(&mut self, t: Tag, l: usize) {
+        if list_of(self.tag(t).size()) != l {
+            self.list_remove(t);
+            self.list_insert_at(t, l);
+        }
     }
 
     /// Puts `t` at the head of list `l` (which must be the list of its size); this also marks
@@ -1394,10 +1404,7 @@ impl<S: SpanSource> Arena<S> {
                     n
                 } else {
                     self.list_remove(n);
-                    if list_of(pt.size()) != l {
-                        self.list_remove(p);
-                        self.list_insert_at(p, l);
-                    }
+                    self.relist(p, l);
                     self.tag_mut(p).last = last;
                     self.tag_mut(p).next = nt.next;
                     self.relink_prev(nt.next, p);
@@ -1406,20 +1413,14 @@ impl<S: SpanSource> Arena<S> {
                 }
             }
             (true, _) => {
-                if list_of(pt.size()) != l {
-                    self.list_remove(p);
-                    self.list_insert_at(p, l);
-                }
+                self.relist(p, l);
                 self.tag_mut(p).last = last;
                 self.tag_mut(p).next = n;
                 self.relink_prev(n, p);
                 p
             }
-            (false, Some(nt)) if n_free => {
-                if list_of(nt.size()) != l {
-                    self.list_remove(n);
-                    self.list_insert_at(n, l);
-                }
+            (false, Some(_)) if n_free => {
+                self.relist(n, l);
                 self.tag_mut(n).start = start;
                 self.tag_mut(n).prev = p;
                 self.tag_mut(p).next = n;
@@ -1435,22 +1436,12 @@ impl<S: SpanSource> Arena<S> {
         }
         // Only an imported span goes back, and one is live iff imports > releases (each
         // release gives back one imported span): without one, skip reading the span tag.
-        let whole = self.imports > self.releases && {
+        if self.imports > self.releases {
             let span = self.tag(merged).prev; // a free segment's predecessor: its span or allocated
             let s = self.tag(span);
-            s.list_prev == SPAN_IMPORTED && s.start == start && s.last == last
-        };
-        if whole {
-            self.remove_span(self.tag(merged).prev, merged, true);
-        }
-    }
-
-    /// Sets the address-list predecessor of `t` (or the tail, if `t` is NIL) to `prev`.
-    fn relink_prev(&mut self, t: Tag, prev: Tag) {
-        if t == NIL {
-            self.tail = prev;
-        } else {
-            self.tag_mut(t).prev = prev;
+            if s.list_prev == SPAN_IMPORTED && s.start == start && s.last == last {
+                self.remove_span(span, merged, true);
+            }
         }
     }
 
