@@ -586,7 +586,7 @@ impl Ctx {
             };
         }
         let kb = Geometry::new(a).kernel_base();
-        let window = 4 * align.max(a.segment_size());
+        let window = align.max(a.segment_size()).saturating_mul(4);
         if tag == RAW_VA {
             return Va::Raw(d.u64());
         }
