@@ -104,6 +104,14 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                     if prev_kind == Some(Kind::Free) {
                         return broken("free segments coalesced", format!("at {:#x}", tag.start));
                     }
+                    if let Some(ix) = &a.by_size {
+                        if ix.get(&(tag.size(), tag.start)) != Some(&t) {
+                            return broken(
+                                "size index holds exactly the free segments",
+                                format!("free segment {:#x} not indexed", tag.start),
+                            );
+                        }
+                    }
                     free_segs += 1;
                     free_bytes += u128::from(tag.size());
                 } else {
@@ -138,6 +146,14 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
             "span index agrees",
             format!("{spans} tags, {} indexed", a.spans.len()),
         );
+    }
+    if let Some(ix) = &a.by_size {
+        if ix.len() != free_segs {
+            return broken(
+                "size index holds exactly the free segments",
+                format!("{free_segs} free segments, {} indexed", ix.len()),
+            );
+        }
     }
     if allocated != a.allocated.len() {
         return broken(

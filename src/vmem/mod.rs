@@ -40,8 +40,9 @@
 //!   back to scanning every segment of every list that could fit, from `floor(log2 size)` up.
 //!   Which placement it returns is unspecified.
 //! - **BestFit**: the smallest free segment that holds a placement (ties: lowest address); in
-//!   it, the lowest placement. Scans list `floor(log2 size)` and up, stopping at the first list
-//!   with a fit (every later list holds strictly larger segments).
+//!   it, the lowest placement. Walks the free segments in (size, address) order from `size` up
+//!   and takes the first that holds a placement: O(log n) for an unconstrained request. The
+//!   order is kept by a size index built on an arena's first BestFit request (section 6).
 //! - **FirstFit**: the lowest placement in the arena (address-ordered first fit). O(segments).
 //! - **NextFit**: the lowest placement at or above the **rotor**, else the lowest placement
 //!   overall. The rotor starts at 0 and moves to the byte after each NextFit allocation; it
@@ -77,6 +78,11 @@
 //! - Spans are indexed by start address (a `BTreeMap`): adding a span checks its neighbours
 //!   for overlap in O(log n) and links its tag in before the next span's tag.
 //! - Freeing coalesces with the free neighbours in the address list: O(1).
+//! - Free segments are indexed by (size, start) once the arena has served a BestFit request
+//!   (a `BTreeMap`, built then from the free lists and kept from then on). An arena that never
+//!   asks for BestFit never pays for it; one that does pays O(log n) on every change to a free
+//!   segment, and BestFit no longer walks whole free lists (at 10^6 live segments a list holds
+//!   tens of thousands).
 //!
 //! With many live segments the cost of a free is cache misses, not instructions: the index
 //! slot, the tag, its two neighbours, and whatever those lead to. So a tag is 32 bytes and
@@ -91,7 +97,8 @@
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
 //! no two free segments are adjacent within a span; a free segment is on list `n` iff its size
 //! is in `[2^n, 2^(n+1))`; free-map bit `n` is set iff list `n` is non-empty; the allocated index
-//! holds exactly the allocated segments; every span, segment and size is a multiple of `q`;
+//! holds exactly the allocated segments; the size index, if built, holds exactly the free
+//! segments; every span, segment and size is a multiple of `q`;
 //! no imported span is wholly free; and free + allocated = the sum of the spans.
 
 mod index;
@@ -522,6 +529,9 @@ pub struct Arena<S: SpanSource = NoSource> {
     spans: BTreeMap<u64, Tag>,
     /// Allocated segments by start.
     allocated: AllocIndex,
+    /// Free segments by (size, start), once a BestFit request has asked for it (module
+    /// comment, section 6).
+    by_size: Option<BTreeMap<(u64, u64), Tag>>,
     /// NextFit rotor: next search starts here; `None` once it passed the top.
     rotor: Option<u64>,
     /// Bytes allocated.
@@ -593,6 +603,7 @@ impl<S: SpanSource> Arena<S> {
             freemap: 0,
             spans: BTreeMap::new(),
             allocated: AllocIndex::new(config.quantum.trailing_zeros()),
+            by_size: None,
             rotor: Some(0),
             in_use: 0,
             total: 0,
@@ -754,6 +765,38 @@ impl<S: SpanSource> Arena<S> {
         }
     }
 
+    /// Records free segment `t`, as it is now, in the size index, if there is one.
+    fn size_index_add(&mut self, t: Tag) {
+        if let Some(ix) = &mut self.by_size {
+            let seg = &self.tags[t as usize];
+            ix.insert((seg.size(), seg.start), t);
+        }
+    }
+
+    /// Forgets free segment `seg` in the size index, if there is one.
+    fn size_index_remove(&mut self, seg: &BoundaryTag) {
+        if let Some(ix) = &mut self.by_size {
+            ix.remove(&(seg.size(), seg.start));
+        }
+    }
+
+    /// Builds the size index from the free lists, if it does not exist yet.
+    fn ensure_size_index(&mut self) {
+        if self.by_size.is_some() {
+            return;
+        }
+        let mut ix = BTreeMap::new();
+        for &head in &self.lists {
+            let mut t = head;
+            while t != NIL {
+                let seg = self.tag(t);
+                ix.insert((seg.size(), seg.start), t);
+                t = seg.list_next;
+            }
+        }
+        self.by_size = Some(ix);
+    }
+
     /// Puts `t` at the head of list `l` (which must be the list of its size); this also marks
     /// it free.
     fn list_insert_at(&mut self, t: Tag, l: usize) {
@@ -855,6 +898,7 @@ impl<S: SpanSource> Arena<S> {
         self.link_after(prev, span);
         self.link_after(span, seg);
         self.list_insert(seg);
+        self.size_index_add(seg);
         self.spans.insert(range.start(), span);
         self.total += u128::from(range.size());
         Ok(())
@@ -996,49 +1040,39 @@ impl<S: SpanSource> Arena<S> {
             }
         }
         if fallback {
-            self.scan_lists(c, false)
+            self.scan_lists(c)
         } else {
             None
         }
     }
 
+    /// The first free segment in (size, start) order, from `c.size` up, that holds a
+    /// placement. Needs the size index ([`Arena::xalloc_general`] builds it before searching).
     fn best_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
-        self.scan_lists(c, true)
+        let ix = self.by_size.as_ref()?;
+        ix.range((c.size, 0)..).find_map(|(_, &t)| {
+            let seg = self.tag(t);
+            self.place(seg.start, seg.last, 0, c).map(|a| (t, a))
+        })
     }
 
-    /// Scans every free list that could hold a fit, smallest first. With `best`, returns the
-    /// smallest fitting segment (ties: lowest address); otherwise the first fit found.
-    fn scan_lists(&self, c: &Checked, best: bool) -> Option<(Tag, u64)> {
+    /// Scans every free list that could hold a fit, smallest list first, and returns the first
+    /// fit found.
+    fn scan_lists(&self, c: &Checked) -> Option<(Tag, u64)> {
         let first = list_of(c.size) as u32;
         let mut map = self.freemap & (u64::MAX << first);
         while map != 0 {
             let l = map.trailing_zeros() as usize;
             map &= map - 1;
-            let mut found: Option<(Tag, u64)> = None;
             let mut t = self.lists[l];
             while t != NIL {
                 let seg = self.tag(t);
                 if seg.size() >= c.size {
                     if let Some(a) = self.place(seg.start, seg.last, 0, c) {
-                        if !best {
-                            return Some((t, a));
-                        }
-                        let better = match found {
-                            None => true,
-                            Some((b, _)) => {
-                                let bs = self.tag(b);
-                                (seg.size(), seg.start) < (bs.size(), bs.start)
-                            }
-                        };
-                        if better {
-                            found = Some((t, a));
-                        }
+                        return Some((t, a));
                     }
                 }
                 t = seg.list_next;
-            }
-            if found.is_some() {
-                return found;
             }
         }
         None
@@ -1150,6 +1184,9 @@ impl<S: SpanSource> Arena<S> {
         if !self.tags_available(2) {
             return Err(AllocError::NoTags);
         }
+        if policy == Policy::BestFit {
+            self.ensure_size_index();
+        }
         if let Some((t, a)) = self.search(&c, policy) {
             return self.commit(t, a, &c, policy);
         }
@@ -1223,7 +1260,7 @@ impl<S: SpanSource> Arena<S> {
                 Some((t, a)) => return self.commit(t, a, c, policy),
                 None => {
                     // The source ignored our constraints: give the span back at once.
-                    self.remove_span(self.spans[&span.start()], seg, true);
+                    self.remove_span(self.spans[&span.start()], seg);
                 }
             }
         }
@@ -1281,6 +1318,7 @@ impl<S: SpanSource> Arena<S> {
         let last = a + (c.size - 1);
         let seg = *self.tag(f);
         debug_assert!(seg.is_free() && seg.start <= a && last <= seg.last);
+        self.size_index_remove(&seg);
         let cur;
         if a == seg.start && last < seg.last {
             // The front of f (the common case): a new tag takes the allocation and f keeps the
@@ -1301,6 +1339,7 @@ impl<S: SpanSource> Arena<S> {
                 self.list_remove_at(l, seg.list_prev, seg.list_next);
                 self.list_insert_at(f, rest);
             }
+            self.size_index_add(f);
             cur = t;
         } else {
             self.list_remove(f);
@@ -1308,6 +1347,7 @@ impl<S: SpanSource> Arena<S> {
                 // The left remainder stays in f.
                 self.tag_mut(f).last = a - 1;
                 self.list_insert(f);
+                self.size_index_add(f);
                 let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
                     return Err(AllocError::NoTags); // unreachable: tags_available checked
                 };
@@ -1324,6 +1364,7 @@ impl<S: SpanSource> Arena<S> {
                 };
                 self.link_after(cur, r);
                 self.list_insert(r);
+                self.size_index_add(r);
             }
         }
         self.allocated.insert(a, cur);
@@ -1385,6 +1426,12 @@ impl<S: SpanSource> Arena<S> {
         let nt = (n != NIL).then(|| *self.tag(n));
         let p_free = pt.is_free();
         let n_free = nt.is_some_and(|x| x.is_free());
+        if p_free {
+            self.size_index_remove(&pt);
+        }
+        if let Some(nt) = nt.filter(|_| n_free) {
+            self.size_index_remove(&nt);
+        }
         let start = if p_free { pt.start } else { seg.start };
         let last = match nt {
             Some(nt) if n_free => nt.last,
@@ -1434,25 +1481,26 @@ impl<S: SpanSource> Arena<S> {
         if merged != t {
             self.drop_tag(t);
         }
+        self.size_index_add(merged);
         // Only an imported span goes back, and one is live iff imports > releases (each
         // release gives back one imported span): without one, skip reading the span tag.
         if self.imports > self.releases {
             let span = self.tag(merged).prev; // a free segment's predecessor: its span or allocated
             let s = self.tag(span);
             if s.list_prev == SPAN_IMPORTED && s.start == start && s.last == last {
-                self.remove_span(span, merged, true);
+                self.remove_span(span, merged);
             }
         }
     }
 
     /// Removes an imported span whose only segment is the free segment `seg` (on its free
-    /// list iff `listed`), and hands it back to the source.
-    fn remove_span(&mut self, span: Tag, seg: Tag, listed: bool) {
+    /// list), and hands it back to the source.
+    fn remove_span(&mut self, span: Tag, seg: Tag) {
         let range = Range::from_inclusive(self.tag(span).start, self.tag(span).last)
             .expect("span tags are non-empty");
-        if listed {
-            self.list_remove(seg);
-        }
+        let free = *self.tag(seg);
+        self.size_index_remove(&free);
+        self.list_remove(seg);
         self.unlink(seg);
         self.drop_tag(seg);
         self.unlink(span);

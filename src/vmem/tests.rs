@@ -364,9 +364,15 @@ fn every_merge_shape_keeps_lists_exact() {
     // Segments of 1, 2, 4, ... quanta side by side, so each merge changes size class or not
     // depending on which neighbours are free.
     let sizes = [1u64, 1, 2, 1, 4, 3, 8, 1, 16, 7, 2, 32];
-    for order in 0..4u32 {
+    for (order, sized) in (0..4u32).flat_map(|o| [(o, false), (o, true)]) {
         let mut a = ia32(16);
         a.add_span(0x1000, 0x10_0000).unwrap();
+        if sized {
+            // A BestFit request builds the size index, which every merge must then keep exact
+            // (check_invariants compares it with the free segments).
+            let b = a.alloc(16, Policy::BestFit).unwrap();
+            a.free(b, 16).unwrap();
+        }
         let addrs: Vec<u64> = sizes
             .iter()
             .map(|&s| a.alloc(s * 16, Policy::FirstFit).unwrap())
@@ -383,8 +389,36 @@ fn every_merge_shape_keeps_lists_exact() {
         for i in idx {
             a.free(addrs[i], sizes[i] * 16).unwrap();
             a.check_invariants()
-                .unwrap_or_else(|e| panic!("order {order} after freeing #{i}: {e}"));
+                .unwrap_or_else(|e| panic!("order {order} sized {sized} after freeing #{i}: {e}"));
         }
         assert_eq!(free_segments(&a), vec![(0x1000, 0x10_0FFF)]);
     }
+}
+
+/// BestFit through the size index: the smallest segment that holds a placement wins, ties go
+/// to the lowest address, and a smaller segment that fails a constraint is passed over.
+#[test]
+fn best_fit_takes_the_smallest_then_lowest_placement() {
+    let mut a = ia32(1);
+    a.add_span(0, 0x1000).unwrap();
+    // Carve holes of 8 @ 0x100, 4 @ 0x200, 4 @ 0x300 and 6 @ 0x410 (everything else taken).
+    let holes = [(0x100u64, 8u64), (0x200, 4), (0x300, 4), (0x410, 6)];
+    let mut cursor = 0;
+    for &(at, len) in &holes {
+        a.xalloc_at(cursor, at - cursor).unwrap();
+        cursor = at + len;
+    }
+    a.xalloc_at(cursor, 0x1000 - cursor).unwrap();
+    assert_eq!(a.alloc(3, Policy::BestFit), Ok(0x200)); // two 4s: the lower one
+    assert_eq!(a.alloc(4, Policy::BestFit), Ok(0x300));
+    // Left: 1 @ 0x203, 8 @ 0x100, 6 @ 0x410. The 6 holds no 0x80-aligned placement.
+    let aligned = Request {
+        align: 0x80,
+        ..Request::size(2)
+    };
+    assert_eq!(a.xalloc(&aligned, Policy::BestFit), Ok(0x100));
+    // Now 6 @ 0x102 ties 6 @ 0x410: the lower one; then only 0x410 holds 2.
+    assert_eq!(a.alloc(5, Policy::BestFit), Ok(0x102));
+    assert_eq!(a.alloc(2, Policy::BestFit), Ok(0x410));
+    a.check_invariants().unwrap();
 }
