@@ -767,17 +767,46 @@ impl<S: SpanSource> Arena<S> {
 
     /// Records free segment `t`, as it is now, in the size index, if there is one.
     fn size_index_add(&mut self, t: Tag) {
+        let seg = &self.tags[t as usize];
+        let key = (seg.size(), seg.start);
         if let Some(ix) = &mut self.by_size {
-            let seg = &self.tags[t as usize];
-            ix.insert((seg.size(), seg.start), t);
+            ix.insert(key, t);
         }
     }
 
-    /// Forgets free segment `seg` in the size index, if there is one.
+    /// Forgets free segment `seg` (as it was) in the size index, if there is one.
     fn size_index_remove(&mut self, seg: &BoundaryTag) {
         if let Some(ix) = &mut self.by_size {
             ix.remove(&(seg.size(), seg.start));
         }
+    }
+
+    /// The size index after [`Arena::commit`] carved allocation `cur` out of free segment
+    /// `old`: `old` goes, and the free remainders on either side of `cur` (whatever lies next
+    /// to `cur` within `old`'s range and is free) come in. Out of line and called only when
+    /// the index exists, so that instant-fit arenas keep their fast path small.
+    #[cold]
+    #[inline(never)]
+    fn size_index_carved(&mut self, old: &BoundaryTag, cur: Tag) {
+        self.size_index_remove(old);
+        let (p, n) = (self.tag(cur).prev, self.tag(cur).next);
+        if self.tag(p).is_free() && self.tag(p).start == old.start {
+            self.size_index_add(p);
+        }
+        if n != NIL && self.tag(n).is_free() && self.tag(n).last == old.last {
+            self.size_index_add(n);
+        }
+    }
+
+    /// The size index after [`Arena::release_segment`] merged the free segments `gone` (as
+    /// they were) into `merged`. Out of line, as [`Arena::size_index_carved`].
+    #[cold]
+    #[inline(never)]
+    fn size_index_merged(&mut self, gone: [Option<&BoundaryTag>; 2], merged: Tag) {
+        for seg in gone.into_iter().flatten() {
+            self.size_index_remove(seg);
+        }
+        self.size_index_add(merged);
     }
 
     /// Builds the size index from the free lists, if it does not exist yet.
@@ -1318,7 +1347,6 @@ impl<S: SpanSource> Arena<S> {
         let last = a + (c.size - 1);
         let seg = *self.tag(f);
         debug_assert!(seg.is_free() && seg.start <= a && last <= seg.last);
-        self.size_index_remove(&seg);
         let cur;
         if a == seg.start && last < seg.last {
             // The front of f (the common case): a new tag takes the allocation and f keeps the
@@ -1339,7 +1367,6 @@ impl<S: SpanSource> Arena<S> {
                 self.list_remove_at(l, seg.list_prev, seg.list_next);
                 self.list_insert_at(f, rest);
             }
-            self.size_index_add(f);
             cur = t;
         } else {
             self.list_remove(f);
@@ -1347,7 +1374,6 @@ impl<S: SpanSource> Arena<S> {
                 // The left remainder stays in f.
                 self.tag_mut(f).last = a - 1;
                 self.list_insert(f);
-                self.size_index_add(f);
                 let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
                     return Err(AllocError::NoTags); // unreachable: tags_available checked
                 };
@@ -1364,8 +1390,10 @@ impl<S: SpanSource> Arena<S> {
                 };
                 self.link_after(cur, r);
                 self.list_insert(r);
-                self.size_index_add(r);
             }
+        }
+        if self.by_size.is_some() {
+            self.size_index_carved(&seg, cur);
         }
         self.allocated.insert(a, cur);
         self.in_use += u128::from(c.size);
@@ -1426,12 +1454,6 @@ impl<S: SpanSource> Arena<S> {
         let nt = (n != NIL).then(|| *self.tag(n));
         let p_free = pt.is_free();
         let n_free = nt.is_some_and(|x| x.is_free());
-        if p_free {
-            self.size_index_remove(&pt);
-        }
-        if let Some(nt) = nt.filter(|_| n_free) {
-            self.size_index_remove(&nt);
-        }
         let start = if p_free { pt.start } else { seg.start };
         let last = match nt {
             Some(nt) if n_free => nt.last,
@@ -1481,7 +1503,10 @@ impl<S: SpanSource> Arena<S> {
         if merged != t {
             self.drop_tag(t);
         }
-        self.size_index_add(merged);
+        if self.by_size.is_some() {
+            let gone = [p_free.then_some(&pt), nt.as_ref().filter(|_| n_free)];
+            self.size_index_merged(gone, merged);
+        }
         // Only an imported span goes back, and one is live iff imports > releases (each
         // release gives back one imported span): without one, skip reading the span tag.
         if self.imports > self.releases {
