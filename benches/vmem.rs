@@ -36,7 +36,16 @@
 //!
 //! The oracle is O(live) per candidate placement, so it runs only at `N <= ORACLE_MAX_N`.
 //!
-//! ## 4. Clock
+//! ## 4. Counting instead of timing
+//!
+//! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it
+//! builds `who` (vmem, vmem-best, buddy, offset, talc) at `n` live segments exactly as the
+//! steady-state benchmark does (fill, untimed churn), replays `pairs` more pairs and exits.
+//! `ci/bench-counts` runs that under cachegrind twice (two pair counts) and divides the
+//! difference, giving instructions and cache misses per pair: figures that repeat exactly on
+//! any machine, unlike times on a shared one.
+//!
+//! ## 5. Clock
 //!
 //! Times are the benchmark thread's CPU time ([`ThreadTime`]), not wall time: the machine is
 //! shared (two cores, concurrent builds), and wall time would charge each allocator for
@@ -688,7 +697,39 @@ fn vmalloc_replay(c: &mut Criterion<ThreadTime>) {
     g.finish();
 }
 
+/// One run of `KVAFUZZ_PAIRS` (module comment, section 4).
+fn count_pairs(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [who, n, pairs] = parts[..] else {
+        panic!("KVAFUZZ_PAIRS must be <who>:<n>:<pairs>, got {spec:?}");
+    };
+    let n: usize = n.parse().expect("KVAFUZZ_PAIRS: n is a number");
+    let pairs: usize = pairs.parse().expect("KVAFUZZ_PAIRS: pairs is a number");
+    let trace = Trace::new(n);
+    fn run<S: Subject>(subject: S, who: &'static str, trace: &Trace, pairs: usize) {
+        let mut st = Steady::new(subject, who, trace);
+        for _ in 0..pairs {
+            black_box(st.pair());
+        }
+    }
+    match who {
+        "vmem" => run(Vmem::new(Policy::InstantFit, 0), "vmem", &trace, pairs),
+        "vmem-best" => run(Vmem::new(Policy::BestFit, 0), "vmem-best", &trace, pairs),
+        "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
+        "offset" => run(Offset::new(n), "offset", &trace, pairs),
+        "talc" => {
+            let buffer = TalcBuffer::new(talc_bytes(n));
+            run(Talc::new(&buffer), "talc", &trace, pairs);
+        }
+        _ => panic!("KVAFUZZ_PAIRS: unknown allocator {who:?}"),
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("KVAFUZZ_PAIRS") {
+        count_pairs(&spec);
+        return;
+    }
     let mut c = Criterion::default()
         .with_measurement(ThreadTime)
         .configure_from_args();
