@@ -39,7 +39,7 @@
 //! ## 4. Counting instead of timing
 //!
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it
-//! builds `who` (vmem, vmem-best, buddy, offset, talc) at `n` live segments exactly as the
+//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor) at `n` live segments exactly as the
 //! steady-state benchmark does (fill, untimed churn), replays `pairs` more pairs and exits.
 //! `ci/bench-counts` runs that under cachegrind twice (two pair counts) and divides the
 //! difference, giving instructions and cache misses per pair: figures that repeat exactly on
@@ -51,6 +51,17 @@
 //! shared (two cores, concurrent builds), and wall time would charge each allocator for
 //! whatever else ran while it was measured. Page faults and other kernel time spent on the
 //! thread's behalf still count.
+//!
+//! ## 6. The floor
+//!
+//! `steady/instant/floor` ([`Floor`]) is not an allocator anyone would pick: it manages no
+//! space, only a table of recorded sizes indexed by handle, and it exists to calibrate the
+//! others. Every allocator here pays for the benchmark's own work (the trace read, the
+//! `swap_remove` at a random live index, the push), and every allocator that can refuse a
+//! wrong-size free must touch some record of the freed allocation, at a random place once
+//! the live set outgrows the caches. The floor does exactly that and nothing more, so its
+//! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
+//! much the memory system alone slows a pair down on the machine at hand.
 
 use std::alloc::Layout;
 use std::cell::OnceCell;
@@ -329,6 +340,52 @@ impl Subject for Offset {
     }
 }
 
+/// The floor: the least an allocator that refuses a wrong-size free can do per pair (module
+/// comment, section 6). A handle is a slot in a table of recorded sizes; allocating pops the
+/// most recently freed slot (so it is cache-hot) and records the size, freeing compares the
+/// recorded size (one read and one write at a random slot) and pushes the slot. It manages no
+/// space at all: no addresses, no placement, no coalescing. What it costs is the benchmark's
+/// own work plus one random table access per pair, a lower bound for every real allocator
+/// here, and its `10^6 / 10^3` ratio is what the memory system alone does to a pair.
+struct Floor {
+    /// The recorded size of each slot (0: not allocated).
+    sizes: Vec<u32>,
+    /// Slots not allocated, most recently freed last.
+    unused: Vec<u32>,
+}
+
+impl Floor {
+    fn new(live: usize) -> Floor {
+        Floor {
+            sizes: Vec::with_capacity(live + 1),
+            unused: Vec::new(),
+        }
+    }
+}
+
+impl Subject for Floor {
+    type Handle = u32;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<u32> {
+        let h = match self.unused.pop() {
+            Some(h) => h,
+            None => {
+                self.sizes.push(0);
+                u32::try_from(self.sizes.len() - 1).ok()?
+            }
+        };
+        self.sizes[h as usize] = units;
+        Some(h)
+    }
+    #[inline]
+    fn free(&mut self, h: u32, units: u32) {
+        let recorded = &mut self.sizes[h as usize];
+        assert_eq!(*recorded, units, "floor: wrong-size free of slot {h}");
+        *recorded = 0;
+        self.unused.push(h);
+    }
+}
+
 /// A heap buffer for talc. Its alignment is the system allocator's minimum, so
 /// `alloc_zeroed` is a `calloc`, which takes large buffers straight from `mmap`: the OS zeroes
 /// pages lazily, on first touch (a larger alignment would `memset` the whole buffer).
@@ -525,6 +582,7 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         steady(&mut g, "vmem", &trace, || Vmem::new(Policy::InstantFit, 0));
         steady(&mut g, "buddy", &trace, Buddy::new);
         steady(&mut g, "offset", &trace, || Offset::new(n));
+        steady(&mut g, "floor", &trace, || Floor::new(n));
         {
             // Made on first use, so that a filtered-out talc costs nothing.
             let buffer = OnceCell::new();
@@ -717,6 +775,7 @@ fn count_pairs(spec: &str) {
         "vmem-best" => run(Vmem::new(Policy::BestFit, 0), "vmem-best", &trace, pairs),
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
+        "floor" => run(Floor::new(n), "floor", &trace, pairs),
         "talc" => {
             let buffer = TalcBuffer::new(talc_bytes(n));
             run(Talc::new(&buffer), "talc", &trace, pairs);
