@@ -356,6 +356,53 @@ fn instant_fit_takes_a_guaranteed_segment_first() {
     a.check_invariants().unwrap();
 }
 
+/// The recent segment (the one the latest free made) is taken first while it is free and large
+/// enough, and is never trusted once later operations allocated it, merged it away or reused
+/// its tag.
+#[test]
+fn instant_fit_takes_the_recent_segment_and_never_a_stale_one() {
+    let mut a = ia32(1);
+    a.add_span(0, 1000).unwrap();
+    let x: Vec<u64> = (0..6)
+        .map(|_| a.alloc(100, Policy::InstantFit).unwrap())
+        .collect();
+    assert_eq!(x, [0, 100, 200, 300, 400, 500]);
+    // [600, 1000) is free on list 8; freeing 200 makes [200, 300) the recent segment (list 6).
+    a.free(200, 100).unwrap();
+    assert_eq!(a.alloc(40, Policy::InstantFit), Ok(200));
+    // The rest [240, 300) keeps the recent tag, and holds 60 bytes exactly.
+    assert_eq!(a.alloc(60, Policy::InstantFit), Ok(240));
+    // Now wholly allocated: not free, so the lists decide (list 8: [600, 1000)).
+    assert_eq!(a.alloc(10, Policy::InstantFit), Ok(600));
+    a.check_invariants().unwrap();
+    // Too small: freeing 100 makes [100, 200) recent, and 150 bytes go to list 8's [610, 1000).
+    a.free(100, 100).unwrap();
+    assert_eq!(a.alloc(150, Policy::InstantFit), Ok(610));
+    // Freeing 0 merges [0, 100) into [100, 200): the merged segment is the recent one.
+    a.free(0, 100).unwrap();
+    assert_eq!(a.alloc(200, Policy::InstantFit), Ok(0));
+    // Two frees in a row: the second merges into the first, and the merge is recent.
+    a.free(300, 100).unwrap();
+    a.free(400, 100).unwrap();
+    assert_eq!(a.alloc(200, Policy::InstantFit), Ok(300));
+    a.check_invariants().unwrap();
+
+    // A recent segment whose imported span went back to the source: its tag is dropped, then
+    // reused for an allocated segment, and must not be taken for a free one.
+    let mut source = Arena::new("src", 4096, Some(Arch::X86_64)).unwrap();
+    source.add_span(0x10_0000, 0x100_0000).unwrap();
+    let config = ArenaConfig::new(4096, Some(Arch::X86_64));
+    let mut b = Arena::with_source("b", config, source).unwrap();
+    let p = b.alloc(0x3000, Policy::InstantFit).unwrap();
+    b.free(p, 0x3000).unwrap();
+    assert_eq!(b.stats().spans, 0);
+    let q = b.alloc(0x2000, Policy::InstantFit).unwrap();
+    let r = b.alloc(0x2000, Policy::InstantFit).unwrap();
+    assert_ne!(q, r);
+    assert_eq!(b.stats().in_use, 0x4000);
+    b.check_invariants().unwrap();
+}
+
 /// Every way a free can merge (none, left, right, both), with the merged size landing on the
 /// kept neighbour's list or another: the arena must stay coalesced and every free list must
 /// still hold exactly the segments of its size class.
