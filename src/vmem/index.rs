@@ -1,70 +1,67 @@
 //! The allocated-segment index: start address -> boundary tag, so that `free` finds its
 //! segment in O(1) expected time and can tell a bad free from a wrong size.
 //!
-//! Open addressing with linear probing and backward-shift deletion (no tombstones), in a
-//! power-of-two table kept between `1 / MIN_LOAD` and `1 / MAX_LOAD` full ([`MIN_SLOTS`] at least).
+//! Chained hashing through the tags themselves: a power-of-two table of bucket heads (one
+//! `u32` tag each, [`NIL`] for an empty bucket), and each allocated tag's `list_next` links
+//! the next tag of its bucket. An allocated segment is on no free list, so that field is
+//! otherwise unused; the index costs 4 bytes a bucket and nothing per entry. A look-up reads
+//! the bucket, then the tags of its chain until one starts at the key (`free` reads that tag
+//! next anyway, so a chain of one costs nothing beyond the bucket). Removal unlinks the tag
+//! from its chain through the link found by the look-up; insertion pushes at the chain's head
+//! and touches only the bucket and the new tag.
 //!
-//! A slot is 8 bytes: the tag (a `u32` slab index) and the high 32 bits of the key's hash. The
-//! key itself is not stored: the tag records its segment's start, so a look-up compares hashes
-//! and then checks the one tag whose hash matches against the key (`free` reads that tag next
-//! anyway). Twice as many slots fit in a cache line as with `(u64, u32)` pairs, and removal and
-//! resizing find an entry's home slot from the stored hash without touching the tags.
-//!
-//! The hash is a fixed multiplicative hash of `start >> quantum_shift` (every start is a
-//! multiple of the quantum, so the low bits carry nothing): no random seed, so the layout, and
-//! therefore the arena's behaviour, is the same on every run and every engine. The home slot
-//! is the top `log2(slots)` bits of the 32 stored ones, so the table stops growing at
-//! [`MAX_SLOTS`] = 2^32 slots (past 2^31 live allocations it is fuller than `1 / MAX_LOAD`, but
-//! never full: there are fewer tags than slots).
+//! The table is kept between `1 / MIN_LOAD` and `1 / MAX_LOAD` full ([`MIN_BUCKETS`] at least),
+//! so a successful look-up reads `1 + load / 2` tags on average. The hash is a fixed
+//! multiplicative hash of `start >> quantum_shift` (every start is a multiple of the quantum,
+//! so the low bits carry nothing), its top `log2(buckets)` bits the bucket: no random seed,
+//! so the layout, and therefore the arena's behaviour, is the same on every run and every
+//! engine. The table stops growing at [`MAX_BUCKETS`] = 2^32 buckets (chains then grow past
+//! `MAX_LOAD`; there are never more tags than that).
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// Smallest table size (slots).
-pub const MIN_SLOTS: usize = 16;
+use super::{BoundaryTag, Kind, Tag, NIL};
 
-/// Largest table size (slots): a home slot is taken from the 32 stored hash bits.
-pub const MAX_SLOTS: u64 = 1 << 32;
+/// Smallest table size (buckets).
+pub const MIN_BUCKETS: usize = 16;
 
-/// The table grows (doubles) before an insertion would make it fuller than `1 / MAX_LOAD`.
-/// Keeping it at most 1/4 full cut a pair's time at 10^3 live allocations but added 15-25% at
-/// 10^6 (a table twice as large: more cache and TLB misses), so the bound is 1/2.
-pub const MAX_LOAD: usize = 2;
+/// Largest table size (buckets).
+pub const MAX_BUCKETS: u64 = 1 << 32;
 
-/// The table shrinks (halves) once it is emptier than `1 / MIN_LOAD` (4x hysteresis, so an
-/// alternating insert and remove never resizes twice in a row).
-pub const MIN_LOAD: usize = 8;
+/// The table doubles before an insertion would put more than `buckets * MAX_LOAD` entries in it.
+pub const MAX_LOAD: usize = 1;
 
-/// Marks an empty slot (no tag has this index).
-const EMPTY: u32 = u32::MAX;
+/// The table halves once it holds fewer than `buckets / MIN_LOAD` entries (4x hysteresis
+/// below the growth bound, so alternating insertions and removals never resize twice in a row).
+pub const MIN_LOAD: usize = 4;
 
 /// Fibonacci hashing multiplier: 2^64 / golden ratio, odd.
 const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// One slot: a tag and the high half of its key's hash.
+/// Where a look-up found its key: the tag, and the link that points at it (the bucket head if
+/// `pred` is NIL, else `pred`'s `list_next`). Valid until the index next changes.
 #[derive(Clone, Copy, Debug)]
-struct Slot {
-    hash: u32,
-    tag: u32,
+pub(super) struct Found {
+    pub tag: Tag,
+    pred: Tag,
+    bucket: usize,
 }
 
-const VACANT: Slot = Slot {
-    hash: 0,
-    tag: EMPTY,
-};
-
-/// A map from allocation start to boundary tag; see the module comment. Methods that must
-/// compare keys take `start_of`, which gives the start address a tag records.
+/// A map from allocation start to allocated boundary tag; see the module comment. Methods take
+/// the arena's tag slab, where the chains live.
 #[derive(Clone, Debug)]
-pub struct AllocIndex {
-    slots: Vec<Slot>,
-    /// Number of occupied slots.
+pub(super) struct AllocIndex {
+    heads: Vec<Tag>,
+    /// Number of entries.
     len: usize,
-    /// `32 - log2(slots.len())`: a hash shifted right by this is its home slot.
-    home_shift: u32,
+    /// `64 - log2(heads.len())`: a hash shifted right by this is its bucket.
+    shift: u32,
     /// The table doubles before `len` exceeds this.
     grow_at: usize,
-    /// The table halves once `len` is below this (0 at [`MIN_SLOTS`]).
+    /// The table halves once `len` is below this (0 at [`MIN_BUCKETS`]).
     shrink_below: usize,
     /// log2(quantum): low bits of every key that are always zero.
     quantum_shift: u32,
@@ -74,14 +71,14 @@ impl AllocIndex {
     /// An empty index for keys that are multiples of `2^quantum_shift`.
     pub fn new(quantum_shift: u32) -> AllocIndex {
         let mut idx = AllocIndex {
-            slots: Vec::new(),
+            heads: Vec::new(),
             len: 0,
-            home_shift: 0,
+            shift: 0,
             grow_at: 0,
             shrink_below: 0,
             quantum_shift,
         };
-        idx.resize(MIN_SLOTS);
+        idx.resize(MIN_BUCKETS, &mut []);
         idx
     }
 
@@ -90,157 +87,147 @@ impl AllocIndex {
         self.len
     }
 
-    /// `true` iff there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    #[inline]
+    fn bucket(&self, key: u64) -> usize {
+        ((key >> self.quantum_shift).wrapping_mul(MULTIPLIER) >> self.shift) as usize
     }
 
+    /// The entry for `key`, if any.
     #[inline]
-    fn hash(&self, key: u64) -> u32 {
-        ((key >> self.quantum_shift).wrapping_mul(MULTIPLIER) >> 32) as u32
-    }
-
-    #[inline]
-    fn home(&self, hash: u32) -> usize {
-        (hash >> self.home_shift) as usize
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    /// The slot holding `key`, if any. A slot number is valid until the next insertion or
-    /// removal; [`AllocIndex::slot_tag`] and [`AllocIndex::remove_slot`] take it, so that a
-    /// look-up followed by a removal (as `free` does) probes the table once.
-    #[inline]
-    pub fn find(&self, key: u64, start_of: impl Fn(u32) -> u64) -> Option<usize> {
-        let mask = self.mask();
-        let h = self.hash(key);
-        let mut i = self.home(h);
-        loop {
-            let s = self.slots[i];
-            if s.tag == EMPTY {
-                return None;
+    pub fn find(&self, key: u64, tags: &[BoundaryTag]) -> Option<Found> {
+        let bucket = self.bucket(key);
+        let mut pred = NIL;
+        let mut t = self.heads[bucket];
+        while t != NIL {
+            let tag = &tags[t as usize];
+            if tag.start == key {
+                return Some(Found {
+                    tag: t,
+                    pred,
+                    bucket,
+                });
             }
-            if s.hash == h && start_of(s.tag) == key {
-                return Some(i);
-            }
-            i = (i + 1) & mask;
+            pred = t;
+            t = tag.list_next;
         }
-    }
-
-    /// The tag in occupied slot `slot` (from [`AllocIndex::find`]).
-    pub fn slot_tag(&self, slot: usize) -> u32 {
-        self.slots[slot].tag
+        None
     }
 
     /// The tag of the allocation starting at `key`.
-    pub fn get(&self, key: u64, start_of: impl Fn(u32) -> u64) -> Option<u32> {
-        self.find(key, start_of).map(|i| self.slots[i].tag)
+    pub fn get(&self, key: u64, tags: &[BoundaryTag]) -> Option<Tag> {
+        self.find(key, tags).map(|f| f.tag)
     }
 
-    /// Inserts `key -> tag`; `key` must not be in the index (the caller knows: it has just
-    /// carved a new allocation starting there).
+    /// Inserts `key -> t`; `key` must not be in the index (the caller knows: it has just carved
+    /// a new allocation starting there) and `t` must be allocated and start at `key`.
     #[inline]
-    pub fn insert(&mut self, key: u64, tag: u32) {
-        debug_assert!(tag != EMPTY);
+    pub fn insert(&mut self, key: u64, t: Tag, tags: &mut [BoundaryTag]) {
         if self.len >= self.grow_at {
-            self.resize(self.slots.len() * 2);
+            self.resize(self.heads.len() * 2, tags);
         }
-        let h = self.hash(key);
-        self.place(Slot { hash: h, tag });
+        let bucket = self.bucket(key);
+        tags[t as usize].list_next = self.heads[bucket];
+        self.heads[bucket] = t;
         self.len += 1;
     }
 
-    /// Puts `s` in the first empty slot of its probe run.
+    /// Removes the entry `found` (from [`AllocIndex::find`], with no change in between).
     #[inline]
-    fn place(&mut self, s: Slot) {
-        let mask = self.mask();
-        let mut i = self.home(s.hash);
-        while self.slots[i].tag != EMPTY {
-            i = (i + 1) & mask;
+    pub fn remove(&mut self, found: Found, tags: &mut [BoundaryTag]) {
+        let next = tags[found.tag as usize].list_next;
+        if found.pred == NIL {
+            self.heads[found.bucket] = next;
+        } else {
+            tags[found.pred as usize].list_next = next;
         }
-        self.slots[i] = s;
-    }
-
-    /// Removes `key`, returning its tag.
-    pub fn remove(&mut self, key: u64, start_of: impl Fn(u32) -> u64) -> Option<u32> {
-        let i = self.find(key, start_of)?;
-        Some(self.remove_slot(i))
-    }
-
-    /// Empties occupied slot `i` (from [`AllocIndex::find`]), returning its tag.
-    #[inline]
-    pub fn remove_slot(&mut self, i: usize) -> u32 {
-        let mask = self.mask();
-        debug_assert!(self.slots[i].tag != EMPTY, "remove_slot on an empty slot");
-        let removed = self.slots[i].tag;
-        // Backward shift: pull later entries of the probe run into the hole when their home
-        // slot is not cyclically inside (hole, their position].
-        let mut hole = i;
-        let mut j = (i + 1) & mask;
-        loop {
-            let s = self.slots[j];
-            if s.tag == EMPTY {
-                break;
-            }
-            let dist_home = j.wrapping_sub(self.home(s.hash)) & mask;
-            let dist_hole = j.wrapping_sub(hole) & mask;
-            if dist_home >= dist_hole {
-                self.slots[hole] = s;
-                hole = j;
-            }
-            j = (j + 1) & mask;
-        }
-        self.slots[hole] = VACANT;
+        tags[found.tag as usize].list_next = NIL;
         self.len -= 1;
         if self.len < self.shrink_below {
-            self.resize(self.slots.len() / 2);
+            self.resize(self.heads.len() / 2, tags);
         }
-        removed
     }
 
-    /// Rebuilds the table with `slots` slots (a power of two, [`MIN_SLOTS`] to
-    /// [`MAX_SLOTS`]) and sets the thresholds for the next resize.
-    fn resize(&mut self, slots: usize) {
-        let old = core::mem::replace(&mut self.slots, vec![VACANT; slots]);
-        self.home_shift = 32 - slots.trailing_zeros();
-        self.grow_at = if slots as u64 >= MAX_SLOTS {
+    /// Rebuilds the table with `buckets` buckets (a power of two, [`MIN_BUCKETS`] to
+    /// [`MAX_BUCKETS`]), relinking every chain, and sets the thresholds for the next resize.
+    #[cold]
+    fn resize(&mut self, buckets: usize, tags: &mut [BoundaryTag]) {
+        let old = core::mem::replace(&mut self.heads, vec![NIL; buckets]);
+        self.shift = 64 - buckets.trailing_zeros();
+        self.grow_at = if buckets as u64 >= MAX_BUCKETS {
             usize::MAX
         } else {
-            slots / MAX_LOAD
+            buckets * MAX_LOAD
         };
-        self.shrink_below = if slots > MIN_SLOTS {
-            slots / MIN_LOAD
+        self.shrink_below = if buckets > MIN_BUCKETS {
+            buckets / MIN_LOAD
         } else {
             0
         };
-        for s in old {
-            if s.tag != EMPTY {
-                self.place(s);
+        for head in old {
+            let mut t = head;
+            while t != NIL {
+                let next = tags[t as usize].list_next;
+                let bucket = self.bucket(tags[t as usize].start);
+                tags[t as usize].list_next = self.heads[bucket];
+                self.heads[bucket] = t;
+                t = next;
             }
         }
     }
 
-    /// Every tag in the index, in table order (deterministic, but not sorted).
-    pub fn tags(&self) -> impl Iterator<Item = u32> + '_ {
-        self.slots.iter().map(|s| s.tag).filter(|&t| t != EMPTY)
+    /// Every chain is acyclic and holds only allocated tags in their own bucket, and there are
+    /// `len` entries in all (that each allocated tag is found is the caller's check).
+    pub fn check(&self, tags: &[BoundaryTag]) -> Result<(), String> {
+        let mut count = 0usize;
+        for (b, &head) in self.heads.iter().enumerate() {
+            let mut t = head;
+            while t != NIL {
+                count += 1;
+                if count > self.len {
+                    return Err(format!("more than {} entries (a cycle?)", self.len));
+                }
+                let Some(tag) = tags.get(t as usize) else {
+                    return Err(format!("bucket {b} links tag {t}, past the slab"));
+                };
+                if tag.kind() != Kind::Allocated {
+                    return Err(format!("bucket {b} links tag {t}, which is not allocated"));
+                }
+                if self.bucket(tag.start) != b {
+                    return Err(format!("tag {t} ({:#x}) in bucket {b}", tag.start));
+                }
+                t = tag.list_next;
+            }
+        }
+        if count != self.len {
+            return Err(format!("{count} entries, {} counted", self.len));
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::marker;
     use super::*;
     use alloc::collections::BTreeMap;
 
-    /// Tags are their own keys' quantum numbers here: tag `k` stands for start `k << 4`.
-    fn start_of(t: u32) -> u64 {
-        u64::from(t) << 4
+    /// A slab of allocated tags where tag `k` starts at `k << 4`.
+    fn slab(n: u32) -> Vec<BoundaryTag> {
+        (0..n)
+            .map(|k| BoundaryTag {
+                start: u64::from(k) << 4,
+                last: (u64::from(k) << 4) + 15,
+                prev: NIL,
+                next: NIL,
+                list_prev: marker(Kind::Allocated),
+                list_next: NIL,
+            })
+            .collect()
     }
 
     #[test]
     fn agrees_with_a_btreemap() {
+        let mut tags = slab(512);
         let mut idx = AllocIndex::new(4);
         let mut model = BTreeMap::new();
         let mut x: u64 = 0x1234_5678;
@@ -249,38 +236,44 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let t = (x % 512) as u32;
-            let key = start_of(t);
+            let key = u64::from(t) << 4;
             if x & 3 == 0 || model.contains_key(&key) {
-                assert_eq!(idx.remove(key, start_of), model.remove(&key));
+                let found = idx.find(key, &tags);
+                assert_eq!(found.map(|f| f.tag), model.remove(&key));
+                if let Some(f) = found {
+                    idx.remove(f, &mut tags);
+                }
             } else {
-                idx.insert(key, t);
+                idx.insert(key, t, &mut tags);
                 model.insert(key, t);
             }
             assert_eq!(idx.len(), model.len());
-        }
-        for (k, v) in &model {
-            assert_eq!(idx.get(*k, start_of), Some(*v));
+            idx.check(&tags).unwrap();
         }
         for t in 0..512u32 {
-            assert_eq!(
-                idx.get(start_of(t), start_of).is_some(),
-                model.contains_key(&start_of(t))
-            );
+            let key = u64::from(t) << 4;
+            assert_eq!(idx.get(key, &tags), model.get(&key).copied());
         }
-        let mut all: Vec<_> = idx.tags().collect();
-        all.sort();
-        assert_eq!(all, model.into_values().collect::<Vec<_>>());
     }
 
     #[test]
-    fn a_matching_hash_is_confirmed_against_the_tag() {
-        let mut idx = AllocIndex::new(0);
+    fn check_rejects_a_foreign_or_misplaced_tag() {
+        let mut tags = slab(8);
+        let mut idx = AllocIndex::new(4);
         for t in 0..8u32 {
-            idx.insert(u64::from(t), t);
+            idx.insert(u64::from(t) << 4, t, &mut tags);
         }
-        assert_eq!(idx.get(5, u64::from), Some(5));
-        // Same key, same hash, but the tag records another start: not a match.
-        assert_eq!(idx.get(5, |t| u64::from(t) + 100), None);
-        assert_eq!(idx.get(99, u64::from), None);
+        idx.check(&tags).unwrap();
+        // A chained tag that is no longer allocated.
+        tags[3].list_prev = marker(Kind::Unused);
+        assert!(idx.check(&tags).is_err());
+        tags[3].list_prev = marker(Kind::Allocated);
+        // A chained tag whose start moved to another bucket.
+        let moved = (0..64u64)
+            .map(|k| (k + 100) << 4)
+            .find(|&s| idx.bucket(s) != idx.bucket(tags[5].start))
+            .unwrap();
+        tags[5].start = moved;
+        assert!(idx.check(&tags).is_err());
     }
 }

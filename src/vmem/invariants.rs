@@ -115,8 +115,7 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                     free_segs += 1;
                     free_bytes += u128::from(tag.size());
                 } else {
-                    let start_of = |x: Tag| a.tags.get(x as usize).map_or(!tag.start, |g| g.start);
-                    if a.allocated.get(tag.start, start_of) != Some(t) {
+                    if a.allocated.get(tag.start, &a.tags) != Some(t) {
                         return broken(
                             "allocated index agrees",
                             format!("segment {:#x} not indexed", tag.start),
@@ -154,6 +153,9 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 format!("{free_segs} free segments, {} indexed", ix.len()),
             );
         }
+    }
+    if let Err(detail) = a.allocated.check(&a.tags) {
+        return broken("allocated index agrees", detail);
     }
     if allocated != a.allocated.len() {
         return broken(

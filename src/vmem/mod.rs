@@ -75,9 +75,11 @@
 //!
 //! ## 6. Indexes and costs
 //!
-//! - Allocated segments are indexed by start address ([`AllocIndex`], 8 bytes a slot), so
-//!   [`Arena::free`] finds its segment without a walk and can reject a never-allocated address
-//!   ("bad free") and a wrong size ("wrong size").
+//! - Allocated segments are indexed by start address (`AllocIndex`, in `index.rs`), so
+//!   [`Arena::free`] finds its segment without a walk and can reject a never-allocated
+//!   address ("bad free") and a wrong size ("wrong size"). The index is a table of 4-byte
+//!   bucket heads whose chains run through the allocated tags' `list_next` (an allocated
+//!   segment is on no free list): 4 to 16 bytes per allocation, nothing in the tags.
 //! - Spans are indexed by start address (a `BTreeMap`): adding a span checks its neighbours
 //!   for overlap in O(log n) and links its tag in before the next span's tag.
 //! - Freeing coalesces with the free neighbours in the address list: O(1).
@@ -88,7 +90,7 @@
 //!   tens of thousands).
 //!
 //! With many live segments the cost of a free is cache misses, not instructions: the index
-//! slot, the tag, its two neighbours, and whatever those lead to. So a tag is 32 bytes and
+//! bucket, the tag, its two neighbours, and whatever those lead to. So a tag is 32 bytes and
 //! 32-byte aligned (two to a cache line, never straddling two); its kind is folded into its
 //! list link (a free segment's `list_prev` is a tag or `LIST_HEAD`, any other tag's is the
 //! marker of its kind); a merged free segment keeps a free neighbour's tag, so the writes go
@@ -100,7 +102,7 @@
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
 //! no two free segments are adjacent within a span; a free segment is on list `n` iff its size
 //! is in `[2^n, 2^(n+1))`; free-map bit `n` is set iff list `n` is non-empty; the allocated index
-//! holds exactly the allocated segments; the size index, if built, holds exactly the free
+//! holds exactly the allocated segments, each in the chain of its own bucket; the size index, if built, holds exactly the free
 //! segments; every span, segment and size is a multiple of `q`;
 //! no imported span is wholly free; and free + allocated = the sum of the spans.
 
@@ -112,7 +114,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::addr::{self, Arch, Range, RangeError};
-pub use index::AllocIndex;
+use index::AllocIndex;
 
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
@@ -172,7 +174,8 @@ struct BoundaryTag {
     /// or [`LIST_HEAD`] if it is first; for any other tag the marker of its kind
     /// ([`ALLOCATED`], [`SPAN_STATIC`], [`SPAN_IMPORTED`], [`UNUSED`]). See [`Kind`].
     list_prev: Tag,
-    /// Next segment on the same free list (free segments only; NIL for the last).
+    /// For a free segment, the next segment on its free list; for an allocated one, the next
+    /// tag in its allocated-index bucket ([`AllocIndex`]); NIL for the last, and for others.
     list_next: Tag,
 }
 
@@ -1412,7 +1415,7 @@ impl<S: SpanSource> Arena<S> {
         if self.by_size.is_some() {
             self.size_index_carved(&seg, cur);
         }
-        self.allocated.insert(a, cur);
+        self.allocated.insert(a, cur, &mut self.tags);
         self.in_use += u128::from(c.size);
         if policy == Policy::NextFit {
             self.rotor = last.checked_add(1);
@@ -1434,13 +1437,12 @@ impl<S: SpanSource> Arena<S> {
         if size == 0 {
             return Err(FreeError::ZeroSize);
         }
-        // One probe: the slot found here is removed below if the size matches.
-        let tags = &self.tags;
-        let slot = self
+        // One look-up: the entry found here is removed below if the size matches.
+        let found = self
             .allocated
-            .find(addr, |t| tags[t as usize].start)
+            .find(addr, &self.tags)
             .ok_or(FreeError::BadFree)?;
-        let t = self.allocated.slot_tag(slot);
+        let t = found.tag;
         let allocated = self.tag(t).size();
         let wrong = round_up(size, self.quantum) != Some(allocated);
         #[cfg(feature = "seeded-bugs")]
@@ -1449,7 +1451,7 @@ impl<S: SpanSource> Arena<S> {
         if wrong {
             return Err(FreeError::WrongSize { allocated });
         }
-        self.allocated.remove_slot(slot);
+        self.allocated.remove(found, &mut self.tags);
         self.in_use -= u128::from(allocated);
         self.release_segment(t);
         Ok(())
