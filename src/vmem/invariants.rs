@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{list_of, Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, LIST_HEAD, NIL};
+use super::{Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, LIST_HEAD, NIL};
 
 fn broken(invariant: &'static str, detail: String) -> Result<(), InvariantError> {
     Err(InvariantError { invariant, detail })
@@ -184,14 +184,15 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 );
             }
             let seg = a.tag(f);
-            if seg.kind() != Kind::Free || seg.list_prev != p || list_of(seg.size()) != l {
+            // `list()` is the size class, less one if the lag bit is set.
+            if seg.kind() != Kind::Free || seg.list_prev != p || seg.list() != l {
                 return broken(
-                    "free segment on list n iff size in [2^n, 2^(n+1))",
+                    "free segment on list n iff its class is n, or n + 1 and it lags",
                     format!("tag {f} on list {l}"),
                 );
             }
             p = f;
-            f = seg.list_next;
+            f = seg.list_link();
         }
     }
     if listed != free_segs {

@@ -21,10 +21,15 @@
 //!
 //! ## 2. Free lists and the free map
 //!
-//! Free segments sit on [`FREELISTS`] = 64 lists: list `n` holds the free segments whose size
-//! `s` satisfies `2^n <= s < 2^(n+1)` (64 lists cover every size of a `u64`). Bit `n` of the
-//! **free map** is set iff list `n` is non-empty, so "the smallest list that is non-empty and
-//! at least `n`" is one bit operation.
+//! Free segments sit on [`FREELISTS`] = 64 lists. A free segment of size `s` has **class**
+//! `k = floor(log2 s)` (64 classes cover every size of a `u64`), and sits on list `k`, or on
+//! list `k - 1`, where it is said to **lag** (a bit in its tag says which). Either way every
+//! segment on list `n` has a size of at least `2^n`, which is all that instant fit relies on.
+//! A segment goes on the list of its class when it becomes free or has to move; the lag lets
+//! it stay where it is when a merge grows it by one class (a merge usually joins segments of
+//! similar sizes) and when a later carve shrinks it back: moving a segment writes its list
+//! neighbours, two tags at random places. Bit `n` of the **free map** is set iff list `n` is
+//! non-empty, so "the smallest list that is non-empty and at least `n`" is one bit operation.
 //!
 //! ## 3. Allocation policies ([`Policy`]) and their contracts
 //!
@@ -41,7 +46,8 @@
 //!   segment of the smallest non-empty list `n` with `2^n >= size + align - q` (every segment
 //!   there is guaranteed to hold a placement). If that fails (or constraints spoil the
 //!   guarantee), fall back to scanning every segment of every list that could fit, from
-//!   `floor(log2 size)` up. Which placement it returns is unspecified.
+//!   `floor(log2 size) - 1` up (a segment of that class may lag). Which placement it returns
+//!   is unspecified.
 //! - **BestFit**: the smallest free segment that holds a placement (ties: lowest address); in
 //!   it, the lowest placement. Walks the free segments in (size, address) order from `size` up
 //!   and takes the first that holds a placement: O(log n) for an unconstrained request. The
@@ -94,14 +100,14 @@
 //! 32-byte aligned (two to a cache line, never straddling two); its kind is folded into its
 //! list link (a free segment's `list_prev` is a tag or `LIST_HEAD`, any other tag's is the
 //! marker of its kind); a merged free segment keeps a free neighbour's tag, so the writes go
-//! to tags already read; and a segment whose size class does not change stays where it is on
-//! its list (no policy's contract depends on the order within a list).
+//! to tags already read; and a segment whose list is still right for its new size (section 2)
+//! stays where it is on it (no policy's contract depends on the order within a list).
 //!
 //! ## 7. Invariants ([`Arena::check_invariants`])
 //!
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
-//! no two free segments are adjacent within a span; a free segment is on list `n` iff its size
-//! is in `[2^n, 2^(n+1))`; free-map bit `n` is set iff list `n` is non-empty; the allocated index
+//! no two free segments are adjacent within a span; a free segment is on list `n` iff its class
+//! is `n`, or `n + 1` and it lags; free-map bit `n` is set iff list `n` is non-empty; the allocated index
 //! holds exactly the allocated segments, each in the chain of its own bucket; the size index, if built, holds exactly the free
 //! segments; every span, segment and size is a multiple of `q`;
 //! no imported span is wholly free; and free + allocated = the sum of the spans.
@@ -122,16 +128,24 @@ use crate::bugs::{Bug, BugSet};
 /// Number of free lists: one per power of two a `u64` size can have.
 pub const FREELISTS: usize = 64;
 
-/// The largest number of boundary tags one arena may hold (spans + segments). Each allocation
-/// needs at most two new tags; past this limit allocation fails with [`AllocError::NoTags`]
-/// rather than growing without bound. The slab index is a `u32` whose top six values are
-/// markers of tag kinds, so every tag index is below them.
-pub const MAX_TAGS: usize = LIST_HEAD as usize;
+/// The largest number of boundary tags one arena may hold (spans + segments): 2^31 - 1. Each
+/// allocation needs at most two new tags; past this limit allocation fails with
+/// [`AllocError::NoTags`] rather than growing without bound. A free segment's `list_next`
+/// keeps its link in 31 bits (the 32nd is [`LAGS`]), so every tag index is below
+/// [`LIST_END`].
+pub const MAX_TAGS: usize = LIST_END as usize;
 
 /// Index of a boundary tag in the slab; [`NIL`] is "none".
 type Tag = u32;
 /// "No tag".
 const NIL: Tag = u32::MAX;
+/// In a free segment's `list_next`: the segment sits on the list one below its size class
+/// (module comment, section 2). The other 31 bits are the link.
+const LAGS: u32 = 1 << 31;
+/// The 31 link bits of a free segment's `list_next`.
+const LINK: u32 = LAGS - 1;
+/// The link (31 bits) of the last segment on a free list: `NIL & LINK`.
+const LIST_END: u32 = LINK;
 /// `list_prev` of an allocated segment.
 const ALLOCATED: Tag = u32::MAX - 1;
 /// `list_prev` of a static span.
@@ -174,8 +188,10 @@ struct BoundaryTag {
     /// or [`LIST_HEAD`] if it is first; for any other tag the marker of its kind
     /// ([`ALLOCATED`], [`SPAN_STATIC`], [`SPAN_IMPORTED`], [`UNUSED`]). See [`Kind`].
     list_prev: Tag,
-    /// For a free segment, the next segment on its free list; for an allocated one, the next
-    /// tag in its allocated-index bucket ([`AllocIndex`]); NIL for the last, and for others.
+    /// For a free segment, [`LAGS`] if it sits on the list below its size class, and in the
+    /// other 31 bits the next segment on its list ([`LIST_END`] for the last; see
+    /// [`BoundaryTag::list_link`]). For an allocated one, the next tag in its allocated-index
+    /// bucket (`AllocIndex`; NIL for the last). NIL for the others.
     list_next: Tag,
 }
 
@@ -186,6 +202,19 @@ impl BoundaryTag {
 
     fn is_free(&self) -> bool {
         self.list_prev <= LIST_HEAD
+    }
+
+    /// The next segment on a free segment's list (NIL for the last).
+    fn list_link(&self) -> Tag {
+        match self.list_next & LINK {
+            LIST_END => NIL,
+            n => n,
+        }
+    }
+
+    /// The list a free segment sits on: its size class, or the one below if it lags.
+    fn list(&self) -> usize {
+        list_of(self.size()) - usize::from(self.list_next & LAGS != 0)
     }
 
     fn is_span(&self) -> bool {
@@ -763,17 +792,28 @@ impl<S: SpanSource> Arena<S> {
         }
     }
 
+    /// Puts free segment `t` on the list of its current size class.
     fn list_insert(&mut self, t: Tag) {
         self.list_insert_at(t, list_of(self.tag(t).size()));
     }
 
-    /// Moves free segment `t` to list `l` unless it is already there; called before its size
-    /// changes to one of list `l`'s sizes.
-    fn relist(&mut self, t: Tag, l: usize) {
-        if list_of(self.tag(t).size()) != l {
+    /// Makes free segment `t`'s list right for a new size of class `c`; called before its size
+    /// changes. If its list is still `c` or `c - 1` it stays where it is on it (and only its
+    /// lag bit changes); else it moves to the head of list `c`.
+    fn relist(&mut self, t: Tag, c: usize) {
+        let on = self.tag(t).list();
+        if on == c || on + 1 == c {
+            self.set_lag(t, on + 1 == c);
+        } else {
             self.list_remove(t);
-            self.list_insert_at(t, l);
+            self.list_insert_at(t, c);
         }
+    }
+
+    /// Sets free segment `t`'s lag bit.
+    fn set_lag(&mut self, t: Tag, lags: bool) {
+        let tag = self.tag_mut(t);
+        tag.list_next = (tag.list_next & LINK) | if lags { LAGS } else { 0 };
     }
 
     /// Records free segment `t`, as it is now, in the size index, if there is one.
@@ -831,18 +871,19 @@ impl<S: SpanSource> Arena<S> {
             while t != NIL {
                 let seg = self.tag(t);
                 ix.insert((seg.size(), seg.start), t);
-                t = seg.list_next;
+                t = seg.list_link();
             }
         }
         self.by_size = Some(ix);
     }
 
-    /// Puts `t` at the head of list `l` (which must be the list of its size); this also marks
-    /// it free.
+    /// Puts `t` at the head of list `l`, the list of its size class, not lagging; this also
+    /// marks it free. `t` must have, or be about to get, a size of class `l`.
     fn list_insert_at(&mut self, t: Tag, l: usize) {
         let head = self.lists[l];
-        self.tag_mut(t).list_prev = LIST_HEAD;
-        self.tag_mut(t).list_next = head;
+        let tag = self.tag_mut(t);
+        tag.list_prev = LIST_HEAD;
+        tag.list_next = head & LINK;
         if head != NIL {
             self.tag_mut(head).list_prev = t;
         }
@@ -852,7 +893,7 @@ impl<S: SpanSource> Arena<S> {
 
     fn list_remove(&mut self, t: Tag) {
         let tag = self.tag(t);
-        let (l, p, n) = (list_of(tag.size()), tag.list_prev, tag.list_next);
+        let (l, p, n) = (tag.list(), tag.list_prev, tag.list_link());
         self.list_remove_at(l, p, n);
     }
 
@@ -865,7 +906,8 @@ impl<S: SpanSource> Arena<S> {
                 self.freemap &= !(1 << l);
             }
         } else {
-            self.tag_mut(p).list_next = n;
+            let prev = self.tag_mut(p);
+            prev.list_next = (prev.list_next & LAGS) | (n & LINK);
         }
         if n != NIL {
             self.tag_mut(n).list_prev = p;
@@ -1099,7 +1141,8 @@ impl<S: SpanSource> Arena<S> {
     /// Scans every free list that could hold a fit, smallest list first, and returns the first
     /// fit found.
     fn scan_lists(&self, c: &Checked) -> Option<(Tag, u64)> {
-        let first = list_of(c.size) as u32;
+        // A segment of class k may sit on list k - 1 (section 2).
+        let first = list_of(c.size).saturating_sub(1) as u32;
         let mut map = self.freemap & (u64::MAX << first);
         while map != 0 {
             let l = map.trailing_zeros() as usize;
@@ -1112,7 +1155,7 @@ impl<S: SpanSource> Arena<S> {
                         return Some((t, a));
                     }
                 }
-                t = seg.list_next;
+                t = seg.list_link();
             }
         }
         None
@@ -1380,11 +1423,14 @@ impl<S: SpanSource> Arena<S> {
             let fm = self.tag_mut(f);
             fm.prev = t;
             fm.start = last + 1;
-            let (l, rest) = (list_of(seg.size()), list_of(seg.last - last));
-            // The rest stays wherever it is on f's list if its size keeps it there (the order
-            // of a list is free: no policy's contract depends on it).
-            if rest != l {
-                self.list_remove_at(l, seg.list_prev, seg.list_next);
+            // The rest stays wherever it is on f's list if its class is that list's or the
+            // one above (section 2; the order of a list is free: no policy's contract depends
+            // on it). A rest is smaller, so its class is at most one above f's list.
+            let (on, rest) = (seg.list(), list_of(seg.last - last));
+            if on <= rest {
+                self.set_lag(f, on < rest);
+            } else {
+                self.list_remove_at(on, seg.list_prev, seg.list_link());
                 self.list_insert_at(f, rest);
             }
             cur = t;
@@ -1483,8 +1529,10 @@ impl<S: SpanSource> Arena<S> {
             (true, Some(nt)) if n_free => {
                 // Keep the neighbour already on the merged list if either is; the other
                 // leaves its list, and the tag past it is relinked to the kept one.
-                if list_of(nt.size()) == l {
+                let n_on = nt.list();
+                if n_on == l || n_on + 1 == l {
                     self.list_remove(p);
+                    self.set_lag(n, n_on + 1 == l);
                     self.tag_mut(n).start = start;
                     self.tag_mut(n).prev = pt.prev;
                     self.tag_mut(pt.prev).next = n;

@@ -405,7 +405,7 @@ fn instant_fit_takes_the_recent_segment_and_never_a_stale_one() {
 
 /// Every way a free can merge (none, left, right, both), with the merged size landing on the
 /// kept neighbour's list or another: the arena must stay coalesced and every free list must
-/// still hold exactly the segments of its size class.
+/// still hold exactly the segments of its size class (or of the class above, lagging).
 #[test]
 fn every_merge_shape_keeps_lists_exact() {
     // Segments of 1, 2, 4, ... quanta side by side, so each merge changes size class or not
@@ -440,6 +440,67 @@ fn every_merge_shape_keeps_lists_exact() {
         }
         assert_eq!(free_segments(&a), vec![(0x1000, 0x10_0FFF)]);
     }
+}
+
+/// A merge that grows a free segment by one class leaves it where it is, lagging on the list
+/// below its class; a carve back to that class clears the lag; a growth past the lag moves it
+/// to the head of its class's list; and instant fit still finds a lagging segment when it is
+/// the only fit (its scan starts one list lower).
+#[test]
+fn lagging_segments_stay_put_and_are_still_found() {
+    let mut a = ia32(1);
+    a.add_span(0, 48).unwrap();
+    a.add_span(100, 4).unwrap();
+    let ff = |a: &mut Arena, s| a.alloc(s, Policy::FirstFit).unwrap();
+    let (x, y, z, w) = (
+        ff(&mut a, 12),
+        ff(&mut a, 12),
+        ff(&mut a, 24),
+        ff(&mut a, 4),
+    );
+    assert_eq!((x, y, z, w), (0, 12, 24, 100));
+    let lags = |a: &Arena, t: Tag| a.tag(t).list_next & LAGS != 0;
+    a.free(x, 12).unwrap(); // [0, 12): class 3, on list 3
+    let t = a.lists[3];
+    assert_eq!(
+        (a.tag(t).start, a.tag(t).list(), lags(&a, t)),
+        (0, 3, false)
+    );
+    a.free(y, 12).unwrap(); // merged [0, 24): class 4, still on list 3, lagging
+    assert_eq!((a.lists[3], a.lists[4]), (t, NIL));
+    assert_eq!((a.tag(t).last, a.tag(t).list(), lags(&a, t)), (23, 3, true));
+    a.check_invariants().unwrap();
+    // A carve back to class 3 ([12, 24) stays in t): the lag goes, t stays put.
+    assert_eq!(a.alloc(12, Policy::FirstFit), Ok(0));
+    assert_eq!(a.lists[3], t);
+    assert_eq!(
+        (a.tag(t).start, a.tag(t).list(), lags(&a, t)),
+        (12, 3, false)
+    );
+    a.check_invariants().unwrap();
+    // Grown again by one class: lagging again, in place.
+    a.free(0, 12).unwrap();
+    assert_eq!(a.lists[3], t);
+    assert_eq!((a.tag(t).start, a.tag(t).list(), lags(&a, t)), (0, 3, true));
+    // The only fit for 20 bytes lags on list 3, below the guaranteed list 5 and below
+    // floor(log2 20) = 4; the recent segment (freed last: [100, 104)) is too small.
+    a.free(w, 4).unwrap();
+    assert_eq!(a.alloc(20, Policy::InstantFit), Ok(0));
+    a.check_invariants().unwrap();
+    // The rest [20, 24) went to list 2 (beside [100, 104)); freeing [0, 20) grows it two
+    // classes, to [0, 24): it moves to the head of list 4, not lagging. Then [24, 48) joins:
+    // class 5, lagging on list 4.
+    a.free(0, 20).unwrap();
+    let m = a.lists[4];
+    assert_eq!(
+        (a.tag(m).start, a.tag(m).list(), lags(&a, m)),
+        (0, 4, false)
+    );
+    assert_eq!((a.tag(a.lists[2]).start, a.lists[3]), (100, NIL));
+    a.free(z, 24).unwrap();
+    assert_eq!((a.lists[4], a.lists[5]), (m, NIL));
+    assert_eq!((a.tag(m).last, a.tag(m).list(), lags(&a, m)), (47, 4, true));
+    a.check_invariants().unwrap();
 }
 
 /// BestFit through the size index: the smallest segment that holds a placement wins, ties go
