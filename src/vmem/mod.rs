@@ -130,9 +130,9 @@ pub const FREELISTS: usize = 64;
 
 /// The largest number of boundary tags one arena may hold (spans + segments): 2^31 - 1. Each
 /// allocation needs at most two new tags; past this limit allocation fails with
-/// [`AllocError::NoTags`] rather than growing without bound. A free segment's `list_next`
-/// keeps its link in 31 bits (the 32nd is [`LAGS`]), so every tag index is below
-/// [`LIST_END`].
+/// [`AllocError::NoTags`] rather than growing without bound. A free segment's list link has
+/// 31 bits (the 32nd says whether it lags, module comment section 2), and the all-ones link
+/// means "last", so every tag index is below `2^31 - 1`.
 pub const MAX_TAGS: usize = LIST_END as usize;
 
 /// Index of a boundary tag in the slab; [`NIL`] is "none".
