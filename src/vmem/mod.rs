@@ -604,7 +604,13 @@ fn round_up(x: u64, q: u64) -> Option<u64> {
     Some(x.checked_add(q - 1)? & !(q - 1))
 }
 
-/// The free list a segment of `size` bytes belongs on.
+/// Whether a free segment on list `on` may stay there with a size of class `c`: its class or
+/// the one above (it lags); module comment, section 2.
+fn holds(on: usize, c: usize) -> bool {
+    on == c || on + 1 == c
+}
+
+/// The size class of a segment of `size` bytes: the list it goes on when it does not lag.
 fn list_of(size: u64) -> usize {
     addr::log2_floor(size) as usize
 }
@@ -797,12 +803,13 @@ impl<S: SpanSource> Arena<S> {
         self.list_insert_at(t, list_of(self.tag(t).size()));
     }
 
-    /// Makes free segment `t`'s list right for a new size of class `c`; called before its size
-    /// changes. If its list is still `c` or `c - 1` it stays where it is on it (and only its
-    /// lag bit changes); else it moves to the head of list `c`.
+    /// Makes free segment `t`'s list right for a new size of class `c` (a merge grew it or a
+    /// carve shrank it); called before its size changes. If its list still holds class `c`
+    /// ([`holds`]) it stays where it is on it (and only its lag bit changes); else it moves to
+    /// the head of list `c`.
     fn relist(&mut self, t: Tag, c: usize) {
         let on = self.tag(t).list();
-        if on == c || on + 1 == c {
+        if holds(on, c) {
             self.set_lag(t, on + 1 == c);
         } else {
             self.list_remove(t);
@@ -1423,12 +1430,12 @@ impl<S: SpanSource> Arena<S> {
             let fm = self.tag_mut(f);
             fm.prev = t;
             fm.start = last + 1;
-            // The rest stays wherever it is on f's list if its class is that list's or the
-            // one above (section 2; the order of a list is free: no policy's contract depends
-            // on it). A rest is smaller, so its class is at most one above f's list.
+            // The rest stays wherever it is on f's list if that list still holds its class
+            // (the order of a list is free: no policy's contract depends on it). This is
+            // `relist` with the links and the list taken from the copy `seg` already read.
             let (on, rest) = (seg.list(), list_of(seg.last - last));
-            if on <= rest {
-                self.set_lag(f, on < rest);
+            if holds(on, rest) {
+                self.set_lag(f, on + 1 == rest);
             } else {
                 self.list_remove_at(on, seg.list_prev, seg.list_link());
                 self.list_insert_at(f, rest);
@@ -1530,7 +1537,7 @@ impl<S: SpanSource> Arena<S> {
                 // Keep the neighbour already on the merged list if either is; the other
                 // leaves its list, and the tag past it is relinked to the kept one.
                 let n_on = nt.list();
-                if n_on == l || n_on + 1 == l {
+                if holds(n_on, l) {
                     self.list_remove(p);
                     self.set_lag(n, n_on + 1 == l);
                     self.tag_mut(n).start = start;
