@@ -29,8 +29,10 @@
 //!
 //! ## 3. Arithmetic that cannot wrap
 //!
-//! [`last_of`], [`align_up`], [`align_up_phase`] and [`crosses_boundary`] return `None` where
-//! the plain expression would overflow. Callers turn `None` into their own typed error.
+//! [`last_of`], [`align_up`], [`align_up_phase`], [`crosses_boundary`] and
+//! [`range_crosses_boundary`] return `None` where the plain expression would overflow or an
+//! argument is out of its range (a zero length, a boundary that is not a power of two).
+//! Callers turn `None` into their own typed error.
 
 use core::fmt;
 
@@ -286,12 +288,27 @@ pub const fn align_up_phase(addr: u64, align: u64, phase: u64) -> Option<u64> {
     }
 }
 
-/// `true` iff the range `[start, last]` contains two addresses on different sides of a
-/// multiple of `boundary` (i.e. it *crosses* a boundary). `boundary` must be a power of two;
-/// a range may end exactly at a boundary (its last byte just below it) without crossing.
-pub const fn crosses_boundary(start: u64, last: u64, boundary: u64) -> bool {
-    debug_assert!(is_pow2(boundary));
-    (start ^ last) & !(boundary - 1) != 0
+/// Whether `[start, start + len)` crosses a multiple of `boundary`, i.e. holds two addresses
+/// on different sides of one (a range may end exactly at a boundary, its last byte just below
+/// it, without crossing). `None` if `len == 0`, `boundary` is not a power of two, or the range
+/// would wrap past `u64::MAX` (a range may end exactly at `u64::MAX`).
+pub const fn crosses_boundary(start: u64, len: u64, boundary: u64) -> Option<bool> {
+    if len == 0 {
+        return None;
+    }
+    match start.checked_add(len - 1) {
+        Some(last) => range_crosses_boundary(start, last, boundary),
+        None => None,
+    }
+}
+
+/// [`crosses_boundary`] for the inclusive range `[start, last]`: `None` if `last < start` or
+/// `boundary` is not a power of two.
+pub const fn range_crosses_boundary(start: u64, last: u64, boundary: u64) -> Option<bool> {
+    if last < start || !is_pow2(boundary) {
+        return None;
+    }
+    Some((start ^ last) & !(boundary - 1) != 0)
 }
 
 /// `floor(log2(x))` for `x >= 1`.
@@ -365,10 +382,47 @@ mod tests {
 
     #[test]
     fn boundary_crossing() {
-        assert!(!crosses_boundary(0, 15, 16));
-        assert!(crosses_boundary(15, 16, 16));
-        assert!(!crosses_boundary(16, 31, 16));
-        assert!(!crosses_boundary(u64::MAX - 15, u64::MAX, 16));
-        assert!(crosses_boundary(0, u64::MAX, 1 << 63));
+        // [start, last] form.
+        assert_eq!(range_crosses_boundary(0, 15, 16), Some(false));
+        assert_eq!(range_crosses_boundary(15, 16, 16), Some(true));
+        assert_eq!(range_crosses_boundary(16, 31, 16), Some(false));
+        assert_eq!(
+            range_crosses_boundary(u64::MAX - 15, u64::MAX, 16),
+            Some(false)
+        );
+        assert_eq!(range_crosses_boundary(0, u64::MAX, 1 << 63), Some(true));
+        assert_eq!(range_crosses_boundary(5, 4, 16), None);
+        // [start, start + len) form: ending exactly at a boundary does not cross it.
+        assert_eq!(crosses_boundary(0, 16, 16), Some(false));
+        assert_eq!(crosses_boundary(0, 17, 16), Some(true));
+        assert_eq!(crosses_boundary(15, 2, 16), Some(true));
+        assert_eq!(crosses_boundary(u64::MAX - 15, 16, 16), Some(false));
+        assert_eq!(crosses_boundary(u64::MAX, 1, 1), Some(false));
+        // Bad input: nothing to judge, a wrapping range, a boundary that is not a power of 2.
+        assert_eq!(crosses_boundary(0, 0, 16), None);
+        assert_eq!(crosses_boundary(u64::MAX - 15, 17, 16), None);
+        assert_eq!(crosses_boundary(0, 8, 0), None);
+        assert_eq!(crosses_boundary(0, 8, 24), None);
+        assert_eq!(range_crosses_boundary(0, 8, 3), None);
+    }
+
+    /// Brute force over small ranges: the answer is whether two addresses of the range lie
+    /// in different multiples of the boundary.
+    #[test]
+    fn boundary_crossing_matches_brute_force() {
+        for shift in 0..5 {
+            let b = 1u64 << shift;
+            for start in 0..40u64 {
+                for len in 1..40u64 {
+                    let windows: Vec<u64> = (start..start + len).map(|x| x / b).collect();
+                    let expect = windows.iter().any(|&w| w != windows[0]);
+                    assert_eq!(
+                        crosses_boundary(start, len, b),
+                        Some(expect),
+                        "{start} {len} {b}"
+                    );
+                }
+            }
+        }
     }
 }

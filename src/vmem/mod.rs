@@ -946,29 +946,23 @@ impl<S: SpanSource> Arena<S> {
     }
 
     fn insert_span(&mut self, range: Range, imported: bool) -> Result<(), AddSpanError> {
-        // The span before (start <= ours) and the span after (start > ours).
+        // The span before (start <= ours) and the span after (start > ours); either may
+        // overlap ours.
         let before = self.spans.range(..=range.start()).next_back();
-        if let Some((&s, &t)) = before {
-            let overlap = self.tag(t).last >= range.start();
-            #[cfg(feature = "seeded-bugs")]
-            // SEEDED BUG InsertOverlapNeverFires (Linux 2016): the overlap test cannot fire.
-            let overlap = overlap && !self.bug(Bug::InsertOverlapNeverFires);
-            if overlap {
-                return Err(AddSpanError::Overlaps { existing: s });
-            }
-        }
         let after = self
             .spans
             .range(range.start().saturating_add(1)..)
             .next()
             .map(|(&s, &t)| (s, t));
-        if let Some((s, _)) = after {
-            let overlap = s <= range.last() && s != range.start();
-            #[cfg(feature = "seeded-bugs")]
-            let overlap = overlap && !self.bug(Bug::InsertOverlapNeverFires);
-            if overlap {
-                return Err(AddSpanError::Overlaps { existing: s });
-            }
+        let overlapping = before
+            .filter(|&(_, &t)| self.tag(t).last >= range.start())
+            .map(|(&s, _)| s)
+            .or(after.map(|(s, _)| s).filter(|&s| s <= range.last()));
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG InsertOverlapNeverFires (Linux 2016): the overlap test cannot fire.
+        let overlapping = overlapping.filter(|_| !self.bug(Bug::InsertOverlapNeverFires));
+        if let Some(existing) = overlapping {
+            return Err(AddSpanError::Overlaps { existing });
         }
         if !self.tags_available(2) {
             return Err(AddSpanError::NoTags);
@@ -1042,10 +1036,9 @@ impl<S: SpanSource> Arena<S> {
         })
     }
 
-    /// The lowest placement for `c` inside `[start, last]` at or above `from`.
-    fn place(&self, start: u64, last: u64, from: u64, c: &Checked) -> Option<u64> {
-        let lo = start.max(c.minaddr).max(from);
-        let maxaddr = c.maxaddr;
+    /// The highest address a request with this (inclusive) `maxaddr` may use: `maxaddr`.
+    #[allow(clippy::let_and_return)] // the seeded bug rebinds it
+    fn highest_allowed(&self, maxaddr: u64) -> u64 {
         #[cfg(feature = "seeded-bugs")]
         // SEEDED BUG MaxaddrExclusive (NetBSD 2012): maxaddr treated as exclusive, so the
         // last unit below it is unusable.
@@ -1054,7 +1047,13 @@ impl<S: SpanSource> Arena<S> {
         } else {
             maxaddr
         };
-        let hi = last.min(maxaddr);
+        maxaddr
+    }
+
+    /// The lowest placement for `c` inside `[start, last]` at or above `from`.
+    fn place(&self, start: u64, last: u64, from: u64, c: &Checked) -> Option<u64> {
+        let lo = start.max(c.minaddr).max(from);
+        let hi = last.min(self.highest_allowed(c.maxaddr));
         if lo > hi || hi - lo < c.size - 1 {
             return None;
         }
@@ -1074,11 +1073,11 @@ impl<S: SpanSource> Arena<S> {
             } else {
                 a_last
             };
-            if addr::crosses_boundary(a, a_last, c.nocross) {
+            if addr::range_crosses_boundary(a, a_last, c.nocross)? {
                 // Every candidate below the next boundary crosses it too.
                 let boundary = (a & !(c.nocross - 1)).checked_add(c.nocross)?;
                 a = addr::align_up_phase(boundary, c.align, c.phase)?;
-                if a > top || addr::crosses_boundary(a, a + (c.size - 1), c.nocross) {
+                if a > top || addr::range_crosses_boundary(a, a + (c.size - 1), c.nocross)? {
                     return None;
                 }
             }
@@ -1237,12 +1236,10 @@ impl<S: SpanSource> Arena<S> {
     /// request at its start, which is exactly what [`Arena::instant_fit`] returns there.
     #[inline]
     fn instant_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
-        #[cfg(feature = "seeded-bugs")]
-        // The MaxaddrExclusive seeded bug lives in `place`, which this path skips.
-        if self.bug(Bug::MaxaddrExclusive) {
-            return None;
-        }
-        if size == 0 || self.tags.len() + 2 > MAX_TAGS {
+        // This path never compares with maxaddr: it is for requests that may use the whole
+        // space, up to its last address.
+        if size == 0 || self.highest_allowed(u64::MAX) != u64::MAX || self.tags.len() + 2 > MAX_TAGS
+        {
             return None;
         }
         let size = round_up(size, self.quantum)?;
