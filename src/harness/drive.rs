@@ -1,10 +1,12 @@
 //! The loop every target shares: execute an op on the implementation and the model, judge
 //! it, run the implementation's `check_invariants()`, compare its whole state with the
-//! model's, trace it, and turn the first failure into a typed [`Finding`].
+//! model's, trace it, and turn the first failure into a typed [`Finding`]. A panic during an
+//! op (or the checks after it) is caught here, so its finding names the op too.
 
 use std::fmt::{self, Write as _};
+use std::panic::{self, AssertUnwindSafe};
 
-use super::{Finding, FindingKind, Stats, Target};
+use super::{panic_message, Finding, FindingKind, Mismatch, Stats, Target};
 
 /// An implementation and its model, stepped together by [`drive`].
 pub trait Machine {
@@ -12,7 +14,7 @@ pub trait Machine {
     type Op: fmt::Display;
     /// Executes `op` on both and judges the answer: the outcome for the trace, or what the
     /// oracle disagreed with.
-    fn step(&mut self, op: &Self::Op) -> Result<String, String>;
+    fn step(&mut self, op: &Self::Op) -> Result<String, Mismatch>;
     /// The implementation's own consistency check: `(invariant, detail)` on failure.
     fn check_invariants(&self) -> Result<(), (String, String)>;
     /// The implementation's whole observable state against the model's.
@@ -28,6 +30,41 @@ pub trait Machine {
     }
 }
 
+/// The checks after every op: invariants, then the whole state against the model's.
+fn check<M: Machine>(m: &M) -> Result<(), FindingKind> {
+    m.check_invariants()
+        .map_err(|(invariant, detail)| FindingKind::Invariant { invariant, detail })?;
+    m.compare_state().map_err(FindingKind::State)
+}
+
+/// Where a panic caught by [`drive`] happened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// In the op itself (or the oracle judging it).
+    Op,
+    /// In the checks after it.
+    Checks,
+}
+
+/// Runs `body` (one op or the end of the scenario, and its checks) with panics caught: the
+/// failure it returns, or the panic as [`FindingKind::Panic`] and the stage it happened in.
+fn guarded(
+    body: impl FnOnce(&mut Stage) -> Result<(), FindingKind>,
+) -> Result<(), (FindingKind, Stage)> {
+    let mut stage = Stage::Op;
+    match panic::catch_unwind(AssertUnwindSafe(|| body(&mut stage))) {
+        Ok(r) => r.map_err(|kind| (kind, stage)),
+        Err(payload) => {
+            let msg = panic_message(&*payload);
+            let msg = match stage {
+                Stage::Op => msg,
+                Stage::Checks => format!("{msg} (in the checks after it)"),
+            };
+            Err((FindingKind::Panic(msg), stage))
+        }
+    }
+}
+
 /// Runs `ops` through `m`, checking after each; appends a line per op to `trace`.
 pub fn drive<M: Machine>(
     target: Target,
@@ -35,43 +72,55 @@ pub fn drive<M: Machine>(
     ops: &[M::Op],
     mut trace: Option<&mut String>,
 ) -> Result<Stats, Finding> {
-    let check = |m: &M, fail: &dyn Fn(FindingKind) -> Finding| -> Result<(), Finding> {
-        m.check_invariants()
-            .map_err(|(invariant, detail)| fail(FindingKind::Invariant { invariant, detail }))?;
-        m.compare_state().map_err(|s| fail(FindingKind::State(s)))
-    };
     for (i, op) in ops.iter().enumerate() {
-        let fail = |kind: FindingKind| Finding {
-            target,
-            op_index: Some(i),
-            op: op.to_string(),
-            kind,
-        };
-        let outcome = match m.step(op) {
-            Ok(o) => o,
-            Err(mismatch) => {
+        let r = guarded(|stage| {
+            let outcome = m.step(op).map_err(|mismatch| {
                 if let Some(t) = trace.as_deref_mut() {
                     let _ = writeln!(t, "  #{i} {op} -> FAIL: {mismatch}");
                 }
-                return Err(fail(FindingKind::Oracle(mismatch)));
+                FindingKind::Oracle(mismatch)
+            })?;
+            if let Some(t) = trace.as_deref_mut() {
+                let _ = writeln!(t, "  #{i} {op} -> {outcome}");
             }
-        };
-        if let Some(t) = trace.as_deref_mut() {
-            let _ = writeln!(t, "  #{i} {op} -> {outcome}");
+            *stage = Stage::Checks;
+            check(m)
+        });
+        if let Err((kind, stage)) = r {
+            if let (FindingKind::Panic(msg), Some(t)) = (&kind, trace.as_deref_mut()) {
+                let _ = match stage {
+                    Stage::Op => writeln!(t, "  #{i} {op} -> PANIC: {msg}"),
+                    Stage::Checks => writeln!(t, "  #{i} checks -> PANIC: {msg}"),
+                };
+            }
+            return Err(Finding {
+                target,
+                op_index: Some(i),
+                op: op.to_string(),
+                kind,
+            });
         }
-        check(m, &fail)?;
     }
-    if let Some(done) = m.finish() {
-        if let Some(t) = trace.as_deref_mut() {
-            let _ = writeln!(t, "  end: {done}");
+    let r = guarded(|stage| {
+        if let Some(done) = m.finish() {
+            if let Some(t) = trace.as_deref_mut() {
+                let _ = writeln!(t, "  end: {done}");
+            }
+            *stage = Stage::Checks;
+            check(m)?;
         }
-        let fail = |kind: FindingKind| Finding {
+        Ok(())
+    });
+    if let Err((kind, _)) = r {
+        if let (FindingKind::Panic(msg), Some(t)) = (&kind, trace.as_deref_mut()) {
+            let _ = writeln!(t, "  end -> PANIC: {msg}");
+        }
+        return Err(Finding {
             target,
             op_index: Some(ops.len()),
             op: "(end of scenario)".into(),
             kind,
-        };
-        check(m, &fail)?;
+        });
     }
     let stats = m.stats();
     if let Some(t) = trace {
@@ -104,5 +153,228 @@ pub fn setup_finding(target: Target, msg: String) -> Finding {
         op_index: None,
         op: String::new(),
         kind: FindingKind::State(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where [`Toy`] fails.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Fail {
+        /// `step` panics at this op index.
+        PanicInStep(usize),
+        /// `check_invariants` panics after this op index.
+        PanicInCheck(usize),
+        /// `finish` panics.
+        PanicInFinish,
+        /// `step` reports a mismatch at this op index, numbers taken from the op.
+        Mismatch(usize),
+    }
+
+    /// A machine that counts ops and fails as told.
+    struct Toy {
+        fail: Fail,
+        done: usize,
+        stats: Stats,
+    }
+
+    impl Toy {
+        fn new(fail: Fail) -> Toy {
+            Toy {
+                fail,
+                done: 0,
+                stats: Stats::default(),
+            }
+        }
+    }
+
+    impl Machine for Toy {
+        type Op = u64;
+
+        fn step(&mut self, op: &u64) -> Result<String, Mismatch> {
+            let i = self.done;
+            self.done += 1;
+            self.stats.count(true);
+            if self.fail == Fail::PanicInStep(i) {
+                panic!("step {i} broke");
+            }
+            if self.fail == Fail::Mismatch(i) {
+                return Err(Mismatch::new(
+                    format!("free arena {op:#x} size {:#x}", op * 2),
+                    "Ok(())",
+                    format!("Err(WrongSize {{ allocated: {:#x} }})", op * 3),
+                ));
+            }
+            Ok(format!("ok {op:#x}"))
+        }
+
+        fn check_invariants(&self) -> Result<(), (String, String)> {
+            if self.fail == Fail::PanicInCheck(self.done - 1) {
+                panic!("check after {} broke", self.done - 1);
+            }
+            Ok(())
+        }
+
+        fn compare_state(&self) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn stats(&self) -> Stats {
+            self.stats
+        }
+
+        fn summary(&self) -> String {
+            format!("{} done", self.done)
+        }
+
+        fn finish(&mut self) -> Option<String> {
+            if self.fail == Fail::PanicInFinish {
+                panic!("finish broke");
+            }
+            Some("finished".into())
+        }
+    }
+
+    fn run(fail: Fail, ops: &[u64]) -> (Result<Stats, Finding>, String) {
+        let mut trace = String::new();
+        let r = drive(Target::Vmem, &mut Toy::new(fail), ops, Some(&mut trace));
+        (r, trace)
+    }
+
+    #[test]
+    fn a_panic_in_an_op_names_the_op() {
+        let (r, trace) = run(Fail::PanicInStep(2), &[0x10, 0x11, 0x12, 0x13]);
+        let f = r.unwrap_err();
+        assert_eq!(f.op_index, Some(2));
+        assert_eq!(f.op, "18");
+        assert_eq!(f.kind, FindingKind::Panic("step 2 broke".into()));
+        assert_eq!(f.signature(), "panic");
+        assert!(
+            trace.contains("  #2 18 -> PANIC: step 2 broke\n"),
+            "{trace}"
+        );
+        assert!(!trace.contains("#3"), "{trace}");
+        assert_eq!(f.to_string(), "[vmem] op #2 `18`: panic: step 2 broke");
+    }
+
+    #[test]
+    fn a_panic_in_the_checks_names_the_op_before() {
+        let (r, trace) = run(Fail::PanicInCheck(1), &[1, 2, 3]);
+        let f = r.unwrap_err();
+        assert_eq!(f.op_index, Some(1));
+        assert_eq!(f.op, "2");
+        assert_eq!(
+            f.kind,
+            FindingKind::Panic("check after 1 broke (in the checks after it)".into())
+        );
+        assert!(
+            trace.contains("  #1 2 -> ok 0x2\n  #1 checks -> PANIC: "),
+            "{trace}"
+        );
+    }
+
+    #[test]
+    fn a_panic_at_the_end_names_the_end() {
+        let (r, trace) = run(Fail::PanicInFinish, &[1, 2]);
+        let f = r.unwrap_err();
+        assert_eq!(f.op_index, Some(2));
+        assert_eq!(f.op, "(end of scenario)");
+        assert_eq!(f.kind, FindingKind::Panic("finish broke".into()));
+        assert!(trace.contains("  end -> PANIC: finish broke\n"), "{trace}");
+    }
+
+    #[test]
+    fn a_clean_run_counts_and_finishes() {
+        let (r, trace) = run(Fail::Mismatch(usize::MAX), &[1, 2, 3]);
+        assert_eq!(r.unwrap().ops, 3);
+        assert!(
+            trace.contains("  end: finished\nverdict: ok (3 ops"),
+            "{trace}"
+        );
+    }
+
+    #[test]
+    fn a_mismatch_keeps_its_fields_and_its_signature_ignores_numbers() {
+        let (r, trace) = run(Fail::Mismatch(1), &[0x1000, 0x2000, 0x3000]);
+        let f = r.unwrap_err();
+        assert_eq!(f.op_index, Some(1));
+        assert_eq!(f.op, "8192");
+        let FindingKind::Oracle(m) = &f.kind else {
+            panic!("not an oracle finding: {f}");
+        };
+        assert_eq!(m.check, "free arena 0x2000 size 0x4000");
+        assert_eq!(m.expected, "Ok(())");
+        assert_eq!(m.actual, "Err(WrongSize { allocated: 0x6000 })");
+        assert_eq!(
+            f.to_string(),
+            "[vmem] op #1 `8192`: oracle mismatch: free arena 0x2000 size 0x4000: \
+             expected Ok(()), got Err(WrongSize { allocated: 0x6000 })"
+        );
+        assert!(
+            trace.contains("  #1 8192 -> FAIL: free arena 0x2000"),
+            "{trace}"
+        );
+        assert_eq!(
+            f.signature(),
+            "oracle: free arena #: expected Ok(()), got Err(WrongSize { allocated: # })"
+        );
+        // Other numbers, another op index: the same signature (what the minimizer needs).
+        let (other, _) = run(Fail::Mismatch(0), &[0x7]);
+        assert_eq!(other.unwrap_err().signature(), f.signature());
+    }
+
+    #[test]
+    fn signatures_tell_kinds_of_mismatch_apart() {
+        let sig = |check: &str, expected: &str, actual: &str| {
+            Finding {
+                target: Target::Vmem,
+                op_index: Some(0),
+                op: String::new(),
+                kind: FindingKind::Oracle(Mismatch::new(check, expected, actual)),
+            }
+            .signature()
+        };
+        let base = sig("free arena 0x10 size 0x20", "Ok(())", "Err(NotAllocated)");
+        // Another expected or actual shape, another check, another level: different.
+        assert_ne!(
+            base,
+            sig("free arena 0x10 size 0x20", "Err(NotAllocated)", "Ok(())")
+        );
+        assert_ne!(
+            base,
+            sig("free arena 0x10 size 0x20", "Ok(())", "Err(WrongSize)")
+        );
+        assert_ne!(
+            base,
+            sig("alloc_at 0x10 size 0x20", "Ok(())", "Err(NotAllocated)")
+        );
+        assert_ne!(
+            base,
+            sig("free source 0x10 size 0x20", "Ok(())", "Err(NotAllocated)")
+        );
+        // Hex printed without `0x` is a number too; the variant around it stays.
+        assert_eq!(
+            sig("free arena 0xf size 0x1", "Err(WrongSize(f))", "Ok(())"),
+            sig("free arena 0x10 size 0x1", "Err(WrongSize(10))", "Ok(())")
+        );
+        assert!(
+            sig("free arena 0xf size 0x1", "Err(WrongSize(f))", "Ok(())")
+                .contains("expected Err(WrongSize(#)), got Ok(())")
+        );
+        // Lists of different lengths have one shape.
+        assert_eq!(
+            sig(
+                "unmap (addr 0x1, length 0x2)",
+                "Ok([(0x1, 0x1, 3)])",
+                "Err(NotMapped)"
+            ),
+            sig(
+                "unmap (addr 0x5, length 0x9)",
+                "Ok([(0x5, 0x5, 3), (0x6, 0x9, 4)])",
+                "Err(NotMapped)"
+            )
+        );
     }
 }

@@ -73,7 +73,7 @@ use kvafuzz_oracles::mmu as o;
 
 use super::codec::{Decoder, Encoder};
 use super::drive::{drive, Machine};
-use super::{BugSet, Case, Finding, FindingKind, Stats, Target, MAX_OPS};
+use super::{BugSet, Case, Finding, FindingKind, Mismatch, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES, PAGE_SIZE};
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CpuId, Flush, Mmu, MmuConfig, NewError,
@@ -1125,9 +1125,10 @@ impl Case for Scenario {
                 target: Target::Mmu,
                 op_index: None,
                 op: "new".into(),
-                kind: FindingKind::Oracle(format!(
-                    "new: expected {expected:?}, got {:?}",
-                    made.map(|_| ())
+                kind: FindingKind::Oracle(Mismatch::new(
+                    "new",
+                    format!("{expected:?}"),
+                    format!("{:?}", made.map(|_| ())),
                 )),
             }),
         }
@@ -1191,7 +1192,7 @@ fn show<T: fmt::Debug, E: fmt::Debug>(r: &Result<T, E>) -> String {
 impl Machine for Executor {
     type Op = Op;
 
-    fn step(&mut self, op: &Op) -> Result<String, String> {
+    fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
         self.changed = false;
         self.execute_op(op)
     }
@@ -1441,14 +1442,16 @@ impl Executor {
         page_size: u64,
         got: Result<T, E>,
         want: Result<T, E>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Mismatch> {
         self.count(&got);
         if got != want {
-            return Err(format!(
-                "{what} {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}: expected {}, got {}",
-                flags.bits(),
+            return Err(Mismatch::new(
+                format!(
+                    "{what} {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}",
+                    flags.bits()
+                ),
                 show(&want),
-                show(&got)
+                show(&got),
             ));
         }
         if got.is_ok() {
@@ -1463,7 +1466,7 @@ impl Executor {
     }
 
     /// Executes one op and judges it; the outcome text for the trace, or the mismatch.
-    fn execute_op(&mut self, op: &Op) -> Result<String, String> {
+    fn execute_op(&mut self, op: &Op) -> Result<String, Mismatch> {
         let arch = self.arch;
         match *op {
             Op::CreateSpace => {
@@ -1478,11 +1481,7 @@ impl Executor {
                 self.count(&got);
                 let want = self.model.create_space();
                 if got != want {
-                    return Err(format!(
-                        "create_space: expected {}, got {}",
-                        show(&want),
-                        show(&got)
-                    ));
+                    return Err(Mismatch::new("create_space", show(&want), show(&got)));
                 }
                 if let Ok(a) = got {
                     self.live.push(Asid::from_raw(a));
@@ -1500,10 +1499,10 @@ impl Executor {
                     .map(|_| ())
                     .map_err(|e| adapter::destroy_err(*e));
                 if g != want {
-                    return Err(format!(
-                        "destroy_space {asid}: expected {}, got {}",
+                    return Err(Mismatch::new(
+                        format!("destroy_space {asid}"),
                         show(&want),
-                        show(&g)
+                        show(&g),
                     ));
                 }
                 if let Ok(token) = got {
@@ -1515,9 +1514,10 @@ impl Executor {
                         last: arch.max_addr().into(),
                     };
                     if adapter::flush(&token) != pred {
-                        return Err(format!(
-                            "destroy_space {asid}: flush token {:x?}, expected {pred:x?}",
-                            adapter::flush(&token)
+                        return Err(Mismatch::new(
+                            format!("destroy_space {asid} flush token"),
+                            format!("{pred:x?}"),
+                            format!("{:x?}", adapter::flush(&token)),
                         ));
                     }
                     self.take_flush(token, asid, pred, flush);
@@ -1610,10 +1610,10 @@ impl Executor {
                     .map(adapter::flush)
                     .map_err(|e| adapter::unshare_err(*e, va));
                 if g != want {
-                    return Err(format!(
-                        "unmap_shared {asid} va {va:#x}: expected {}, got {}",
+                    return Err(Mismatch::new(
+                        format!("unmap_shared {asid} va {va:#x}"),
                         show(&want),
-                        show(&g)
+                        show(&g),
                     ));
                 }
                 if let (Ok(token), Ok(pred)) = (got, want) {
@@ -1632,10 +1632,10 @@ impl Executor {
                 self.count(&got);
                 let want = self.model.translate(asid.raw(), va.into());
                 if got != want {
-                    return Err(format!(
-                        "translate {asid} va {va:#x}: expected {}, got {}",
+                    return Err(Mismatch::new(
+                        format!("translate {asid} va {va:#x}"),
                         show(&want),
-                        show(&got)
+                        show(&got),
                     ));
                 }
                 Ok(format!("{asid} va {va:#x}: {}", show(&got)))
@@ -1666,10 +1666,10 @@ impl Executor {
                     },
                 };
                 if g != want {
-                    return Err(format!(
-                        "access cpu{cpu} {asid} va {va:#x}: expected {}, got {}",
+                    return Err(Mismatch::new(
+                        format!("access cpu{cpu} {asid} va {va:#x}"),
                         show(&want),
-                        show(&g)
+                        show(&g),
                     ));
                 }
                 if let Ok(t) = got {
@@ -1706,8 +1706,10 @@ impl Executor {
                     Ok(())
                 };
                 if got != want {
-                    return Err(format!(
-                        "tlb op on cpu{cpu}: expected {want:?}, got {got:?}"
+                    return Err(Mismatch::new(
+                        format!("tlb op on cpu{cpu}"),
+                        format!("{want:?}"),
+                        format!("{got:?}"),
                     ));
                 }
                 Ok(format!("{got:?}"))
@@ -1733,16 +1735,16 @@ impl Executor {
         got: Result<Flush, crate::mmu::UnmapError>,
         want: Result<o::FlushPrediction, o::ErrKind>,
         mode: FlushMode,
-    ) -> Result<String, String> {
+    ) -> Result<String, Mismatch> {
         let g = got
             .as_ref()
             .map(adapter::flush)
             .map_err(|e| adapter::unmap_err(*e));
         if g != want {
-            return Err(format!(
-                "{what} {asid} va {va:#x}: expected {}, got {}",
+            return Err(Mismatch::new(
+                format!("{what} {asid} va {va:#x}"),
                 show(&want),
-                show(&g)
+                show(&g),
             ));
         }
         if let (Ok(token), Ok(pred)) = (got, want) {
@@ -1761,7 +1763,7 @@ impl Executor {
         va: u64,
         s: crate::mmu::StaleTlb,
         want: Result<o::Translation, o::ErrKind>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Mismatch> {
         let a = u128::from(va);
         let held = self.held.iter().any(|h| {
             (h.pred.all_spaces || h.asid == asid.raw()) && h.pred.start <= a && a <= h.pred.last
@@ -1785,11 +1787,15 @@ impl Executor {
                 s.cached
             ));
         };
-        Err(format!(
-            "access cpu{cpu} {asid} va {va:#x}: stale TLB entry, {why}: cached {:x?}, current {current:x?}, model {}, oracle says {}",
-            s.cached,
-            show(&Ok::<_, ()>(model_now)),
-            show(&want)
+        // The oracle knows no TLB: its answer is the current translation's.
+        Err(Mismatch::new(
+            format!("access cpu{cpu} {asid} va {va:#x}"),
+            show(&want),
+            format!(
+                "a stale TLB hit, {why}: cached {:x?}, current {current:x?}, model {}",
+                s.cached,
+                show(&Ok::<_, ()>(model_now))
+            ),
         ))
     }
 }

@@ -14,12 +14,12 @@
 
 use std::fmt::{self, Write as _};
 
-use kvafuzz_oracles::vmem::{ArenaModel, Request as ORequest, Space};
+use kvafuzz_oracles::vmem::{ArenaModel, Mismatch as Verdict, Request as ORequest, Space};
 
 use super::adapter::{oracle_policy, Caps, Level, RangeAllocator, VmemStack};
 use super::codec::{Decoder, Encoder};
 use super::drive::{drive, setup_finding, Machine};
-use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
+use super::{BugSet, Case, Finding, Mismatch, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, ALL_ARCHES};
 use crate::vmem::{Policy, Request, ALL_POLICIES};
 
@@ -663,7 +663,7 @@ fn oreq(r: &Request) -> ORequest {
 impl<A: RangeAllocator> Machine for Executor<A> {
     type Op = Op;
 
-    fn step(&mut self, op: &Op) -> Result<String, String> {
+    fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
         self.execute_op(op)
     }
 
@@ -744,7 +744,7 @@ impl<A: RangeAllocator> Executor<A> {
     }
 
     /// Executes one op and judges it; returns the outcome text for the trace.
-    fn execute_op(&mut self, op: &Op) -> Result<String, String> {
+    fn execute_op(&mut self, op: &Op) -> Result<String, Mismatch> {
         let caps = self.caps;
         match *op {
             Op::AddSpan { level, base, size } => {
@@ -769,7 +769,11 @@ impl<A: RangeAllocator> Executor<A> {
                 let actual = self.alloc.add_span(level, base, size);
                 self.count(&actual);
                 if expected != actual {
-                    return Err(format!("add_span: expected {expected:x?}, got {actual:x?}"));
+                    return Err(Mismatch::new(
+                        format!("add_span {} {base:#x} size {size:#x}", level_name(level)),
+                        format!("{expected:x?}"),
+                        format!("{actual:x?}"),
+                    ));
                 }
                 if actual.is_ok() {
                     self.model_at(level).add_span(base, size);
@@ -809,7 +813,10 @@ impl<A: RangeAllocator> Executor<A> {
                 };
                 self.model_at(level)
                     .judge_alloc(&oreq(&req), opolicy, &imported, actual)
-                    .map_err(|m| m.to_string())?;
+                    .map_err(|v| {
+                        let check = format!("alloc {}", level_name(level));
+                        from_verdict(check, v, format!("{actual:x?}"))
+                    })?;
                 if let Ok(addr) = actual {
                     self.live.push(Live {
                         level,
@@ -830,9 +837,10 @@ impl<A: RangeAllocator> Executor<A> {
                 let addr = self.resolve(Level::Arena, addr);
                 let actual = self.alloc.alloc_at(addr, size);
                 self.count(&actual);
-                self.model
-                    .judge_alloc_at(addr, size, actual)
-                    .map_err(|m| m.to_string())?;
+                self.model.judge_alloc_at(addr, size, actual).map_err(|v| {
+                    let check = format!("alloc_at {addr:#x} size {size:#x}");
+                    from_verdict(check, v, format!("{actual:x?}"))
+                })?;
                 if let Ok(a) = actual {
                     self.live.push(Live {
                         level: Level::Arena,
@@ -870,13 +878,15 @@ impl<A: RangeAllocator> Executor<A> {
         }
     }
 
-    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<String, String> {
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<String, Mismatch> {
         let expected = self.model_at(level).predict_free(addr, size);
         let actual = self.alloc.free(level, addr, size);
         self.count(&actual);
         if expected != actual {
-            return Err(format!(
-                "free {addr:#x} size {size:#x}: expected {expected:x?}, got {actual:x?}"
+            return Err(Mismatch::new(
+                format!("free {} {addr:#x} size {size:#x}", level_name(level)),
+                format!("{expected:x?}"),
+                format!("{actual:x?}"),
             ));
         }
         if actual.is_ok() {
@@ -924,6 +934,36 @@ impl<A: RangeAllocator> Executor<A> {
             }
         }
         Ok(())
+    }
+}
+
+/// The interval oracle's verdict on `check` as a [`Mismatch`]; `actual` is the arena's
+/// answer as text (the verdict does not always carry it).
+pub fn from_verdict(check: String, verdict: Verdict, actual: String) -> Mismatch {
+    let (expected, actual) = match verdict {
+        Verdict::Outcome { expected, actual } => (expected, actual),
+        // The rule names what is wrong with the address the arena returned.
+        Verdict::NotAPlacement { addr, why } => ("a placement".into(), format!("{addr:#x}, {why}")),
+        Verdict::Incomplete { placement } => {
+            (format!("a placement such as {placement:#x}"), actual)
+        }
+        Verdict::PolicyBroken {
+            policy,
+            expected,
+            actual,
+        } => (
+            format!("{expected:#x} (what {policy:?} promises)"),
+            format!("{actual:#x}"),
+        ),
+        Verdict::BadImport { why } => (
+            "imports within the contract".into(),
+            format!("bad import: {why}"),
+        ),
+    };
+    Mismatch {
+        check,
+        expected,
+        actual,
     }
 }
 
@@ -1031,4 +1071,56 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ("netbsd-spans-mixed-constraints", ia32(mixed)),
         ("x86_64-import-top-of-upper-half", import),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvafuzz_oracles::vmem::Policy as OPolicy;
+
+    /// Every verdict of the interval oracle becomes a check, an expectation and an answer.
+    #[test]
+    fn verdicts_become_mismatches() {
+        let m = |v: Verdict| {
+            let m = from_verdict("alloc arena".into(), v, "Err(NoSpace)".into());
+            assert_eq!(m.check, "alloc arena");
+            (m.expected, m.actual)
+        };
+        let pair = |e: &str, a: &str| (e.to_string(), a.to_string());
+        assert_eq!(
+            m(Verdict::Outcome {
+                expected: "ZeroSize".into(),
+                actual: "Ok(0x10)".into()
+            }),
+            pair("ZeroSize", "Ok(0x10)")
+        );
+        assert_eq!(
+            m(Verdict::NotAPlacement {
+                addr: 0x40,
+                why: "below minaddr"
+            }),
+            pair("a placement", "0x40, below minaddr")
+        );
+        assert_eq!(
+            m(Verdict::Incomplete { placement: 0x80 }),
+            pair("a placement such as 0x80", "Err(NoSpace)")
+        );
+        assert_eq!(
+            m(Verdict::PolicyBroken {
+                policy: OPolicy::BestFit,
+                expected: 0x100,
+                actual: 0x200
+            }),
+            pair("0x100 (what BestFit promises)", "0x200")
+        );
+        assert_eq!(
+            m(Verdict::BadImport {
+                why: "an arena without a source imported".into()
+            }),
+            pair(
+                "imports within the contract",
+                "bad import: an arena without a source imported"
+            )
+        );
+    }
 }

@@ -44,7 +44,7 @@ use kvafuzz_oracles::findspace::{
 
 use super::codec::{Decoder, Encoder};
 use super::drive::{drive, setup_finding, Machine};
-use super::{BugSet, Case, Finding, Stats, Target, MAX_OPS};
+use super::{BugSet, Case, Finding, Mismatch, Stats, Target, MAX_OPS};
 use crate::addr::{Arch, Range, ALL_ARCHES};
 use crate::vmmap::{
     Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
@@ -830,7 +830,7 @@ struct Executor {
 impl Machine for Executor {
     type Op = Op;
 
-    fn step(&mut self, op: &Op) -> Result<String, String> {
+    fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
         let index = self.next_index;
         self.next_index += 1;
         self.execute_op(index, op)
@@ -907,7 +907,7 @@ impl Executor {
     }
 
     /// Executes one op and judges it; returns the outcome text for the trace.
-    fn execute_op(&mut self, index: usize, op: &Op) -> Result<String, String> {
+    fn execute_op(&mut self, index: usize, op: &Op) -> Result<String, Mismatch> {
         let tag = index as u64;
         match *op {
             Op::Findspace {
@@ -922,8 +922,10 @@ impl Executor {
                 self.count(&actual);
                 let s = strategy_name(self.map.strategy());
                 if expected != actual {
-                    return Err(format!(
-                        "findspace {s} (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    return Err(Mismatch::new(
+                        format!("findspace {s} (start {start:#x}, length {length:#x}, align {align:#x})"),
+                        format!("{expected:x?}"),
+                        format!("{actual:x?}"),
                     ));
                 }
                 Ok(format!(
@@ -948,14 +950,19 @@ impl Executor {
                     );
                 self.count(&lin);
                 if lin != gap {
-                    return Err(format!(
-                        "strategies disagree (start {start:#x}, length {length:#x}, align {align:#x}): linear {lin:x?}, gapindex {gap:x?}"
+                    // The linear scan is the reference the gap index must agree with.
+                    return Err(Mismatch::new(
+                        format!("findspace gapindex vs linear (start {start:#x}, length {length:#x}, align {align:#x})"),
+                        format!("{lin:x?} (linear)"),
+                        format!("{gap:x?} (gapindex)"),
                     ));
                 }
                 let expected = self.oracle_findspace(start, length, align);
                 if expected != lin {
-                    return Err(format!(
-                        "findspace both (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {lin:x?}"
+                    return Err(Mismatch::new(
+                        format!("findspace both (start {start:#x}, length {length:#x}, align {align:#x})"),
+                        format!("{expected:x?}"),
+                        format!("{lin:x?}"),
                     ));
                 }
                 Ok(format!(
@@ -968,8 +975,10 @@ impl Executor {
                 self.count(&actual);
                 let expected = self.model.map_anywhere(length, align, tag);
                 if expected != actual {
-                    return Err(format!(
-                        "map_anywhere (length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    return Err(Mismatch::new(
+                        format!("map_anywhere (length {length:#x}, align {align:#x})"),
+                        format!("{expected:x?}"),
+                        format!("{actual:x?}"),
                     ));
                 }
                 Ok(format!("({length:#x}, {align:#x}): {actual:x?}"))
@@ -985,8 +994,12 @@ impl Executor {
                 self.count(&actual);
                 let expected = self.model.map_anywhere_from(start, length, align, tag);
                 if expected != actual {
-                    return Err(format!(
-                        "map_anywhere_from (start {start:#x}, length {length:#x}, align {align:#x}): expected {expected:x?}, got {actual:x?}"
+                    return Err(Mismatch::new(
+                        format!(
+                            "map_anywhere_from (start {start:#x}, length {length:#x}, align {align:#x})"
+                        ),
+                        format!("{expected:x?}"),
+                        format!("{actual:x?}"),
                     ));
                 }
                 Ok(format!(
@@ -1029,25 +1042,29 @@ impl Executor {
         oracle_findspace(m.min, m.max, &m.ranges(), start, length, align)
     }
 
-    fn map_fixed(&mut self, addr: u64, length: u64, tag: u64) -> Result<String, String> {
+    fn map_fixed(&mut self, addr: u64, length: u64, tag: u64) -> Result<String, Mismatch> {
         let actual = fixed_kind(self.map.map_fixed(addr, length, tag));
         self.count(&actual);
         let expected = self.model.map_fixed(addr, length, tag);
         if expected != actual {
-            return Err(format!(
-                "map_fixed (addr {addr:#x}, length {length:#x}): expected {expected:x?}, got {actual:x?}"
+            return Err(Mismatch::new(
+                format!("map_fixed (addr {addr:#x}, length {length:#x})"),
+                format!("{expected:x?}"),
+                format!("{actual:x?}"),
             ));
         }
         Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
     }
 
-    fn unmap(&mut self, addr: u64, length: u64) -> Result<String, String> {
+    fn unmap(&mut self, addr: u64, length: u64) -> Result<String, Mismatch> {
         let actual = unmap_kind(self.map.unmap(addr, length));
         self.count(&actual);
         let expected = self.model.unmap(addr, length);
         if expected != actual {
-            return Err(format!(
-                "unmap (addr {addr:#x}, length {length:#x}): expected {expected:x?}, got {actual:x?}"
+            return Err(Mismatch::new(
+                format!("unmap (addr {addr:#x}, length {length:#x})"),
+                format!("{expected:x?}"),
+                format!("{actual:x?}"),
             ));
         }
         Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
