@@ -103,6 +103,33 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
     let found: Mutex<Option<FoundCase>> = Mutex::new(None);
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
+    // The progress line (a live one on a terminal; in a log, one every 10 seconds; and a
+    // last one once every job has stopped).
+    let tty = std::io::stderr().is_terminal();
+    let line = || {
+        let t = start.elapsed().as_secs_f64();
+        let o = ops.load(Ordering::Relaxed);
+        let bar = match cfg.time_limit {
+            Some(limit) => {
+                let frac = (t / limit.as_secs_f64()).min(1.0);
+                let filled = (frac * 20.0) as usize;
+                format!("[{}{}] ", "#".repeat(filled), ".".repeat(20 - filled))
+            }
+            None => String::new(),
+        };
+        let findings = found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .count();
+        format!(
+            "{bar}{:>6.1}s  cases {:>9}  ops {:>11}  {:>9.0} ops/s  findings {findings}",
+            t,
+            cases.load(Ordering::Relaxed),
+            o,
+            o as f64 / t.max(1e-9)
+        )
+    };
     std::thread::scope(|s| {
         for job in 0..cfg.jobs.max(1) {
             let (stop, cases, ops, found) = (&stop, &cases, &ops, &found);
@@ -145,51 +172,34 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
             });
         }
         if cfg.progress {
-            // A live line on a terminal; in a log (CI), a plain line every 10 seconds.
-            let tty = std::io::stderr().is_terminal();
             let every = if tty {
                 Duration::from_millis(500)
             } else {
                 Duration::from_secs(10)
             };
             let mut last = Instant::now();
-            while !stop.load(Ordering::Relaxed)
-                && cfg
-                    .max_cases
-                    .is_none_or(|m| cases.load(Ordering::Relaxed) < m)
-            {
+            let running = || {
+                !stop.load(Ordering::Relaxed)
+                    && cfg
+                        .max_cases
+                        .is_none_or(|m| cases.load(Ordering::Relaxed) < m)
+            };
+            while running() {
                 std::thread::sleep(Duration::from_millis(50));
-                if last.elapsed() >= every {
+                if last.elapsed() >= every && running() {
                     last = Instant::now();
-                    let t = start.elapsed().as_secs_f64();
-                    let o = ops.load(Ordering::Relaxed);
-                    let bar = match cfg.time_limit {
-                        Some(limit) => {
-                            let frac = (t / limit.as_secs_f64()).min(1.0);
-                            let filled = (frac * 20.0) as usize;
-                            format!("[{}{}] ", "#".repeat(filled), ".".repeat(20 - filled))
-                        }
-                        None => String::new(),
-                    };
-                    let line = format!(
-                        "{bar}{:>6.1}s  cases {:>9}  ops {:>11}  {:>9.0} ops/s  findings 0",
-                        t,
-                        cases.load(Ordering::Relaxed),
-                        o,
-                        o as f64 / t.max(1e-9)
-                    );
                     if tty {
-                        eprint!("\r{line} ");
+                        eprint!("\r{} ", line());
                     } else {
-                        eprintln!("{line}");
+                        eprintln!("{}", line());
                     }
                 }
             }
-            if tty {
-                eprintln!();
-            }
         }
     });
+    if cfg.progress {
+        eprintln!("{}{} ", if tty { "\r" } else { "" }, line());
+    }
     std::panic::set_hook(previous_hook);
     CampaignReport {
         cases: cases.load(Ordering::Relaxed),

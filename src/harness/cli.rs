@@ -403,7 +403,10 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
             progress: false,
         });
         match report.finding {
-            Some(f) => say!(
+            // A detection counts only if the bug caused it: the same input must pass with
+            // no bug switched on (else the campaign found a real bug, or the harness is
+            // wrong, and this bug is not shown to be detectable).
+            Some(f) if super::run(target, &f.input).is_ok() => say!(
                 "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  {}",
                 bug.name(),
                 tname,
@@ -412,6 +415,18 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
                 f.ops_before,
                 f.finding.signature()
             ),
+            Some(f) => {
+                missed += 1;
+                say!(
+                    "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  also fails with no bug on: {}",
+                    bug.name(),
+                    tname,
+                    "UNRELATED",
+                    f.after.as_secs_f64(),
+                    f.ops_before,
+                    f.finding
+                );
+            }
             None => {
                 missed += 1;
                 say!(
