@@ -6,6 +6,9 @@ export RUST_BACKTRACE=0
 export CARGO_TERM_COLOR=never
 
 # The campaign binary: optimized, with debug assertions and overflow checks on.
+# The fuzzing-profile binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
+KVAFUZZ_BIN="${CARGO_TARGET_DIR:-target}/fuzzing/kvafuzz"
+
 kvafuzz() {
     cargo run --quiet --profile fuzzing "$@" --
 }
