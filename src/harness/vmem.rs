@@ -1123,48 +1123,4 @@ mod tests {
             )
         );
     }
-
-    /// Each seeded vmem bug is found by a deterministic campaign; its minimized case still
-    /// shows it with the same signature, is short enough to read, and passes with no bug
-    /// on (so the detection is the bug's, not a real finding's). Printed with `--nocapture`.
-    #[cfg(feature = "seeded-bugs")]
-    #[test]
-    fn seeded_bugs_are_found_and_minimized() {
-        use crate::bugs::ALL_BUGS;
-        use crate::harness::campaign::{run_campaign, CampaignConfig};
-        use crate::harness::{minimize, run, run_with, trace};
-        for (bug, _) in ALL_BUGS.into_iter().filter(|&(_, t)| t == "vmem") {
-            let bugs = BugSet::only(bug);
-            let report = run_campaign(&CampaignConfig {
-                target: Target::Vmem,
-                seed: 1,
-                jobs: 1,
-                time_limit: None,
-                max_cases: Some(50_000),
-                bugs,
-                progress: false,
-            });
-            let found = report
-                .finding
-                .unwrap_or_else(|| panic!("{bug} not found in 50000 cases"));
-            assert!(
-                run(Target::Vmem, &found.input).is_ok(),
-                "{bug}: not the bug's"
-            );
-            let (bytes, finding) = minimize(Target::Vmem, &found.input, bugs).unwrap();
-            assert_eq!(finding.signature(), found.finding.signature(), "{bug}");
-            assert_eq!(
-                run_with(Target::Vmem, &bytes, bugs).map(|_| ()),
-                Err(finding.clone())
-            );
-            assert!(
-                run(Target::Vmem, &bytes).is_ok(),
-                "{bug}: minimized case fails without it"
-            );
-            let ops = Scenario::decode(&bytes).op_count();
-            assert!(ops <= 12, "{bug}: {ops} ops after minimizing");
-            let (text, _) = trace(Target::Vmem, &bytes, bugs);
-            println!("== {bug}: case {}: {finding}\n{text}", found.case);
-        }
-    }
 }
