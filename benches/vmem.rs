@@ -34,15 +34,19 @@
 //! [`SPACE_UNITS`] is sized so that nobody runs out: see its comment. An allocation failure in
 //! the steady state is a bug in this setup, never a result: it panics, naming the allocator.
 //!
-//! The oracle is O(live) per candidate placement, so it runs only at `N <= ORACLE_MAX_N`.
+//! The oracle's work per op grows faster than linearly with the live count (it is O(live) per
+//! candidate placement), so it runs only at `N <= ORACLE_MAX_N` = 10^3. Measured here with
+//! `KVAFUZZ_PAIRS=oracle:<n>:0`: filling and churning it takes 0.6 s at 10^3 and 550 s at
+//! 10^4 (about 27 ms an op), so 10^4 would add about half an hour to a run of three policies.
 //!
 //! ## 4. Counting instead of timing
 //!
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it
-//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor) at `n` live segments exactly as the
-//! steady-state benchmark does (fill, untimed churn), replays `pairs` more pairs and exits.
-//! `ci/bench-counts` runs that under cachegrind twice (two pair counts) and divides the
-//! difference, giving instructions and cache misses per pair: figures that repeat exactly on
+//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor, oracle, oracle-best) at `n` live
+//! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs`
+//! more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts)
+//! and divides the difference, giving instructions and cache misses per pair: figures that
+//! repeat exactly on
 //! any machine, unlike times on a shared one.
 //!
 //! ## 5. Clock
@@ -776,6 +780,18 @@ fn count_pairs(spec: &str) {
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),
+        "oracle" => run(
+            Oracle::new(oracle::Policy::InstantFit, 0),
+            "oracle",
+            &trace,
+            pairs,
+        ),
+        "oracle-best" => run(
+            Oracle::new(oracle::Policy::BestFit, 0),
+            "oracle-best",
+            &trace,
+            pairs,
+        ),
         "talc" => {
             let buffer = TalcBuffer::new(talc_bytes(n));
             run(Talc::new(&buffer), "talc", &trace, pairs);
