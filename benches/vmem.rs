@@ -46,8 +46,7 @@
 //! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs`
 //! more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts)
 //! and divides the difference, giving instructions and cache misses per pair: figures that
-//! repeat exactly on
-//! any machine, unlike times on a shared one.
+//! repeat exactly on any machine, unlike times on a shared one.
 //!
 //! ## 5. Clock
 //!
