@@ -36,8 +36,9 @@
 //!
 //! The oracle's work per op grows faster than linearly with the live count (it is O(live) per
 //! candidate placement), so it runs only at `N <= ORACLE_MAX_N` = 10^3. Measured here with
-//! `KVAFUZZ_PAIRS=oracle:<n>:0`: filling and churning it takes 0.6 s at 10^3 and 550 s at
-//! 10^4 (about 27 ms an op), so 10^4 would add about half an hour to a run of three policies.
+//! `KVAFUZZ_PAIRS=oracle:<n>:0` (instant fit): its fill and untimed churn (`3 N` ops) take
+//! 0.6 s at 10^3 and 550 s at 10^4 (about 18 ms an op), so each oracle group at 10^4 would
+//! add some nine minutes before its first timed pair.
 //!
 //! ## 4. Counting instead of timing
 //!

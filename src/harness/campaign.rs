@@ -6,9 +6,10 @@
 //! feeds a generator.) Each input goes through [`super::run_with`], exactly as a cargo-fuzz or
 //! AFL input would. The first finding stops every job; it is minimized and written out.
 
+use std::cell::Cell;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -94,6 +95,28 @@ pub fn generate(seed: u64, job: u32, case: u64) -> Vec<u8> {
     buf
 }
 
+thread_local! {
+    /// Set in a campaign's job threads: a panic there is an input's finding (caught and
+    /// reported by the harness), not something to print.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that stays silent in campaign job threads
+/// ([`QUIET`]) and hands every other panic to the hook that was there before. (Swapping
+/// the global hook per campaign would race when campaigns run side by side, e.g. in tests,
+/// and could leave every panic silent.)
+fn quiet_panics_in_campaign_jobs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs a campaign; see the module comment.
 pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
     let start = Instant::now();
@@ -101,8 +124,7 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
     let cases = AtomicU64::new(0);
     let ops = AtomicU64::new(0);
     let found: Mutex<Option<FoundCase>> = Mutex::new(None);
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_panics_in_campaign_jobs();
     // The progress line (a live one on a terminal; in a log, one every 10 seconds; and a
     // last one once every job has stopped).
     let tty = std::io::stderr().is_terminal();
@@ -134,6 +156,7 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
         for job in 0..cfg.jobs.max(1) {
             let (stop, cases, ops, found) = (&stop, &cases, &ops, &found);
             s.spawn(move || {
+                QUIET.with(|q| q.set(true));
                 let mut k = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(max) = cfg.max_cases {
@@ -200,7 +223,6 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
     if cfg.progress {
         eprintln!("{}{} ", if tty { "\r" } else { "" }, line());
     }
-    std::panic::set_hook(previous_hook);
     CampaignReport {
         cases: cases.load(Ordering::Relaxed),
         ops: ops.load(Ordering::Relaxed),

@@ -406,27 +406,29 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
             // A detection counts only if the bug caused it: the same input must pass with
             // no bug switched on (else the campaign found a real bug, or the harness is
             // wrong, and this bug is not shown to be detectable).
-            Some(f) if super::run(target, &f.input).is_ok() => say!(
-                "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  {}",
-                bug.name(),
-                tname,
-                "yes",
-                f.after.as_secs_f64(),
-                f.ops_before,
-                f.finding.signature()
-            ),
-            Some(f) => {
-                missed += 1;
-                say!(
-                    "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  also fails with no bug on: {}",
+            Some(f) => match super::run(target, &f.input) {
+                Ok(_) => say!(
+                    "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  {}",
                     bug.name(),
                     tname,
-                    "UNRELATED",
+                    "yes",
                     f.after.as_secs_f64(),
                     f.ops_before,
-                    f.finding
-                );
-            }
+                    f.finding.signature()
+                ),
+                Err(without) => {
+                    missed += 1;
+                    say!(
+                        "{:<28} {:<7} {:<9} {:>11.3}s {:>14}  fails with no bug on too: {}",
+                        bug.name(),
+                        tname,
+                        "UNRELATED",
+                        f.after.as_secs_f64(),
+                        f.ops_before,
+                        without
+                    );
+                }
+            },
             None => {
                 missed += 1;
                 say!(

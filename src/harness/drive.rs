@@ -37,6 +37,9 @@ fn check<M: Machine>(m: &M) -> Result<(), FindingKind> {
     m.compare_state().map_err(FindingKind::State)
 }
 
+/// Appended to the message of a panic in the checks after an op (not in the op itself).
+pub(super) const IN_THE_CHECKS: &str = " (in the checks after it)";
+
 /// Where a panic caught by [`drive`] happened.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -58,7 +61,7 @@ fn guarded(
             let msg = panic_message(&*payload);
             let msg = match stage {
                 Stage::Op => msg,
-                Stage::Checks => format!("{msg} (in the checks after it)"),
+                Stage::Checks => format!("{msg}{IN_THE_CHECKS}"),
             };
             Err((FindingKind::Panic(msg), stage))
         }
@@ -250,7 +253,7 @@ mod tests {
         assert_eq!(f.op_index, Some(2));
         assert_eq!(f.op, "18");
         assert_eq!(f.kind, FindingKind::Panic("step 2 broke".into()));
-        assert_eq!(f.signature(), "panic");
+        assert_eq!(f.signature(), "panic: step # broke");
         assert!(
             trace.contains("  #2 18 -> PANIC: step 2 broke\n"),
             "{trace}"
@@ -273,6 +276,16 @@ mod tests {
             trace.contains("  #1 2 -> ok 0x2\n  #1 checks -> PANIC: "),
             "{trace}"
         );
+        // The same message from the op itself is another finding (the minimizer must not
+        // trade one for the other), and a panic's numbers do not matter.
+        assert_eq!(
+            f.signature(),
+            "panic in the checks: check after # broke (in the checks after"
+        );
+        let (other, _) = run(Fail::PanicInCheck(0), &[1]);
+        assert_eq!(other.unwrap_err().signature(), f.signature());
+        let (in_op, _) = run(Fail::PanicInStep(1), &[1, 2]);
+        assert_ne!(in_op.unwrap_err().signature(), f.signature());
     }
 
     #[test]

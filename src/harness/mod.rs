@@ -226,6 +226,10 @@ const SIGNATURE_CHECK_WORDS: usize = 3;
 /// the first field or two (`Err(Overlap { start: # last: #`).
 const SIGNATURE_VALUE_WORDS: usize = 6;
 
+/// Words of a panic message in a signature: enough to tell "attempt to add with overflow"
+/// from "attempt to subtract with overflow", or one `expect` from another.
+const SIGNATURE_PANIC_WORDS: usize = 8;
+
 /// The first `words` words of `text` with every number blanked out (see [`blank_numbers`]);
 /// a word left with no letter becomes `#`, and runs of `#` words merge (so a list of one
 /// entry and a list of three have one shape).
@@ -285,14 +289,24 @@ pub struct Finding {
 
 impl Finding {
     /// A short key that stays the same while a case is minimized: the check that failed
-    /// (for the oracle, [`Mismatch::signature`]; for an invariant, its name), without
-    /// addresses.
+    /// (for the oracle, [`Mismatch::signature`]; for an invariant, its name; for a state
+    /// difference, what differs; for a panic, its message and whether it came from the
+    /// checks), numbers blanked. The minimizer keeps only cases with the same key, so two
+    /// different panics (an overflow in an op, an assertion in the checks) never stand in
+    /// for each other.
     pub fn signature(&self) -> String {
         match &self.kind {
             FindingKind::Oracle(m) => format!("oracle: {}", m.signature()),
             FindingKind::Invariant { invariant, .. } => format!("invariant:{invariant}"),
-            FindingKind::State(_) => "state".into(),
-            FindingKind::Panic(_) => "panic".into(),
+            FindingKind::State(m) => format!("state: {}", shape(m, SIGNATURE_CHECK_WORDS)),
+            FindingKind::Panic(m) => {
+                let stage = if m.ends_with(drive::IN_THE_CHECKS) {
+                    " in the checks"
+                } else {
+                    ""
+                };
+                format!("panic{stage}: {}", shape(m, SIGNATURE_PANIC_WORDS))
+            }
         }
     }
 }
