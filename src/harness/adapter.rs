@@ -6,7 +6,8 @@
 //! in the oracle's vocabulary (`kvafuzz_oracles::vmem::*Kind`). An allocator that lacks a
 //! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
 //! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
-//! few dozen lines.
+//! few dozen lines, run with [`super::run_range_allocator`] (`tests/adapter.rs` plugs in a
+//! sourceless arena, one claiming no capability, and a broken one the harness must catch).
 //!
 //! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
 //! source it imports spans from.

@@ -382,6 +382,22 @@ pub fn run(target: Target, data: &[u8]) -> Result<Stats, Finding> {
     run_with(target, data, BugSet::NONE)
 }
 
+/// [`run`] of a vmem scenario on any range allocator: `make` builds one for the scenario's
+/// [`vmem::Shape`] (an `Err` is a setup finding), and the harness drives it against the
+/// interval model exactly as it drives the production stack, holding it only to what its
+/// [`adapter::Caps`] claim. This is how a third-party allocator is plugged in: an
+/// `impl` of [`adapter::RangeAllocator`] and a call of this with its bytes.
+pub fn run_range_allocator<A: adapter::RangeAllocator>(
+    data: &[u8],
+    make: impl FnOnce(&vmem::Shape) -> Result<A, String>,
+) -> Result<Stats, Finding> {
+    catching(Target::Vmem, || {
+        let case = vmem::Scenario::decode(data);
+        let alloc = make(&case.shape()).map_err(|msg| drive::setup_finding(Target::Vmem, msg))?;
+        case.execute_on(alloc, None)
+    })
+}
+
 /// The body of every cargo-fuzz target and AFL binary: [`run`], and a panic carrying the
 /// finding if there is one (the fuzz engine records the input as a crash).
 pub fn fuzz_check(target: Target, data: &[u8]) {

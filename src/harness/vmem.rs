@@ -612,6 +612,47 @@ impl Case for Scenario {
             bugs,
         )
         .map_err(|msg| setup_finding(Target::Vmem, msg))?;
+        self.execute_on(stack, trace)
+    }
+}
+
+/// What a scenario asks of the allocator under test, so that an adapter can build one to
+/// fit ([`crate::harness::run_range_allocator`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The address space.
+    pub arch: Arch,
+    /// The arena's quantum (a power of two).
+    pub quantum: u64,
+    /// Whether the scenario gives the arena a source to import from (an allocator without
+    /// one says so in [`Caps::import`], and the source ops are skipped).
+    pub has_source: bool,
+    /// The source's quantum (1 without a source).
+    pub source_quantum: u64,
+    /// The arena's import quantum (the arena quantum without a source).
+    pub import_quantum: u64,
+}
+
+impl Scenario {
+    /// The shape of the allocator this scenario drives.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            arch: self.arch,
+            quantum: self.quantum(),
+            has_source: self.import.is_some(),
+            source_quantum: self.source_quantum(),
+            import_quantum: self.import_quantum(),
+        }
+    }
+
+    /// Runs this scenario on `alloc`, any [`RangeAllocator`] built for [`Scenario::shape`],
+    /// against the interval model, checking after every op (what [`Case::execute`] does
+    /// for the production stack).
+    pub fn execute_on<A: RangeAllocator>(
+        &self,
+        alloc: A,
+        trace: Option<&mut String>,
+    ) -> Result<Stats, Finding> {
         let space = Space {
             top: self.arch.max_addr(),
             canonical_bits: match self.arch {
@@ -624,7 +665,7 @@ impl Case for Scenario {
             space,
             ArenaModel::new(self.source_quantum(), space),
         );
-        let mut executor = Executor::new(stack, model);
+        let mut executor = Executor::new(alloc, model);
         drive(Target::Vmem, &mut executor, &self.ops, trace)
     }
 }
