@@ -11,7 +11,8 @@
 
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
-    alloc_error_kind, free_error_kind, span_error_kind, Caps, Level, RangeAllocator,
+    alloc_error_kind, allocations_of, free_error_kind, span_error_kind, spans_of, Caps, Level,
+    RangeAllocator,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
@@ -97,31 +98,17 @@ impl RangeAllocator for SingleArena {
     }
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        if level == Level::Source {
-            return Vec::new();
+        match level {
+            Level::Arena => spans_of(self.arena.segments()),
+            Level::Source => Vec::new(),
         }
-        self.arena
-            .segments()
-            .filter_map(|v| match v {
-                SegmentView::Span { range, imported } => {
-                    Some((range.start(), range.last(), imported))
-                }
-                _ => None,
-            })
-            .collect()
     }
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        if level == Level::Source {
-            return Vec::new();
+        match level {
+            Level::Arena => allocations_of(self.arena.segments()),
+            Level::Source => Vec::new(),
         }
-        self.arena
-            .segments()
-            .filter_map(|v| match v {
-                SegmentView::Allocated(r) => Some((r.start(), r.last())),
-                _ => None,
-            })
-            .collect()
     }
 
     fn check_invariants(&self) -> Result<(), (String, String)> {

@@ -117,6 +117,29 @@ pub fn span_error_kind(e: AddSpanError) -> SpanErrorKind {
     }
 }
 
+/// The spans among an arena's segments (e.g. [`Arena::segments`]), as
+/// [`RangeAllocator::spans`] reports them.
+pub fn spans_of(segments: impl IntoIterator<Item = SegmentView>) -> Vec<(u64, u64, bool)> {
+    segments
+        .into_iter()
+        .filter_map(|v| match v {
+            SegmentView::Span { range, imported } => Some((range.start(), range.last(), imported)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The allocations among an arena's segments, as [`RangeAllocator::allocated`] reports them.
+pub fn allocations_of(segments: impl IntoIterator<Item = SegmentView>) -> Vec<(u64, u64)> {
+    segments
+        .into_iter()
+        .filter_map(|v| match v {
+            SegmentView::Allocated(r) => Some((r.start(), r.last())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The production stack: an [`Arena`] importing from a source [`Arena`].
 pub struct VmemStack {
     /// The arena (its source inside).
@@ -202,25 +225,11 @@ impl RangeAllocator for VmemStack {
     }
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        self.walk(level)
-            .into_iter()
-            .filter_map(|v| match v {
-                SegmentView::Span { range, imported } => {
-                    Some((range.start(), range.last(), imported))
-                }
-                _ => None,
-            })
-            .collect()
+        spans_of(self.walk(level))
     }
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        self.walk(level)
-            .into_iter()
-            .filter_map(|v| match v {
-                SegmentView::Allocated(r) => Some((r.start(), r.last())),
-                _ => None,
-            })
-            .collect()
+        allocations_of(self.walk(level))
     }
 
     fn check_invariants(&self) -> Result<(), (String, String)> {
