@@ -28,6 +28,10 @@ pub enum Bug {
     AlignPadNoFallback,
     /// Linux 2016: the overlap check when inserting a span can never fire.
     InsertOverlapNeverFires,
+    /// NetBSD 2012 (ANCHORS 6 #8: a span ending at the top of the space wrapped to 0):
+    /// `contains` compares with the exclusive end `start + size`, which wraps to 0 for a span
+    /// ending at the top of the space, so none of that span's addresses is reported inside.
+    ContainsEndWraps,
     /// Seed 000 (and Linux 2013/2019, SerenityOS #5162): findspace rounds the cursor up in
     /// address-width arithmetic without the "if (end < start) return" check, so rounding past
     /// the top of the space wraps to a low address that is returned.
@@ -53,7 +57,7 @@ pub enum Bug {
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 14] = [
+pub const ALL_BUGS: [(Bug, &str); 15] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -61,6 +65,7 @@ pub const ALL_BUGS: [(Bug, &str); 14] = [
     (Bug::MissingWrongSizeCheck, "vmem"),
     (Bug::AlignPadNoFallback, "vmem"),
     (Bug::InsertOverlapNeverFires, "vmem"),
+    (Bug::ContainsEndWraps, "vmem"),
     (Bug::FindspaceNoWrapCheck, "vmmap"),
     (Bug::NonPow2AlignAsMask, "vmmap"),
     (Bug::GapIndexPrunesAlignedFit, "vmmap"),
@@ -81,6 +86,7 @@ impl Bug {
             Bug::MissingWrongSizeCheck => "missing-wrong-size-check",
             Bug::AlignPadNoFallback => "align-pad-no-fallback",
             Bug::InsertOverlapNeverFires => "insert-overlap-never-fires",
+            Bug::ContainsEndWraps => "contains-end-wraps",
             Bug::FindspaceNoWrapCheck => "findspace-no-wrap-check",
             Bug::NonPow2AlignAsMask => "non-pow2-align-as-mask",
             Bug::GapIndexPrunesAlignedFit => "gapindex-prunes-aligned-fit",

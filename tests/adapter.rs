@@ -7,18 +7,19 @@
 //!   executor runs (unconstrained requests, no exact allocation, no checked frees, no policy
 //!   contract beyond completeness);
 //! - a broken allocator whose free sometimes forgets to free: the harness must find it, and
-//!   name the op and what differs.
+//!   name the op and what differs;
+//! - two that answer `contains` or report their counters wrongly: the harness must find them.
 
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
-    alloc_error_kind, allocations_of, free_error_kind, span_error_kind, spans_of, Caps, Level,
-    RangeAllocator,
+    alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
+    Level, RangeAllocator,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
 use kvafuzz::harness::{run_range_allocator, Finding, FindingKind};
 use kvafuzz::vmem::{Arena, Policy, Request, SegmentView};
-use kvafuzz_oracles::vmem::{AllocErrorKind, FreeErrorKind, SpanErrorKind};
+use kvafuzz_oracles::vmem::{AllocErrorKind, Counts, FreeErrorKind, SpanErrorKind};
 use std::path::Path;
 
 /// Generated inputs per allocator, on top of the corpus.
@@ -27,6 +28,19 @@ const GENERATED: u64 = 3000;
 /// Seed of the generated inputs.
 const SEED: u64 = 0xada9_7e25;
 
+/// What a [`SingleArena`] says when asked `contains` and for its counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reports {
+    /// Nothing: it offers neither.
+    Nothing,
+    /// What the arena says.
+    Truth,
+    /// `contains` is false at a span's last address (a bug to be found).
+    LastExcluded,
+    /// The largest free segment is reported one byte short (a bug to be found).
+    LargestFreeShort,
+}
+
 /// A vmem arena with no source, claiming `caps`; `forget_every` > 0 makes every n-th
 /// successful free return `Ok` without freeing (a bug to be found).
 struct SingleArena {
@@ -34,10 +48,16 @@ struct SingleArena {
     caps: Caps,
     forget_every: u64,
     frees: u64,
+    reports: Reports,
 }
 
 impl SingleArena {
-    fn build(shape: &Shape, caps: Caps, forget_every: u64) -> Result<SingleArena, String> {
+    fn build(
+        shape: &Shape,
+        caps: Caps,
+        forget_every: u64,
+        reports: Reports,
+    ) -> Result<SingleArena, String> {
         let arena: Arena =
             Arena::new("plugged", shape.quantum, Some(shape.arch)).map_err(|e| e.to_string())?;
         Ok(SingleArena {
@@ -45,6 +65,7 @@ impl SingleArena {
             caps,
             forget_every,
             frees: 0,
+            reports,
         })
     }
 }
@@ -116,6 +137,30 @@ impl RangeAllocator for SingleArena {
             .check_invariants()
             .map_err(|e| (e.invariant.to_string(), e.detail))
     }
+
+    fn contains(&self, level: Level, addr: u64) -> Option<bool> {
+        let inside = level == Level::Arena && self.arena.contains(addr);
+        match self.reports {
+            Reports::Nothing => None,
+            Reports::LastExcluded => Some(inside && self.arena.contains(addr.wrapping_add(1))),
+            Reports::Truth | Reports::LargestFreeShort => Some(inside),
+        }
+    }
+
+    fn counts(&self, level: Level) -> Option<Counts> {
+        let counts = match level {
+            Level::Arena => counts_of(&self.arena.stats()),
+            Level::Source => Counts::default(),
+        };
+        match self.reports {
+            Reports::Nothing => None,
+            Reports::LargestFreeShort => Some(Counts {
+                largest_free: counts.largest_free.saturating_sub(1),
+                ..counts
+            }),
+            Reports::Truth | Reports::LastExcluded => Some(counts),
+        }
+    }
 }
 
 fn is_allocated_at(v: &SegmentView, addr: u64) -> bool {
@@ -168,7 +213,7 @@ const NONE: Caps = Caps {
 
 #[test]
 fn a_single_arena_without_a_source_passes() {
-    let ops = run_all(|s| SingleArena::build(s, ALL, 0)).unwrap_or_else(|e| {
+    let ops = run_all(|s| SingleArena::build(s, ALL, 0, Reports::Truth)).unwrap_or_else(|e| {
         panic!("input {}: {}", e.0, e.1);
     });
     assert!(ops > 10 * GENERATED, "only {ops} ops ran");
@@ -176,7 +221,7 @@ fn a_single_arena_without_a_source_passes() {
 
 #[test]
 fn an_allocator_claiming_no_capability_passes() {
-    let ops = run_all(|s| SingleArena::build(s, NONE, 0)).unwrap_or_else(|e| {
+    let ops = run_all(|s| SingleArena::build(s, NONE, 0, Reports::Nothing)).unwrap_or_else(|e| {
         panic!("input {}: {}", e.0, e.1);
     });
     assert!(ops > 10 * GENERATED, "only {ops} ops ran");
@@ -184,7 +229,8 @@ fn an_allocator_claiming_no_capability_passes() {
 
 #[test]
 fn an_allocator_that_forgets_frees_is_found() {
-    let (i, f) = *run_all(|s| SingleArena::build(s, ALL, 3)).expect_err("a forgetful free");
+    let (i, f) =
+        *run_all(|s| SingleArena::build(s, ALL, 3, Reports::Truth)).expect_err("a forgetful free");
     // Found at the free that was forgotten: the allocator still holds what the model freed.
     assert!(f.op_index.is_some(), "input {i}: {f}");
     assert!(f.op.starts_with("free"), "input {i}: {f}");
@@ -192,6 +238,29 @@ fn an_allocator_that_forgets_frees_is_found() {
         FindingKind::State(m) => assert!(m.contains("allocations"), "input {i}: {f}"),
         other => panic!("input {i}: not a state finding: {other:?}"),
     }
+}
+
+/// A state finding about `what`, at an op.
+fn assert_state_finding(i: usize, f: &Finding, what: &str) {
+    assert!(f.op_index.is_some(), "input {i}: {f}");
+    match &f.kind {
+        FindingKind::State(m) => assert!(m.starts_with(what), "input {i}: {f}"),
+        other => panic!("input {i}: not a state finding: {other:?}"),
+    }
+}
+
+#[test]
+fn an_allocator_that_misplaces_the_end_of_a_span_is_found() {
+    let make = |s: &Shape| SingleArena::build(s, ALL, 0, Reports::LastExcluded);
+    let (i, f) = *run_all(make).expect_err("contains is wrong at every span's last address");
+    assert_state_finding(i, &f, "arena contains");
+}
+
+#[test]
+fn an_allocator_that_misreports_its_largest_free_segment_is_found() {
+    let make = |s: &Shape| SingleArena::build(s, ALL, 0, Reports::LargestFreeShort);
+    let (i, f) = *run_all(make).expect_err("largest_free is one byte short");
+    assert_state_finding(i, &f, "arena counts");
 }
 
 #[test]
@@ -211,7 +280,7 @@ fn the_shape_is_the_scenarios() {
     for k in 0..200 {
         let _ = run_range_allocator(&generate(SEED, 1, k), |s: &Shape| {
             seen.push(*s);
-            SingleArena::build(s, ALL, 0)
+            SingleArena::build(s, ALL, 0, Reports::Truth)
         });
     }
     assert!(seen.iter().all(|s| s.quantum.is_power_of_two()));

@@ -264,6 +264,36 @@ pub struct ArenaModel {
     live: Vec<(u128, u128)>,
     rotor: u128,
     source: Option<Box<ArenaModel>>,
+    /// Spans imported, and released, over the model's life.
+    imports: u64,
+    releases: u64,
+}
+
+/// What an arena's counters must read, as [`ArenaModel::counts`] derives them from the spans
+/// and the live allocations alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Sum of span sizes.
+    pub total: u128,
+    /// Sum of live allocation sizes.
+    pub in_use: u128,
+    /// `total - in_use`.
+    pub free: u128,
+    /// Number of spans (static and imported).
+    pub spans: usize,
+    /// Number of imported spans.
+    pub imported_spans: usize,
+    /// Number of live allocations.
+    pub allocated: usize,
+    /// Number of free runs: maximal runs of free addresses inside one span (a coalescing
+    /// arena has exactly one free segment per run; runs in two spans are never joined).
+    pub free_runs: usize,
+    /// Size of the largest free run (0 if none).
+    pub largest_free: u128,
+    /// Spans imported over the arena's life.
+    pub imports: u64,
+    /// Imported spans released over the arena's life.
+    pub releases: u64,
 }
 
 fn round_up(x: u128, q: u128) -> u128 {
@@ -294,6 +324,8 @@ impl ArenaModel {
             live: Vec::new(),
             rotor: 0,
             source: None,
+            imports: 0,
+            releases: 0,
         }
     }
 
@@ -338,6 +370,47 @@ impl ArenaModel {
     /// Sum of live sizes.
     pub fn in_use(&self) -> u128 {
         self.live.iter().map(|&(s, e)| e - s).sum()
+    }
+
+    /// `true` iff `addr` lies in a span: the last span starting at or below it (spans are
+    /// sorted and disjoint) ends above it.
+    pub fn contains(&self, addr: u64) -> bool {
+        let a = u128::from(addr);
+        let above = self.spans.partition_point(|s| s.start <= a);
+        above > 0 && a < self.spans[above - 1].end
+    }
+
+    /// The counters, from the spans and live allocations by brute force: each span's free
+    /// runs are the gaps between the allocations inside it.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts {
+            total: self.total(),
+            in_use: self.in_use(),
+            spans: self.spans.len(),
+            imported_spans: self.spans.iter().filter(|s| s.imported).count(),
+            allocated: self.live.len(),
+            imports: self.imports,
+            releases: self.releases,
+            ..Counts::default()
+        };
+        c.free = c.total - c.in_use;
+        // Both lists are sorted and every allocation lies in a span: one pass over each.
+        let mut live = self.live.iter().peekable();
+        for sp in &self.spans {
+            let mut cursor = sp.start;
+            while let Some(&(s, e)) = live.next_if(|&&(s, _)| s < sp.end) {
+                if s > cursor {
+                    c.free_runs += 1;
+                    c.largest_free = c.largest_free.max(s - cursor);
+                }
+                cursor = cursor.max(e);
+            }
+            if sp.end > cursor {
+                c.free_runs += 1;
+                c.largest_free = c.largest_free.max(sp.end - cursor);
+            }
+        }
+        c
     }
 
     // ---- spans ----------------------------------------------------------------------------
@@ -647,6 +720,7 @@ impl ArenaModel {
         src.live.push((start, end));
         src.live.sort_unstable();
         self.insert_span(start, end - start, true);
+        self.imports += 1;
         Ok(())
     }
 
@@ -730,6 +804,7 @@ impl ArenaModel {
         });
         if let Some(i) = idle {
             let sp = self.spans.remove(i);
+            self.releases += 1;
             if let Some(src) = self.source.as_deref_mut() {
                 src.live.retain(|&(s, _)| s != sp.start);
             }
@@ -785,6 +860,48 @@ mod tests {
             Ok(())
         );
         assert_eq!(m.predict_free(0xFFFF_FF00, 0x100), Ok(()));
+    }
+
+    #[test]
+    fn counts_and_contains_from_spans_and_allocations() {
+        let top = Space {
+            top: u64::MAX,
+            canonical_bits: None,
+        };
+        let mut m = ArenaModel::new(1, top);
+        assert_eq!(m.counts(), Counts::default());
+        m.add_span(0, 100);
+        m.add_span(100, 50); // adjacent, but a separate span: its free run is separate
+        m.add_span(u64::MAX - 9, 10);
+        for (size, at) in [(10, 0), (5, 20), (30, 100)] {
+            let r = Request {
+                minaddr: at,
+                ..req(size)
+            };
+            let a = m.predict_alloc(&r, Policy::FirstFit).unwrap();
+            m.judge_alloc(&r, Policy::FirstFit, &[], Ok(a)).unwrap();
+        }
+        assert_eq!(m.live(), vec![(0, 9), (20, 24), (100, 129)]);
+        assert_eq!(
+            m.counts(),
+            Counts {
+                total: 160,
+                in_use: 45,
+                free: 115,
+                spans: 3,
+                imported_spans: 0,
+                allocated: 3,
+                // [10, 20), [25, 100), [130, 150), [MAX - 9, MAX]
+                free_runs: 4,
+                largest_free: 75,
+                imports: 0,
+                releases: 0,
+            }
+        );
+        for (addr, inside) in [(0, true), (149, true), (150, false), (u64::MAX - 10, false)] {
+            assert_eq!(m.contains(addr), inside, "{addr:#x}");
+        }
+        assert!(m.contains(u64::MAX - 9) && m.contains(u64::MAX));
     }
 
     #[test]

@@ -12,12 +12,15 @@
 //! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
 //! source it imports spans from.
 
-use kvafuzz_oracles::vmem::{AllocErrorKind, FreeErrorKind, Policy as OPolicy, SpanErrorKind};
+use kvafuzz_oracles::vmem::{
+    AllocErrorKind, Counts, FreeErrorKind, Policy as OPolicy, SpanErrorKind,
+};
 
 use super::BugSet;
 use crate::addr::{Arch, RangeError};
 use crate::vmem::{
-    AddSpanError, AllocError, Arena, ArenaConfig, FreeError, NoSource, Policy, Request, SegmentView,
+    AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, NoSource, Policy, Request,
+    SegmentView,
 };
 
 /// Which arena of a two-level allocator an op addresses.
@@ -63,6 +66,17 @@ pub trait RangeAllocator {
     fn allocated(&self, level: Level) -> Vec<(u64, u64)>;
     /// The allocator's own consistency check (both levels).
     fn check_invariants(&self) -> Result<(), (String, String)>;
+    /// Whether `addr` lies in a span of `level`. The harness asks at both ends of every span
+    /// and one past each, after every op. `None` (the default): the allocator cannot say.
+    fn contains(&self, _level: Level, _addr: u64) -> Option<bool> {
+        None
+    }
+    /// The counters `level` keeps (sizes, numbers of spans and segments, largest free
+    /// segment, imports and releases), in the oracle's terms, compared with the model's after
+    /// every op. `None` (the default): the allocator keeps none.
+    fn counts(&self, _level: Level) -> Option<Counts> {
+        None
+    }
 }
 
 /// The oracle's name for a policy.
@@ -140,6 +154,23 @@ pub fn allocations_of(segments: impl IntoIterator<Item = SegmentView>) -> Vec<(u
         .collect()
 }
 
+/// An arena's statistics ([`Arena::stats`]) as [`RangeAllocator::counts`] reports them: a
+/// coalescing arena has one free segment per free run.
+pub fn counts_of(s: &ArenaStats) -> Counts {
+    Counts {
+        total: s.total,
+        in_use: s.in_use,
+        free: s.free,
+        spans: s.spans,
+        imported_spans: s.imported_spans,
+        allocated: s.allocated_segments,
+        free_runs: s.free_segments,
+        largest_free: u128::from(s.largest_free),
+        imports: s.imports,
+        releases: s.releases,
+    }
+}
+
 /// The production stack: an [`Arena`] importing from a source [`Arena`].
 pub struct VmemStack {
     /// The arena (its source inside).
@@ -173,10 +204,12 @@ impl VmemStack {
     }
 
     fn walk(&self, level: Level) -> Vec<SegmentView> {
+        let mut all = Vec::new();
         match level {
-            Level::Arena => self.arena.segments().collect(),
-            Level::Source => self.arena.source().segments().collect(),
+            Level::Arena => self.arena.walk(|v| all.push(v)),
+            Level::Source => self.arena.source().walk(|v| all.push(v)),
         }
+        all
     }
 }
 
@@ -240,5 +273,19 @@ impl RangeAllocator for VmemStack {
             .source()
             .check_invariants()
             .map_err(|e| (e.invariant.to_string(), format!("source: {}", e.detail)))
+    }
+
+    fn contains(&self, level: Level, addr: u64) -> Option<bool> {
+        Some(match level {
+            Level::Arena => self.arena.contains(addr),
+            Level::Source => self.arena.source().contains(addr),
+        })
+    }
+
+    fn counts(&self, level: Level) -> Option<Counts> {
+        Some(counts_of(&match level {
+            Level::Arena => self.arena.stats(),
+            Level::Source => self.arena.source().stats(),
+        }))
     }
 }

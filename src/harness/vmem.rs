@@ -12,6 +12,7 @@
 //! canonical hole, values that wrap when rounded, zero) and the last tag of every selector
 //! means "raw value follows", which is what [`Scenario::encode`] writes.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use kvafuzz_oracles::vmem::{ArenaModel, Mismatch as Verdict, Request as ORequest, Space};
@@ -688,6 +689,9 @@ pub struct Executor<A: RangeAllocator> {
     live: Vec<Live>,
     freed: Vec<Live>,
     stats: Stats,
+    /// Per level, the spans whose every edge `contains` was last asked about: while they stay
+    /// the same, one span's edges are asked after each op (in turn), not all of them.
+    probed: RefCell<[Vec<(u64, u64, bool)>; 2]>,
 }
 
 fn oreq(r: &Request) -> ORequest {
@@ -735,6 +739,7 @@ impl<A: RangeAllocator> Executor<A> {
             live: Vec::new(),
             freed: Vec::new(),
             stats: Stats::default(),
+            probed: RefCell::default(),
         }
     }
 
@@ -973,6 +978,43 @@ impl<A: RangeAllocator> Executor<A> {
             if accounted != model.in_use() || model.total() < accounted {
                 return Err(format!("{} accounting", level_name(level)));
             }
+            if let Some(c) = self.alloc.counts(level) {
+                let mc = model.counts();
+                if c != mc {
+                    return Err(format!(
+                        "{} counts: allocator {c:x?}, model {mc:x?}",
+                        level_name(level)
+                    ));
+                }
+            }
+            // Both ends of a span and one past each, where an inclusive/exclusive confusion or
+            // a wrapped end shows: of every span that came or went since the last op, and of
+            // one other span in turn.
+            let mut probed = self.probed.borrow_mut();
+            let last = &mut probed[usize::from(level == Level::Source)];
+            let mut asked = Vec::new();
+            if *last != ms {
+                asked = changed_spans(last, &ms);
+                last.clone_from(&ms);
+            }
+            if !ms.is_empty() {
+                asked.push(ms[(self.stats.ops % ms.len() as u64) as usize]);
+            }
+            let probes = asked.into_iter().flat_map(|(s, l, _)| {
+                [Some(s), Some(l), s.checked_sub(1), l.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+            });
+            for addr in probes {
+                if let Some(inside) = self.alloc.contains(level, addr) {
+                    if inside != model.contains(addr) {
+                        return Err(format!(
+                            "{} contains: allocator says {inside} for {addr:#x}",
+                            level_name(level)
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -1006,6 +1048,33 @@ pub fn from_verdict(check: String, verdict: Verdict, actual: String) -> Mismatch
         expected,
         actual,
     }
+}
+
+/// The spans in exactly one of `before` and `after` (both sorted by start, disjoint).
+fn changed_spans(before: &[(u64, u64, bool)], after: &[(u64, u64, bool)]) -> Vec<(u64, u64, bool)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b == a => {
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(a)) if b.0 > a.0 => {
+                out.push(*a);
+                j += 1;
+            }
+            (Some(b), _) => {
+                out.push(*b);
+                i += 1;
+            }
+            (None, Some(a)) => {
+                out.push(*a);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
 }
 
 /// The first element of `a` that is not in `b`, as text.

@@ -989,10 +989,17 @@ impl<S: SpanSource> Arena<S> {
 
     /// `true` iff `addr` lies in one of the arena's spans.
     pub fn contains(&self, addr: u64) -> bool {
-        match self.spans.range(..=addr).next_back() {
-            Some((_, &t)) => self.tag(t).last >= addr,
-            None => false,
+        let Some((_, &t)) = self.spans.range(..=addr).next_back() else {
+            return false;
+        };
+        let span = self.tag(t);
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG ContainsEndWraps (NetBSD 2012): the exclusive end `start + size` wraps
+        // to 0 for a span that ends at the top of the space.
+        if self.bug(Bug::ContainsEndWraps) {
+            return addr < span.last.wrapping_add(1);
         }
+        span.last >= addr
     }
 
     // ---- validation -----------------------------------------------------------------------

@@ -74,6 +74,36 @@ fn span_at_the_top_of_the_64_bit_space() {
 }
 
 #[test]
+fn contains_holds_both_ends_of_every_span_and_nothing_else() {
+    let mut a = Arena::new("t", 4096, Some(Arch::X86_64)).unwrap();
+    assert!(!a.contains(0) && !a.contains(u64::MAX));
+    a.add_span(0, 0x2000).unwrap();
+    a.add_span(0x2000, 0x1000).unwrap(); // adjacent, a span of its own
+    a.add_span(u64::MAX - 0xFFF, 0x1000).unwrap();
+    for (addr, inside) in [
+        (0, true),
+        (0x1FFF, true),
+        (0x2000, true),
+        (0x2FFF, true),
+        (0x3000, false),
+        (u64::MAX - 0x1000, false),
+        (u64::MAX - 0xFFF, true),
+        (u64::MAX, true),
+    ] {
+        assert_eq!(a.contains(addr), inside, "{addr:#x}");
+    }
+    // Allocations change nothing: contains is about spans.
+    let got = a.alloc(0x1000, Policy::FirstFit).unwrap();
+    assert!(a.contains(got));
+    let s = a.stats();
+    assert_eq!((s.spans, s.allocated_segments, s.free_segments), (3, 1, 3));
+    assert_eq!(
+        (s.total, s.in_use, s.largest_free),
+        (0x4000, 0x1000, 0x1000)
+    );
+}
+
+#[test]
 fn add_span_errors_in_order() {
     let mut a = Arena::new("t", 16, Some(Arch::X86_64)).unwrap();
     assert_eq!(a.add_span(0, 0), Err(AddSpanError::ZeroSize));
