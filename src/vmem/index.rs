@@ -276,4 +276,32 @@ mod tests {
         tags[5].start = moved;
         assert!(idx.check(&tags).is_err());
     }
+
+    #[test]
+    fn check_rejects_a_cycle_a_link_past_the_slab_and_a_wrong_count() {
+        let mut tags = slab(8);
+        let mut idx = AllocIndex::new(4);
+        for t in 0..8u32 {
+            idx.insert(u64::from(t) << 4, t, &mut tags);
+        }
+        let bucket = idx.bucket(tags[2].start);
+        let expect_err = |idx: &AllocIndex, tags: &[BoundaryTag], what: &str| {
+            let e = idx.check(tags).expect_err(what);
+            assert!(e.contains(what), "{e}");
+        };
+        let mut cyclic = tags.clone();
+        cyclic[2].list_next = 2;
+        let mut looped = idx.clone();
+        looped.heads[bucket] = 2;
+        expect_err(&looped, &cyclic, "a cycle");
+        let mut past = idx.clone();
+        past.heads[bucket] = 8;
+        expect_err(&past, &tags, "past the slab");
+        let mut miscounted = idx.clone();
+        miscounted.len -= 1;
+        expect_err(&miscounted, &tags, "more than 7 entries");
+        let mut overcounted = idx.clone();
+        overcounted.len += 1;
+        expect_err(&overcounted, &tags, "8 entries, 9 counted");
+    }
 }

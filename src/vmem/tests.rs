@@ -560,3 +560,162 @@ fn best_fit_takes_the_smallest_then_lowest_placement() {
     assert_eq!(a.alloc(2, Policy::BestFit), Ok(0x410));
     a.check_invariants().unwrap();
 }
+
+/// The tag of the span (`span`) or segment starting at `start`.
+fn tag_at(a: &Arena, start: u64, span: bool) -> Tag {
+    let found = a
+        .tags
+        .iter()
+        .position(|t| t.start == start && t.is_span() == span && t.kind() != Kind::Unused);
+    found.expect("no such tag") as Tag
+}
+
+/// Every invariant `check_invariants` claims to check can fail: each corruption of a healthy
+/// arena below must be reported, as the invariant it breaks (a checker never seen failing
+/// may check nothing).
+#[test]
+fn every_invariant_can_fail() {
+    // Span A [0x1000, 0x1fff]: x (allocated), y (free), z, w, v (allocated), the free rest.
+    // Span B [0x4000, 0x4fff]: one free segment. With the size index built.
+    let mut healthy = ia32(0x10);
+    healthy.add_span(0x1000, 0x1000).unwrap();
+    healthy.add_span(0x4000, 0x1000).unwrap();
+    let got = [0; 5].map(|_| healthy.alloc(0x100, Policy::FirstFit).unwrap());
+    assert_eq!(got, [0x1000, 0x1100, 0x1200, 0x1300, 0x1400]);
+    let y = got[1];
+    healthy.free(y, 0x100).unwrap();
+    healthy.ensure_size_index();
+    healthy.check_invariants().unwrap();
+
+    type Corrupt = fn(&mut Arena);
+    let cases: [(&str, Corrupt); 26] = [
+        ("address list is acyclic", |a| {
+            let last = a.tail;
+            a.tags[last as usize].next = a.head;
+        }),
+        ("address list links agree", |a| {
+            let t = tag_at(a, 0x1100, false);
+            a.tags[t as usize].prev = t;
+        }),
+        ("tags are non-empty", |a| {
+            let t = tag_at(a, 0x1100, false);
+            a.tags[t as usize].last = 0x10f0;
+        }),
+        ("everything is a multiple of the quantum", |a| {
+            let t = tag_at(a, 0x1100, false);
+            a.tags[t as usize].last -= 1;
+        }),
+        ("segments tile their span", |a| {
+            // A span whose last segment stops short of the span's end (the size index
+            // follows, so that only the tiling is wrong).
+            let t = tag_at(a, 0x1500, false);
+            a.tags[t as usize].last -= 0x10;
+            let ix = a.by_size.as_mut().unwrap();
+            ix.remove(&(0xb00, 0x1500));
+            ix.insert((0xaf0, 0x1500), t);
+        }),
+        ("spans sorted", |a| {
+            let b = tag_at(a, 0x4000, true);
+            a.tags[b as usize].start = 0x800;
+        }),
+        ("spans do not overlap", |a| {
+            let b = tag_at(a, 0x4000, true);
+            a.tags[b as usize].start = 0x1ff0;
+        }),
+        ("span index agrees", |a| {
+            a.spans.remove(&0x4000);
+        }),
+        ("span index agrees", |a| {
+            a.spans.insert(0x8000, 0);
+        }),
+        ("no imported span is wholly free", |a| {
+            let b = tag_at(a, 0x4000, true);
+            a.tags[b as usize].list_prev = SPAN_IMPORTED;
+        }),
+        ("segments tile their span", |a| {
+            // The list starts with a segment, not its span.
+            let s = tag_at(a, 0x1000, true);
+            let x = a.tags[s as usize].next;
+            a.head = x;
+            a.tags[x as usize].prev = NIL;
+        }),
+        ("segments tile their span", |a| {
+            let t = tag_at(a, 0x1100, false);
+            a.tags[t as usize].start += 0x10;
+        }),
+        ("segments tile their span", |a| {
+            let t = tag_at(a, 0x4000, false);
+            a.tags[t as usize].last += 0x10;
+        }),
+        ("free segments coalesced", |a| {
+            let z = tag_at(a, 0x1200, false);
+            a.tags[z as usize].list_prev = LIST_HEAD;
+        }),
+        ("size index holds exactly the free segments", |a| {
+            a.by_size.as_mut().unwrap().remove(&(0x100, 0x1100));
+        }),
+        ("size index holds exactly the free segments", |a| {
+            a.by_size.as_mut().unwrap().insert((0x10, 0x9000), 0);
+        }),
+        ("allocated index agrees", |a| {
+            // A free segment posing as allocated: not in the allocated index.
+            let t = tag_at(a, 0x4000, false);
+            a.tags[t as usize].list_prev = ALLOCATED;
+        }),
+        ("allocated index agrees", |a| {
+            // An allocated segment (w, between two allocated ones) posing as free: still
+            // chained in the allocated index.
+            let w = tag_at(a, 0x1300, false);
+            a.tags[w as usize].list_prev = LIST_HEAD;
+            a.by_size.as_mut().unwrap().insert((0x100, 0x1300), w);
+        }),
+        ("no unused tag is linked", |a| {
+            let t = tag_at(a, 0x1100, false);
+            a.tags[t as usize].list_prev = UNUSED;
+        }),
+        ("tail agrees", |a| {
+            a.tail = a.head;
+        }),
+        ("freemap bit n set iff list n non-empty", |a| {
+            a.freemap ^= 1;
+        }),
+        ("free lists hold exactly the free segments", |a| {
+            // y, alone on its list, taken off it.
+            let l = list_of(0x100);
+            assert_eq!(a.lists[l], tag_at(a, 0x1100, false));
+            a.lists[l] = NIL;
+            a.freemap &= !(1 << l);
+        }),
+        ("free lists hold exactly the free segments", |a| {
+            // Span B cut out of the address list and the indexes, but its free segment
+            // still on its list: more listed than there are free segments.
+            let rest = tag_at(a, 0x1500, false);
+            a.tags[rest as usize].next = NIL;
+            a.tail = rest;
+            a.spans.remove(&0x4000);
+            a.by_size.as_mut().unwrap().remove(&(0x1000, 0x4000));
+            a.total -= 0x1000;
+        }),
+        (
+            "free segment on list n iff its class is n, or n + 1 and it lags",
+            |a| {
+                let y = tag_at(a, 0x1100, false);
+                a.tags[y as usize].list_next |= LAGS;
+            },
+        ),
+        ("free + allocated = spans", |a| {
+            a.in_use += 0x10;
+        }),
+        ("every release matches an import", |a| {
+            a.failed_releases = 1;
+        }),
+    ];
+    for (i, (invariant, corrupt)) in cases.into_iter().enumerate() {
+        let mut a = healthy.clone();
+        corrupt(&mut a);
+        match a.check_invariants() {
+            Err(e) => assert_eq!(e.invariant, invariant, "case {i}: {e}"),
+            Ok(()) => panic!("case {i}: {invariant} not reported"),
+        }
+    }
+}
