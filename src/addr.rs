@@ -319,6 +319,7 @@ pub const fn log2_floor(x: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn range_at_the_top_of_every_space_is_legal() {

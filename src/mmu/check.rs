@@ -17,6 +17,8 @@ struct Seen {
     visits: u32,
     /// Pointer entries found pointing at it (each distinct table scanned once).
     pointers: u32,
+    /// The first address it maps, as of its first visit.
+    base: u64,
 }
 
 impl Mmu {
@@ -116,11 +118,15 @@ impl Mmu {
         let page = self.phys.page(t);
         let me = t.index() as usize;
         seen[me].visits += 1;
-        if seen[me].visits > 1 {
+        if seen[me].visits == 1 {
+            seen[me].base = base;
+        } else {
             // Reached again: legal only for tables shared by design (invariant 3); their
-            // entries were scanned the first time.
+            // entries were scanned the first time. A kernel-half table is shared by every
+            // root at the same index, so it maps the same addresses each time: one reached
+            // through two slots would alias two ranges.
             let by_design = matches!(page.kind, TableKind::Segment(_))
-                || (level + 1 == g.top() && g.in_kernel_half(base));
+                || (level + 1 == g.top() && g.in_kernel_half(base) && seen[me].base == base);
             return if by_design {
                 Ok(())
             } else {

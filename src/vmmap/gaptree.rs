@@ -18,6 +18,7 @@
 //! * **accounting**: the nodes reachable from the root number exactly `len`, and
 //!   `len + free.len() == nodes.len()`.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use super::align::Align;
@@ -68,6 +69,12 @@ pub enum GapTreeError {
     Unbalanced {
         /// The gap the node stands for.
         gap: Range,
+    },
+    /// A node reachable from the root sits on the free-slot list (the next insertion would
+    /// overwrite a live gap).
+    ReachableFreeSlot {
+        /// Its slot.
+        slot: u32,
     },
     /// The number of reachable nodes, `len` and the arena size disagree.
     Count {
@@ -347,7 +354,13 @@ impl GapTree {
     /// is checked by the caller against the gaps it expects, via [`GapTree::gaps`]).
     pub(crate) fn check(&self) -> Result<(), GapTreeError> {
         let mut reachable = 0usize;
-        self.check_at(self.root, &mut reachable)?;
+        let mut free = vec![false; self.nodes.len()];
+        for &f in &self.free {
+            if let Some(slot) = free.get_mut(f as usize) {
+                *slot = true;
+            }
+        }
+        self.check_at(self.root, &mut reachable, &free)?;
         let live_slots = self.nodes.len() - self.free.len();
         if reachable != self.len || live_slots != self.len {
             return Err(GapTreeError::Count {
@@ -360,7 +373,12 @@ impl GapTree {
     }
 
     /// Returns (height, max gap) of subtree `i`, both recomputed from scratch.
-    fn check_at(&self, i: u32, reachable: &mut usize) -> Result<(u32, u64), GapTreeError> {
+    fn check_at(
+        &self,
+        i: u32,
+        reachable: &mut usize,
+        free: &[bool],
+    ) -> Result<(u32, u64), GapTreeError> {
         if i == NIL {
             return Ok((0, 0));
         }
@@ -373,9 +391,12 @@ impl GapTree {
                 live_slots: self.nodes.len() - self.free.len(),
             });
         }
+        if free[i as usize] {
+            return Err(GapTreeError::ReachableFreeSlot { slot: i });
+        }
         let n = &self.nodes[i as usize];
-        let (hl, ml) = self.check_at(n.left, reachable)?;
-        let (hr, mr) = self.check_at(n.right, reachable)?;
+        let (hl, ml) = self.check_at(n.left, reachable, free)?;
+        let (hr, mr) = self.check_at(n.right, reachable, free)?;
         let height = 1 + hl.max(hr);
         let max_gap = n.gap.size().max(ml).max(mr);
         if u32::from(n.height) != height {
@@ -460,5 +481,115 @@ mod tests {
         assert_eq!(t.lowest_fit(0, 12, Align::new(3).unwrap(), 12), Some(6));
         assert_eq!(t.lowest_fit(5, 15, Align::BYTE, 15), Some(5));
         assert_eq!(t.lowest_fit(5, 16, Align::BYTE, 16), Some(64));
+    }
+
+    #[test]
+    fn every_check_can_fail() {
+        use super::super::{InvariantError, VmMap};
+        use crate::addr::Arch;
+        use GapTreeError as E;
+        // The gaps of [0x1000, 0x7fff] with entries at 0x2000 and 0x4000 (one page each):
+        // g0 (node 0) and g2 (node 2) below and above g1 (node 1, the root).
+        let mut healthy = VmMap::new(Arch::Ia32, 0x1000, 0x7FFF).unwrap();
+        healthy.map_fixed(0x2000, 0x1000, 0).unwrap();
+        healthy.map_fixed(0x4000, 0x1000, 0).unwrap();
+        healthy.check_invariants().unwrap();
+        let (g0, g1, g2) = (r(0x1000, 0x1FFF), r(0x3000, 0x3FFF), r(0x5000, 0x7FFF));
+        let t = &healthy.gaps;
+        assert_eq!([0, 1, 2].map(|i| t.nodes[i].gap), [g0, g1, g2]);
+        assert_eq!((t.root, t.nodes[1].left, t.nodes[1].right), (1, 0, 2));
+        assert_eq!((t.nodes.len(), t.free.len(), t.len), (3, 0, 3));
+
+        // `VmMap::check_invariants` runs the tree's own check before it lists the gaps, and
+        // reports what that check found.
+        type Corrupt = fn(&mut GapTree);
+        let cases: [(GapTreeError, Corrupt); 8] = [
+            // A leaf's height (checked before the max-gap, children before parents).
+            (
+                E::Height {
+                    gap: g2,
+                    stored: 2,
+                    actual: 1,
+                },
+                |t| t.nodes[2].height = 2,
+            ),
+            // The root's max-gap missing its right subtree's largest gap.
+            (
+                E::MaxGap {
+                    gap: g1,
+                    stored: 0x1000,
+                    actual: 0x3000,
+                },
+                |t| t.nodes[1].max_gap = 0x1000,
+            ),
+            // A rotation to the chain g0 -> g1 -> g2 with exact heights and max-gaps (g1
+            // keeps height 2 and max-gap 0x3000), but not rebalanced.
+            (E::Unbalanced { gap: g0 }, |t| {
+                t.root = 0;
+                t.nodes[0].right = 1;
+                t.nodes[1].left = NIL;
+                t.nodes[0].height = 3;
+                t.nodes[0].max_gap = 0x3000;
+            }),
+            // `len` off by one; a slot neither live nor free (leaked); a slot freed twice.
+            (
+                E::Count {
+                    reachable: 3,
+                    len: 4,
+                    live_slots: 3,
+                },
+                |t| t.len += 1,
+            ),
+            (
+                E::Count {
+                    reachable: 3,
+                    len: 3,
+                    live_slots: 4,
+                },
+                |t| {
+                    let n = t.nodes[0];
+                    t.nodes.push(n);
+                },
+            ),
+            (
+                E::Count {
+                    reachable: 3,
+                    len: 3,
+                    live_slots: 2,
+                },
+                |t| {
+                    // A fourth slot, unreachable, on the free list twice.
+                    let n = t.nodes[0];
+                    t.nodes.push(n);
+                    t.free.extend([3, 3]);
+                },
+            ),
+            // A live slot on the free list, and a leaked one that keeps the counts right.
+            (E::ReachableFreeSlot { slot: 0 }, |t| {
+                t.free.push(0);
+                let n = t.nodes[0];
+                t.nodes.push(n);
+            }),
+            // A cycle: g2's right child back to the root. Listing the gaps would never
+            // return; the check's walk stops once it has seen more nodes than there are.
+            (
+                E::Count {
+                    reachable: 4,
+                    len: 3,
+                    live_slots: 3,
+                },
+                |t| t.nodes[2].right = 1,
+            ),
+        ];
+        for (i, (expected, corrupt)) in cases.into_iter().enumerate() {
+            let mut m = healthy.clone();
+            corrupt(&mut m.gaps);
+            assert_eq!(m.gaps.check(), Err(expected), "case {i}");
+            assert_eq!(
+                m.check_invariants(),
+                Err(InvariantError::GapTree(expected)),
+                "case {i}"
+            );
+        }
     }
 }

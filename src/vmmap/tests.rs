@@ -393,6 +393,133 @@ fn with_max_entries_never_drops_entries() {
     m.check_invariants().unwrap();
 }
 
+#[test]
+fn every_invariant_can_fail() {
+    use InvariantError as E;
+    // [0x1000, 0xffff] with a = [0x2000, 0x2fff], b = [0x3000, 0x3fff] (adjacent to a) and
+    // c = [0x8000, 0x8fff].
+    let mut healthy = map(Arch::Ia32, 0x1000, 0xFFFF);
+    for (addr, tag) in [(0x2000, 1), (0x3000, 2), (0x8000, 3)] {
+        healthy.map_fixed(addr, 0x1000, tag).unwrap();
+    }
+    healthy.check_invariants().unwrap();
+    assert_eq!(
+        healthy.gaps(),
+        vec![r(0x1000, 0x1FFF), r(0x4000, 0x7FFF), r(0x9000, 0xFFFF)]
+    );
+    assert_eq!(
+        (healthy.max_entries, healthy.mapped_bytes),
+        (MAX_ENTRIES, 0x3000)
+    );
+
+    // The gap tree's own checks (`InvariantError::GapTree`) need its private fields: they are
+    // in `gaptree.rs`, test `every_check_can_fail`.
+    type Corrupt = fn(&mut VmMap);
+    let cases: [(InvariantError, Corrupt); 11] = [
+        // I6: more entries than the map's limit; a limit above MAX_ENTRIES.
+        (E::TooManyEntries { len: 3, max: 2 }, |m| m.max_entries = 2),
+        (
+            E::TooManyEntries {
+                len: 3,
+                max: MAX_ENTRIES + 1,
+            },
+            |m| m.max_entries = MAX_ENTRIES + 1,
+        ),
+        // I1: c filed under a key other than its start.
+        (
+            E::KeyMismatch {
+                key: 0x8001,
+                entry: r(0x8000, 0x8FFF),
+            },
+            |m| {
+                let c = m.entries.remove(&0x8000).unwrap();
+                m.entries.insert(0x8001, c);
+            },
+        ),
+        // I3: c grown past max; an entry below min.
+        (
+            E::OutOfBounds {
+                entry: r(0x8000, 0x1_0FFF),
+            },
+            |m| m.entries.get_mut(&0x8000).unwrap().range = r(0x8000, 0x1_0FFF),
+        ),
+        (
+            E::OutOfBounds {
+                entry: r(0x800, 0xFFF),
+            },
+            |m| {
+                let range = r(0x800, 0xFFF);
+                m.entries.insert(0x800, Entry { range, tag: 4 });
+            },
+        ),
+        // I2: a grown by one byte, into b.
+        (
+            E::Overlap {
+                first: r(0x2000, 0x3000),
+                second: r(0x3000, 0x3FFF),
+            },
+            |m| m.entries.get_mut(&0x2000).unwrap().range = r(0x2000, 0x3000),
+        ),
+        // I6: the running count of mapped bytes off by one.
+        (
+            E::MappedBytes {
+                recorded: 0x3001,
+                actual: 0x3000,
+            },
+            |m| m.mapped_bytes += 1,
+        ),
+        // I4: c dropped without merging its gaps (the first differing gap is reported).
+        (
+            E::GapMismatch {
+                index: 1,
+                expected: Some(r(0x4000, 0xFFFF)),
+                found: Some(r(0x4000, 0x7FFF)),
+            },
+            |m| {
+                m.entries.remove(&0x8000);
+                m.mapped_bytes -= 0x1000;
+            },
+        ),
+        // I4: a gap shrunk in the index; the last gap missing; an extra gap after the last.
+        (
+            E::GapMismatch {
+                index: 1,
+                expected: Some(r(0x4000, 0x7FFF)),
+                found: Some(r(0x4000, 0x6FFF)),
+            },
+            |m| {
+                m.gaps.remove(0x4000);
+                m.gaps.insert(r(0x4000, 0x6FFF));
+            },
+        ),
+        (
+            E::GapMismatch {
+                index: 2,
+                expected: Some(r(0x9000, 0xFFFF)),
+                found: None,
+            },
+            |m| {
+                m.gaps.remove(0x9000);
+            },
+        ),
+        (
+            E::GapMismatch {
+                index: 3,
+                expected: None,
+                found: Some(r(0xA000, 0xAFFF)),
+            },
+            |m| {
+                m.gaps.insert(r(0xA000, 0xAFFF));
+            },
+        ),
+    ];
+    for (i, (expected, corrupt)) in cases.into_iter().enumerate() {
+        let mut m = healthy.clone();
+        corrupt(&mut m);
+        assert_eq!(m.check_invariants(), Err(expected), "case {i}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Segment sharing
 // ---------------------------------------------------------------------------------------------
