@@ -1500,8 +1500,11 @@ impl<S: SpanSource> Arena<S> {
             .find(addr, &self.tags)
             .ok_or(FreeError::BadFree)?;
         let t = found.tag;
-        let allocated = self.tag(t).size();
-        let wrong = round_up(size, self.quantum) != Some(allocated);
+        let seg = *self.tag(t);
+        let allocated = seg.size();
+        // `size` rounds up to `allocated` (a multiple of the quantum) iff
+        // `allocated - q < size <= allocated`; a larger size wraps the difference far above q.
+        let wrong = allocated.wrapping_sub(size) >= self.quantum;
         #[cfg(feature = "seeded-bugs")]
         // SEEDED BUG MissingWrongSizeCheck (NetBSD KMEM_GUARD): the size is not compared.
         let wrong = wrong && !self.bug(Bug::MissingWrongSizeCheck);
@@ -1510,7 +1513,7 @@ impl<S: SpanSource> Arena<S> {
         }
         self.allocated.remove(found, &mut self.tags);
         self.in_use -= u128::from(allocated);
-        self.release_segment(t);
+        self.release_segment(t, seg);
         Ok(())
     }
 
@@ -1521,8 +1524,9 @@ impl<S: SpanSource> Arena<S> {
     /// tags already read are written, and a tag whose list is the merged size's list stays
     /// where it is on that list (list order is free). Freeing between two allocated segments
     /// writes nothing but `t` and the head of its new list.
-    fn release_segment(&mut self, t: Tag) {
-        let seg = *self.tag(t);
+    ///
+    /// `seg` is `t`'s tag as the caller read it (its address links and range are current).
+    fn release_segment(&mut self, t: Tag, seg: BoundaryTag) {
         let (p, n) = (seg.prev, seg.next);
         // Both neighbours are read before either is acted on, so that their loads overlap. A
         // segment's predecessor is never NIL (its span's tag comes first).
