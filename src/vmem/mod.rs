@@ -1260,24 +1260,29 @@ impl<S: SpanSource> Arena<S> {
         };
         // The segment the latest free made, if it is still free and large enough: its tag,
         // its neighbours and its list neighbours were just touched, and the allocated index
-        // slot of its start was just emptied.
-        if let Some(seg) = self.tags.get(self.recent as usize) {
-            if seg.is_free() && seg.last - seg.start >= size - 1 {
-                let (r, a) = (self.recent, seg.start);
-                return Some(self.commit(r, a, &c, Policy::InstantFit));
+        // slot of its start was just emptied. Else the smallest list n with 2^n >= size.
+        let (f, seg) = match self.tags.get(self.recent as usize) {
+            Some(&seg) if seg.is_free() && seg.last - seg.start >= size - 1 => (self.recent, seg),
+            _ => {
+                let n = u64::BITS - (size - 1).leading_zeros();
+                if n >= u64::BITS {
+                    return None;
+                }
+                let map = self.freemap & (u64::MAX << n);
+                if map == 0 {
+                    return None;
+                }
+                let f = self.lists[map.trailing_zeros() as usize];
+                (f, *self.tag(f))
+            }
+        };
+        // Either way the request fits at the segment's start; the common case leaves a rest.
+        let (a, last) = (seg.start, seg.start + (size - 1));
+        if last < seg.last {
+            if let Some(t) = self.carve_front(f, &seg, last) {
+                return Some(self.record_allocation(&seg, t, a, last, Policy::InstantFit));
             }
         }
-        // The smallest list n with 2^n >= size.
-        let n = u64::BITS - (size - 1).leading_zeros();
-        if n >= u64::BITS {
-            return None;
-        }
-        let map = self.freemap & (u64::MAX << n);
-        if map == 0 {
-            return None;
-        }
-        let f = self.lists[map.trailing_zeros() as usize];
-        let a = self.tag(f).start;
         Some(self.commit(f, a, &c, Policy::InstantFit))
     }
 
@@ -1421,69 +1426,95 @@ impl<S: SpanSource> Arena<S> {
         let last = a + (c.size - 1);
         let seg = *self.tag(f);
         debug_assert!(seg.is_free() && seg.start <= a && last <= seg.last);
-        let cur;
-        if a == seg.start && last < seg.last {
-            // The front of f (the common case): a new tag takes the allocation and f keeps the
-            // free rest, so f's list links change only if the rest belongs on another list.
-            // The new tag goes between f and its predecessor (never NIL: a segment follows its
-            // span's tag).
-            let Some(t) = self.new_tag_between(a, last, Kind::Allocated, seg.prev, f) else {
-                return Err(AllocError::NoTags); // unreachable: tags_available checked
-            };
-            self.tag_mut(seg.prev).next = t;
-            let fm = self.tag_mut(f);
-            fm.prev = t;
-            fm.start = last + 1;
-            // The rest stays wherever it is on f's list if that list still holds its class
-            // (the order of a list is free: no policy's contract depends on it). This is
-            // `relist` with the links and the list taken from the copy `seg` already read.
-            let (on, rest) = (seg.list(), list_of(seg.last - last));
-            if holds(on, rest) {
-                self.set_lag(f, on + 1 == rest);
-            } else {
-                self.list_remove_at(on, seg.list_prev, seg.list_link());
-                self.list_insert_at(f, rest);
-            }
-            cur = t;
+        let cur = if a == seg.start && last < seg.last {
+            self.carve_front(f, &seg, last)
         } else {
-            self.list_remove(f);
-            if a > seg.start {
-                // The left remainder stays in f.
-                self.tag_mut(f).last = a - 1;
-                self.list_insert(f);
-                let Some(t) = self.new_tag(a, last, Kind::Allocated) else {
-                    return Err(AllocError::NoTags); // unreachable: tags_available checked
-                };
-                self.link_after(f, t);
-                cur = t;
-            } else {
-                self.tag_mut(f).list_prev = ALLOCATED;
-                self.tag_mut(f).last = last;
-                cur = f;
-            }
-            if last < seg.last {
-                let Some(r) = self.new_tag(last + 1, seg.last, Kind::Free) else {
-                    return Err(AllocError::NoTags); // unreachable: tags_available checked
-                };
-                self.link_after(cur, r);
-                self.list_insert(r);
-            }
+            self.carve_inside(f, &seg, a, last)
+        };
+        let Some(cur) = cur else {
+            return Err(AllocError::NoTags); // unreachable: tags_available checked
+        };
+        self.record_allocation(&seg, cur, a, last, policy)
+    }
+
+    /// The front of free segment `f` (whose tag the caller read as `seg`), up to `last`
+    /// (below `seg.last`), becomes a new allocated tag, returned; `f` keeps the free rest.
+    /// The common case, so `f`'s list links change only if the rest belongs on another list.
+    /// `None`, with nothing changed, if no tag is left.
+    #[inline(always)]
+    fn carve_front(&mut self, f: Tag, seg: &BoundaryTag, last: u64) -> Option<Tag> {
+        // The new tag goes between f and its predecessor (never NIL: a segment follows its
+        // span's tag).
+        let t = self.new_tag_between(seg.start, last, Kind::Allocated, seg.prev, f)?;
+        self.tag_mut(seg.prev).next = t;
+        let fm = self.tag_mut(f);
+        fm.prev = t;
+        fm.start = last + 1;
+        // The rest stays wherever it is on f's list if that list still holds its class (the
+        // order of a list is free: no policy's contract depends on it). This is `relist` with
+        // the links and the list taken from the copy `seg`.
+        let (on, rest) = (seg.list(), list_of(seg.last - last));
+        if holds(on, rest) {
+            self.set_lag(f, on + 1 == rest);
+        } else {
+            self.list_remove_at(on, seg.list_prev, seg.list_link());
+            self.list_insert_at(f, rest);
         }
+        Some(t)
+    }
+
+    /// `[a, last]` out of free segment `f` (whose tag the caller read as `seg`) in any way but
+    /// [`Arena::carve_front`]'s: the whole segment, or with a free remainder on the left (kept
+    /// in `f`) and possibly one on the right. Returns the allocated tag; `None` if no tag is
+    /// left (only after `tags_available` said there were, so never).
+    fn carve_inside(&mut self, f: Tag, seg: &BoundaryTag, a: u64, last: u64) -> Option<Tag> {
+        self.list_remove(f);
+        let cur = if a > seg.start {
+            // The left remainder stays in f.
+            self.tag_mut(f).last = a - 1;
+            self.list_insert(f);
+            let t = self.new_tag(a, last, Kind::Allocated)?;
+            self.link_after(f, t);
+            t
+        } else {
+            self.tag_mut(f).list_prev = ALLOCATED;
+            self.tag_mut(f).last = last;
+            f
+        };
+        if last < seg.last {
+            let r = self.new_tag(last + 1, seg.last, Kind::Free)?;
+            self.link_after(cur, r);
+            self.list_insert(r);
+        }
+        Some(cur)
+    }
+
+    /// Records the allocation `cur` = `[start, last]`, just carved out of the free segment
+    /// `seg` (as it was): the size index, the allocated index, the counters and the rotor.
+    #[inline(always)]
+    fn record_allocation(
+        &mut self,
+        seg: &BoundaryTag,
+        cur: Tag,
+        start: u64,
+        last: u64,
+        policy: Policy,
+    ) -> Result<u64, AllocError> {
         if self.by_size.is_some() {
-            self.size_index_carved(&seg, cur);
+            self.size_index_carved(seg, cur);
         }
-        self.allocated.insert(a, cur, &mut self.tags);
-        self.in_use += u128::from(c.size);
+        self.allocated.insert(start, cur, &mut self.tags);
+        self.in_use += u128::from(last - start + 1);
         if policy == Policy::NextFit {
             self.rotor = last.checked_add(1);
         }
         #[cfg(feature = "seeded-bugs")]
         // SEEDED BUG ZeroSentinel (FreeBSD, NetBSD): address 0 doubles as "failed", so a
         // successful allocation at 0 is reported as a failure (and its space leaks).
-        if a == 0 && self.bug(Bug::ZeroSentinel) {
+        if start == 0 && self.bug(Bug::ZeroSentinel) {
             return Err(AllocError::NoSpace);
         }
-        Ok(a)
+        Ok(start)
     }
 
     // ---- free -------------------------------------------------------------------------------
