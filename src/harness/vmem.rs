@@ -689,8 +689,8 @@ pub struct Executor<A: RangeAllocator> {
     live: Vec<Live>,
     freed: Vec<Live>,
     stats: Stats,
-    /// Per level, the spans whose every edge `contains` was last asked about: while they stay
-    /// the same, one span's edges are asked after each op (in turn), not all of them.
+    /// Per level, the spans as of the last check: after each op `contains` is asked at the
+    /// edges of every span that came or went since, and of one other span in turn.
     probed: RefCell<[Vec<(u64, u64, bool)>; 2]>,
 }
 
@@ -1187,6 +1187,29 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
 mod tests {
     use super::*;
     use kvafuzz_oracles::vmem::Policy as OPolicy;
+
+    /// The spans that came or went: those in exactly one of the lists, in address order.
+    #[test]
+    fn changed_spans_are_the_symmetric_difference() {
+        let before = [(0, 9, false), (20, 29, false), (40, 49, true)];
+        let after = [
+            (0, 9, false),
+            (20, 39, false),
+            (40, 49, true),
+            (60, 69, true),
+        ];
+        assert_eq!(
+            changed_spans(&before, &after),
+            vec![(20, 29, false), (20, 39, false), (60, 69, true)]
+        );
+        assert_eq!(
+            changed_spans(&after, &before),
+            vec![(20, 39, false), (20, 29, false), (60, 69, true)]
+        );
+        assert_eq!(changed_spans(&before, &before), vec![]);
+        assert_eq!(changed_spans(&[], &before), before.to_vec());
+        assert_eq!(changed_spans(&before[..1], &[]), before[..1].to_vec());
+    }
 
     /// Every verdict of the interval oracle becomes a check, an expectation and an answer.
     #[test]
