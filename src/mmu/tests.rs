@@ -469,6 +469,32 @@ fn stale_tlb_after_unmap_without_flush() {
     }
 }
 
+/// A flush token applied on one CPU at a time (a shootdown that has not reached every CPU
+/// yet): the CPUs it reached see the new mapping, the others keep their stale entry.
+#[test]
+fn flush_on_one_cpu_leaves_the_others_stale() {
+    let cpu1 = CpuId(1);
+    let mut m = mmu(Arch::X86_64, 64, 2);
+    let s = m.create_space().unwrap();
+    m.map(s, 0x1000, 0x9000, K4, RW, K4).unwrap();
+    for cpu in [CPU0, cpu1] {
+        m.access(cpu, s, 0x1000, READ).unwrap();
+    }
+    let f = m.unmap(s, 0x1000, K4).unwrap();
+    m.map(s, 0x1000, 0x7000, K4, RW, K4).unwrap();
+    assert_eq!(m.flush_on(CpuId(2), &f), Err(TlbError::NoSuchCpu));
+    m.flush_on(CPU0, &f).unwrap();
+    assert_eq!(m.access(CPU0, s, 0x1000, READ).unwrap().pa, 0x7000);
+    let Err(AccessError::Stale(st)) = m.access(cpu1, s, 0x1000, READ) else {
+        panic!("cpu 1 was not flushed, so its entry must be stale");
+    };
+    assert_eq!((st.cpu, st.cached.pa), (cpu1, 0x9000));
+    m.flush_on(cpu1, &f).unwrap();
+    assert_eq!(m.access(cpu1, s, 0x1000, READ).unwrap().pa, 0x7000);
+    m.check_tlb_coherent().unwrap();
+    f.ignore();
+}
+
 #[test]
 fn stale_tlb_after_remap_and_downgrade() {
     let mut m = mmu(Arch::X86_64, 64, 1);
