@@ -66,8 +66,9 @@ pub trait RangeAllocator {
     fn allocated(&self, level: Level) -> Vec<(u64, u64)>;
     /// The allocator's own consistency check (both levels).
     fn check_invariants(&self) -> Result<(), (String, String)>;
-    /// Whether `addr` lies in a span of `level`. The harness asks at both ends of every span
-    /// and one past each, after every op. `None` (the default): the allocator cannot say.
+    /// Whether `addr` lies in a span of `level`. After every op the harness asks at both ends
+    /// of each span that came or went since the last op, and of one other span in turn, and
+    /// one past each end. `None` (the default): the allocator cannot say.
     fn contains(&self, _level: Level, _addr: u64) -> Option<bool> {
         None
     }

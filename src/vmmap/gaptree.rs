@@ -70,6 +70,12 @@ pub enum GapTreeError {
         /// The gap the node stands for.
         gap: Range,
     },
+    /// The free-slot list names a slot past the arena, or one slot twice (two insertions
+    /// would get the same slot).
+    BadFreeList {
+        /// The slot.
+        slot: u32,
+    },
     /// A node reachable from the root sits on the free-slot list (the next insertion would
     /// overwrite a live gap).
     ReachableFreeSlot {
@@ -356,8 +362,9 @@ impl GapTree {
         let mut reachable = 0usize;
         let mut free = vec![false; self.nodes.len()];
         for &f in &self.free {
-            if let Some(slot) = free.get_mut(f as usize) {
-                *slot = true;
+            match free.get_mut(f as usize) {
+                Some(listed) if !*listed => *listed = true,
+                _ => return Err(GapTreeError::BadFreeList { slot: f }),
             }
         }
         self.check_at(self.root, &mut reachable, &free)?;
@@ -503,7 +510,7 @@ mod tests {
         // `VmMap::check_invariants` runs the tree's own check before it lists the gaps, and
         // reports what that check found.
         type Corrupt = fn(&mut GapTree);
-        let cases: [(GapTreeError, Corrupt); 8] = [
+        let cases: [(GapTreeError, Corrupt); 9] = [
             // A leaf's height (checked before the max-gap, children before parents).
             (
                 E::Height {
@@ -531,7 +538,7 @@ mod tests {
                 t.nodes[0].height = 3;
                 t.nodes[0].max_gap = 0x3000;
             }),
-            // `len` off by one; a slot neither live nor free (leaked); a slot freed twice.
+            // `len` off by one; a slot neither live nor free (leaked).
             (
                 E::Count {
                     reachable: 3,
@@ -551,19 +558,18 @@ mod tests {
                     t.nodes.push(n);
                 },
             ),
-            (
-                E::Count {
-                    reachable: 3,
-                    len: 3,
-                    live_slots: 2,
-                },
-                |t| {
-                    // A fourth slot, unreachable, on the free list twice.
-                    let n = t.nodes[0];
-                    t.nodes.push(n);
-                    t.free.extend([3, 3]);
-                },
-            ),
+            // The free-slot list naming a slot twice, or a slot past the arena (with the
+            // counts kept right, fewer live slots could only come from these or the next case).
+            (E::BadFreeList { slot: 3 }, |t| {
+                let n = t.nodes[0];
+                t.nodes.extend([n, n]);
+                t.free.extend([3, 3]);
+            }),
+            (E::BadFreeList { slot: 7 }, |t| {
+                let n = t.nodes[0];
+                t.nodes.push(n);
+                t.free.push(7);
+            }),
             // A live slot on the free list, and a leaked one that keeps the counts right.
             (E::ReachableFreeSlot { slot: 0 }, |t| {
                 t.free.push(0);
