@@ -336,7 +336,12 @@ impl ArenaModel {
         m
     }
 
-    /// The source's model.
+    /// The quantum (every size, alignment and span is a multiple of it).
+    pub fn quantum(&self) -> u64 {
+        self.quantum as u64
+    }
+
+    /// The source's model, if any.
     pub fn source(&self) -> Option<&ArenaModel> {
         self.source.as_deref()
     }
