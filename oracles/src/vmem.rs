@@ -29,7 +29,8 @@
 //! the alignment), `BadNocross` (not 0 and not a power-of-two multiple of `q`), `BadBounds`
 //! (`minaddr > maxaddr`), `Overconstrained` (`nocross != 0` and `align > nocross` or
 //! `roundup(phase + s, align) > nocross`), then `NoSpace`. Exact allocation: `ZeroSize`,
-//! `SizeOverflow`, `Misaligned` (`addr % q != 0`), `Wraps` (`addr + s - 1 > u64::MAX`), then
+//! `SizeOverflow`, `Misaligned` (`addr % q != 0`), `Wraps` (`addr + s - 1 > u64::MAX`),
+//! `PastTop` (ends above the space's top), `NonCanonical` (touches or covers the hole), then
 //! `NoSpace`. Free: `ZeroSize`, `BadFree` (no allocation starts at the address), `WrongSize`
 //! (rounded size differs). Adding a span: `ZeroSize`, `Wraps`, `PastTop`, `NonCanonical`,
 //! `Misaligned`, `Overlaps` (naming the overlapping span with the greatest start not above the
@@ -38,8 +39,10 @@
 //! ## Import and release
 //!
 //! With a source model, an arena may import a span only when the request has no placement in
-//! its own spans; the span must be free in the source, lie in a source span, be a multiple of
-//! both quanta, and the arena's answer must then be judged in the new state. A failing request
+//! its own spans, and at most one per request; the span must be free in the source, lie in a
+//! source span, be a multiple of both quanta, and be `roundup(s, import quantum)` bytes if the
+//! source had a placement for that much (with the request's constraints, aligned to at least
+//! the arena's quantum), else exactly `s`; the arena's answer is then judged in the new state. A failing request
 //! is complete only if the source had no placement for it either. An imported span is released
 //! (freed in the source) as soon as no allocation lies in it: the model does that itself, and
 //! the harness compares the arena's spans with the model's after every operation.
@@ -97,6 +100,10 @@ pub enum AllocErrorKind {
     Misaligned,
     /// Exact range wraps past `u64::MAX`.
     Wraps,
+    /// Exact range ends above the top of the space.
+    PastTop,
+    /// Exact range touches or covers the non-canonical hole.
+    NonCanonical,
     /// No placement.
     NoSpace,
 }
@@ -264,6 +271,8 @@ pub struct ArenaModel {
     live: Vec<(u128, u128)>,
     rotor: u128,
     source: Option<Box<ArenaModel>>,
+    /// What import sizes are rounded up to (the quantum unless set).
+    import_quantum: u128,
     /// Spans imported, and released, over the model's life.
     imports: u64,
     releases: u64,
@@ -324,15 +333,23 @@ impl ArenaModel {
             live: Vec::new(),
             rotor: 0,
             source: None,
+            import_quantum: u128::from(quantum),
             imports: 0,
             releases: 0,
         }
     }
 
-    /// A model of an arena importing from the arena `source` models.
-    pub fn with_source(quantum: u64, space: Space, source: ArenaModel) -> ArenaModel {
+    /// A model of an arena importing from the arena `source` models, rounding imports up to
+    /// `import_quantum` (a multiple of `quantum`).
+    pub fn with_source(
+        quantum: u64,
+        import_quantum: u64,
+        space: Space,
+        source: ArenaModel,
+    ) -> ArenaModel {
         let mut m = ArenaModel::new(quantum, space);
         m.source = Some(Box::new(source));
+        m.import_quantum = u128::from(import_quantum);
         m
     }
 
@@ -640,7 +657,13 @@ impl ArenaModel {
                     why: format!("imported although {p:#x} was a placement"),
                 });
             }
+            if imported.len() > 1 {
+                return Err(Mismatch::BadImport {
+                    why: format!("{} spans imported for one request", imported.len()),
+                });
+            }
             for &(s, l) in imported {
+                self.check_import_size(req, &n, u128::from(l) - u128::from(s) + 1)?;
                 self.accept_import(u128::from(s), u128::from(l) + 1)?;
             }
         }
@@ -705,6 +728,42 @@ impl ArenaModel {
         }
     }
 
+    /// The size of a span imported for `req` (normalized as `n`): `roundup(size, import
+    /// quantum)` if the source had a placement for that much (with the request's constraints,
+    /// aligned to at least the arena's quantum), else exactly the size.
+    fn check_import_size(&self, req: &Request, n: &Norm, got: u128) -> Result<(), Mismatch> {
+        let Some(src) = self.source.as_deref() else {
+            return Ok(()); // accept_import reports it
+        };
+        let rounded = round_up(n.size, self.import_quantum);
+        let ask = |size: u128| {
+            let r = Request {
+                size: size as u64,
+                align: n.align as u64,
+                ..*req
+            };
+            src.normalize(&r)
+                .ok()
+                .and_then(|sn| src.lowest_from(0, &sn))
+        };
+        let want = if rounded <= u128::from(u64::MAX) && ask(rounded).is_some() {
+            rounded
+        } else {
+            n.size
+        };
+        if got != want {
+            return Err(Mismatch::BadImport {
+                why: format!(
+                    "imported {got:#x} bytes for a request of {:#x}: expected {want:#x} \
+                     (roundup to the import quantum {:#x} if the source had room for it, \
+                     else exactly the size)",
+                    n.size, self.import_quantum
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn accept_import(&mut self, start: u128, end: u128) -> Result<(), Mismatch> {
         let q = self.quantum;
         let bad = |why: String| Err(Mismatch::BadImport { why });
@@ -766,6 +825,11 @@ impl ArenaModel {
         }
         if a + s - 1 > u128::from(u64::MAX) {
             return Err(AllocErrorKind::Wraps);
+        }
+        match self.space.check(addr, s as u64) {
+            Err(SpanErrorKind::PastTop) => return Err(AllocErrorKind::PastTop),
+            Err(SpanErrorKind::NonCanonical) => return Err(AllocErrorKind::NonCanonical),
+            _ => {}
         }
         let n = Norm {
             size: s,
@@ -835,6 +899,102 @@ mod tests {
             minaddr: 0,
             maxaddr: u64::MAX,
         }
+    }
+
+    /// An import is `roundup(size, import quantum)` when the source has room for that much,
+    /// else exactly the size; one span per request.
+    #[test]
+    fn import_size_is_rounded_when_the_source_has_room() {
+        let model = |source_span: u64| {
+            let mut src = ArenaModel::new(1, IA32);
+            src.add_span(0x1000, source_span);
+            ArenaModel::with_source(1, 0x100, IA32, src)
+        };
+        let bad = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::BadImport { .. }));
+        // Room for 0x100: the span must be 0x100, not the 0x10 asked.
+        let mut m = model(0x1000);
+        assert!(bad(m.clone().judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x1000, 0x100f)],
+            Ok(0x1000)
+        )));
+        assert_eq!(
+            m.judge_alloc(
+                &req(0x10),
+                Policy::InstantFit,
+                &[(0x1000, 0x10ff)],
+                Ok(0x1000)
+            ),
+            Ok(())
+        );
+        // A span larger than the rounded size is never right.
+        let mut m = model(0x1000);
+        assert!(bad(m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x1000, 0x11ff)],
+            Ok(0x1000)
+        )));
+        // Room for 0x80 only: exactly the size.
+        let mut m = model(0x80);
+        assert!(bad(m.clone().judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x1000, 0x107f)],
+            Ok(0x1000)
+        )));
+        assert_eq!(
+            m.judge_alloc(
+                &req(0x10),
+                Policy::InstantFit,
+                &[(0x1000, 0x100f)],
+                Ok(0x1000)
+            ),
+            Ok(())
+        );
+        // Two spans for one request.
+        let mut m = model(0x1000);
+        assert!(bad(m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x1000, 0x10ff), (0x1100, 0x11ff)],
+            Ok(0x1000)
+        )));
+    }
+
+    /// Exact allocation names a range past the top or in the hole before looking for space.
+    #[test]
+    fn exact_allocation_range_errors() {
+        let m = ArenaModel::new(1, IA32);
+        assert_eq!(
+            m.predict_alloc_at(0xFFFF_FFFF, 1),
+            Err(AllocErrorKind::NoSpace)
+        );
+        assert_eq!(
+            m.predict_alloc_at(0xFFFF_FFFF, 2),
+            Err(AllocErrorKind::PastTop)
+        );
+        assert_eq!(m.predict_alloc_at(u64::MAX, 2), Err(AllocErrorKind::Wraps));
+        let x64 = ArenaModel::new(
+            0x1000,
+            Space {
+                top: u64::MAX,
+                canonical_bits: Some(48),
+            },
+        );
+        assert_eq!(
+            x64.predict_alloc_at(0x7FFF_FFFF_F000, 0x2000),
+            Err(AllocErrorKind::NonCanonical)
+        );
+        assert_eq!(
+            x64.predict_alloc_at(0x8000_0000_0000, 0x1000),
+            Err(AllocErrorKind::NonCanonical)
+        );
+        assert_eq!(
+            x64.predict_alloc_at(0xFFFF_8000_0000_0000, 0x1000),
+            Err(AllocErrorKind::NoSpace)
+        );
     }
 
     #[test]

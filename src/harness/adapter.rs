@@ -102,6 +102,8 @@ pub fn alloc_error_kind(e: AllocError) -> AllocErrorKind {
         AllocError::Overconstrained => AllocErrorKind::Overconstrained,
         AllocError::Misaligned => AllocErrorKind::Misaligned,
         AllocError::Wraps => AllocErrorKind::Wraps,
+        AllocError::PastTop => AllocErrorKind::PastTop,
+        AllocError::NonCanonical => AllocErrorKind::NonCanonical,
         // Tag exhaustion is a resource limit the scenarios cannot reach (MAX_OPS): if it
         // shows up the oracle will flag it as an unexpected NoSpace-like failure.
         AllocError::NoSpace | AllocError::NoTags => AllocErrorKind::NoSpace,

@@ -835,6 +835,7 @@ impl Scenario {
         };
         let model = ArenaModel::with_source(
             self.quantum(),
+            self.import_quantum(),
             space,
             ArenaModel::new(self.source_quantum(), space),
         );
@@ -1348,7 +1349,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ];
     let mut top = netbsd_spans.clone();
     top.extend([
-        add(0xFFFF_FF00, 0x101),            // overlaps, and past the top
+        add(0xFFFF_FF00, 0x101), // past the top (checked before the overlap)
         x(0x101, 0xFFFF_FF00, 0xFFFF_FFFF), // must fail: too big
         x(0x100, 0xFFFF_FF01, 0xFFFF_FFFE), // must fail: window too small
         x(0x100, 0xFFFF_FF00, 0xFFFF_FFFF), // must succeed: exactly the top span
@@ -1452,7 +1453,110 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
             Op::Free { handle: 0 },
         ],
     };
+    // Every typed error of every operation, once (IA-32, 4 KiB quantum; the hole needs
+    // x86_64, below).
+    let span = |base, size| Op::AddSpan {
+        level: Level::Arena,
+        base,
+        size,
+    };
+    let xr = |req: Request| Op::Alloc {
+        level: Level::Arena,
+        req,
+        edge: None,
+        policy: Policy::FirstFit,
+    };
+    let size = Request::size;
+    let at = |addr, size| Op::AllocAt {
+        addr: AddrSel::Raw(addr),
+        size,
+    };
+    let free_at = |addr, size| Op::FreeAt {
+        level: Level::Arena,
+        addr,
+        size,
+    };
+    let errors = Scenario {
+        arch: Arch::Ia32,
+        quantum_shift: 12,
+        import: None,
+        ops: vec![
+            span(0x1_0000, 0),              // ZeroSize
+            span(u64::MAX - 0xFFF, 0x2000), // Wraps
+            span(0xFFFF_F000, 0x2000),      // PastTop
+            span(0x1_0800, 0x1000),         // Misaligned
+            span(0x1_0000, 0x1_0000),       // ok
+            span(0x1_8000, 0x1_0000),       // Overlaps(0x10000)
+            span(0x8000, 0x1_0000),         // Overlaps(0x10000), from below
+            xr(size(0)),                    // ZeroSize
+            xr(size(u64::MAX)),             // SizeOverflow
+            xr(Request {
+                align: 0x1800,
+                ..size(0x1000)
+            }), // BadAlign: not a power of two
+            xr(Request {
+                align: 0x800,
+                ..size(0x1000)
+            }), // BadAlign: below the quantum
+            xr(Request {
+                align: 0x2000,
+                phase: 0x800,
+                ..size(0x1000)
+            }), // BadPhase
+            xr(Request {
+                align: 0x2000,
+                phase: 0x2000,
+                ..size(0x1000)
+            }), // BadPhase
+            xr(Request {
+                nocross: 0x3000,
+                ..size(0x1000)
+            }), // BadNocross
+            xr(Request {
+                minaddr: 0x2_0000,
+                maxaddr: 0x1_ffff,
+                ..size(0x1000)
+            }), // BadBounds
+            xr(Request {
+                nocross: 0x1000,
+                ..size(0x2000)
+            }), // Overconstrained
+            xr(Request {
+                align: 0x4000,
+                nocross: 0x2000,
+                ..size(0x1000)
+            }), // Overconstrained
+            xr(size(0x2_0000)),             // NoSpace
+            at(0x1_0000, 0),                // ZeroSize
+            at(0x1_0000, u64::MAX),         // SizeOverflow
+            at(0x1_0800, 0x1000),           // Misaligned
+            at(u64::MAX - 0xFFF, 0x2000),   // Wraps
+            at(0xFFFF_F000, 0x2000),        // PastTop
+            at(0x1_f000, 0x2000),           // NoSpace: past the span's end
+            xr(size(0x1000)),               // ok: live[0] = 0x10000
+            free_at(AddrSel::Raw(0x1_0000), 0), // ZeroSize
+            free_at(AddrSel::Raw(0x1_0000), 0x2000), // WrongSize(0x1000)
+            free_at(AddrSel::Raw(0x1_1000), 0x1000), // BadFree: never allocated
+            free_at(AddrSel::Raw(0x1_0000), 0x800), // ok: rounds up to the size
+            free_at(AddrSel::Freed { index: 0 }, 0x1000), // BadFree: double free
+        ],
+    };
+    let hole = Scenario {
+        arch: Arch::X86_64,
+        quantum_shift: 12,
+        import: None,
+        ops: vec![
+            span(0x7FFF_FFFF_F000, 0x2000),    // NonCanonical: covers the hole
+            span(0x8000_0000_0000, 0x1000),    // NonCanonical: inside it
+            span(0x7FFF_FFFF_0000, 0x1_0000),  // ok: ends at the hole
+            at(0x7FFF_FFFF_F000, 0x2000),      // NonCanonical
+            at(0xFFFF_7FFF_FFFF_F000, 0x1000), // NonCanonical
+            at(0x7FFF_FFFF_F000, 0x1000),      // ok: the last page below the hole
+        ],
+    };
     vec![
+        ("every-error-of-every-op", errors),
+        ("x86_64-canonical-hole", hole),
         ("netbsd-top-of-32-bit-space", ia32(top)),
         ("netbsd-spans-mixed-constraints", ia32(mixed)),
         ("bounds-at-segment-edges", ia32(edges)),
@@ -1473,6 +1577,37 @@ mod tests {
             let r = s.execute(BugSet::NONE, Some(&mut out));
             assert!(r.is_ok(), "{name}: {r:?}\n{out}");
             assert!(r.unwrap().ok > 0, "{name}");
+        }
+    }
+
+    /// The error seeds replay every typed error of every operation (so a corpus replay runs
+    /// each error path at least once).
+    #[test]
+    fn error_seeds_reach_every_error() {
+        let mut out = String::new();
+        for (name, s) in seed_scenarios() {
+            if name == "every-error-of-every-op" || name == "x86_64-canonical-hole" {
+                assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
+            }
+        }
+        for e in [
+            "ZeroSize",
+            "Wraps",
+            "PastTop",
+            "NonCanonical",
+            "Misaligned",
+            "Overlaps(",
+            "SizeOverflow",
+            "BadAlign",
+            "BadPhase",
+            "BadNocross",
+            "BadBounds",
+            "Overconstrained",
+            "NoSpace",
+            "WrongSize(",
+            "BadFree",
+        ] {
+            assert!(out.contains(&format!("Err({e}")), "no Err({e}) in\n{out}");
         }
     }
 

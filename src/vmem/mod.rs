@@ -371,8 +371,15 @@ pub enum AllocError {
     Overconstrained,
     /// Exact-address allocation only: the address is not a multiple of the quantum.
     Misaligned,
-    /// Exact-address allocation only: `[addr, addr + size)` wraps past the top of the space.
+    /// Exact-address allocation only: `[addr, addr + size)` wraps past the top of the 64-bit
+    /// space.
     Wraps,
+    /// Exact-address allocation only: the range ends above the top of the arena's address
+    /// space (e.g. past 4 GiB on IA-32).
+    PastTop,
+    /// Exact-address allocation only: the range touches or covers the x86_64 non-canonical
+    /// hole.
+    NonCanonical,
     /// No placement exists (and none could be imported).
     NoSpace,
     /// The arena already holds [`MAX_TAGS`] tags.
@@ -1385,6 +1392,11 @@ impl<S: SpanSource> Arena<S> {
             return Err(AllocError::Misaligned);
         }
         let last = addr::last_of(addr, size).ok_or(AllocError::Wraps)?;
+        match self.arch.map(|a| a.check_range(addr, size)) {
+            Some(Err(RangeError::PastTop)) => return Err(AllocError::PastTop),
+            Some(Err(RangeError::NonCanonical)) => return Err(AllocError::NonCanonical),
+            _ => {}
+        }
         if !self.tags_available(2) {
             return Err(AllocError::NoTags);
         }

@@ -331,6 +331,8 @@ fn import_carries_constraints_and_releases_when_free() {
     assert!((0x80_0000..=0x80_ffff - 0x2fff).contains(&p));
     assert_eq!(p % 0x8000, 0);
     assert_eq!(a.stats().imported_spans, 1);
+    // 0x3000 rounded up to the import quantum.
+    assert_eq!(a.stats().total, 0x1_0000);
     // A window the source cannot serve fails without leaking anything.
     let none = Request {
         minaddr: 0x2000_0000,
@@ -718,4 +720,30 @@ fn every_invariant_can_fail() {
             Ok(()) => panic!("case {i}: {invariant} not reported"),
         }
     }
+}
+
+/// Exact allocation names a range past the top of the space or in the x86_64 hole with its
+/// own error, as `add_span` does, before looking for free space.
+#[test]
+fn exact_allocation_range_errors() {
+    let mut a = Arena::new("ia32", 1, Some(Arch::Ia32)).unwrap();
+    a.add_span(0xFFFF_FF00, 0x100).unwrap();
+    assert_eq!(a.xalloc_at(0xFFFF_FFFF, 2), Err(AllocError::PastTop));
+    assert_eq!(a.xalloc_at(0xFFFF_FFFF, 1), Ok(0xFFFF_FFFF));
+    let mut b = Arena::new("x86_64", 0x1000, Some(Arch::X86_64)).unwrap();
+    b.add_span(0x7FFF_FFFF_0000, 0x1_0000).unwrap();
+    assert_eq!(
+        b.xalloc_at(0x7FFF_FFFF_F000, 0x2000),
+        Err(AllocError::NonCanonical)
+    );
+    assert_eq!(
+        b.xalloc_at(0x8000_0000_0000, 0x1000),
+        Err(AllocError::NonCanonical)
+    );
+    assert_eq!(b.xalloc_at(0x7FFF_FFFF_F000, 0x1000), Ok(0x7FFF_FFFF_F000));
+    // Without an address-space model, only the 64-bit wrap is a range error.
+    let mut c = Arena::new("none", 1, None).unwrap();
+    assert_eq!(c.xalloc_at(0xFFFF_FFFF, 2), Err(AllocError::NoSpace));
+    a.check_invariants().unwrap();
+    b.check_invariants().unwrap();
 }
