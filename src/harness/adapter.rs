@@ -56,6 +56,12 @@ pub trait RangeAllocator {
     /// Allocates from `level`.
     fn alloc(&mut self, level: Level, req: &Request, policy: Policy)
         -> Result<u64, AllocErrorKind>;
+    /// Allocates a bare `size` from the arena level through the allocator's plain entry point,
+    /// if it has one apart from the constrained one (vmem's `alloc` beside `xalloc`). The
+    /// default asks [`RangeAllocator::alloc`] for an unconstrained request.
+    fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
+        self.alloc(Level::Arena, &Request::size(size), policy)
+    }
     /// Allocates exactly `[addr, addr + size)` from the arena level.
     fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind>;
     /// Frees at `level`.
@@ -246,6 +252,10 @@ impl RangeAllocator for VmemStack {
             Level::Source => self.arena.source_mut().xalloc(req, policy),
         }
         .map_err(alloc_error_kind)
+    }
+
+    fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
+        self.arena.alloc(size, policy).map_err(alloc_error_kind)
     }
 
     fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {

@@ -159,7 +159,15 @@ pub enum Op {
         /// Size.
         size: u64,
     },
-    /// A (constrained) allocation.
+    /// An allocation of a bare size in the arena, through the plain entry point
+    /// ([`crate::vmem::Arena::alloc`]).
+    AllocSize {
+        /// Size.
+        size: u64,
+        /// The policy.
+        policy: Policy,
+    },
+    /// A (constrained) allocation, through [`crate::vmem::Arena::xalloc`].
     Alloc {
         /// Which arena.
         level: Level,
@@ -243,44 +251,36 @@ impl fmt::Display for Op {
                     level_name(level)
                 )
             }
+            Op::AllocSize { size, policy } => {
+                write!(f, "alloc arena size={size:#x} {}", policy.name())
+            }
             Op::Alloc {
                 level,
                 req,
                 edge,
                 policy,
             } => {
-                let simple = req == Request::size(req.size) && edge.is_none();
-                if simple {
-                    write!(
-                        f,
-                        "alloc {} size={:#x} {}",
-                        level_name(level),
-                        req.size,
-                        policy.name()
-                    )
-                } else {
-                    write!(
-                        f,
-                        "xalloc {} size={:#x} align={:#x} phase={:#x} nocross={:#x}",
-                        level_name(level),
-                        req.size,
-                        req.align,
-                        req.phase,
-                        req.nocross,
-                    )?;
-                    match edge {
-                        Some(
-                            e @ Edge {
-                                bound: Bound::Min, ..
-                            },
-                        ) => {
-                            write!(f, " {e} max={:#x}", req.maxaddr)?;
-                        }
-                        Some(e) => write!(f, " min={:#x} {e}", req.minaddr)?,
-                        None => write!(f, " min={:#x} max={:#x}", req.minaddr, req.maxaddr)?,
+                write!(
+                    f,
+                    "xalloc {} size={:#x} align={:#x} phase={:#x} nocross={:#x}",
+                    level_name(level),
+                    req.size,
+                    req.align,
+                    req.phase,
+                    req.nocross,
+                )?;
+                match edge {
+                    Some(
+                        e @ Edge {
+                            bound: Bound::Min, ..
+                        },
+                    ) => {
+                        write!(f, " {e} max={:#x}", req.maxaddr)?;
                     }
-                    write!(f, " {}", policy.name())
+                    Some(e) => write!(f, " min={:#x} {e}", req.minaddr)?,
+                    None => write!(f, " min={:#x} max={:#x}", req.minaddr, req.maxaddr)?,
                 }
+                write!(f, " {}", policy.name())
             }
             Op::AllocAt { addr, size } => write!(f, "alloc_at addr={addr} size={size:#x}"),
             Op::Free { handle } => write!(f, "free live[{handle}]"),
@@ -611,10 +611,8 @@ impl Case for Scenario {
                         size,
                     }
                 }
-                K_ALLOC => Op::Alloc {
-                    level: Level::Arena,
-                    req: Request::size(ctx.size(&mut d)),
-                    edge: None,
+                K_ALLOC => Op::AllocSize {
+                    size: ctx.size(&mut d),
                     policy: Ctx::policy(&mut d),
                 },
                 K_XALLOC => {
@@ -733,6 +731,11 @@ impl Case for Scenario {
                             e.u64(req.maxaddr);
                         }
                     }
+                    enc_policy(&mut e, policy);
+                }
+                Op::AllocSize { size, policy } => {
+                    e.u8(K_ALLOC);
+                    enc_size(&mut e, size);
                     enc_policy(&mut e, policy);
                 }
                 Op::AllocAt { addr, size } => {
@@ -998,6 +1001,81 @@ impl<A: RangeAllocator> Executor<A> {
         self.stats.count(r.is_ok());
     }
 
+    /// An allocation at `level` (`plain`: through [`RangeAllocator::alloc_size`], the entry
+    /// point for a bare size; else [`RangeAllocator::alloc`] with `req`, whose bound `edge`
+    /// replaces, if set), judged by the model.
+    fn execute_alloc(
+        &mut self,
+        level: Level,
+        req: Request,
+        edge: Option<Edge>,
+        policy: Policy,
+        plain: bool,
+    ) -> Result<String, Mismatch> {
+        let caps = self.caps;
+        if level == Level::Source && !caps.import {
+            return Ok("skipped (no source)".into());
+        }
+        let mut req = if caps.constraints {
+            req
+        } else {
+            Request::size(req.size)
+        };
+        let mut out = String::new();
+        if let (Some(e), true) = (edge, caps.constraints) {
+            let v = self.resolve_edge(level, e);
+            match e.bound {
+                Bound::Min => req.minaddr = v,
+                Bound::Max => req.maxaddr = v,
+            }
+            let _ = write!(out, "({} {v:#x}) ", e.bound.field());
+        }
+        let before = if level == Level::Arena {
+            self.alloc.spans(Level::Arena)
+        } else {
+            Vec::new()
+        };
+        let actual = if plain {
+            self.alloc.alloc_size(req.size, policy)
+        } else {
+            self.alloc.alloc(level, &req, policy)
+        };
+        self.count(&actual);
+        let imported: Vec<(u64, u64)> = if level == Level::Arena {
+            self.alloc
+                .spans(Level::Arena)
+                .into_iter()
+                .filter(|s| s.2 && !before.contains(s))
+                .map(|(s, l, _)| (s, l))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let opolicy = if caps.policy_contracts {
+            oracle_policy(policy)
+        } else {
+            oracle_policy(Policy::InstantFit)
+        };
+        self.model_at(level)
+            .judge_alloc(&oreq(&req), opolicy, &imported, actual)
+            .map_err(|v| {
+                let check = format!("alloc {}", level_name(level));
+                from_verdict(check, v, format!("{actual:x?}"))
+            })?;
+        if let Ok(addr) = actual {
+            self.live.push(Live {
+                level,
+                addr,
+                size: req.size,
+            });
+        }
+        let _ = write!(out, "{actual:x?}");
+        for (s, l) in imported {
+            let _ = write!(out, " (imported [{s:#x}, {l:#x}])");
+        }
+        Ok(out)
+    }
+
     /// Executes one op and judges it; returns the outcome text for the trace.
     fn execute_op(&mut self, op: &Op) -> Result<String, Mismatch> {
         let caps = self.caps;
@@ -1035,70 +1113,15 @@ impl<A: RangeAllocator> Executor<A> {
                 }
                 Ok(format!("{actual:x?}"))
             }
+            Op::AllocSize { size, policy } => {
+                self.execute_alloc(Level::Arena, Request::size(size), None, policy, true)
+            }
             Op::Alloc {
                 level,
                 req,
                 edge,
                 policy,
-            } => {
-                if level == Level::Source && !caps.import {
-                    return Ok("skipped (no source)".into());
-                }
-                let mut req = if caps.constraints {
-                    req
-                } else {
-                    Request::size(req.size)
-                };
-                let mut out = String::new();
-                if let (Some(e), true) = (edge, caps.constraints) {
-                    let v = self.resolve_edge(level, e);
-                    match e.bound {
-                        Bound::Min => req.minaddr = v,
-                        Bound::Max => req.maxaddr = v,
-                    }
-                    let _ = write!(out, "({} {v:#x}) ", e.bound.field());
-                }
-                let before = if level == Level::Arena {
-                    self.alloc.spans(Level::Arena)
-                } else {
-                    Vec::new()
-                };
-                let actual = self.alloc.alloc(level, &req, policy);
-                self.count(&actual);
-                let imported: Vec<(u64, u64)> = if level == Level::Arena {
-                    self.alloc
-                        .spans(Level::Arena)
-                        .into_iter()
-                        .filter(|s| s.2 && !before.contains(s))
-                        .map(|(s, l, _)| (s, l))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let opolicy = if caps.policy_contracts {
-                    oracle_policy(policy)
-                } else {
-                    oracle_policy(Policy::InstantFit)
-                };
-                self.model_at(level)
-                    .judge_alloc(&oreq(&req), opolicy, &imported, actual)
-                    .map_err(|v| {
-                        let check = format!("alloc {}", level_name(level));
-                        from_verdict(check, v, format!("{actual:x?}"))
-                    })?;
-                if let Ok(addr) = actual {
-                    self.live.push(Live {
-                        level,
-                        addr,
-                        size: req.size,
-                    });
-                }
-                let _ = write!(out, "{actual:x?}");
-                for (s, l) in imported {
-                    let _ = write!(out, " (imported [{s:#x}, {l:#x}])");
-                }
-                Ok(out)
-            }
+            } => self.execute_alloc(level, req, edge, policy, false),
             Op::AllocAt { addr, size } => {
                 if !caps.exact {
                     return Ok("skipped (no exact allocation)".into());
@@ -1379,10 +1402,8 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     // Bounds exactly at segment edges (module [`Edge`]): each request's only placements end
     // at its maxaddr or start at its minaddr.
     let mut edges = netbsd_spans.clone();
-    let first = |size| Op::Alloc {
-        level: Level::Arena,
-        req: Request::size(size),
-        edge: None,
+    let first = |size| Op::AllocSize {
+        size,
         policy: Policy::FirstFit,
     };
     edges.extend([
@@ -1489,6 +1510,14 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
             span(0x1_8000, 0x1_0000),       // Overlaps(0x10000)
             span(0x8000, 0x1_0000),         // Overlaps(0x10000), from below
             xr(size(0)),                    // ZeroSize
+            Op::AllocSize {
+                size: 0,
+                policy: Policy::BestFit,
+            }, // ZeroSize, through alloc
+            Op::AllocSize {
+                size: u64::MAX,
+                policy: Policy::InstantFit,
+            }, // SizeOverflow, through alloc
             xr(size(u64::MAX)),             // SizeOverflow
             xr(Request {
                 align: 0x1800,
