@@ -901,6 +901,112 @@ mod tests {
         }
     }
 
+    /// The placement search skips candidates by reasoning about why each was rejected; on a
+    /// 256-address space it must agree with trying every address against the contract
+    /// ([`ArenaModel::violation`]), for FirstFit, NextFit (any rotor) and BestFit, on random
+    /// spans, allocations and constraints.
+    #[test]
+    fn placement_search_matches_an_exhaustive_scan() {
+        const SPACE: u64 = 256;
+        let mut state = 0x6b76_6166_757a_7a01u64;
+        let mut rnd = move |n: u64| {
+            // splitmix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n
+        };
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let mut m = ArenaModel::new(
+                1,
+                Space {
+                    top: SPACE - 1,
+                    canonical_bits: None,
+                },
+            );
+            // Spans, some adjacent (never joined), with gaps.
+            let mut at = rnd(8);
+            loop {
+                let len = 1 + rnd(64);
+                if at + len > SPACE {
+                    break;
+                }
+                if rnd(4) != 0 {
+                    m.add_span(at, len);
+                }
+                at += len + rnd(3) * rnd(8);
+            }
+            // Allocations inside the spans, some back to back.
+            for sp in m.spans.clone() {
+                let mut x = sp.start;
+                while x < sp.end {
+                    if rnd(2) == 0 {
+                        let len = (1 + u128::from(rnd(8))).min(sp.end - x);
+                        m.live.push((x, x + len));
+                        x += len;
+                    } else {
+                        x += 1 + u128::from(rnd(6));
+                    }
+                }
+            }
+            m.live.sort_unstable();
+            let align = [0, 1, 2, 4, 8, 16, 32][rnd(7) as usize];
+            let req = Request {
+                size: 1 + rnd(24),
+                align,
+                phase: rnd(align.max(1)),
+                nocross: [0, 0, 4, 8, 16, 32, 64][rnd(7) as usize],
+                minaddr: if rnd(2) == 0 { 0 } else { rnd(SPACE) },
+                maxaddr: if rnd(2) == 0 {
+                    u64::MAX
+                } else {
+                    rnd(SPACE + 8)
+                },
+            };
+            let Ok(n) = m.normalize(&req) else {
+                continue;
+            };
+            m.rotor = u128::from(rnd(SPACE + 8));
+            let scan = |from: u128, to: u128| (from..to).find(|&a| m.violation(a, &n).is_none());
+            let lowest = scan(0, u128::from(SPACE));
+            assert_eq!(m.promised(&n, Policy::FirstFit), lowest, "{req:?}\n{m:?}");
+            let next = scan(m.rotor, u128::from(SPACE)).or(lowest);
+            assert_eq!(m.promised(&n, Policy::NextFit), next, "{req:?}\n{m:?}");
+            // BestFit: the lowest placement inside the smallest free run that holds one.
+            let mut best: Option<(u128, u128, u128)> = None;
+            for sp in &m.spans {
+                let free = |a: u128| !m.live.iter().any(|&(s, e)| s <= a && a < e);
+                let mut a = sp.start;
+                while a < sp.end {
+                    if !free(a) {
+                        a += 1;
+                        continue;
+                    }
+                    let start = a;
+                    while a < sp.end && free(a) {
+                        a += 1;
+                    }
+                    let fits =
+                        (start..a).find(|&p| p + n.size <= a && m.violation(p, &n).is_none());
+                    if let Some(p) = fits {
+                        if best.is_none_or(|(bs, bst, _)| (a - start, start) < (bs, bst)) {
+                            best = Some((a - start, start, p));
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                m.promised(&n, Policy::BestFit),
+                best.map(|b| b.2),
+                "{req:?}\n{m:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 10_000, "only {checked} requests were valid");
+    }
+
     /// An import is `roundup(size, import quantum)` when the source has room for that much,
     /// else exactly the size; one span per request.
     #[test]
