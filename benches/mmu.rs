@@ -7,7 +7,7 @@
 //!   are created on the way), unmaps them one call each (every flush token applied on every
 //!   CPU), or translates each of them once. Throughput is in pages.
 //! - **TLB hit rate**: the vmalloc areas of a live Linux 6.18 kernel
-//!   (`../shared/workloads/linux-vmallocinfo.tsv`, sizes only) are laid out back to back in
+//!   (`benches/workloads/linux-vmallocinfo.tsv`, sizes only) are laid out back to back in
 //!   the kernel half (at most [`PATTERN_PAGES`] pages), then [`PATTERN_ACCESSES`] accesses
 //!   replay a fixed ChaCha8 pattern: pick an area (the first areas, like the kernel's boot-time
 //!   ones, weighted more), read a run of its pages in order, touching each page 1 to 8 times at
@@ -146,7 +146,7 @@ fn fill(mut m: Mmu, arch: Arch) -> Mmu {
 /// Area sizes in pages: the vmallocinfo listing if present, else a ChaCha8 draw.
 fn area_pages(rng: &mut ChaCha8Rng) -> Vec<u64> {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/workloads/linux-vmallocinfo.tsv");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/workloads/linux-vmallocinfo.tsv");
     let sizes: Vec<u64> = match std::fs::read_to_string(&path) {
         Ok(text) => text
             .lines()

@@ -7,7 +7,7 @@
 //!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta). Sizes are
 //!   1 to [`MAX_UNITS`] units, uniform.
 //! - **vmalloc-replay/<alloc>**: the areas of a real Linux vmalloc space
-//!   (`../shared/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
+//!   (`benches/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
 //!   then every lazily freed (`unpurged`) area freed, then all of those allocated again: the
 //!   purge-and-reuse cycle of the kernel's lazy vunmap. Reported per operation.
 //!
@@ -642,7 +642,7 @@ impl Workload {
     /// Reads `linux-vmallocinfo.tsv`; `None` (with a note) if it is absent.
     fn load() -> Option<Workload> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/workloads/linux-vmallocinfo.tsv");
+            .join("benches/workloads/linux-vmallocinfo.tsv");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {

@@ -226,9 +226,13 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
                 target
             );
             eprintln!(
-                "add to corpus:   cp {} corpus/{}/  (then fix the bug; cargo test replays it)",
+                "add to corpus:   cp {} corpus/{}/<what-broke>.bin",
                 path.display(),
                 target
+            );
+            eprintln!(
+                "                 then fix the bug at its root, and name the file in \
+                 tests/corpus.rs (fixed_findings_stay_fixed); cargo test replays it"
             );
             1
         }
