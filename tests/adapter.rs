@@ -8,8 +8,12 @@
 //!   contract beyond completeness);
 //! - a broken allocator whose free sometimes forgets to free: the harness must find it, and
 //!   name the op and what differs;
-//! - two that answer `contains` or report their counters wrongly: the harness must find them.
+//! - two that answer `contains` or report their counters wrongly: the harness must find them;
+//! - a third-party crate, buddy_system_allocator's `FrameAllocator`, unchanged: no constraints,
+//!   no policies, no checked frees, untyped errors, and not complete (it rounds every size up
+//!   to a power of two). The harness holds it to what it does offer.
 
+use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
     alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
@@ -18,8 +22,9 @@ use kvafuzz::harness::adapter::{
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
 use kvafuzz::harness::{run_range_allocator, Finding, FindingKind};
-use kvafuzz::vmem::{Arena, Policy, Request, SegmentView};
+use kvafuzz::vmem::{AddSpanError, Arena, Policy, Request, SegmentView};
 use kvafuzz_oracles::vmem::{AllocErrorKind, Counts, FreeErrorKind, SpanErrorKind};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Generated inputs per allocator, on top of the corpus.
@@ -163,6 +168,159 @@ impl RangeAllocator for SingleArena {
     }
 }
 
+/// Largest buddy order: blocks of up to 2^63 frames, so that a span of the whole 64-bit space
+/// is a few dozen blocks (at buddy_system_allocator's default of 33, a span of 2^63 one-byte
+/// frames would be 2^31 blocks).
+const BUDDY_ORDER: usize = 64;
+
+/// buddy_system_allocator's frame allocator as a range allocator: frames of one quantum, one
+/// `FrameAllocator` per span (two touching spans would otherwise merge blocks across their
+/// boundary, and a segment never straddles two spans). The crate keeps no record of what it
+/// handed out, so this adapter does (for `allocated` and to refuse a bad free rather than
+/// corrupt the allocator).
+struct Buddy {
+    q: u64,
+    arch: Arch,
+    /// `(start, last, allocator)` per span, in the order added.
+    spans: Vec<(u64, u64, FrameAllocator<BUDDY_ORDER>)>,
+    /// Live allocations: start -> last, the size asked rounded up to the quantum (the block
+    /// behind it is that rounded up to a power of two).
+    live: BTreeMap<u64, u64>,
+    /// The naive glue (a bug to be found): every span's frames go into the first span's
+    /// allocator, whose buddies then merge across touching spans.
+    one_allocator: bool,
+}
+
+impl Buddy {
+    fn build(shape: &Shape) -> Result<Buddy, String> {
+        Ok(Buddy {
+            q: shape.quantum,
+            arch: shape.arch,
+            spans: Vec::new(),
+            live: BTreeMap::new(),
+            one_allocator: false,
+        })
+    }
+
+    /// The allocator holding the frames of the span at index `i`.
+    fn frames(&mut self, i: usize) -> &mut FrameAllocator<BUDDY_ORDER> {
+        let i = if self.one_allocator { 0 } else { i };
+        &mut self.spans[i].2
+    }
+}
+
+impl RangeAllocator for Buddy {
+    fn caps(&self) -> Caps {
+        Caps {
+            constraints: false,
+            exact: false,
+            import: false,
+            policy_contracts: false,
+            checked_free: false,
+            typed_errors: false,
+            complete: false,
+        }
+    }
+
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        assert_eq!(level, Level::Arena, "no source");
+        // The crate checks nothing (an overlapping range would hand frames out twice): the
+        // adapter refuses what the contract refuses.
+        let range = self
+            .arch
+            .check_range(base, size)
+            .map_err(|e| span_error_kind(AddSpanError::BadRange(e)))?;
+        if !base.is_multiple_of(self.q) || !size.is_multiple_of(self.q) {
+            return Err(SpanErrorKind::Misaligned);
+        }
+        if let Some(&(s, _, _)) = self
+            .spans
+            .iter()
+            .find(|&&(s, l, _)| s <= range.last() && base <= l)
+        {
+            return Err(SpanErrorKind::Overlaps(s));
+        }
+        self.spans.push((base, range.last(), FrameAllocator::new()));
+        // Frames are half-open `usize` ranges: a span ending at 2^64 - 1 with a one-byte
+        // quantum cannot name its end, so its top frame is left out (never handed out).
+        let end = (range.last() / self.q).saturating_add(1);
+        let first = usize::try_from(base / self.q).unwrap();
+        let end = usize::try_from(end).unwrap();
+        self.frames(self.spans.len() - 1).add_frame(first, end);
+        Ok(())
+    }
+
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        _policy: Policy,
+    ) -> Result<u64, AllocErrorKind> {
+        assert_eq!(level, Level::Arena, "no source");
+        if req.size == 0 {
+            // The crate would hand out a frame for 0 (0.next_power_of_two() is 1).
+            return Err(AllocErrorKind::ZeroSize);
+        }
+        let count = req.size.div_ceil(self.q);
+        if count > 1 << (BUDDY_ORDER - 1) {
+            // Above the largest block; the crate's next_power_of_two would overflow.
+            return Err(AllocErrorKind::NoSpace);
+        }
+        for i in 0..self.spans.len() {
+            if let Some(f) = self.frames(i).alloc(count as usize) {
+                let start = f as u64 * self.q;
+                self.live.insert(start, start + (count * self.q - 1));
+                return Ok(start);
+            }
+        }
+        Err(AllocErrorKind::NoSpace)
+    }
+
+    fn alloc_at(&mut self, _addr: u64, _size: u64) -> Result<u64, AllocErrorKind> {
+        unreachable!("exact allocation reached an allocator without it")
+    }
+
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        assert_eq!(level, Level::Arena, "no source");
+        let Some(&last) = self.live.get(&addr) else {
+            return Err(FreeErrorKind::BadFree);
+        };
+        let count = size.div_ceil(self.q);
+        if count == 0 || addr + (count * self.q - 1) != last {
+            return Err(FreeErrorKind::WrongSize(last - addr + 1));
+        }
+        let i = self
+            .spans
+            .iter()
+            .position(|&(s, l, _)| s <= addr && addr <= l)
+            .expect("a live allocation lies in a span");
+        let frame = (addr / self.q) as usize;
+        self.frames(i).dealloc(frame, count as usize);
+        self.live.remove(&addr);
+        Ok(())
+    }
+
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+        let mut out: Vec<_> = match level {
+            Level::Arena => self.spans.iter().map(|&(s, l, _)| (s, l, false)).collect(),
+            Level::Source => Vec::new(),
+        };
+        out.sort_unstable();
+        out
+    }
+
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+        match level {
+            Level::Arena => self.live.iter().map(|(&s, &l)| (s, l)).collect(),
+            Level::Source => Vec::new(),
+        }
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+}
+
 fn is_allocated_at(v: &SegmentView, addr: u64) -> bool {
     matches!(v, SegmentView::Allocated(r) if r.start() == addr)
 }
@@ -182,25 +340,32 @@ fn inputs() -> Vec<Vec<u8>> {
 
 /// Runs every input on an allocator built by `make`: the number of ops executed, or the
 /// first finding.
-fn run_all(
-    make: impl Fn(&Shape) -> Result<SingleArena, String>,
+fn run_all<A: RangeAllocator>(
+    make: impl Fn(&Shape) -> Result<A, String>,
 ) -> Result<u64, Box<(usize, Finding)>> {
-    let mut ops = 0;
+    Ok(run_all_stats(make)?.0)
+}
+
+/// [`run_all`], also counting the ops that succeeded.
+fn run_all_stats<A: RangeAllocator>(
+    make: impl Fn(&Shape) -> Result<A, String>,
+) -> Result<(u64, u64), Box<(usize, Finding)>> {
+    let (mut ops, mut ok) = (0, 0);
     for (i, data) in inputs().iter().enumerate() {
         match run_range_allocator(data, &make) {
-            Ok(stats) => ops += stats.ops,
+            Ok(stats) => {
+                ops += stats.ops;
+                ok += stats.ok;
+            }
             Err(f) => return Err(Box::new((i, f))),
         }
     }
-    Ok(ops)
+    Ok((ops, ok))
 }
 
 const ALL: Caps = Caps {
-    constraints: true,
-    exact: true,
     import: false,
-    policy_contracts: true,
-    checked_free: true,
+    ..Caps::ALL
 };
 
 const NONE: Caps = Caps {
@@ -209,6 +374,8 @@ const NONE: Caps = Caps {
     import: false,
     policy_contracts: false,
     checked_free: false,
+    typed_errors: false,
+    complete: false,
 };
 
 #[test]
@@ -225,6 +392,38 @@ fn an_allocator_claiming_no_capability_passes() {
         panic!("input {}: {}", e.0, e.1);
     });
     assert!(ops > 10 * GENERATED, "only {ops} ops ran");
+}
+
+/// A third-party crate, plugged in unchanged (the adapter above): everything it hands out is
+/// checked (inside one span, overlapping nothing live, of the size asked; spans and
+/// allocations equal to the model's after every op).
+#[test]
+fn buddy_system_allocator_plugged_in_passes() {
+    let (ops, ok) = run_all_stats(Buddy::build).unwrap_or_else(|e| {
+        panic!("input {}: {}", e.0, e.1);
+    });
+    assert!(ops > 10 * GENERATED, "only {ops} ops ran");
+    assert!(ok > ops / 10, "only {ok} of {ops} ops succeeded");
+}
+
+/// The naive glue, one `FrameAllocator` for every span, lets buddies merge across two
+/// touching spans; the block then handed out straddles them, which the harness finds.
+#[test]
+fn buddy_blocks_straddling_two_spans_are_found() {
+    let make = |s: &Shape| {
+        Buddy::build(s).map(|b| Buddy {
+            one_allocator: true,
+            ..b
+        })
+    };
+    let (i, f) = *run_all(make).expect_err("a block straddles two spans");
+    assert!(f.op.contains("alloc"), "input {i}: {f}");
+    match &f.kind {
+        FindingKind::Oracle(m) => {
+            assert!(m.actual.contains("not inside one span"), "input {i}: {f}")
+        }
+        other => panic!("input {i}: not an oracle finding: {other:?}"),
+    }
 }
 
 #[test]

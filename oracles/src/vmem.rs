@@ -810,7 +810,8 @@ impl ArenaModel {
         Ok(())
     }
 
-    fn predict_alloc_at(&self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+    /// The answer exact allocation of `size` bytes at `addr` must give.
+    pub fn predict_alloc_at(&self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
         let q = self.quantum;
         if size == 0 {
             return Err(AllocErrorKind::ZeroSize);

@@ -7,7 +7,8 @@
 //! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
 //! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
 //! few dozen lines, run with [`super::run_range_allocator`] (`tests/adapter.rs` plugs in a
-//! sourceless arena, one claiming no capability, and a broken one the harness must catch).
+//! sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
+//! and broken ones the harness must catch).
 //!
 //! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
 //! source it imports spans from.
@@ -45,6 +46,28 @@ pub struct Caps {
     pub policy_contracts: bool,
     /// Reports bad frees and wrong sizes (rather than trusting the caller).
     pub checked_free: bool,
+    /// Names each refusal with the oracle's error kind, in the oracle's order of checks. Without
+    /// it only success against refusal is compared: any error is accepted where the oracle
+    /// predicts one, and a refusal of a valid request counts as "no space".
+    pub typed_errors: bool,
+    /// Fails an allocation only when no placement exists (vmem's policies are complete; a
+    /// buddy or segregated-fit allocator that rounds sizes up is not). Without it a refusal
+    /// is accepted even when the oracle knows a placement; what it does hand out is still
+    /// checked in full.
+    pub complete: bool,
+}
+
+impl Caps {
+    /// Everything: the production vmem stack.
+    pub const ALL: Caps = Caps {
+        constraints: true,
+        exact: true,
+        import: true,
+        policy_contracts: true,
+        checked_free: true,
+        typed_errors: true,
+        complete: true,
+    };
 }
 
 /// A range allocator the vmem scenarios can drive; see the module comment.
@@ -224,13 +247,7 @@ impl VmemStack {
 
 impl RangeAllocator for VmemStack {
     fn caps(&self) -> Caps {
-        Caps {
-            constraints: true,
-            exact: true,
-            import: true,
-            policy_contracts: true,
-            checked_free: true,
-        }
+        Caps::ALL
     }
 
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {

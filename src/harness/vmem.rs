@@ -23,7 +23,9 @@
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
-use kvafuzz_oracles::vmem::{ArenaModel, Mismatch as Verdict, Request as ORequest, Space};
+use kvafuzz_oracles::vmem::{
+    AllocErrorKind, ArenaModel, Mismatch as Verdict, Request as ORequest, Space,
+};
 
 use super::adapter::{oracle_policy, Caps, Level, RangeAllocator, VmemStack};
 use super::codec::{Decoder, Encoder};
@@ -870,6 +872,15 @@ pub struct Executor<A: RangeAllocator> {
     probed: RefCell<[Vec<(u64, u64, bool)>; 2]>,
 }
 
+/// Whether `actual` is the outcome `expected`: equal, or (untyped errors) both refusals.
+fn agrees<T: PartialEq, E: PartialEq>(
+    typed: bool,
+    expected: &Result<T, E>,
+    actual: &Result<T, E>,
+) -> bool {
+    expected == actual || (!typed && expected.is_err() && actual.is_err())
+}
+
 fn oreq(r: &Request) -> ORequest {
     ORequest {
         size: r.size,
@@ -1056,12 +1067,32 @@ impl<A: RangeAllocator> Executor<A> {
         } else {
             oracle_policy(Policy::InstantFit)
         };
-        self.model_at(level)
-            .judge_alloc(&oreq(&req), opolicy, &imported, actual)
-            .map_err(|v| {
+        // An untyped refusal is judged as the error the oracle predicts, or as "no space".
+        let judged = match actual {
+            Err(_) if !caps.typed_errors => Err(
+                match self.model_at(level).predict_alloc(&oreq(&req), opolicy) {
+                    Err(k) => k,
+                    Ok(_) => AllocErrorKind::NoSpace,
+                },
+            ),
+            a => a,
+        };
+        match self
+            .model_at(level)
+            .judge_alloc(&oreq(&req), opolicy, &imported, judged)
+        {
+            Ok(()) => {}
+            Err(Verdict::Incomplete { placement }) if !caps.complete => {
+                let _ = write!(
+                    out,
+                    "refused although {placement:#x} was free (not complete): "
+                );
+            }
+            Err(v) => {
                 let check = format!("alloc {}", level_name(level));
-                from_verdict(check, v, format!("{actual:x?}"))
-            })?;
+                return Err(from_verdict(check, v, format!("{actual:x?}")));
+            }
+        }
         if let Ok(addr) = actual {
             self.live.push(Live {
                 level,
@@ -1101,7 +1132,7 @@ impl<A: RangeAllocator> Executor<A> {
                 let expected = self.model_at(level).predict_add_span(base, size);
                 let actual = self.alloc.add_span(level, base, size);
                 self.count(&actual);
-                if expected != actual {
+                if !agrees(caps.typed_errors, &expected, &actual) {
                     return Err(Mismatch::new(
                         format!("add_span {} {base:#x} size {size:#x}", level_name(level)),
                         format!("{expected:x?}"),
@@ -1129,7 +1160,17 @@ impl<A: RangeAllocator> Executor<A> {
                 let addr = self.resolve(Level::Arena, addr);
                 let actual = self.alloc.alloc_at(addr, size);
                 self.count(&actual);
-                self.model.judge_alloc_at(addr, size, actual).map_err(|v| {
+                let expected = self.model.predict_alloc_at(addr, size);
+                let judged = match (actual, expected) {
+                    // Untyped: an error where one is due is that error.
+                    (Err(_), Err(k)) if !caps.typed_errors => Err(k),
+                    // Not complete: a refusal of a free range changes nothing.
+                    (Err(_), Ok(_)) if !caps.complete => {
+                        return Ok(format!("at {addr:#x}: {actual:x?} (not complete)"));
+                    }
+                    (a, _) => a,
+                };
+                self.model.judge_alloc_at(addr, size, judged).map_err(|v| {
                     let check = format!("alloc_at {addr:#x} size {size:#x}");
                     from_verdict(check, v, format!("{actual:x?}"))
                 })?;
@@ -1174,7 +1215,7 @@ impl<A: RangeAllocator> Executor<A> {
         let expected = self.model_at(level).predict_free(addr, size);
         let actual = self.alloc.free(level, addr, size);
         self.count(&actual);
-        if expected != actual {
+        if !agrees(self.caps.typed_errors, &expected, &actual) {
             return Err(Mismatch::new(
                 format!("free {} {addr:#x} size {size:#x}", level_name(level)),
                 format!("{expected:x?}"),
