@@ -29,6 +29,8 @@ USAGE:
       defaults to the name of the file's folder (corpus/<target>/...). Exit 1 on a finding.
   kvafuzz minimize FILE [--target T] [--out FILE]
       Shrink a failing input (delta debugging over its op list).
+  fuzz, replay and minimize also take --bug NAME (with the `seeded-bugs` feature): run
+      with that seeded bug switched on, to see the harness find and show it.
   kvafuzz bugs [--target T] [--seconds N] [--seed S]
       Self-test: one campaign per seeded bug; a table of what was detected (needs the
       `seeded-bugs` feature). Exit 0 iff every bug was detected.
@@ -72,6 +74,29 @@ impl Args {
             .rev()
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// The seeded bug `--bug` names (none without the option).
+    fn bugs(&self) -> Result<BugSet, String> {
+        let Some(name) = self.get("bug") else {
+            return Ok(BugSet::NONE);
+        };
+        #[cfg(feature = "seeded-bugs")]
+        {
+            crate::bugs::Bug::from_name(name)
+                .map(BugSet::only)
+                .ok_or(format!("no seeded bug {name} (kvafuzz list names them)"))
+        }
+        #[cfg(not(feature = "seeded-bugs"))]
+        Err(format!(
+            "--bug {name}: seeded bugs are not compiled in (build with --features seeded-bugs)"
+        ))
+    }
+
+    /// ` --bug NAME` as given, for printed commands ("" without it).
+    fn bug_suffix(&self) -> String {
+        self.get("bug")
+            .map_or(String::new(), |b| format!(" --bug {b}"))
     }
 
     fn flag(&self, name: &str) -> bool {
@@ -171,7 +196,10 @@ fn cmd_list() {
 }
 
 fn cmd_fuzz(args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "seconds", "seed", "jobs", "cases", "findings"])?;
+    args.check_known(&[
+        "target", "seconds", "seed", "jobs", "cases", "findings", "bug",
+    ])?;
+    let bugs = args.bugs()?;
     let target = args.target()?.ok_or("fuzz needs --target")?;
     let seconds: u64 = args.num("seconds", 60)?;
     let cfg = CampaignConfig {
@@ -186,7 +214,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
             .get("cases")
             .map(|_| args.num("cases", 0))
             .transpose()?,
-        bugs: BugSet::NONE,
+        bugs,
         progress: true,
     };
     eprintln!(
@@ -208,7 +236,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
                 found.job, found.case, found.finding
             );
             std::panic::set_hook(Box::new(|_| {}));
-            let (bytes, finding) = minimize(target, &found.input, BugSet::NONE)
+            let (bytes, finding) = minimize(target, &found.input, bugs)
                 .unwrap_or((found.input.clone(), found.finding.clone()));
             let dir = findings.join(target.name());
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -217,23 +245,28 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
             std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             std::fs::write(dir.join(format!("{name}.orig")), &found.input)
                 .map_err(|e| e.to_string())?;
-            let (text, _) = trace(target, &bytes, BugSet::NONE);
+            let (text, _) = trace(target, &bytes, bugs);
             let _ = std::panic::take_hook();
             eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
             eprintln!(
-                "replay:          cargo run --profile fuzzing -- replay {} --target {}",
+                "replay:          cargo run --profile fuzzing -- replay {} --target {}{}",
                 path.display(),
-                target
+                target,
+                args.bug_suffix()
             );
-            eprintln!(
-                "add to corpus:   cp {} corpus/{}/<what-broke>.bin",
-                path.display(),
-                target
-            );
-            eprintln!(
-                "                 then fix the bug at its root, and name the file in \
-                 tests/corpus.rs (fixed_findings_stay_fixed); cargo test replays it"
-            );
+            if let Some(bug) = args.get("bug") {
+                eprintln!("seeded bug:      {bug} (switched on by --bug; not a corpus entry)");
+            } else {
+                eprintln!(
+                    "add to corpus:   cp {} corpus/{}/<what-broke>.bin",
+                    path.display(),
+                    target
+                );
+                eprintln!(
+                    "                 then fix the bug at its root, and name the file in \
+                     tests/corpus.rs (fixed_findings_stay_fixed); cargo test replays it"
+                );
+            }
             1
         }
     };
@@ -275,7 +308,8 @@ fn target_of(path: &Path, given: Option<Target>) -> Option<Target> {
 }
 
 fn cmd_replay(args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "quiet"])?;
+    args.check_known(&["target", "quiet", "bug"])?;
+    let bugs = args.bugs()?;
     if args.positional.is_empty() {
         return Err("replay needs a file or folder".into());
     }
@@ -292,7 +326,7 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
                 f.display()
             ))?;
             let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let (text, verdict) = trace(target, &data, BugSet::NONE);
+            let (text, verdict) = trace(target, &data, bugs);
             if !args.flag("quiet") {
                 say!(
                     "== {} ({target}, {} bytes)\n{text}",
@@ -314,13 +348,14 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
 }
 
 fn cmd_minimize(args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "out"])?;
+    args.check_known(&["target", "out", "bug"])?;
+    let bugs = args.bugs()?;
     let file = args.positional.first().ok_or("minimize needs a file")?;
     let path = Path::new(file);
     let target = target_of(path, args.target()?).ok_or("cannot tell the target; use --target")?;
     let data = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
     std::panic::set_hook(Box::new(|_| {}));
-    let result = minimize(target, &data, BugSet::NONE);
+    let result = minimize(target, &data, bugs);
     let _ = std::panic::take_hook();
     let Some((bytes, finding)) = result else {
         say!("{file}: does not fail; nothing to minimize");
@@ -330,7 +365,7 @@ fn cmd_minimize(args: &Args) -> Result<i32, String> {
         .get("out")
         .map_or_else(|| format!("{file}.min"), str::to_string);
     std::fs::write(&out, &bytes).map_err(|e| format!("{out}: {e}"))?;
-    let (text, _) = trace(target, &bytes, BugSet::NONE);
+    let (text, _) = trace(target, &bytes, bugs);
     say!(
         "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
         data.len(),
