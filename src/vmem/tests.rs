@@ -747,3 +747,80 @@ fn exact_allocation_range_errors() {
     a.check_invariants().unwrap();
     b.check_invariants().unwrap();
 }
+
+/// A source that hands out whatever it is told to, and records what comes back.
+struct Scripted {
+    quantum: u64,
+    /// What the next imports return, in order (then nothing).
+    script: Vec<Range>,
+    handed: Vec<Range>,
+    released: Vec<Range>,
+}
+
+impl SpanSource for Scripted {
+    fn quantum(&self) -> u64 {
+        self.quantum
+    }
+    fn import(&mut self, _req: &ImportRequest) -> Option<Range> {
+        if self.script.is_empty() {
+            return None;
+        }
+        let r = self.script.remove(0);
+        self.handed.push(r);
+        Some(r)
+    }
+    fn release(&mut self, span: Range) {
+        self.released.push(span);
+    }
+}
+
+/// A source that ignores the request (too short, misaligned for the arena's quantum, past the
+/// top of the space, over a span the arena has, outside the bounds, off the alignment) gets
+/// every such span back at once, exactly as handed out, and the request fails cleanly; an
+/// honest span after that serves it.
+#[test]
+fn a_broken_source_gets_every_bad_span_back() {
+    let r = |start, size| Range::new(start, size).unwrap();
+    let lies = [
+        r(0x10_0000, 0x2000),   // too short
+        r(0x10_0800, 0x3000),   // not a multiple of the arena's quantum
+        r(0xFFFF_F000, 0x3000), // past the top of the 32-bit space
+        r(0x0, 0x4000),         // over the arena's static span
+        r(0x50_0000, 0x3000),   // above maxaddr: no placement inside
+        r(0x10_1000, 0x3000),   // inside the bounds, but not 0x4000-aligned
+    ];
+    for lie in lies {
+        let source = Scripted {
+            quantum: 0x800,
+            script: vec![lie, r(0x10_4000, 0x3000)],
+            handed: Vec::new(),
+            released: Vec::new(),
+        };
+        let mut a =
+            Arena::with_source("a", ArenaConfig::new(0x1000, Some(Arch::Ia32)), source).unwrap();
+        a.add_span(0x0, 0x1000).unwrap();
+        let req = Request {
+            align: 0x4000,
+            minaddr: 0x10_0000,
+            maxaddr: 0x1f_ffff,
+            ..Request::size(0x3000)
+        };
+        // One import per request: the lie is rejected and handed back, nothing is kept.
+        assert_eq!(
+            a.xalloc(&req, Policy::InstantFit),
+            Err(AllocError::NoSpace),
+            "{lie:?}"
+        );
+        assert_eq!(a.source().handed, vec![lie]);
+        assert_eq!(a.source().released, vec![lie], "{lie:?}");
+        assert_eq!(a.stats().imported_spans, 0);
+        a.check_invariants().unwrap();
+        // The next import is honest.
+        assert_eq!(a.xalloc(&req, Policy::InstantFit), Ok(0x10_4000), "{lie:?}");
+        assert_eq!(a.stats().imported_spans, 1);
+        assert_eq!(a.source().released, vec![lie]);
+        a.free(0x10_4000, 0x3000).unwrap();
+        assert_eq!(a.source().released, vec![lie, r(0x10_4000, 0x3000)]);
+        a.check_invariants().unwrap();
+    }
+}
