@@ -106,11 +106,28 @@
 //! ## 7. Invariants ([`Arena::check_invariants`])
 //!
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
-//! no two free segments are adjacent within a span; a free segment is on list `n` iff its class
-//! is `n`, or `n + 1` and it lags; free-map bit `n` is set iff list `n` is non-empty; the allocated index
-//! holds exactly the allocated segments, each in the chain of its own bucket; the size index, if built, holds exactly the free
-//! segments; every span, segment and size is a multiple of `q`;
-//! no imported span is wholly free; and free + allocated = the sum of the spans.
+//! no two free segments are adjacent within a span; a free segment is on list `n` iff its
+//! class is `n`, or `n + 1` and it lags; free-map bit `n` is set iff list `n` is non-empty; the
+//! allocated index holds exactly the allocated segments, each in the chain of its own bucket;
+//! the size index, if built, holds exactly the free segments; every span, segment and size is
+//! a multiple of `q`; no imported span is wholly free; and free + allocated = the sum of the
+//! spans.
+//!
+//! ## 8. Constants
+//!
+//! - [`FREELISTS`] = 64: one free list per power of two a `u64` size can have.
+//! - [`MAX_TAGS`] = 2^31 - 1: the most tags (spans + segments) one arena holds; a free
+//!   segment's list link has 31 bits (the 32nd is its lag bit), so every tag index fits below
+//!   it. Past it, allocation fails with [`AllocError::NoTags`].
+//! - A tag index is a `u32`: `NIL` (all ones) is "none"; in a free segment's `list_next`,
+//!   `LAGS` (bit 31) is the lag bit, `LINK` the other 31 bits, and `LIST_END` (all 31 ones)
+//!   "last on its list".
+//! - `list_prev` says a tag's kind: a tag index or `LIST_HEAD` for a free segment, else the
+//!   marker `ALLOCATED`, `SPAN_STATIC`, `SPAN_IMPORTED` or `UNUSED` (a slab slot not in use),
+//!   all near `u32::MAX`, above every tag index.
+//! - The allocated index (`index.rs`) starts at `MIN_BUCKETS` = 16 buckets, doubles before it
+//!   holds more than one entry a bucket (`MAX_LOAD`), halves below a quarter (`MIN_LOAD`), and
+//!   stops growing at `MAX_BUCKETS` = 2^32.
 
 mod index;
 
