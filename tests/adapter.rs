@@ -407,7 +407,8 @@ fn buddy_system_allocator_plugged_in_passes() {
 }
 
 /// The naive glue, one `FrameAllocator` for every span, lets buddies merge across two
-/// touching spans; the block then handed out straddles them, which the harness finds.
+/// touching spans; the block then handed out straddles them, which the harness finds (on
+/// the corpus file `touching-spans-never-merge.bin` at the latest).
 #[test]
 fn buddy_blocks_straddling_two_spans_are_found() {
     let make = |s: &Shape| {

@@ -1695,8 +1695,38 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
             at(0x7FFF_FFFF_F000, 0x1000),      // ok: the last page below the hole
         ],
     };
+    // Two touching spans stay two: nothing straddles their boundary, even after the first is
+    // freed whole (a buddy allocator fed both ranges merges them).
+    let touching = Scenario {
+        arch: Arch::Ia32,
+        quantum_shift: 0,
+        import: None,
+        ops: vec![
+            span(0, 32),
+            span(32, 32),
+            Op::AllocSize {
+                size: 32,
+                policy: Policy::FirstFit,
+            },
+            Op::Free { handle: 0 },
+            Op::AllocSize {
+                size: 64,
+                policy: Policy::InstantFit,
+            }, // NoSpace
+            at(16, 32), // NoSpace: straddles
+            Op::AllocSize {
+                size: 32,
+                policy: Policy::BestFit,
+            },
+            Op::AllocSize {
+                size: 32,
+                policy: Policy::BestFit,
+            },
+        ],
+    };
     vec![
         ("every-error-of-every-op", errors),
+        ("touching-spans-never-merge", touching),
         ("x86_64-canonical-hole", hole),
         ("netbsd-top-of-32-bit-space", ia32(top)),
         ("netbsd-spans-mixed-constraints", ia32(mixed)),
