@@ -175,6 +175,28 @@ impl MapModel {
         v
     }
 
+    /// Occupancy by brute force over the sorted entries: `(entries, gaps, mapped bytes, free
+    /// bytes, largest gap)`, a gap being a maximal run of unmapped addresses in `min..=max`.
+    pub fn occupancy(&self) -> (usize, usize, u128, u128, u128) {
+        let (mut gaps, mut mapped, mut largest) = (0, 0u128, 0u128);
+        let mut next = u128::from(self.min); // first address not yet accounted for
+        let mut gap = |from: u128, to: u128, gaps: &mut usize| {
+            // the run [from, to)
+            if to > from {
+                *gaps += 1;
+                largest = largest.max(to - from);
+            }
+        };
+        for (s, l) in self.ranges() {
+            gap(next, u128::from(s), &mut gaps);
+            mapped += u128::from(l) - u128::from(s) + 1;
+            next = u128::from(l) + 1;
+        }
+        gap(next, u128::from(self.max) + 1, &mut gaps);
+        let size = u128::from(self.max) - u128::from(self.min) + 1;
+        (self.entries.len(), gaps, mapped, size - mapped, largest)
+    }
+
     /// [`findspace`] on this model.
     pub fn findspace(
         &self,
@@ -300,6 +322,23 @@ mod tests {
     use super::*;
 
     const TOP32: u64 = 0xFFFF_FFFF;
+
+    #[test]
+    fn occupancy_counts_gaps_between_and_around_entries() {
+        let mut m = MapModel::new(0x10, 0x8f, 8);
+        assert_eq!(m.occupancy(), (0, 1, 0, 0x80, 0x80));
+        m.entries = vec![(0x40, 0x4f, 1), (0x10, 0x1f, 2), (0x50, 0x5f, 3)];
+        // Gaps [0x20, 0x40) and [0x60, 0x90); the touching entries leave none between them.
+        assert_eq!(m.occupancy(), (3, 2, 0x30, 0x50, 0x30));
+        m.entries.push((0x60, 0x8f, 4));
+        m.entries.push((0x20, 0x3f, 5));
+        assert_eq!(m.occupancy(), (5, 0, 0x80, 0, 0));
+        // The whole 64-bit space, in u128.
+        let mut all = MapModel::new(0, u64::MAX, 1);
+        assert_eq!(all.occupancy(), (0, 1, 0, 1 << 64, 1 << 64));
+        all.entries.push((0, u64::MAX, 0));
+        assert_eq!(all.occupancy(), (1, 0, 1 << 64, 0, 0));
+    }
 
     #[test]
     fn findspace_basic_and_errors() {

@@ -1088,6 +1088,21 @@ impl Executor {
                 want.len()
             ));
         }
+        let st = self.map.stats();
+        let have = (
+            st.entries,
+            st.gaps,
+            u128::from(st.mapped_bytes),
+            u128::from(st.free_bytes),
+            u128::from(st.largest_gap),
+        );
+        let want = self.model.occupancy();
+        if have != want {
+            return Err(format!(
+                "stats (entries, gaps, mapped, free, largest gap): map has {have:x?}, \
+                 model has {want:x?}"
+            ));
+        }
         Ok(())
     }
 }
