@@ -77,8 +77,38 @@ use super::{BugSet, Case, Finding, FindingKind, Mismatch, Stats, Target, MAX_OPS
 use crate::addr::{Arch, Range, ALL_ARCHES, PAGE_SIZE};
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CpuId, Flush, Mmu, MmuConfig, NewError,
-    PageFlags, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
+    PageFlags, TlbEntry, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
 };
+
+/// What an explicit TLB operation must drop from its CPU's TLB.
+#[derive(Clone, Copy, Debug)]
+enum Scope {
+    /// Every entry of the space, and every global entry, whose page overlaps the range
+    /// (INVLPG of one address, or over a range).
+    Range(Asid, Range),
+    /// Every non-global entry of the space.
+    Asid(Asid),
+    /// Every non-global entry.
+    NonGlobal,
+    /// Everything.
+    All,
+}
+
+impl Scope {
+    fn drops(self, e: &TlbEntry) -> bool {
+        let global = e.flags.contains(PageFlags::GLOBAL);
+        match self {
+            Scope::Range(asid, r) => {
+                (global || e.asid == asid)
+                    && e.page_base <= r.last()
+                    && r.start() <= e.page_base + (e.page_size - 1)
+            }
+            Scope::Asid(asid) => !global && e.asid == asid,
+            Scope::NonGlobal => !global,
+            Scope::All => true,
+        }
+    }
+}
 
 /// Most live address spaces (the kernel's included) a scenario creates; further
 /// `CreateSpace` ops are skipped. Bounds the per-op state comparison (spaces x watched
@@ -1647,6 +1677,8 @@ impl Executor {
                 user,
             } => {
                 let (asid, va) = self.point(point);
+                let write = kind == AccessKind::Write;
+                let walks = self.access_walks(cpu, asid, va, write);
                 let got = self
                     .mmu
                     .access(CpuId(u32::from(cpu)), asid, va, Access { kind, user });
@@ -1673,6 +1705,9 @@ impl Executor {
                     ));
                 }
                 if let Ok(t) = got {
+                    if walks {
+                        self.check_accessed_dirty(cpu, asid, va, t.page_size, write)?;
+                    }
                     self.may_cache.insert((cpu, t.page_base, t.page_size));
                     self.watch(va);
                 }
@@ -1680,24 +1715,25 @@ impl Executor {
             }
             Op::Tlb { cpu, op } => {
                 let c = CpuId(u32::from(cpu));
-                let got = match op {
+                let (got, scope) = match op {
                     TlbOp::Invlpg { space, va } => {
                         let (asid, va) = (self.asid(space), self.va(va));
-                        self.mmu.invlpg(c, asid, va)
+                        let page = Range::from_inclusive(va, va).expect("one address");
+                        (self.mmu.invlpg(c, asid, va), Scope::Range(asid, page))
                     }
                     TlbOp::FlushRange { space, va, len } => {
                         let (asid, va) = (self.asid(space), self.va(va));
                         let Ok(r) = Range::new(va, len) else {
                             return Ok("skipped (not a range)".into());
                         };
-                        self.mmu.flush_range(c, asid, r)
+                        (self.mmu.flush_range(c, asid, r), Scope::Range(asid, r))
                     }
                     TlbOp::FlushAsid { space } => {
                         let asid = self.asid(space);
-                        self.mmu.flush_asid(c, asid)
+                        (self.mmu.flush_asid(c, asid), Scope::Asid(asid))
                     }
-                    TlbOp::FlushNonGlobal => self.mmu.flush_nonglobal(c),
-                    TlbOp::FlushAll => self.mmu.flush_all(c),
+                    TlbOp::FlushNonGlobal => (self.mmu.flush_nonglobal(c), Scope::NonGlobal),
+                    TlbOp::FlushAll => (self.mmu.flush_all(c), Scope::All),
                 };
                 self.count(&got);
                 let want = if cpu >= self.cpus() {
@@ -1712,6 +1748,24 @@ impl Executor {
                         format!("{got:?}"),
                     ));
                 }
+                if got.is_ok() {
+                    // The entries the op must have dropped are gone (a large page overlapping
+                    // the range anywhere, not only at its base).
+                    let left: Vec<_> = self
+                        .mmu
+                        .tlb_entries(c)
+                        .into_iter()
+                        .filter(|e| scope.drops(e))
+                        .map(|e| (e.asid.raw(), e.page_base, e.page_size))
+                        .collect();
+                    if !left.is_empty() {
+                        return Err(Mismatch::new(
+                            format!("tlb op on cpu{cpu}: entries it must drop"),
+                            "none left".to_string(),
+                            format!("(asid, page, size) {left:x?}"),
+                        ));
+                    }
+                }
                 Ok(format!("{got:?}"))
             }
             Op::ApplyHeldFlushes => {
@@ -1723,6 +1777,54 @@ impl Executor {
 
     fn cpus(&self) -> u8 {
         self.mmu.cpus() as u8
+    }
+
+    /// Whether an access by `cpu` in `asid` at `va` must walk the tables: its TLB holds no
+    /// entry for the page (local to `asid`, or global), or the access is a write and every
+    /// such entry is clean (hardware walks again to set D). A walk that succeeds leaves A set
+    /// in the leaf, and D on a write ([`Executor::check_accessed_dirty`]); a TLB hit sets
+    /// nothing (and the leaf may have been rewritten since the entry was loaded).
+    fn access_walks(&self, cpu: u8, asid: Asid, va: u64, write: bool) -> bool {
+        if cpu >= self.cpus() {
+            return false;
+        }
+        let cached: Vec<_> = self
+            .mmu
+            .tlb_entries(CpuId(u32::from(cpu)))
+            .into_iter()
+            .filter(|e| {
+                e.page_base <= va
+                    && va - e.page_base < e.page_size
+                    && (e.asid == asid || e.flags.contains(PageFlags::GLOBAL))
+            })
+            .collect();
+        cached.is_empty() || (write && cached.iter().all(|e| !e.dirty))
+    }
+
+    /// After a successful access that walked: the leaf entry of the page has A set, and D if
+    /// the access was a write (a lost dirty bit loses data when the page is reclaimed).
+    fn check_accessed_dirty(
+        &self,
+        cpu: u8,
+        asid: Asid,
+        va: u64,
+        page_size: u64,
+        write: bool,
+    ) -> Result<(), Mismatch> {
+        use crate::mmu::geometry::bits;
+        let Some(level) = self.mmu.geometry().level_of_size(page_size) else {
+            return Ok(());
+        };
+        let want = bits::A | if write { bits::D } else { 0 };
+        let leaf = self.mmu.entry(asid, va, level).unwrap_or(0);
+        if leaf & want != want {
+            return Err(Mismatch::new(
+                format!("access cpu{cpu} {asid} va {va:#x}: accessed/dirty bits"),
+                format!("a leaf with A{}", if write { " and D" } else { "" }),
+                format!("{leaf:#x}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Judges an unmap or protect: result and token against the oracle; then applies or

@@ -615,6 +615,48 @@ fn access_permissions_and_accessed_dirty_bits() {
     assert_eq!(m.access(CpuId(1), s, 0, READ), Err(AccessError::NoSuchCpu));
 }
 
+/// A read caches a clean entry; a write through it must walk again and set D in the leaf
+/// (a TLB that let the write hit the clean entry would lose the dirty bit).
+#[test]
+fn a_write_after_a_read_sets_the_dirty_bit() {
+    for (arch, size) in [(Arch::Ia32, K4), (Arch::Pae, M2), (Arch::X86_64, G1)] {
+        let mut m = mmu(arch, 64, 1);
+        let s = m.create_space().unwrap();
+        m.map(s, size, 0, size, RW, size).unwrap();
+        let level = m.geometry().level_of_size(size).unwrap();
+        m.access(CPU0, s, size + 8, READ).unwrap();
+        assert_eq!(
+            m.entry(s, size, level).unwrap() & (bits::A | bits::D),
+            bits::A
+        );
+        m.access(CPU0, s, size + 16, WRITE).unwrap();
+        assert_eq!(
+            m.entry(s, size, level).unwrap() & (bits::A | bits::D),
+            bits::A | bits::D,
+            "{arch}"
+        );
+        // Now the entry is dirty: a second write hits it.
+        assert!(m.tlb_entries(CPU0).iter().all(|e| e.dirty));
+        m.check_invariants().unwrap();
+    }
+}
+
+/// INVLPG of any address inside a cached large page drops the entry, not only of its base.
+#[test]
+fn invlpg_inside_a_large_page_drops_it() {
+    let mut m = mmu(Arch::Pae, 64, 1);
+    let s = m.create_space().unwrap();
+    m.map(s, M2, 0, M2, RW, M2).unwrap();
+    m.access(CPU0, s, M2, READ).unwrap();
+    assert_eq!(m.tlb_entries(CPU0).len(), 1);
+    m.invlpg(CPU0, s, M2 + 0x1000).unwrap();
+    assert_eq!(m.tlb_entries(CPU0), vec![]);
+    m.access(CPU0, s, M2 + M2 - 1, READ).unwrap();
+    let r = Range::new(M2 + 0x10_0000, K4).unwrap();
+    m.flush_range(CPU0, s, r).unwrap();
+    assert_eq!(m.tlb_entries(CPU0), vec![]);
+}
+
 #[test]
 fn tlb_capacity_is_bounded() {
     let mut m = Mmu::new(
