@@ -17,11 +17,11 @@ use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
     alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
-    Level, RangeAllocator,
+    Level, RangeAllocator, VmemStack,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
-use kvafuzz::harness::{run_range_allocator, Finding, FindingKind};
+use kvafuzz::harness::{run_range_allocator, BugSet, Finding, FindingKind};
 use kvafuzz::vmem::{AddSpanError, Arena, Policy, Request, SegmentView};
 use kvafuzz_oracles::vmem::{AllocErrorKind, Counts, FreeErrorKind, SpanErrorKind};
 use std::collections::BTreeMap;
@@ -168,6 +168,79 @@ impl RangeAllocator for SingleArena {
     }
 }
 
+/// The production stack (an arena with a source) that refuses every third allocation from
+/// the arena it could serve (it serves it, then gives it back, with any span imported for
+/// it): an incomplete allocator with imports.
+struct Refusing {
+    stack: VmemStack,
+    caps: Caps,
+    allocs: u64,
+}
+
+impl Refusing {
+    fn build(shape: &Shape, complete: bool) -> Result<Refusing, String> {
+        Ok(Refusing {
+            stack: VmemStack::new(
+                shape.arch,
+                shape.quantum,
+                shape.import_quantum,
+                shape.source_quantum,
+                BugSet::NONE,
+            )?,
+            // Its refusals move the NextFit rotor behind the model's back: no policy contract.
+            caps: Caps {
+                complete,
+                policy_contracts: complete,
+                ..Caps::ALL
+            },
+            allocs: 0,
+        })
+    }
+}
+
+impl RangeAllocator for Refusing {
+    fn caps(&self) -> Caps {
+        self.caps
+    }
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.stack.add_span(level, base, size)
+    }
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        policy: Policy,
+    ) -> Result<u64, AllocErrorKind> {
+        let got = self.stack.alloc(level, req, policy)?;
+        if level == Level::Arena {
+            self.allocs += 1;
+            if self.allocs.is_multiple_of(3) {
+                // Give it back (and any span imported for it with it): "no space".
+                self.stack
+                    .free(level, got, req.size)
+                    .expect("frees what it just allocated");
+                return Err(AllocErrorKind::NoSpace);
+            }
+        }
+        Ok(got)
+    }
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.stack.alloc_at(addr, size)
+    }
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        self.stack.free(level, addr, size)
+    }
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+        self.stack.spans(level)
+    }
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+        self.stack.allocated(level)
+    }
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.stack.check_invariants()
+    }
+}
+
 /// Largest buddy order: blocks of up to 2^63 frames, so that a span of the whole 64-bit space
 /// is a few dozen blocks (at buddy_system_allocator's default of 33, a span of 2^63 one-byte
 /// frames would be 2^31 blocks).
@@ -286,7 +359,10 @@ impl RangeAllocator for Buddy {
             return Err(FreeErrorKind::BadFree);
         };
         let count = size.div_ceil(self.q);
-        if count == 0 || addr + (count * self.q - 1) != last {
+        let end = count
+            .checked_mul(self.q)
+            .and_then(|bytes| addr.checked_add(bytes - 1));
+        if count == 0 || end != Some(last) {
             return Err(FreeErrorKind::WrongSize(last - addr + 1));
         }
         let i = self
@@ -404,6 +480,18 @@ fn buddy_system_allocator_plugged_in_passes() {
     });
     assert!(ops > 10 * GENERATED, "only {ops} ops ran");
     assert!(ok > ops / 10, "only {ok} of {ops} ops succeeded");
+}
+
+/// An allocator that says it is not complete may refuse anything, also where only an import
+/// would have served the request; one that claims completeness is caught refusing.
+#[test]
+fn an_incomplete_allocator_with_a_source_is_held_only_to_what_it_hands_out() {
+    let ops = run_all(|s| Refusing::build(s, false)).unwrap_or_else(|e| {
+        panic!("input {}: {}", e.0, e.1);
+    });
+    assert!(ops > 10 * GENERATED, "only {ops} ops ran");
+    let (i, f) = *run_all(|s| Refusing::build(s, true)).expect_err("it claims completeness");
+    assert!(matches!(f.kind, FindingKind::Oracle(_)), "input {i}: {f}");
 }
 
 /// The naive glue, one `FrameAllocator` for every span, lets buddies merge across two

@@ -162,3 +162,16 @@ fn a_finding_is_minimized_written_and_replayable() {
     assert!(!a.is_empty() && a.len() <= std::fs::read(&orig).unwrap().len());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A seeded bug of another target is refused (it would run clean and prove nothing).
+#[cfg(feature = "seeded-bugs")]
+#[test]
+fn a_bug_of_another_target_is_refused() {
+    let out = kvafuzz(&["fuzz", "--target", "vmmap", "--bug", "zero-sentinel"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is in target vmem"),
+        "{}",
+        text(&out.stderr)
+    );
+}

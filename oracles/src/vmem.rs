@@ -638,6 +638,20 @@ impl ArenaModel {
         imported: &[(u64, u64)],
         actual: Result<u64, AllocErrorKind>,
     ) -> Result<(), Mismatch> {
+        self.judge_alloc_with(req, policy, imported, actual, true)
+    }
+
+    /// [`ArenaModel::judge_alloc`] for an arena that is `complete` or not. An incomplete one
+    /// may fail although a placement exists (here or, by importing, in the source) and may
+    /// import although one exists here; what it hands out and imports is judged as usual.
+    pub fn judge_alloc_with(
+        &mut self,
+        req: &Request,
+        policy: Policy,
+        imported: &[(u64, u64)],
+        actual: Result<u64, AllocErrorKind>,
+        complete: bool,
+    ) -> Result<(), Mismatch> {
         let n = match self.normalize(req) {
             Ok(n) => n,
             Err(kind) => {
@@ -652,7 +666,7 @@ impl ArenaModel {
         };
         let here = self.promised(&n, policy);
         if !imported.is_empty() {
-            if let Some(p) = here {
+            if let Some(p) = here.filter(|_| complete) {
                 return Err(Mismatch::BadImport {
                     why: format!("imported although {p:#x} was a placement"),
                 });
@@ -692,6 +706,7 @@ impl ArenaModel {
                 }
                 Ok(())
             }
+            Err(AllocErrorKind::NoSpace) if !complete => Ok(()),
             Err(AllocErrorKind::NoSpace) => {
                 if let Some(p) = promised {
                     return Err(Mismatch::Incomplete {

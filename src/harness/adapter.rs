@@ -33,7 +33,9 @@ pub enum Level {
     Source,
 }
 
-/// What an allocator supports; ops and contracts outside it are not exercised.
+/// What an allocator supports; ops and contracts outside it are not exercised. Fields may be
+/// added: an adapter outside this crate writes `Caps { exact: false, ..Caps::ALL }` (or lists
+/// every field) and reads the new ones' documentation when it upgrades.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caps {
     /// Honours align/phase/nocross/minaddr/maxaddr.

@@ -201,6 +201,19 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
     ])?;
     let bugs = args.bugs()?;
     let target = args.target()?.ok_or("fuzz needs --target")?;
+    #[cfg(feature = "seeded-bugs")]
+    if let Some(name) = args.get("bug") {
+        let owner = crate::bugs::ALL_BUGS
+            .iter()
+            .find(|(b, _)| b.name() == name)
+            .map(|&(_, t)| t);
+        if owner.is_some_and(|t| t != target.name()) {
+            return Err(format!(
+                "seeded bug {name} is in target {}, not {target}",
+                owner.unwrap_or_default()
+            ));
+        }
+    }
     let seconds: u64 = args.num("seconds", 60)?;
     let cfg = CampaignConfig {
         target,

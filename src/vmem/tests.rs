@@ -805,7 +805,8 @@ fn a_broken_source_gets_every_bad_span_back() {
             maxaddr: 0x1f_ffff,
             ..Request::size(0x3000)
         };
-        // One import per request: the lie is rejected and handed back, nothing is kept.
+        // The import quantum is the quantum, so one size is asked for: the lie is rejected and
+        // handed back, and nothing is kept.
         assert_eq!(
             a.xalloc(&req, Policy::InstantFit),
             Err(AllocError::NoSpace),
