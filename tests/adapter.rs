@@ -284,15 +284,7 @@ impl Buddy {
 
 impl RangeAllocator for Buddy {
     fn caps(&self) -> Caps {
-        Caps {
-            constraints: false,
-            exact: false,
-            import: false,
-            policy_contracts: false,
-            checked_free: false,
-            typed_errors: false,
-            complete: false,
-        }
+        Caps::NONE
     }
 
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
@@ -444,15 +436,7 @@ const ALL: Caps = Caps {
     ..Caps::ALL
 };
 
-const NONE: Caps = Caps {
-    constraints: false,
-    exact: false,
-    import: false,
-    policy_contracts: false,
-    checked_free: false,
-    typed_errors: false,
-    complete: false,
-};
+const NONE: Caps = Caps::NONE;
 
 #[test]
 fn a_single_arena_without_a_source_passes() {

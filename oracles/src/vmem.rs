@@ -1027,62 +1027,24 @@ mod tests {
     /// else exactly the size; one span per request.
     #[test]
     fn import_size_is_rounded_when_the_source_has_room() {
-        let model = |source_span: u64| {
+        // A model whose source has one span of `room` bytes, judging an instant-fit request
+        // of 0x10 bytes (import quantum 0x100) served at 0x1000 with `spans` imported.
+        let judge = |room: u64, spans: &[(u64, u64)]| {
             let mut src = ArenaModel::new(1, IA32);
-            src.add_span(0x1000, source_span);
-            ArenaModel::with_source(1, 0x100, IA32, src)
+            src.add_span(0x1000, room);
+            let mut m = ArenaModel::with_source(1, 0x100, IA32, src);
+            m.judge_alloc(&req(0x10), Policy::InstantFit, spans, Ok(0x1000))
         };
         let bad = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::BadImport { .. }));
-        // Room for 0x100: the span must be 0x100, not the 0x10 asked.
-        let mut m = model(0x1000);
-        assert!(bad(m.clone().judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x1000, 0x100f)],
-            Ok(0x1000)
-        )));
-        assert_eq!(
-            m.judge_alloc(
-                &req(0x10),
-                Policy::InstantFit,
-                &[(0x1000, 0x10ff)],
-                Ok(0x1000)
-            ),
-            Ok(())
-        );
-        // A span larger than the rounded size is never right.
-        let mut m = model(0x1000);
-        assert!(bad(m.judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x1000, 0x11ff)],
-            Ok(0x1000)
-        )));
+        // Room for 0x100: the span must be 0x100, not the 0x10 asked, and never larger.
+        assert!(bad(judge(0x1000, &[(0x1000, 0x100f)])));
+        assert_eq!(judge(0x1000, &[(0x1000, 0x10ff)]), Ok(()));
+        assert!(bad(judge(0x1000, &[(0x1000, 0x11ff)])));
         // Room for 0x80 only: exactly the size.
-        let mut m = model(0x80);
-        assert!(bad(m.clone().judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x1000, 0x107f)],
-            Ok(0x1000)
-        )));
-        assert_eq!(
-            m.judge_alloc(
-                &req(0x10),
-                Policy::InstantFit,
-                &[(0x1000, 0x100f)],
-                Ok(0x1000)
-            ),
-            Ok(())
-        );
+        assert!(bad(judge(0x80, &[(0x1000, 0x107f)])));
+        assert_eq!(judge(0x80, &[(0x1000, 0x100f)]), Ok(()));
         // Two spans for one request.
-        let mut m = model(0x1000);
-        assert!(bad(m.judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x1000, 0x10ff), (0x1100, 0x11ff)],
-            Ok(0x1000)
-        )));
+        assert!(bad(judge(0x1000, &[(0x1000, 0x10ff), (0x1100, 0x11ff)])));
     }
 
     /// Exact allocation names a range past the top or in the hole before looking for space.

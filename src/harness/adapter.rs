@@ -70,6 +70,18 @@ impl Caps {
         typed_errors: true,
         complete: true,
     };
+
+    /// Nothing optional: plain allocations, frees of what it handed out, untyped refusals,
+    /// no completeness (a third-party allocator's starting point).
+    pub const NONE: Caps = Caps {
+        constraints: false,
+        exact: false,
+        import: false,
+        policy_contracts: false,
+        checked_free: false,
+        typed_errors: false,
+        complete: false,
+    };
 }
 
 /// A range allocator the vmem scenarios can drive; see the module comment.

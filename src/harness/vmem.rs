@@ -1767,6 +1767,24 @@ mod tests {
     use super::*;
     use kvafuzz_oracles::vmem::Policy as OPolicy;
 
+    /// The seed scenario called `name`.
+    fn seed(name: &str) -> Scenario {
+        seed_scenarios()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no seed {name}"))
+            .1
+    }
+
+    /// Runs `s` (it must pass) and checks that its trace holds every one of `lines`.
+    fn assert_trace_has(s: &Scenario, lines: &[&str]) {
+        let mut out = String::new();
+        assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
+        for line in lines {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
+    }
+
     #[test]
     fn seed_scenarios_pass_and_round_trip() {
         for (name, s) in seed_scenarios() {
@@ -1783,10 +1801,11 @@ mod tests {
     #[test]
     fn error_seeds_reach_every_error() {
         let mut out = String::new();
-        for (name, s) in seed_scenarios() {
-            if name == "every-error-of-every-op" || name == "x86_64-canonical-hole" {
-                assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
-            }
+        for name in ["every-error-of-every-op", "x86_64-canonical-hole"] {
+            assert!(
+                seed(name).execute(BugSet::NONE, Some(&mut out)).is_ok(),
+                "{out}"
+            );
         }
         for e in [
             "ZeroSize",
@@ -1813,21 +1832,16 @@ mod tests {
     /// quanta and a byte, wrapping at the top; with nothing live, at 0.
     #[test]
     fn edges_resolve_against_the_state() {
-        let (_, s) = seed_scenarios()
-            .into_iter()
-            .find(|(n, _)| *n == "bounds-at-segment-edges")
-            .expect("the edges seed");
-        let mut out = String::new();
-        assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
-        for line in [
-            "(maxaddr 0x9) Ok(0)",
-            "(minaddr 0x1e) Ok(1e)",
-            "(maxaddr 0xffffffff) Ok(ffffff00)",
-            "(minaddr 0xffffffff) Ok(ffffffff)",
-            "(maxaddr 0x9) Err(NoSpace)",
-        ] {
-            assert!(out.contains(line), "no {line:?} in\n{out}");
-        }
+        assert_trace_has(
+            &seed("bounds-at-segment-edges"),
+            &[
+                "(maxaddr 0x9) Ok(0)",
+                "(minaddr 0x1e) Ok(1e)",
+                "(maxaddr 0xffffffff) Ok(ffffff00)",
+                "(minaddr 0xffffffff) Ok(ffffffff)",
+                "(maxaddr 0x9) Err(NoSpace)",
+            ],
+        );
 
         let at = |bound, at, quanta, byte| Op::Alloc {
             level: Level::Arena,
@@ -1883,21 +1897,20 @@ mod tests {
             ],
         };
         assert_eq!(Scenario::decode(&s.encode()), s);
-        let mut out = String::new();
-        assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
-        for line in [
-            "(minaddr 0x1000) Err(NoSpace)",
-            "(minaddr 0x10000) Ok(10000)",
-            "(minaddr 0x12000) Ok(12000)",
-            "(maxaddr 0x1dfff) Ok(11000)",
-            "(minaddr 0x10001) Ok(13000)",
-            "alloc arena size=0x801 first -> Ok(14000)",
-            "(minaddr 0x15000) Ok(15000)",
-            "alloc_at addr=live[5].end size=0x1000 -> at 0x16000: Ok(16000)",
-            "free_at arena addr=live[4].end-1q size=0x801 -> free 0x14000 size 0x801: Ok(())",
-        ] {
-            assert!(out.contains(line), "no {line:?} in\n{out}");
-        }
+        assert_trace_has(
+            &s,
+            &[
+                "(minaddr 0x1000) Err(NoSpace)",
+                "(minaddr 0x10000) Ok(10000)",
+                "(minaddr 0x12000) Ok(12000)",
+                "(maxaddr 0x1dfff) Ok(11000)",
+                "(minaddr 0x10001) Ok(13000)",
+                "alloc arena size=0x801 first -> Ok(14000)",
+                "(minaddr 0x15000) Ok(15000)",
+                "alloc_at addr=live[5].end size=0x1000 -> at 0x16000: Ok(16000)",
+                "free_at arena addr=live[4].end-1q size=0x801 -> free 0x14000 size 0x801: Ok(())",
+            ],
+        );
     }
 
     /// An edge's other bound survives the bytes when it is not the default; quanta and bytes
@@ -1968,12 +1981,8 @@ mod tests {
     #[cfg(feature = "seeded-bugs")]
     #[test]
     fn the_edges_seed_catches_an_exclusive_maxaddr() {
-        let (_, s) = seed_scenarios()
-            .into_iter()
-            .find(|(n, _)| *n == "bounds-at-segment-edges")
-            .expect("the edges seed");
         let bugs = BugSet::only(crate::bugs::Bug::MaxaddrExclusive);
-        assert!(s.execute(bugs, None).is_err());
+        assert!(seed("bounds-at-segment-edges").execute(bugs, None).is_err());
     }
 
     /// The spans that came or went: those in exactly one of the lists, in address order.
