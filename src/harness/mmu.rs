@@ -1788,17 +1788,17 @@ impl Executor {
         if cpu >= self.cpus() {
             return false;
         }
-        let cached: Vec<_> = self
-            .mmu
-            .tlb_entries(CpuId(u32::from(cpu)))
-            .into_iter()
-            .filter(|e| {
-                e.page_base <= va
-                    && va - e.page_base < e.page_size
-                    && (e.asid == asid || e.flags.contains(PageFlags::GLOBAL))
-            })
-            .collect();
-        cached.is_empty() || (write && cached.iter().all(|e| !e.dirty))
+        let (mut any, mut any_dirty) = (false, false);
+        for e in self.mmu.tlb_entries(CpuId(u32::from(cpu))) {
+            if e.page_base <= va
+                && va - e.page_base < e.page_size
+                && (e.asid == asid || e.flags.contains(PageFlags::GLOBAL))
+            {
+                any = true;
+                any_dirty |= e.dirty;
+            }
+        }
+        !any || (write && !any_dirty)
     }
 
     /// After a successful access that walked: the leaf entry of the page has A set, and D if

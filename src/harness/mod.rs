@@ -451,6 +451,21 @@ pub fn minimize(target: Target, data: &[u8], bugs: BugSet) -> Option<(Vec<u8>, F
     }
 }
 
+/// Every hand-written seed scenario round-trips through its bytes and runs clean, with at
+/// least one op succeeding (shared by the targets' unit tests).
+#[cfg(test)]
+pub(crate) fn assert_seeds_pass_and_round_trip<C: Case + PartialEq + core::fmt::Debug>(
+    seeds: Vec<(&str, C)>,
+) {
+    for (name, s) in seeds {
+        assert_eq!(C::decode(&s.encode()), s, "{name}");
+        let mut out = String::new();
+        let r = s.execute(BugSet::NONE, Some(&mut out));
+        assert!(r.is_ok(), "{name}: {r:?}\n{out}");
+        assert!(r.unwrap().ok > 0, "{name}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every seeded bug of every target is found by a deterministic campaign; its minimized

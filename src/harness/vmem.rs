@@ -1787,13 +1787,7 @@ mod tests {
 
     #[test]
     fn seed_scenarios_pass_and_round_trip() {
-        for (name, s) in seed_scenarios() {
-            assert_eq!(Scenario::decode(&s.encode()), s, "{name}");
-            let mut out = String::new();
-            let r = s.execute(BugSet::NONE, Some(&mut out));
-            assert!(r.is_ok(), "{name}: {r:?}\n{out}");
-            assert!(r.unwrap().ok > 0, "{name}");
-        }
+        crate::harness::assert_seeds_pass_and_round_trip(seed_scenarios());
     }
 
     /// The error seeds replay every typed error of every operation (so a corpus replay runs

@@ -77,8 +77,9 @@
 //! `roundup(size, import_quantum)` bytes (computed without wrapping: illumos bug 3179), and if
 //! the source cannot give that, for exactly `size` bytes. At most one span is kept per
 //! request (a span the arena cannot use, from a source that ignored the constraints, goes
-//! straight back, and the next size is asked for). An imported span is **released** to its source as soon as it is wholly free, with
-//! the exact range it was imported with. Exact-address allocation never imports.
+//! straight back, and the next size is asked for). An imported span is **released** to its
+//! source as soon as it is wholly free, with the exact range it was imported with.
+//! Exact-address allocation never imports.
 //!
 //! ## 6. Indexes and costs
 //!
