@@ -10,4 +10,5 @@
 
 pub mod findspace;
 pub mod mmu;
+pub mod sharing;
 pub mod vmem;

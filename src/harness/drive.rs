@@ -23,10 +23,11 @@ pub trait Machine {
     fn stats(&self) -> Stats;
     /// The end state in a few words, for the last trace line.
     fn summary(&self) -> String;
-    /// Work after the last op (e.g. applying flushes still held), checked like an op: its
-    /// trace text, or `None` if there is nothing to do.
-    fn finish(&mut self) -> Option<String> {
-        None
+    /// Work after the last op (e.g. applying flushes still held, or judging a question about
+    /// the final state), checked like an op: its trace text, `None` if there is nothing to
+    /// do, or what the oracle disagreed with (a finding at op index `ops.len()`).
+    fn finish(&mut self) -> Result<Option<String>, Mismatch> {
+        Ok(None)
     }
 }
 
@@ -105,7 +106,13 @@ pub fn drive<M: Machine>(
         }
     }
     let r = guarded(|stage| {
-        if let Some(done) = m.finish() {
+        let done = m.finish().map_err(|mismatch| {
+            if let Some(t) = trace.as_deref_mut() {
+                let _ = writeln!(t, "  end -> FAIL: {mismatch}");
+            }
+            FindingKind::Oracle(mismatch)
+        })?;
+        if let Some(done) = done {
             if let Some(t) = trace.as_deref_mut() {
                 let _ = writeln!(t, "  end: {done}");
             }
@@ -174,6 +181,8 @@ mod tests {
         PanicInFinish,
         /// `step` reports a mismatch at this op index, numbers taken from the op.
         Mismatch(usize),
+        /// `finish` reports a mismatch.
+        MismatchInFinish,
     }
 
     /// A machine that counts ops and fails as told.
@@ -232,11 +241,18 @@ mod tests {
             format!("{} done", self.done)
         }
 
-        fn finish(&mut self) -> Option<String> {
+        fn finish(&mut self) -> Result<Option<String>, Mismatch> {
             if self.fail == Fail::PanicInFinish {
                 panic!("finish broke");
             }
-            Some("finished".into())
+            if self.fail == Fail::MismatchInFinish {
+                return Err(Mismatch::new(
+                    format!("count after {} ops", self.done),
+                    "Ok(3)",
+                    "Ok(4)",
+                ));
+            }
+            Ok(Some("finished".into()))
         }
     }
 
@@ -296,6 +312,29 @@ mod tests {
         assert_eq!(f.op, "(end of scenario)");
         assert_eq!(f.kind, FindingKind::Panic("finish broke".into()));
         assert!(trace.contains("  end -> PANIC: finish broke\n"), "{trace}");
+    }
+
+    #[test]
+    fn a_mismatch_at_the_end_names_the_end() {
+        let (r, trace) = run(Fail::MismatchInFinish, &[1, 2, 3]);
+        let f = r.unwrap_err();
+        assert_eq!(f.op_index, Some(3));
+        assert_eq!(f.op, "(end of scenario)");
+        assert_eq!(
+            f.kind,
+            FindingKind::Oracle(Mismatch::new("count after 3 ops", "Ok(3)", "Ok(4)"))
+        );
+        assert!(
+            trace.contains(
+                "  #2 3 -> ok 0x3\n  end -> FAIL: count after 3 ops: expected Ok(3), got Ok(4)\n"
+            ),
+            "{trace}"
+        );
+        assert!(!trace.contains("verdict"), "{trace}");
+        assert_eq!(
+            f.signature(),
+            "oracle: count after #: expected Ok(#), got Ok(#)"
+        );
     }
 
     #[test]

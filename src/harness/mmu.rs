@@ -1248,10 +1248,10 @@ impl Machine for Executor {
     }
 
     /// No flush is ever dropped: the tokens still held are applied, then checked.
-    fn finish(&mut self) -> Option<String> {
+    fn finish(&mut self) -> Result<Option<String>, Mismatch> {
         self.changed = false;
         let n = self.apply_held();
-        Some(format!("applied {n} held flush token(s)"))
+        Ok(Some(format!("applied {n} held flush token(s)")))
     }
 }
 

@@ -34,6 +34,35 @@
 //!
 //! The differential op also runs **both** strategies on the same query and requires them to
 //! agree before comparing with the oracle.
+//!
+//! ## At the end of every scenario: segment sharing
+//!
+//! [`segment_sharing`] (table pages that spaces could share) is judged against
+//! `kvafuzz_oracles::sharing` on two inputs derived from the first [`SHARING_ENTRIES`]
+//! entries of the final map (each entry mapping object `tag % SHARING_OBJECTS`); the verdicts
+//! (the five counts, or the exact error) must be equal:
+//!
+//! * **raw**: the entries as they are, so sub-page units give `NotPageAligned`. Space 0 holds
+//!   each entry (object offset = its address) and a copy one segment higher and one byte
+//!   longer with the same offsets (same keys, so sharing within one space; an overlap when an
+//!   entry is longer than a segment or its successor is nearer, by exactly one byte between
+//!   the copies of touching entries; a bad range when it leaves the space); space 1 the
+//!   entries with offsets one page higher (congruence broken; `OffsetWraps` in the top page
+//!   of the 64-bit space) plus the length's bytes past whole pages (so a page-aligned entry
+//!   of ragged length has a misaligned offset alone). An empty map gives one empty mapping
+//!   (`BadRange`). Counts are compared only up to [`SHARING_CHECK_SEGMENTS`] touched
+//!   segments (huge entries), errors always (`TooManySegments` included).
+//! * **pages**: always page-aligned, bounded, for the counts. The entries rounded out to
+//!   pages (one overlapping the previous is dropped), an entry touching more than
+//!   `2 * SHARING_CLIP_SEGMENTS` segments kept as its first and last `SHARING_CLIP_SEGMENTS`
+//!   (the top of the space stays in). Space 0: those pieces, offset = address; space 1: the
+//!   same (a twin: every wholly covered segment shared); space 2: shifted one page, offsets
+//!   unchanged (keys never match: shareable but alone); space 3: each piece cut at its first
+//!   inner segment boundary (both halves on a boundary) or else its middle page (two mappings
+//!   in one segment), the upper half another object; space 4: the pieces rounded out to whole
+//!   segments at offset 0 (pieces of one object share their first segments), one dropped if
+//!   it overlaps the previous; space 5: its twin (so every map with an entry has mappings
+//!   starting and ending on segment boundaries with a partner).
 
 use std::fmt;
 
@@ -41,14 +70,16 @@ use kvafuzz_oracles::findspace::{
     findspace as oracle_findspace, FindspaceErrorKind, MapAnywhereErrorKind, MapFixedErrorKind,
     MapModel, UnmapErrorKind,
 };
+use kvafuzz_oracles::sharing as os;
 
 use super::codec::{Decoder, Encoder};
 use super::drive::{drive, setup_finding, Machine};
 use super::{BugSet, Case, Finding, Mismatch, Stats, Target, MAX_OPS};
-use crate::addr::{Arch, Range, ALL_ARCHES};
+use crate::addr::{Arch, Range, RangeError, ALL_ARCHES, PAGE_SIZE};
+use crate::vmmap::segment::MAX_SHARING_SEGMENTS;
 use crate::vmmap::{
-    Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
-    MAX_ENTRIES,
+    segment_sharing, Entry, FindspaceError, MapAnywhereError, MapFixedError, ObjectMapping,
+    Sharing, SharingError, Strategy, UnmapError, VmMap, MAX_ENTRIES,
 };
 
 /// log2 of the units a header byte picks from.
@@ -737,6 +768,14 @@ impl Case for Scenario {
     }
 
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
+        let mut executor = self.executor(bugs)?;
+        drive(Target::Vmmap, &mut executor, &self.ops, trace)
+    }
+}
+
+impl Scenario {
+    /// The map and the model of the scenario, before the first op.
+    fn executor(&self, bugs: BugSet) -> Result<Executor, Finding> {
         let map = VmMap::new(self.arch, self.min, self.max).map_err(|e| {
             setup_finding(
                 Target::Vmmap,
@@ -755,14 +794,14 @@ impl Case for Scenario {
         #[cfg(not(feature = "seeded-bugs"))]
         let _ = bugs;
         let model = MapModel::new(self.min, self.max, self.max_entries);
-        let mut executor = Executor {
+        Ok(Executor {
             map,
             model,
+            arch: self.arch,
             unit: self.unit(),
             next_index: 0,
             stats: Stats::default(),
-        };
-        drive(Target::Vmmap, &mut executor, &self.ops, trace)
+        })
     }
 }
 
@@ -821,6 +860,7 @@ fn unmap_kind(r: Result<Vec<Entry>, UnmapError>) -> Result<Vec<(u64, u64, u64)>,
 struct Executor {
     map: VmMap,
     model: MapModel,
+    arch: Arch,
     unit: u64,
     /// Index of the next op (it becomes the tag of what the op maps).
     next_index: usize,
@@ -853,9 +893,38 @@ impl Machine for Executor {
     fn summary(&self) -> String {
         format!("{} entries at the end", self.map.len())
     }
+
+    /// Segment sharing of inputs derived from the final entries (module comment).
+    fn finish(&mut self) -> Result<Option<String>, Mismatch> {
+        let [(n0, raw), (n1, pages)] = self.sharing_inputs();
+        let raw = judge_sharing(self.arch, n0, &raw)?;
+        let pages = judge_sharing(self.arch, n1, &pages)?;
+        Ok(Some(format!("segment_sharing {raw}; {pages}")))
+    }
 }
 
 impl Executor {
+    /// The two derived inputs of the module comment, named, from the current entries.
+    fn sharing_inputs(&self) -> [(&'static str, Vec<ObjectMapping>); 2] {
+        let mut entries = self.model.sorted();
+        entries.truncate(SHARING_ENTRIES);
+        let upper = self
+            .arch
+            .upper_half_start()
+            .is_some_and(|u| self.model.min >= u);
+        let pieces = page_pieces(self.arch, &entries);
+        [
+            (
+                "raw",
+                raw_sharing_input(self.arch, self.model.min, &entries),
+            ),
+            (
+                "pages",
+                paged_sharing_input(self.arch, half(self.arch, upper), &pieces),
+            ),
+        ]
+    }
+
     fn count<T, E>(&mut self, r: &Result<T, E>) {
         self.stats.count(r.is_ok());
     }
@@ -1107,6 +1176,256 @@ impl Executor {
     }
 }
 
+// ---- segment sharing at the end ------------------------------------------------------------
+
+/// Entries of the final map (lowest addresses first) the derived sharing inputs take: enough
+/// for partners, shared objects and crowded segments, few enough that the naive oracle's
+/// pairwise scans stay cheap (the pages input has at most `2 * 7` mappings per entry).
+const SHARING_ENTRIES: usize = 8;
+
+/// A page-rounded entry touching more than twice this many segments is kept as its first and
+/// its last this many (two pieces), so an entry gives the pages input at most
+/// `2 * SHARING_CLIP_SEGMENTS` touched segments in each of its six spaces, one more where a
+/// shift or a cut adds one, whatever the entry's size (under 30 per entry).
+const SHARING_CLIP_SEGMENTS: u64 = 2;
+
+/// Entries map object `tag % SHARING_OBJECTS`: few objects, so different entries map the same
+/// one (space 4 of the pages input shares between them). The split halves of space 3 use
+/// objects from `SHARING_OBJECTS` up, which no whole entry uses.
+const SHARING_OBJECTS: u64 = 3;
+
+/// The raw input's counts are compared only when it touches at most this many (mapping,
+/// segment) pairs: the oracle's count costs pairs x mappings, and a map entry can span 2^26
+/// segments. (An accepted raw input is small anyway, since the copy of an entry longer than
+/// a segment overlaps it; the limit makes that a bound, not an assumption.) Its errors
+/// (`TooManySegments` past [`MAX_SHARING_SEGMENTS`] included) are always compared: they cost
+/// nothing to find.
+const SHARING_CHECK_SEGMENTS: u128 = 1 << 10;
+
+/// The oracle's object id for an entry's tag.
+fn sharing_object(tag: u64) -> u32 {
+    (tag % SHARING_OBJECTS) as u32
+}
+
+/// The mapping of `[start, last]` (the length wraps like the addresses, so a range pushed
+/// past the top keeps its length and fails the range check).
+fn span(space: u32, object: u32, start: u64, last: u64, offset: u64) -> ObjectMapping {
+    ObjectMapping {
+        space,
+        object,
+        start,
+        length: last.wrapping_sub(start).wrapping_add(1),
+        offset,
+    }
+}
+
+/// The raw input of the module comment.
+fn raw_sharing_input(arch: Arch, min: u64, entries: &[(u64, u64, u64)]) -> Vec<ObjectMapping> {
+    if entries.is_empty() {
+        return vec![ObjectMapping {
+            space: 0,
+            object: 0,
+            start: min,
+            length: 0,
+            offset: 0,
+        }];
+    }
+    let seg = arch.segment_size();
+    let mut out = Vec::with_capacity(3 * entries.len());
+    for &(s, l, t) in entries {
+        out.push(span(0, sharing_object(t), s, l, s));
+    }
+    for &(s, l, t) in entries {
+        // A page higher, plus the length's bytes past whole pages.
+        let ragged = l.wrapping_sub(s).wrapping_add(1) & (PAGE_SIZE - 1);
+        let offset = s.wrapping_add(PAGE_SIZE).wrapping_add(ragged);
+        out.push(span(1, sharing_object(t), s, l, offset));
+    }
+    for &(s, l, t) in entries {
+        // One byte longer: a copy of an entry touching the next one overlaps the next copy
+        // by exactly one byte.
+        let up = |a: u64| a.wrapping_add(seg);
+        out.push(span(0, sharing_object(t), up(s), up(l).wrapping_add(1), s));
+    }
+    out
+}
+
+/// The entries rounded out to pages, in address order, an entry dropped if it overlaps the
+/// previous piece, a long one clipped to its first and last [`SHARING_CLIP_SEGMENTS`]
+/// segments: `(start, last, tag)`.
+fn page_pieces(arch: Arch, entries: &[(u64, u64, u64)]) -> Vec<(u64, u64, u64)> {
+    let (seg, clip) = (arch.segment_size(), SHARING_CLIP_SEGMENTS);
+    let mut out: Vec<(u64, u64, u64)> = Vec::with_capacity(2 * entries.len());
+    for &(s, l, t) in entries {
+        // Half bounds are page boundaries, so this stays in the entry's half.
+        let (s, l) = (s & !(PAGE_SIZE - 1), l | (PAGE_SIZE - 1));
+        if out.last().is_some_and(|&(_, prev, _)| s <= prev) {
+            continue;
+        }
+        let (first, last) = (s / seg, l / seg);
+        if last - first + 1 > 2 * clip {
+            out.push((s, (first + clip) * seg - 1, t));
+            out.push(((last - clip + 1) * seg, l, t));
+        } else {
+            out.push((s, l, t));
+        }
+    }
+    out
+}
+
+/// The pages input of the module comment, from [`page_pieces`] in the half `(lo, hi)`.
+fn paged_sharing_input(
+    arch: Arch,
+    (lo, hi): (u64, u64),
+    pieces: &[(u64, u64, u64)],
+) -> Vec<ObjectMapping> {
+    let (seg, page) = (arch.segment_size(), PAGE_SIZE);
+    let mut out = Vec::with_capacity(7 * pieces.len());
+    for space in [0, 1] {
+        for &(s, l, t) in pieces {
+            out.push(span(space, sharing_object(t), s, l, s));
+        }
+    }
+    // One page up if that stays in the half, else down if that does, else up anyway (a bad
+    // range, when the pieces reach both ends of the half).
+    let fits_up = pieces.last().is_none_or(|&(_, l, _)| l <= hi - page);
+    let fits_down = pieces.first().is_some_and(|&(s, _, _)| s >= lo + page);
+    let shift = |a: u64| {
+        if fits_up || !fits_down {
+            a.wrapping_add(page)
+        } else {
+            a - page
+        }
+    };
+    for &(s, l, t) in pieces {
+        out.push(span(2, sharing_object(t), shift(s), shift(l), s));
+    }
+    for &(s, l, t) in pieces {
+        let object = sharing_object(t);
+        let inner = (s / seg + 1).checked_mul(seg).filter(|&b| b <= l);
+        let pages = (l - s) / page + 1;
+        let cut = inner.or_else(|| (pages >= 2).then(|| s + pages / 2 * page));
+        match cut {
+            Some(c) => {
+                out.push(span(3, object, s, c - 1, s));
+                out.push(span(3, object + SHARING_OBJECTS as u32, c, l, c));
+            }
+            None => out.push(span(3, object, s, l, s)),
+        }
+    }
+    let mut rounded: Vec<(u64, u64, u64)> = Vec::with_capacity(pieces.len());
+    for &(s, l, t) in pieces {
+        let (s, l) = (s & !(seg - 1), l | (seg - 1));
+        if rounded.last().is_none_or(|&(_, prev, _)| prev < s) {
+            rounded.push((s, l, t));
+        }
+    }
+    for space in [4, 5] {
+        for &(s, l, t) in &rounded {
+            out.push(span(space, sharing_object(t), s, l, 0));
+        }
+    }
+    out
+}
+
+/// The oracle's description of `arch` and the implementation's limit.
+fn sharing_geometry(arch: Arch) -> os::Geometry {
+    os::Geometry {
+        segment: arch.segment_size(),
+        page: PAGE_SIZE,
+        va_bits: arch.va_bits(),
+        sign_extended: match arch {
+            Arch::Ia32 | Arch::Pae => false,
+            Arch::X86_64 | Arch::X86_64La57 => true,
+        },
+        max_segments: MAX_SHARING_SEGMENTS,
+    }
+}
+
+fn oracle_mapping(m: &ObjectMapping) -> os::Mapping {
+    os::Mapping {
+        space: m.space,
+        object: m.object,
+        start: m.start,
+        length: m.length,
+        offset: m.offset,
+    }
+}
+
+/// The implementation's verdict in the oracle's terms.
+fn sharing_kind(
+    r: Result<Sharing, SharingError>,
+) -> Result<os::SharingCounts, os::SharingErrorKind> {
+    use os::SharingErrorKind as K;
+    r.map(|s| os::SharingCounts {
+        table_pages_unshared: u128::from(s.table_pages_unshared),
+        table_pages: u128::from(s.table_pages),
+        private_pages: u128::from(s.private_pages),
+        shared_pages: u128::from(s.shared_pages),
+        segments_on_shared_pages: u128::from(s.segments_on_shared_pages),
+    })
+    .map_err(|e| match e {
+        SharingError::BadRange { index, error } => K::BadRange {
+            index,
+            error: match error {
+                RangeError::Empty => os::RangeErrorKind::Empty,
+                RangeError::Wraps => os::RangeErrorKind::Wraps,
+                RangeError::PastTop => os::RangeErrorKind::PastTop,
+                RangeError::NonCanonical => os::RangeErrorKind::NonCanonical,
+            },
+        },
+        SharingError::NotPageAligned { index } => K::NotPageAligned { index },
+        SharingError::OffsetWraps { index } => K::OffsetWraps { index },
+        SharingError::Overlap { first, second } => K::Overlap { first, second },
+        SharingError::TooManySegments => K::TooManySegments,
+    })
+}
+
+/// `segment_sharing` and the oracle on `input` (the `name`d derived input): the outcome for
+/// the trace, or the disagreement with the whole input in its check text.
+fn judge_sharing(arch: Arch, name: &str, input: &[ObjectMapping]) -> Result<String, Mismatch> {
+    let g = sharing_geometry(arch);
+    let plain: Vec<os::Mapping> = input.iter().map(oracle_mapping).collect();
+    let expected = match os::validate(&g, &plain) {
+        Ok(pairs) if pairs > SHARING_CHECK_SEGMENTS => {
+            return Ok(format!("{name}: {pairs} segments, not counted"));
+        }
+        Ok(_) => Ok(os::count(&g, &plain)),
+        Err(e) => Err(e),
+    };
+    let actual = sharing_kind(segment_sharing(arch, input));
+    if expected != actual {
+        let list: Vec<String> = input
+            .iter()
+            .map(|m| {
+                format!(
+                    "({}, {}, {:#x}, {:#x}, {:#x})",
+                    m.space, m.object, m.start, m.length, m.offset
+                )
+            })
+            .collect();
+        return Err(Mismatch::new(
+            format!(
+                "segment_sharing {name} of (space, object, start, length, offset) [{}]",
+                list.join(", ")
+            ),
+            format!("{expected:?}"),
+            format!("{actual:?}"),
+        ));
+    }
+    Ok(match actual {
+        Ok(c) => format!(
+            "{name}: {} mappings, {} -> {} table pages ({} shared by {})",
+            input.len(),
+            c.table_pages_unshared,
+            c.table_pages,
+            c.shared_pages,
+            c.segments_on_shared_pages
+        ),
+        Err(e) => format!("{name}: {} mappings, {e:?}", input.len()),
+    })
+}
+
 /// The invariant's short name (module comment of [`crate::vmmap`], section 5).
 fn invariant_name(e: &crate::vmmap::InvariantError) -> &'static str {
     use crate::vmmap::InvariantError as I;
@@ -1122,8 +1441,8 @@ fn invariant_name(e: &crate::vmmap::InvariantError) -> &'static str {
 
 /// Hand-written seed scenarios for the corpus: seed 000's edge cases (rounding that wraps at
 /// the top of a 32-bit and a 64-bit space, an end past the map, an end that wraps,
-/// non-power-of-2 alignments, address 0, an exact fit at the top), plus a fragmented map
-/// probed with both strategies.
+/// non-power-of-2 alignments, address 0, an exact fit at the top), a fragmented map
+/// probed with both strategies, and final maps for the segment-sharing check.
 pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let raw = AddrSel::Raw;
     let len = LenSel::Raw;
@@ -1312,6 +1631,42 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     frag.push(Op::UnmapEntries { first: 3, count: 4 });
     frag.push(fs(0, 0x100_0000, 0x40_0000));
     let frag = scenario(Arch::Ia32, 0, 0x0FFF_FFFF, Strategy::Linear, frag);
+    // Segment sharing at the end (module comment): whole segments starting and ending on
+    // segment boundaries, each shared with its copy one segment up in the same space (the
+    // boundary tests of `segment_sharing`); and two raw-input errors that need an entry in
+    // the top segment of the 64-bit space: an object offset that wraps (an entry ending at
+    // `u64::MAX`) and a copy that wraps (an entry ending a page below the top).
+    let whole_segments = Scenario {
+        unit_shift: 21,
+        ..scenario(
+            Arch::Pae,
+            0,
+            TOP32,
+            Strategy::GapIndex,
+            vec![
+                fixed(0, 0x20_0000),
+                fixed(0x80_0000, 0x20_0000),
+                fixed(0x100_1000, 0xF_F000),
+            ],
+        )
+    };
+    let offset_wraps = scenario(
+        Arch::X86_64,
+        UPPER48,
+        u64::MAX,
+        Strategy::Linear,
+        vec![fixed(u64::MAX - 0x1FFF, 0x2000)],
+    );
+    let copy_wraps = scenario(
+        Arch::X86_64La57,
+        0xFF00_0000_0000_0000,
+        u64::MAX,
+        Strategy::Linear,
+        vec![
+            fixed(0xFF00_0000_0000_0000, 0x20_0000),
+            fixed(0u64.wrapping_sub(0x40_0000), 0x3F_F000),
+        ],
+    );
     vec![
         ("seed000-rounding-wraps-top-of-32-bit-space", wrap32),
         ("seed000-rounding-wraps-top-of-64-bit-space", wrap64),
@@ -1320,6 +1675,15 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ("seed000-address-zero", zero),
         ("seed000-exact-fit-at-the-top", top_fit),
         ("fragmented-map-both-strategies", frag),
+        (
+            "segment-sharing-whole-segments-twice-in-one-space",
+            whole_segments,
+        ),
+        (
+            "segment-sharing-object-offset-wraps-at-the-top",
+            offset_wraps,
+        ),
+        ("segment-sharing-copy-wraps-at-the-top", copy_wraps),
     ]
 }
 
@@ -1373,6 +1737,88 @@ mod tests {
                     .any(|(_, s)| s.execute(bugs, None).is_err()),
                 "{bug}: no seed scenario catches it"
             );
+        }
+    }
+
+    /// What a derived sharing input's oracle verdict says, coarsely (for the coverage test).
+    fn verdict_class(arch: Arch, name: &str, input: &[ObjectMapping]) -> String {
+        use os::SharingErrorKind as K;
+        let g = sharing_geometry(arch);
+        let plain: Vec<os::Mapping> = input.iter().map(oracle_mapping).collect();
+        let what = match os::validate(&g, &plain) {
+            Ok(pairs) if pairs > SHARING_CHECK_SEGMENTS => "not counted".into(),
+            Ok(_) => {
+                let c = os::count(&g, &plain);
+                match (c.shared_pages > 0, c.private_pages > 0) {
+                    (false, false) => "Ok, nothing mapped".into(),
+                    (true, true) => "Ok, shared and private".into(),
+                    (true, false) => "Ok, all shared".into(),
+                    (false, true) => "Ok, all private".into(),
+                }
+            }
+            Err(K::BadRange { error, .. }) => format!("BadRange {error:?}"),
+            Err(K::NotPageAligned { index }) if input[index].start.is_multiple_of(PAGE_SIZE) => {
+                "NotPageAligned offset".into()
+            }
+            Err(K::NotPageAligned { .. }) => "NotPageAligned start".into(),
+            Err(K::OffsetWraps { .. }) => "OffsetWraps".into(),
+            Err(K::Overlap { first, second }) => {
+                let (a, b) = (&input[first], &input[second]);
+                let one = a.start.wrapping_add(a.length).wrapping_sub(1) == b.start;
+                format!("Overlap{}", if one { " by one byte" } else { "" })
+            }
+            Err(K::TooManySegments) => "TooManySegments".into(),
+        };
+        format!("{name}: {what}")
+    }
+
+    /// The derived inputs reach every verdict of `segment_sharing` (the seed scenarios and a
+    /// fixed set of generated cases), and the pages input stays small. Printed with
+    /// `--nocapture`.
+    #[test]
+    fn derived_sharing_inputs_reach_every_verdict() {
+        use std::collections::BTreeMap;
+        let mut cases: Vec<Scenario> = seed_scenarios().into_iter().map(|(_, s)| s).collect();
+        cases.extend((0..1000).map(|k| Scenario::decode(&generate(0x5eed, 0, k))));
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for case in &cases {
+            let mut ex = case.executor(BugSet::NONE).unwrap();
+            drive(Target::Vmmap, &mut ex, &case.ops, None).unwrap();
+            for (name, input) in ex.sharing_inputs() {
+                *seen
+                    .entry(verdict_class(case.arch, name, &input))
+                    .or_default() += 1;
+                if name == "pages" {
+                    let pairs = os::validate(
+                        &sharing_geometry(case.arch),
+                        &input.iter().map(oracle_mapping).collect::<Vec<_>>(),
+                    );
+                    assert!(
+                        pairs.map_or(true, |p| p <= SHARING_CHECK_SEGMENTS),
+                        "{pairs:?}"
+                    );
+                }
+            }
+        }
+        for (class, n) in &seen {
+            println!("{class}: {n}");
+        }
+        for class in [
+            "raw: BadRange Empty",
+            "raw: BadRange PastTop",
+            "raw: BadRange Wraps",
+            "raw: BadRange NonCanonical",
+            "raw: NotPageAligned start",
+            "raw: NotPageAligned offset",
+            "raw: OffsetWraps",
+            "raw: Overlap",
+            "raw: Overlap by one byte",
+            "raw: TooManySegments",
+            "raw: Ok, shared and private",
+            "pages: BadRange PastTop",
+            "pages: Ok, shared and private",
+        ] {
+            assert!(seen.contains_key(class), "never reached: {class}");
         }
     }
 
