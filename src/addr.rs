@@ -340,6 +340,39 @@ mod tests {
         assert!(Arch::Ia32.check_range(0, 1).is_ok());
     }
 
+    /// `contains`, `covers` and `overlaps` at every edge: one shared byte overlaps, touching
+    /// ranges do not, and ranges ending at `u64::MAX` or starting at 0 are no special case.
+    #[test]
+    fn range_predicates_at_their_edges() {
+        let r = |start: u64, last: u64| Range::from_inclusive(start, last).unwrap();
+        let a = r(0x10, 0x1F);
+        assert!(a.contains(0x10) && a.contains(0x1F));
+        assert!(!a.contains(0xF) && !a.contains(0x20));
+        // Sharing exactly the first or the last byte overlaps; touching does not.
+        for (b, overlaps) in [
+            (r(0x1F, 0x2F), true),
+            (r(0x0, 0x10), true),
+            (r(0x20, 0x2F), false),
+            (r(0x0, 0xF), false),
+            (r(0x18, 0x18), true),
+            (r(0x0, u64::MAX), true),
+        ] {
+            assert_eq!(a.overlaps(b), overlaps, "{a} and {b}");
+            assert_eq!(b.overlaps(a), overlaps, "{b} and {a}");
+        }
+        // Covering includes equal ends, and nothing one byte wider.
+        assert!(a.covers(a) && a.covers(r(0x10, 0x10)) && a.covers(r(0x1F, 0x1F)));
+        assert!(!a.covers(r(0xF, 0x1F)) && !a.covers(r(0x10, 0x20)));
+        // At the top and the bottom of the 64-bit space.
+        let top = r(u64::MAX - 0xF, u64::MAX);
+        assert!(top.contains(u64::MAX) && top.covers(r(u64::MAX, u64::MAX)));
+        assert!(top.overlaps(r(u64::MAX, u64::MAX)) && !top.overlaps(r(0, u64::MAX - 0x10)));
+        let bottom = r(0, 0xF);
+        assert!(bottom.contains(0) && bottom.overlaps(r(0, 0)) && !bottom.overlaps(r(0x10, 0x10)));
+        assert_eq!(top.size(), 0x10);
+        assert_eq!(bottom.size(), 0x10);
+    }
+
     #[test]
     fn canonical_hole() {
         let a = Arch::X86_64;
