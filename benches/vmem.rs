@@ -66,6 +66,17 @@
 //! the live set outgrows the caches. The floor does exactly that and nothing more, so its
 //! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
 //! much the memory system alone slows a pair down on the machine at hand.
+//!
+//! ## 7. The machine's memory latency
+//!
+//! `latency/dependent-read/<KiB>` is not an allocator either: it times one read whose address
+//! is the value the previous read returned (a pointer chase around one random cycle through a
+//! table of [`LATENCY_KIB`] sizes, 1 MiB to 64 MiB), so no two reads overlap. It shows what one
+//! cache miss costs at the working-set sizes the steady state passes through (a 10^6 pair
+//! touches a live set of 16 MiB and, for vmem, a tag slab of ~64 MiB). A pair whose reads
+//! depend on each other (index, then tag, then neighbour) pays about one such latency per
+//! link at 10^6, and nearly nothing per link at 10^3, which is what bounds how flat any
+//! allocator's `10^6 / 10^3` ratio can be on the machine at hand.
 
 use std::alloc::Layout;
 use std::cell::OnceCell;
@@ -119,6 +130,12 @@ const TALC_UNIT_BYTES: usize = 16;
 
 /// Largest `N` the oracle runs at.
 const ORACLE_MAX_N: usize = 1_000;
+
+/// Table sizes (KiB) of the dependent-read latency calibration (module comment, section 7).
+const LATENCY_KIB: [usize; 4] = [1 << 10, 4 << 10, 16 << 10, 64 << 10];
+
+/// Dependent reads per timed iteration of the latency calibration.
+const LATENCY_STEPS: u64 = 1 << 12;
 
 /// A talc buffer for `n` live segments: room for every one at the maximum size, twice over
 /// (live talc chunks average ~544 bytes, so this is ~3.8x the live bytes), plus 1 MiB for
@@ -628,6 +645,50 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
     }
 }
 
+// ---- the machine's memory latency ---------------------------------------------------------
+
+/// A table of `kib` KiB holding one random cycle through all its slots (Sattolo's shuffle,
+/// from a fixed ChaCha seed): following it from any slot visits every slot once.
+fn cycle_table(kib: usize) -> Vec<u32> {
+    let n = kib * 1024 / std::mem::size_of::<u32>();
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED ^ kib as u64);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % i as u64) as usize;
+        order.swap(i, j);
+    }
+    // `order` is one cycle as a permutation; store it as successor links.
+    let mut next = vec![0u32; n];
+    for (i, &slot) in order.iter().enumerate() {
+        next[slot as usize] = order[(i + 1) % n];
+    }
+    next
+}
+
+/// `latency/dependent-read/<KiB>` (module comment, section 7).
+fn memory_latency(c: &mut Criterion<ThreadTime>) {
+    let mut g = c.benchmark_group("latency/dependent-read");
+    g.throughput(Throughput::Elements(LATENCY_STEPS))
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for kib in LATENCY_KIB {
+        // Built on first use, so that a filtered-out size costs nothing.
+        let mut table: Option<Vec<u32>> = None;
+        let mut at = 0u32;
+        g.bench_function(BenchmarkId::from_parameter(kib), |b| {
+            let next = table.get_or_insert_with(|| cycle_table(kib));
+            b.iter(|| {
+                for _ in 0..LATENCY_STEPS {
+                    at = next[at as usize];
+                }
+                black_box(at)
+            });
+        });
+    }
+    g.finish();
+}
+
 // ---- the vmalloc replay --------------------------------------------------------------------
 
 /// The vmalloc areas of the workload, in listing order.
@@ -810,5 +871,6 @@ fn main() {
         .configure_from_args();
     steady_state(&mut c);
     vmalloc_replay(&mut c);
+    memory_latency(&mut c);
     c.final_summary();
 }
