@@ -67,6 +67,18 @@
 //! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
 //! much the memory system alone slows a pair down on the machine at hand.
 //!
+//! `steady/instant/tag-chain` ([`TagChain`]) is the floor of one kind of allocator: an arena
+//! of boundary tags in address order, found by address (what the issue's section 2 prescribes,
+//! and what illumos, NetBSD and FreeBSD vmem are). Such an arena's free must find the freed
+//! tag from its address, then reach both address neighbours through the links that tag holds
+//! (to coalesce, or at least to see that it cannot): two reads at random places, the second
+//! depending on the first. The tag-chain floor does that in the most favourable layout (16-byte
+//! tags stored in the address index itself, so the first read is one slot) and nothing else:
+//! no placement, no free lists, no coalescing. Its time at 10^6 therefore bounds what vmem can
+//! reach there, and `ci/bench` compares it with what the speed goals allow at 10^6 (1.5 times
+//! the least of buddy, offset-allocator and 2 x talc at 10^3): when it is larger, no arena
+//! built this way meets every goal on the machine at hand.
+//!
 //! ## 7. The machine's memory latency
 //!
 //! `latency/dependent-read/<KiB>` is not an allocator either: it times one read whose address
@@ -407,6 +419,121 @@ impl Subject for Floor {
     }
 }
 
+/// The tag-chain floor (module comment, section 6): the least a free does in any arena built
+/// as issue section 2 prescribes (boundary tags in address order, found by address), and
+/// nothing else. Tags are 16 bytes (start and size packed, then the two address-order links)
+/// and sit in the address index itself, an open-addressed table kept at most half full, so
+/// that finding the freed tag is one read: the most favourable layout there is. Freeing finds
+/// the tag by its start, checks the size, and unlinks it from the address-ordered list, which
+/// reads and writes both neighbours through the links it holds (a coalescing free must at
+/// least look at them). Allocating appends at the top of the space (so the address order is
+/// the allocation order and the tag it links to is the one written last): no placement, no
+/// free lists, no coalescing, no splitting.
+struct TagChain {
+    /// Linear-probing table of tags: `[start << 8 | units, prev | next << 32]` (links are slot
+    /// numbers, [`TAG_CHAIN_NIL`] at either end of the list), or `[0, 0]` for an empty slot.
+    slots: Vec<[u64; 2]>,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+    /// Start (in units, from 1) of the next allocation.
+    top: u64,
+    /// Slot of the last tag in address order.
+    last: u64,
+}
+
+/// A missing address-order link of [`TagChain`].
+const TAG_CHAIN_NIL: u64 = u32::MAX as u64;
+
+impl TagChain {
+    fn new(live: usize) -> TagChain {
+        let slots = (2 * live + 2).next_power_of_two().max(16);
+        TagChain {
+            slots: vec![[0; 2]; slots],
+            shift: 64 - slots.trailing_zeros(),
+            top: 1,
+            last: TAG_CHAIN_NIL,
+        }
+    }
+
+    /// The slot where probing for `start` begins (Fibonacci hashing).
+    #[inline]
+    fn home(&self, start: u64) -> usize {
+        (start.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Given a tag's links `link`, points its predecessor's `next` at `next` and its
+    /// successor's `prev` at `prev` (or, if it is last, makes `prev` the last).
+    #[inline]
+    fn repoint(&mut self, link: u64, prev: u64, next: u64) {
+        let (p, n) = (link & TAG_CHAIN_NIL, link >> 32);
+        if p != TAG_CHAIN_NIL {
+            let l = &mut self.slots[p as usize][1];
+            *l = (*l & TAG_CHAIN_NIL) | next << 32;
+        }
+        if n != TAG_CHAIN_NIL {
+            let l = &mut self.slots[n as usize][1];
+            *l = (*l & !TAG_CHAIN_NIL) | prev;
+        } else {
+            self.last = prev;
+        }
+    }
+}
+
+impl Subject for TagChain {
+    type Handle = u64;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<u64> {
+        let start = self.top;
+        self.top += u64::from(units);
+        let mask = self.slots.len() - 1;
+        let mut s = self.home(start);
+        while self.slots[s][0] != 0 {
+            s = (s + 1) & mask;
+        }
+        self.slots[s] = [
+            start << 8 | u64::from(units),
+            self.last | TAG_CHAIN_NIL << 32,
+        ];
+        if self.last != TAG_CHAIN_NIL {
+            let l = &mut self.slots[self.last as usize][1];
+            *l = (*l & TAG_CHAIN_NIL) | (s as u64) << 32;
+        }
+        self.last = s as u64;
+        Some(start)
+    }
+    #[inline]
+    fn free(&mut self, start: u64, units: u32) {
+        let mask = self.slots.len() - 1;
+        let mut s = self.home(start);
+        while self.slots[s][0] >> 8 != start {
+            assert_ne!(self.slots[s][0], 0, "tag-chain: bad free of {start}");
+            s = (s + 1) & mask;
+        }
+        let [key, link] = self.slots[s];
+        assert_eq!(
+            key & 0xff,
+            u64::from(units),
+            "tag-chain: wrong-size free of {start}"
+        );
+        // Unlink: each neighbour now points at the other.
+        self.repoint(link, link & TAG_CHAIN_NIL, link >> 32);
+        // Backward-shift deletion: a later tag of the probe run moves into the hole when its
+        // home is not between the hole and it; its neighbours follow it.
+        let mut hole = s;
+        let mut j = (s + 1) & mask;
+        while self.slots[j][0] != 0 {
+            let home = self.home(self.slots[j][0] >> 8);
+            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
+                self.slots[hole] = self.slots[j];
+                self.repoint(self.slots[hole][1], hole as u64, hole as u64);
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.slots[hole] = [0; 2];
+    }
+}
+
 /// A heap buffer for talc. Its alignment is the system allocator's minimum, so
 /// `alloc_zeroed` is a `calloc`, which takes large buffers straight from `mmap`: the OS zeroes
 /// pages lazily, on first touch (a larger alignment would `memset` the whole buffer).
@@ -604,6 +731,7 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         steady(&mut g, "buddy", &trace, Buddy::new);
         steady(&mut g, "offset", &trace, || Offset::new(n));
         steady(&mut g, "floor", &trace, || Floor::new(n));
+        steady(&mut g, "tag-chain", &trace, || TagChain::new(n));
         {
             // Made on first use, so that a filtered-out talc costs nothing.
             let buffer = OnceCell::new();
@@ -841,6 +969,7 @@ fn count_pairs(spec: &str) {
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),
+        "tag-chain" => run(TagChain::new(n), "tag-chain", &trace, pairs),
         "oracle" => run(
             Oracle::new(oracle::Policy::InstantFit, 0),
             "oracle",
