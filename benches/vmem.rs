@@ -74,10 +74,11 @@
 //! (to coalesce, or at least to see that it cannot): two reads at random places, the second
 //! depending on the first. The tag-chain floor does that in the most favourable layout (16-byte
 //! tags stored in the address index itself, so the first read is one slot) and nothing else:
-//! no placement, no free lists, no coalescing. Its time at 10^6 therefore bounds what vmem can
-//! reach there, and `ci/bench` compares it with what the speed goals allow at 10^6 (1.5 times
-//! the least of buddy, offset-allocator and 2 x talc at 10^3): when it is larger, no arena
-//! built this way meets every goal on the machine at hand.
+//! no placement, no free lists, no coalescing. Its time at each `N` therefore bounds what vmem
+//! can reach there, and `ci/bench` compares it with what the speed goals allow vmem (the least
+//! of buddy, offset-allocator and 2 x talc at that `N`; for flatness at 10^6, 1.5 times that
+//! least at 10^3): where it is larger, no arena built this way meets the goal on the machine at
+//! hand.
 //!
 //! ## 7. The machine's memory latency
 //!
