@@ -67,21 +67,6 @@
 //! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
 //! much the memory system alone slows a pair down on the machine at hand.
 //!
-//! `steady/instant/tag-chain` ([`TagChain`]) and `steady/instant/tag-lookup` ([`TagLookup`])
-//! are floors of one kind of allocator: an arena of boundary tags in address order, found by
-//! address (what the section 2 prescribes, and what illumos, NetBSD and FreeBSD vmem
-//! are). Such an arena's free must find the freed tag from its address and learn whether each
-//! address neighbour is free (to coalesce), and there are two ways to reach a neighbour:
-//! through the links the freed tag holds (tag-chain: two reads at random places, the second
-//! depending on the first), or by looking it up by address as well (tag-lookup: three
-//! independent look-ups, the predecessor by its end in a second table). Each does that in the
-//! most favourable layout (tags of one or two words stored in the address index itself, so a
-//! look-up is one slot) and nothing else: no placement, no free lists, no coalescing. The
-//! cheaper of the two at each `N` bounds what vmem can reach there, and `ci/bench` compares it
-//! with what the speed goals allow vmem (the least of buddy, offset-allocator and 2 x talc at
-//! that `N`; for flatness at 10^6, 1.5 times that least at 10^3): where it is larger, no arena
-//! built this way meets the goal on the machine at hand.
-//!
 //! ## 7. The machine's memory latency
 //!
 //! `latency/dependent-read/<KiB>` is not an allocator either: it times one read whose address
@@ -422,207 +407,6 @@ impl Subject for Floor {
     }
 }
 
-/// The address index of the two tag floors (module comment, section 6): an open-addressed
-/// table (linear probing, Fibonacci hashing) of `W`-word entries keyed by `entry[0] >> 8` (the
-/// low byte holds the size in units; an all-zero first word is an empty slot), never more than
-/// half full, with backward-shift deletion (no tombstones).
-struct KeyedTable<const W: usize> {
-    slots: Vec<[u64; W]>,
-    /// `64 - log2(slots.len())`.
-    shift: u32,
-}
-
-impl<const W: usize> KeyedTable<W> {
-    /// A table for up to `live` entries.
-    fn new(live: usize) -> KeyedTable<W> {
-        let slots = (2 * live + 2).next_power_of_two().max(16);
-        KeyedTable {
-            slots: vec![[0; W]; slots],
-            shift: 64 - slots.trailing_zeros(),
-        }
-    }
-
-    #[inline]
-    fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
-
-    /// The slot holding `key`, if any.
-    #[inline]
-    fn find(&self, key: u64) -> Option<usize> {
-        let mask = self.slots.len() - 1;
-        let mut s = self.home(key);
-        loop {
-            match self.slots[s][0] {
-                0 => return None,
-                w if w >> 8 == key => return Some(s),
-                _ => s = (s + 1) & mask,
-            }
-        }
-    }
-
-    /// Stores `entry` (not yet present) and returns its slot.
-    #[inline]
-    fn insert(&mut self, entry: [u64; W]) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut s = self.home(entry[0] >> 8);
-        while self.slots[s][0] != 0 {
-            s = (s + 1) & mask;
-        }
-        self.slots[s] = entry;
-        s
-    }
-
-    /// Empties `slot`: each later entry of its probe run whose home is not between the hole and
-    /// it moves into the hole, and `moved(slots, to)` is told where it went.
-    #[inline]
-    fn remove(&mut self, slot: usize, mut moved: impl FnMut(&mut [[u64; W]], usize)) {
-        let mask = self.slots.len() - 1;
-        let mut hole = slot;
-        let mut j = (slot + 1) & mask;
-        while self.slots[j][0] != 0 {
-            let home = self.home(self.slots[j][0] >> 8);
-            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
-                self.slots[hole] = self.slots[j];
-                moved(&mut self.slots, hole);
-                hole = j;
-            }
-            j = (j + 1) & mask;
-        }
-        self.slots[hole] = [0; W];
-    }
-}
-
-/// A missing address-order link of [`TagChain`].
-const TAG_NIL: u64 = u32::MAX as u64;
-
-/// The tag-chain floor (module comment, section 6): a free finds the freed tag by address,
-/// then reaches both address neighbours through the links it holds. Tags are two words,
-/// `[start << 8 | units, prev | next << 32]` (links are slots of the same table, [`TAG_NIL`] at
-/// either end of the list). Allocating appends at the top of the space, so the address order
-/// is the allocation order and the tag a new one links to is the one written last.
-struct TagChain {
-    tags: KeyedTable<2>,
-    /// Start (in units, from 1) of the next allocation.
-    top: u64,
-    /// Slot of the last tag in address order.
-    last: u64,
-}
-
-impl TagChain {
-    fn new(live: usize) -> TagChain {
-        TagChain {
-            tags: KeyedTable::new(live),
-            top: 1,
-            last: TAG_NIL,
-        }
-    }
-}
-
-/// Given a tag's links `link`, points its predecessor's `next` at `next` and its successor's
-/// `prev` at `prev` (or, if it is the last tag, makes `prev` the last).
-#[inline]
-fn repoint(tags: &mut [[u64; 2]], last: &mut u64, link: u64, prev: u64, next: u64) {
-    let (p, n) = (link & TAG_NIL, link >> 32);
-    if p != TAG_NIL {
-        let l = &mut tags[p as usize][1];
-        *l = (*l & TAG_NIL) | next << 32;
-    }
-    if n != TAG_NIL {
-        let l = &mut tags[n as usize][1];
-        *l = (*l & !TAG_NIL) | prev;
-    } else {
-        *last = prev;
-    }
-}
-
-impl Subject for TagChain {
-    type Handle = u64;
-    #[inline]
-    fn alloc(&mut self, units: u32) -> Option<u64> {
-        let start = self.top;
-        self.top += u64::from(units);
-        let s = self
-            .tags
-            .insert([start << 8 | u64::from(units), self.last | TAG_NIL << 32]);
-        if self.last != TAG_NIL {
-            let l = &mut self.tags.slots[self.last as usize][1];
-            *l = (*l & TAG_NIL) | (s as u64) << 32;
-        }
-        self.last = s as u64;
-        Some(start)
-    }
-    #[inline]
-    fn free(&mut self, start: u64, units: u32) {
-        let s = self.tags.find(start).expect("tag-chain: bad free");
-        let [key, link] = self.tags.slots[s];
-        assert_eq!(key & 0xff, u64::from(units), "tag-chain: wrong-size free");
-        // Unlink: each neighbour now points at the other.
-        repoint(
-            &mut self.tags.slots,
-            &mut self.last,
-            link,
-            link & TAG_NIL,
-            link >> 32,
-        );
-        // A tag that moves takes its neighbours' links with it.
-        let last = &mut self.last;
-        self.tags.remove(s, |tags, to| {
-            repoint(tags, last, tags[to][1], to as u64, to as u64);
-        });
-    }
-}
-
-/// The tag-lookup floor (module comment, section 6): a free finds the freed tag and both
-/// address neighbours by address, three independent look-ups: the freed tag and the successor
-/// by start in the tag table, a free predecessor by its end in a second table (an arena that
-/// finds neighbours this way keys its free segments by end too). Allocating appends at the top
-/// of the space, as [`TagChain`] does, so nothing is ever free here: the predecessor look-up
-/// always misses, after reading its home slot, and the end table stays empty.
-struct TagLookup {
-    /// Tags, `[start << 8 | units]`.
-    tags: KeyedTable<1>,
-    /// Free segments by end: `[end << 8 | units]`.
-    ends: KeyedTable<1>,
-    /// Start (in units, from 1) of the next allocation.
-    top: u64,
-}
-
-impl TagLookup {
-    fn new(live: usize) -> TagLookup {
-        TagLookup {
-            tags: KeyedTable::new(live),
-            ends: KeyedTable::new(live),
-            top: 1,
-        }
-    }
-}
-
-impl Subject for TagLookup {
-    type Handle = u64;
-    #[inline]
-    fn alloc(&mut self, units: u32) -> Option<u64> {
-        let start = self.top;
-        self.top += u64::from(units);
-        self.tags.insert([start << 8 | u64::from(units)]);
-        Some(start)
-    }
-    #[inline]
-    fn free(&mut self, start: u64, units: u32) {
-        let s = self.tags.find(start).expect("tag-lookup: bad free");
-        let pred = self.ends.find(start);
-        let succ = self.tags.find(start + u64::from(units));
-        assert_eq!(
-            self.tags.slots[s][0] & 0xff,
-            u64::from(units),
-            "tag-lookup: wrong-size free"
-        );
-        // What a coalescing free decides from the neighbours: whether they are free.
-        black_box((pred.is_some(), succ.map(|t| self.tags.slots[t][0])));
-        self.tags.remove(s, |_, _| {});
-    }
-}
-
 /// A heap buffer for talc. Its alignment is the system allocator's minimum, so
 /// `alloc_zeroed` is a `calloc`, which takes large buffers straight from `mmap`: the OS zeroes
 /// pages lazily, on first touch (a larger alignment would `memset` the whole buffer).
@@ -820,8 +604,6 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         steady(&mut g, "buddy", &trace, Buddy::new);
         steady(&mut g, "offset", &trace, || Offset::new(n));
         steady(&mut g, "floor", &trace, || Floor::new(n));
-        steady(&mut g, "tag-chain", &trace, || TagChain::new(n));
-        steady(&mut g, "tag-lookup", &trace, || TagLookup::new(n));
         {
             // Made on first use, so that a filtered-out talc costs nothing.
             let buffer = OnceCell::new();
@@ -1059,8 +841,6 @@ fn count_pairs(spec: &str) {
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),
-        "tag-chain" => run(TagChain::new(n), "tag-chain", &trace, pairs),
-        "tag-lookup" => run(TagLookup::new(n), "tag-lookup", &trace, pairs),
         "oracle" => run(
             Oracle::new(oracle::Policy::InstantFit, 0),
             "oracle",
