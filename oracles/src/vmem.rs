@@ -1213,4 +1213,157 @@ mod tests {
             Err(SpanErrorKind::Wraps)
         );
     }
+
+    /// Each verdict of `judge_alloc`, and the predictions beside it, on hand-built states
+    /// where exactly one rule decides (a mutation round found these rules reached by no test:
+    /// the campaign on a correct arena never breaks them, and no seeded bug breaks only them).
+    #[test]
+    fn each_rule_decides_alone() {
+        let incomplete = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::Incomplete { .. }));
+        let bad_import = |r: Result<(), Mismatch>, what: &str| match r {
+            Err(Mismatch::BadImport { why }) => why.contains(what),
+            _ => false,
+        };
+        let broken = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::PolicyBroken { .. }));
+
+        // No source, room here: NoSpace is incomplete, for every policy.
+        for policy in [
+            Policy::InstantFit,
+            Policy::BestFit,
+            Policy::FirstFit,
+            Policy::NextFit,
+        ] {
+            let mut m = ArenaModel::new(1, IA32);
+            m.add_span(0x1000, 0x100);
+            assert!(incomplete(m.judge_alloc(
+                &req(0x10),
+                policy,
+                &[],
+                Err(AllocErrorKind::NoSpace)
+            )));
+        }
+        // Own spans full, the source has room: failing without importing is wrong.
+        let full_here = || {
+            let mut src = ArenaModel::new(1, IA32);
+            src.add_span(0x10_0000, 0x1000);
+            let mut m = ArenaModel::with_source(1, 1, IA32, src);
+            m.add_span(0x1000, 0x10);
+            m.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x1000))
+                .unwrap();
+            m
+        };
+        let mut m = full_here();
+        let r = m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[],
+            Err(AllocErrorKind::NoSpace),
+        );
+        assert!(bad_import(r, "failed without importing"));
+        // ... and importing is right, once the source really is used.
+        let mut m = full_here();
+        let ok = m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x10_0000, 0x10_000f)],
+            Ok(0x10_0000),
+        );
+        assert_eq!(ok, Ok(()));
+        // Room here: importing anyway is wrong.
+        let mut src = ArenaModel::new(1, IA32);
+        src.add_span(0x10_0000, 0x1000);
+        let mut m = ArenaModel::with_source(1, 1, IA32, src);
+        m.add_span(0x1000, 0x100);
+        let r = m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x10_0000, 0x10_000f)],
+            Ok(0x10_0000),
+        );
+        assert!(bad_import(r, "was a placement"));
+        // An import over a live source allocation is wrong.
+        let mut src = ArenaModel::new(1, IA32);
+        src.add_span(0x10_0000, 0x1000);
+        src.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x10_0000))
+            .unwrap();
+        let mut m = ArenaModel::with_source(1, 1, IA32, src);
+        let r = m.judge_alloc(
+            &req(0x10),
+            Policy::InstantFit,
+            &[(0x10_0000, 0x10_000f)],
+            Ok(0x10_0000),
+        );
+        assert!(bad_import(r, "not free in the source"));
+
+        // BestFit must take the smallest fitting run, NextFit the lowest at its rotor.
+        let mut m = ArenaModel::new(1, IA32);
+        m.add_span(0, 0x100);
+        m.add_span(0x200, 0x10);
+        assert!(broken(m.clone().judge_alloc(
+            &req(0x10),
+            Policy::BestFit,
+            &[],
+            Ok(0)
+        )));
+        assert_eq!(
+            m.judge_alloc(&req(0x10), Policy::BestFit, &[], Ok(0x200)),
+            Ok(())
+        );
+        let mut m = ArenaModel::new(1, IA32);
+        m.add_span(0, 0x100);
+        m.judge_alloc(&req(0x10), Policy::NextFit, &[], Ok(0))
+            .unwrap();
+        m.free(0);
+        // The rotor is past the first allocation, so NextFit does not reuse its place.
+        assert!(broken(m.clone().judge_alloc(
+            &req(0x10),
+            Policy::NextFit,
+            &[],
+            Ok(0)
+        )));
+        assert_eq!(
+            m.judge_alloc(&req(0x10), Policy::NextFit, &[], Ok(0x10)),
+            Ok(())
+        );
+
+        // Wrong size either way; the overlap named is the lowest span covered.
+        let mut m = ArenaModel::new(0x10, IA32);
+        m.add_span(0x100, 0x100);
+        m.add_span(0x300, 0x100);
+        m.judge_alloc(&req(0x40), Policy::FirstFit, &[], Ok(0x100))
+            .unwrap();
+        assert_eq!(
+            m.predict_free(0x100, 0x20),
+            Err(FreeErrorKind::WrongSize(0x40))
+        );
+        assert_eq!(
+            m.predict_free(0x100, 0x50),
+            Err(FreeErrorKind::WrongSize(0x40))
+        );
+        assert_eq!(m.predict_free(0x100, 0x31), Ok(()));
+        assert_eq!(
+            m.predict_add_span(0x80, 0x400),
+            Err(SpanErrorKind::Overlaps(0x100))
+        );
+        // A wholly allocated span has no free run.
+        let mut m = ArenaModel::new(1, IA32);
+        m.add_span(0, 0x10);
+        m.add_span(0x100, 0x10);
+        m.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0))
+            .unwrap();
+        let c = m.counts();
+        assert_eq!((c.free_runs, c.largest_free), (1, 0x10));
+
+        // The first address of the canonical hole is in it, even for one byte.
+        let x64 = Space {
+            top: u64::MAX,
+            canonical_bits: Some(48),
+        };
+        let m = ArenaModel::new(1, x64);
+        assert_eq!(m.predict_add_span(0x7FFF_FFFF_FFFF, 1), Ok(()));
+        assert_eq!(
+            m.predict_add_span(0x8000_0000_0000, 1),
+            Err(SpanErrorKind::NonCanonical)
+        );
+    }
 }
