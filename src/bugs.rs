@@ -54,10 +54,15 @@ pub enum Bug {
     /// A flush token covers only the first page of the changed range (a single INVLPG where a
     /// range flush was needed): the other pages' TLB entries stay stale.
     FlushWrongRange,
+    /// ANCHORS section 1 (NetBSD's INSTANTFIT falls back to BESTFIT; illumos searches the
+    /// size's own list after the lists that guarantee a fit): instant fit looks only at the
+    /// heads of the lists whose every segment fits and never falls back, so a request fails
+    /// (or imports) although a free segment holds it.
+    InstantFitNoFallback,
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 15] = [
+pub const ALL_BUGS: [(Bug, &str); 16] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -66,6 +71,7 @@ pub const ALL_BUGS: [(Bug, &str); 15] = [
     (Bug::AlignPadNoFallback, "vmem"),
     (Bug::InsertOverlapNeverFires, "vmem"),
     (Bug::ContainsEndWraps, "vmem"),
+    (Bug::InstantFitNoFallback, "vmem"),
     (Bug::FindspaceNoWrapCheck, "vmmap"),
     (Bug::NonPow2AlignAsMask, "vmmap"),
     (Bug::GapIndexPrunesAlignedFit, "vmmap"),
@@ -94,6 +100,7 @@ impl Bug {
             Bug::TablePageFreedWithEntries => "table-freed-with-entries",
             Bug::NonCanonicalAccepted => "non-canonical-accepted",
             Bug::FlushWrongRange => "flush-wrong-range",
+            Bug::InstantFitNoFallback => "instant-fit-no-fallback",
         }
     }
 

@@ -1136,6 +1136,10 @@ impl<S: SpanSource> Arena<S> {
         let pad = c.align - self.quantum;
         let fallback = true;
         #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG InstantFitNoFallback (ANCHORS section 1): no fallback after the lists
+        // that guarantee a fit, so a free segment that holds the request is never found.
+        let fallback = fallback && !self.bug(Bug::InstantFitNoFallback);
+        #[cfg(feature = "seeded-bugs")]
         // SEEDED BUG AlignPadNoFallback (Linux 2019-2021): the search pads the size by
         // align - 1 and never falls back, so exactly fitting aligned blocks are missed.
         let (pad, fallback) = if self.bug(Bug::AlignPadNoFallback) && pad > 0 {
