@@ -1242,89 +1242,67 @@ mod tests {
                 Err(AllocErrorKind::NoSpace)
             )));
         }
-        // Own spans full, the source has room: failing without importing is wrong.
-        let full_here = || {
+        // An arena over a source with one free span at 0x10_0000 (its first 0x10 bytes
+        // allocated if `source_busy`), and here one span with room or one already full.
+        let sourced = |room_here: bool, source_busy: bool| {
             let mut src = ArenaModel::new(1, IA32);
             src.add_span(0x10_0000, 0x1000);
+            if source_busy {
+                src.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x10_0000))
+                    .unwrap();
+            }
             let mut m = ArenaModel::with_source(1, 1, IA32, src);
-            m.add_span(0x1000, 0x10);
-            m.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x1000))
-                .unwrap();
+            m.add_span(0x1000, if room_here { 0x100 } else { 0x10 });
+            if !room_here {
+                m.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x1000))
+                    .unwrap();
+            }
             m
         };
-        let mut m = full_here();
-        let r = m.judge_alloc(
+        // Instant fit of 0x10 served from an import of the source's first 0x10 bytes.
+        let import_first = |mut m: ArenaModel| {
+            let imported = [(0x10_0000, 0x10_000f)];
+            m.judge_alloc(&req(0x10), Policy::InstantFit, &imported, Ok(0x10_0000))
+        };
+        // Own spans full, the source has room: failing without importing is wrong, and
+        // importing is right.
+        let r = sourced(false, false).judge_alloc(
             &req(0x10),
             Policy::InstantFit,
             &[],
             Err(AllocErrorKind::NoSpace),
         );
         assert!(bad_import(r, "failed without importing"));
-        // ... and importing is right, once the source really is used.
-        let mut m = full_here();
-        let ok = m.judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x10_0000, 0x10_000f)],
-            Ok(0x10_0000),
-        );
-        assert_eq!(ok, Ok(()));
+        assert_eq!(import_first(sourced(false, false)), Ok(()));
         // Room here: importing anyway is wrong.
-        let mut src = ArenaModel::new(1, IA32);
-        src.add_span(0x10_0000, 0x1000);
-        let mut m = ArenaModel::with_source(1, 1, IA32, src);
-        m.add_span(0x1000, 0x100);
-        let r = m.judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x10_0000, 0x10_000f)],
-            Ok(0x10_0000),
-        );
-        assert!(bad_import(r, "was a placement"));
+        assert!(bad_import(
+            import_first(sourced(true, false)),
+            "was a placement"
+        ));
         // An import over a live source allocation is wrong.
-        let mut src = ArenaModel::new(1, IA32);
-        src.add_span(0x10_0000, 0x1000);
-        src.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x10_0000))
-            .unwrap();
-        let mut m = ArenaModel::with_source(1, 1, IA32, src);
-        let r = m.judge_alloc(
-            &req(0x10),
-            Policy::InstantFit,
-            &[(0x10_0000, 0x10_000f)],
-            Ok(0x10_0000),
-        );
-        assert!(bad_import(r, "not free in the source"));
+        assert!(bad_import(
+            import_first(sourced(false, true)),
+            "not free in the source"
+        ));
 
         // BestFit must take the smallest fitting run, NextFit the lowest at its rotor.
         let mut m = ArenaModel::new(1, IA32);
         m.add_span(0, 0x100);
         m.add_span(0x200, 0x10);
-        assert!(broken(m.clone().judge_alloc(
-            &req(0x10),
-            Policy::BestFit,
-            &[],
-            Ok(0)
-        )));
-        assert_eq!(
-            m.judge_alloc(&req(0x10), Policy::BestFit, &[], Ok(0x200)),
-            Ok(())
-        );
+        // What judging 0x10 bytes served at `at` by `policy` says (the model left as it is).
+        let served = |m: &ArenaModel, policy: Policy, at: u64| {
+            m.clone().judge_alloc(&req(0x10), policy, &[], Ok(at))
+        };
+        assert!(broken(served(&m, Policy::BestFit, 0)));
+        assert_eq!(served(&m, Policy::BestFit, 0x200), Ok(()));
         let mut m = ArenaModel::new(1, IA32);
         m.add_span(0, 0x100);
         m.judge_alloc(&req(0x10), Policy::NextFit, &[], Ok(0))
             .unwrap();
         m.free(0);
         // The rotor is past the first allocation, so NextFit does not reuse its place.
-        assert!(broken(m.clone().judge_alloc(
-            &req(0x10),
-            Policy::NextFit,
-            &[],
-            Ok(0)
-        )));
-        assert_eq!(
-            m.judge_alloc(&req(0x10), Policy::NextFit, &[], Ok(0x10)),
-            Ok(())
-        );
+        assert!(broken(served(&m, Policy::NextFit, 0)));
+        assert_eq!(served(&m, Policy::NextFit, 0x10), Ok(()));
 
         // Wrong size either way; the overlap named is the lowest span covered.
         let mut m = ArenaModel::new(0x10, IA32);
