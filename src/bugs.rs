@@ -59,10 +59,14 @@ pub enum Bug {
     /// heads of the lists whose every segment fits and never falls back, so a request fails
     /// (or imports) although a free segment holds it.
     InstantFitNoFallback,
+    /// NetBSD `vmem_xalloc` ("XXX eeek", ANCHORS section 1): the import request drops the
+    /// caller's minaddr and maxaddr, so the source may hand out a span the request cannot use;
+    /// the arena gives it back and fails although the source had room within the bounds.
+    ImportIgnoresMinmax,
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 16] = [
+pub const ALL_BUGS: [(Bug, &str); 17] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -72,6 +76,7 @@ pub const ALL_BUGS: [(Bug, &str); 16] = [
     (Bug::InsertOverlapNeverFires, "vmem"),
     (Bug::ContainsEndWraps, "vmem"),
     (Bug::InstantFitNoFallback, "vmem"),
+    (Bug::ImportIgnoresMinmax, "vmem"),
     (Bug::FindspaceNoWrapCheck, "vmmap"),
     (Bug::NonPow2AlignAsMask, "vmmap"),
     (Bug::GapIndexPrunesAlignedFit, "vmmap"),
@@ -101,6 +106,7 @@ impl Bug {
             Bug::NonCanonicalAccepted => "non-canonical-accepted",
             Bug::FlushWrongRange => "flush-wrong-range",
             Bug::InstantFitNoFallback => "instant-fit-no-fallback",
+            Bug::ImportIgnoresMinmax => "import-ignores-minmax",
         }
     }
 

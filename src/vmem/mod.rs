@@ -1378,6 +1378,12 @@ impl<S: SpanSource> Arena<S> {
             let mut want = *req;
             want.size = size;
             want.align = c.align;
+            #[cfg(feature = "seeded-bugs")]
+            // SEEDED BUG ImportIgnoresMinmax (NetBSD, "XXX eeek"): the import forgets the
+            // request's address bounds, so the span may lie where the request cannot go.
+            if self.bug(Bug::ImportIgnoresMinmax) {
+                (want.minaddr, want.maxaddr) = (0, u64::MAX);
+            }
             let Some(span) = self.source.import(&ImportRequest { request: want }) else {
                 continue;
             };
