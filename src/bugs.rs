@@ -63,10 +63,14 @@ pub enum Bug {
     /// caller's minaddr and maxaddr, so the source may hand out a span the request cannot use;
     /// the arena gives it back and fails although the source had room within the bounds.
     ImportIgnoresMinmax,
+    /// Linux 2011 (ANCHORS 6 #1, the vmap free-area cache: a cache hit not re-checked against
+    /// the request's constraints): the unconstrained fast path also takes requests with
+    /// address bounds, so the recent segment or a list head is handed out outside them.
+    FastPathSkipsBounds,
 }
 
 /// Every seeded bug, with the harness target that must find it.
-pub const ALL_BUGS: [(Bug, &str); 17] = [
+pub const ALL_BUGS: [(Bug, &str); 18] = [
     (Bug::MaxaddrExclusive, "vmem"),
     (Bug::ImportSizeWrap, "vmem"),
     (Bug::NocrossOffByOne, "vmem"),
@@ -77,6 +81,7 @@ pub const ALL_BUGS: [(Bug, &str); 17] = [
     (Bug::ContainsEndWraps, "vmem"),
     (Bug::InstantFitNoFallback, "vmem"),
     (Bug::ImportIgnoresMinmax, "vmem"),
+    (Bug::FastPathSkipsBounds, "vmem"),
     (Bug::FindspaceNoWrapCheck, "vmmap"),
     (Bug::NonPow2AlignAsMask, "vmmap"),
     (Bug::GapIndexPrunesAlignedFit, "vmmap"),
@@ -107,6 +112,7 @@ impl Bug {
             Bug::FlushWrongRange => "flush-wrong-range",
             Bug::InstantFitNoFallback => "instant-fit-no-fallback",
             Bug::ImportIgnoresMinmax => "import-ignores-minmax",
+            Bug::FastPathSkipsBounds => "fast-path-skips-bounds",
         }
     }
 

@@ -1253,12 +1253,16 @@ impl<S: SpanSource> Arena<S> {
         // An unconstrained instant-fit request (only a size: the alignment is the quantum, no
         // phase, nocross or bounds) takes the head of a guaranteed list directly; anything the
         // fast path does not settle goes the general way, with the same outcome.
+        let unbounded = req.minaddr == 0 && req.maxaddr == u64::MAX;
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG FastPathSkipsBounds (Linux 2011, the vmap free-area cache): the fast
+        // path is taken without looking at the request's address bounds.
+        let unbounded = unbounded || self.bug(Bug::FastPathSkipsBounds);
         if policy == Policy::InstantFit
             && req.align & !self.quantum == 0
             && req.phase == 0
             && req.nocross == 0
-            && req.minaddr == 0
-            && req.maxaddr == u64::MAX
+            && unbounded
         {
             if let Some(r) = self.instant_unconstrained(req.size) {
                 return r;
