@@ -43,9 +43,9 @@
 //! ## 4. Counting instead of timing
 //!
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it
-//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor, oracle, oracle-best) at `n` live
-//! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs`
-//! more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts)
+//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor, keyed, oracle, oracle-best) at
+//! `n` live segments exactly as the steady-state benchmark does (fill, untimed churn), replays
+//! `pairs` more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts)
 //! and divides the difference, giving instructions and cache misses per pair: figures that
 //! repeat exactly on any machine, unlike times on a shared one.
 //!
@@ -66,6 +66,14 @@
 //! the live set outgrows the caches. The floor does exactly that and nothing more, so its
 //! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
 //! much the memory system alone slows a pair down on the machine at hand.
+//!
+//! `steady/instant/keyed` ([`Keyed`]) is the floor with one thing more, the one thing the
+//! issue's section 2 demands of every free that the floor leaves out: the record of the freed
+//! allocation is found **by its address**, in a table keyed by address, not by a handle that
+//! indexes it. Its time is what the address index alone costs a pair (see [`Keyed`] for the
+//! table); vmem does that and then coalesces, keeps its lists and carves. It is
+//! not a lower bound for every design (a design could overlap the index's miss with other
+//! work), only the cost of that one piece measured beside the rest.
 //!
 //! ## 7. The machine's memory latency
 //!
@@ -407,6 +415,96 @@ impl Subject for Floor {
     }
 }
 
+/// The keyed floor (module comment, section 6): an index of allocations keyed by address and
+/// nothing else, in a plain fast form: one open-addressed table of 16-byte records
+/// (address, units), linear probing from a multiplicative hash of the page number (as vmem's
+/// index hashes), never more than half full, deletion by backward shift (no tombstones). An
+/// allocation reuses the address freed last, as vmem's recent segment often does, so its
+/// insert lands on the slot the free just emptied, in cache. So a pair costs the benchmark's
+/// own work, one look-up at a random slot (compare the size, remove) and an insert that hits
+/// the cache: no placement, no neighbours, no lists.
+struct Keyed {
+    /// `(address, units)`; address 0 marks an empty slot (addresses start at [`VMEM_BASE`]).
+    slots: Vec<(u64, u32)>,
+    /// `64 - log2(slots.len())`: the hash keeps the product's top bits.
+    shift: u32,
+    /// The next address never handed out (the fill places allocations back to back).
+    fresh: u64,
+    /// Addresses freed and not handed out again, the most recent last.
+    freed: Vec<u64>,
+}
+
+impl Keyed {
+    /// Room for `live` records at most half full.
+    fn new(live: usize) -> Keyed {
+        let slots = (2 * live.max(1)).next_power_of_two();
+        Keyed {
+            slots: vec![(0, 0); slots],
+            shift: 64 - slots.trailing_zeros(),
+            fresh: VMEM_BASE,
+            freed: Vec::new(),
+        }
+    }
+
+    fn home(&self, addr: u64) -> usize {
+        ((addr / PAGE).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+}
+
+impl Subject for Keyed {
+    type Handle = u64;
+    #[inline]
+    fn alloc(&mut self, units: u32) -> Option<u64> {
+        let addr = match self.freed.pop() {
+            Some(a) => a,
+            None => {
+                // Back to back, as a bump allocator places them: addresses as irregular as
+                // the sizes, so the hash spreads them as it spreads vmem's (a fixed stride can
+                // fall on a lattice of the multiplicative hash and cluster).
+                let a = self.fresh;
+                self.fresh += u64::from(units) * PAGE;
+                a
+            }
+        };
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(addr);
+        while self.slots[i].0 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (addr, units);
+        Some(addr)
+    }
+    #[inline]
+    fn free(&mut self, addr: u64, units: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(addr);
+        while self.slots[i].0 != addr {
+            assert_ne!(self.slots[i].0, 0, "keyed: bad free of {addr:#x}");
+            i = (i + 1) & mask;
+        }
+        assert_eq!(
+            self.slots[i].1, units,
+            "keyed: wrong-size free of {addr:#x}"
+        );
+        // Backward shift: pull each later record of the run into the hole if its home allows.
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let (a, _) = self.slots[j];
+            if a == 0 {
+                break;
+            }
+            let home = self.home(a);
+            if (i.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
+                self.slots[i] = self.slots[j];
+                i = j;
+            }
+        }
+        self.slots[i] = (0, 0);
+        self.freed.push(addr);
+    }
+}
+
 /// A heap buffer for talc. Its alignment is the system allocator's minimum, so
 /// `alloc_zeroed` is a `calloc`, which takes large buffers straight from `mmap`: the OS zeroes
 /// pages lazily, on first touch (a larger alignment would `memset` the whole buffer).
@@ -604,6 +702,7 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         steady(&mut g, "buddy", &trace, Buddy::new);
         steady(&mut g, "offset", &trace, || Offset::new(n));
         steady(&mut g, "floor", &trace, || Floor::new(n));
+        steady(&mut g, "keyed", &trace, || Keyed::new(n));
         {
             // Made on first use, so that a filtered-out talc costs nothing.
             let buffer = OnceCell::new();
@@ -841,6 +940,7 @@ fn count_pairs(spec: &str) {
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),
+        "keyed" => run(Keyed::new(n), "keyed", &trace, pairs),
         "oracle" => run(
             Oracle::new(oracle::Policy::InstantFit, 0),
             "oracle",
