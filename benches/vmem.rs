@@ -71,7 +71,7 @@
 //! issue's section 2 demands of every free that the floor leaves out: the record of the freed
 //! allocation is found **by its address**, in a table keyed by address, not by a handle that
 //! indexes it. Its time is what the address index alone costs a pair (see [`Keyed`] for the
-//! table); vmem does that and then coalesces, keeps its lists and carves. It is
+//! table, and [`KEYED_SPREAD`] for how full it is kept); vmem does that and then coalesces, keeps its lists and carves. It is
 //! not a lower bound for every design (a design could overlap the index's miss with other
 //! work), only the cost of that one piece measured beside the rest.
 //!
@@ -138,6 +138,13 @@ const TALC_UNIT_BYTES: usize = 16;
 
 /// Largest `N` the oracle runs at.
 const ORACLE_MAX_N: usize = 1_000;
+
+/// The keyed calibration's table has at least this many slots per live record (rounded up
+/// to a power of two). The fastest of 2, 4, 8 and 16, measured at 10^6 (`KVAFUZZ_PAIRS`,
+/// task-clock, medians of 5, one session): 183 / 114 / 109 / 117 ns a pair; at 10^3:
+/// 36.6 / - / 14.5 / 12.4. A fuller table probes past the home slot (a branch the CPU cannot
+/// predict) and moves records on every delete; an emptier one spreads over more pages.
+const KEYED_SPREAD: usize = 8;
 
 /// Table sizes (KiB) of the dependent-read latency calibration (module comment, section 7).
 const LATENCY_KIB: [usize; 4] = [1 << 10, 4 << 10, 16 << 10, 64 << 10];
@@ -418,7 +425,8 @@ impl Subject for Floor {
 /// The keyed floor (module comment, section 6): an index of allocations keyed by address and
 /// nothing else, in a plain fast form: one open-addressed table of 16-byte records
 /// (address, units), linear probing from a multiplicative hash of the page number (as vmem's
-/// index hashes), never more than half full, deletion by backward shift (no tombstones). An
+/// index hashes), at most [`KEYED_SPREAD`]-th full, deletion by backward shift (no
+/// tombstones). An
 /// allocation reuses the address freed last, as vmem's recent segment often does, so its
 /// insert lands on the slot the free just emptied, in cache. So a pair costs the benchmark's
 /// own work, one look-up at a random slot (compare the size, remove) and an insert that hits
@@ -435,9 +443,9 @@ struct Keyed {
 }
 
 impl Keyed {
-    /// Room for `live` records at most half full.
+    /// Room for `live` records, at most `1 / KEYED_SPREAD` full.
     fn new(live: usize) -> Keyed {
-        let slots = (2 * live.max(1)).next_power_of_two();
+        let slots = (KEYED_SPREAD * live.max(1)).next_power_of_two();
         Keyed {
             slots: vec![(0, 0); slots],
             shift: 64 - slots.trailing_zeros(),
