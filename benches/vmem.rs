@@ -42,12 +42,12 @@
 //!
 //! ## 4. Counting instead of timing
 //!
-//! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it
-//! builds `who` (vmem, vmem-best, buddy, offset, talc, floor, keyed, oracle, oracle-best) at
-//! `n` live segments exactly as the steady-state benchmark does (fill, untimed churn), replays
-//! `pairs` more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts)
-//! and divides the difference, giving instructions and cache misses per pair: figures that
-//! repeat exactly on any machine, unlike times on a shared one.
+//! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it builds
+//! `who` (vmem, vmem-best, buddy, offset, talc, floor, keyed, oracle, oracle-best) at `n` live
+//! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs` more
+//! pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
+//! divides the difference, giving instructions and cache misses per pair: figures that repeat
+//! exactly on any machine, unlike times on a shared one.
 //!
 //! ## 5. Clock
 //!
@@ -67,13 +67,13 @@
 //! time at each `N` is a lower bound for all of them, and its `10^6 / 10^3` ratio is how
 //! much the memory system alone slows a pair down on the machine at hand.
 //!
-//! `steady/instant/keyed` ([`Keyed`]) is the floor with one thing more, the one thing the
-//! issue's section 2 demands of every free that the floor leaves out: the record of the freed
-//! allocation is found **by its address**, in a table keyed by address, not by a handle that
-//! indexes it. Its time is what the address index alone costs a pair (see [`Keyed`] for the
-//! table, and [`KEYED_SPREAD`] for how full it is kept); vmem does that and then coalesces, keeps its lists and carves. It is
-//! not a lower bound for every design (a design could overlap the index's miss with other
-//! work), only the cost of that one piece measured beside the rest.
+//! `steady/instant/keyed` ([`Keyed`]) is the floor with one thing more, the one thing the issue's
+//! section 2 demands of every free that the floor leaves out: the record of the freed allocation is
+//! found **by its address**, in a table keyed by address, not by a handle that indexes it. Its time
+//! is what the address index alone costs a pair (see [`Keyed`] for the table, and [`KEYED_SPREAD`]
+//! for how full it is kept); vmem does that and then coalesces, keeps its lists and carves. It is
+//! not a lower bound for every design (a design could overlap the index's miss with other work),
+//! only the cost of that one piece measured beside the rest.
 //!
 //! ## 7. The machine's memory latency
 //!
@@ -423,14 +423,13 @@ impl Subject for Floor {
 }
 
 /// The keyed floor (module comment, section 6): an index of allocations keyed by address and
-/// nothing else, in a plain fast form: one open-addressed table of 16-byte records
-/// (address, units), linear probing from a multiplicative hash of the page number (as vmem's
-/// index hashes), at most [`KEYED_SPREAD`]-th full, deletion by backward shift (no
-/// tombstones). An
-/// allocation reuses the address freed last, as vmem's recent segment often does, so its
-/// insert lands on the slot the free just emptied, in cache. So a pair costs the benchmark's
-/// own work, one look-up at a random slot (compare the size, remove) and an insert that hits
-/// the cache: no placement, no neighbours, no lists.
+/// nothing else, in a plain fast form: one open-addressed table of 16-byte records (address,
+/// units), linear probing from a multiplicative hash of the page number (as vmem's index hashes),
+/// at most 1/[`KEYED_SPREAD`] full, deletion by backward shift (no tombstones). An allocation
+/// reuses the address freed last, as vmem's recent segment often does, so its insert lands on the
+/// slot the free just emptied, in cache. So a pair costs the benchmark's own work, one look-up at a
+/// random slot (compare the size, remove) and an insert that hits the cache: no placement, no
+/// neighbours, no lists.
 struct Keyed {
     /// `(address, units)`; address 0 marks an empty slot (addresses start at [`VMEM_BASE`]).
     slots: Vec<(u64, u32)>,
