@@ -98,3 +98,130 @@ impl Encoder {
         self.out
     }
 }
+
+/// A field of a scenario that a tag byte selects from families of interesting values (a few
+/// quanta, a power of two, the top of the space, ...), the last tag meaning "raw value
+/// follows". Its reader and writer sit side by side in one `impl`, naming the same tag
+/// constants, so the two cannot drift apart unnoticed; the round-trip property test over every
+/// registered target (`decode(encode(decode(bytes))) == decode(bytes)`) checks each pair.
+///
+/// `write` may always use the raw tag: it must only write bytes that `read` turns back into
+/// exactly `v`.
+pub trait Selector {
+    /// What the field holds once read.
+    type Value;
+    /// Reads one field.
+    fn read(&self, d: &mut Decoder) -> Self::Value;
+    /// Writes `v` so that [`Selector::read`] gives it back.
+    fn write(&self, e: &mut Encoder, v: &Self::Value);
+}
+
+/// Swarm testing: which op kinds a scenario uses, read from one header field. Only the low
+/// `kinds` bits count; none set means every kind is on. The field is one byte for at most 8
+/// kinds, two for at most 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Swarm {
+    mask: u16,
+    kinds: u8,
+}
+
+impl Swarm {
+    /// The most op kinds a target may have.
+    pub const MAX_KINDS: u8 = 16;
+
+    fn all_bits(kinds: u8) -> u16 {
+        (((1u32) << kinds) - 1) as u16
+    }
+
+    /// Reads the mask of a target with `kinds` op kinds (`1..=MAX_KINDS`).
+    pub fn read(d: &mut Decoder, kinds: u8) -> Swarm {
+        debug_assert!((1..=Swarm::MAX_KINDS).contains(&kinds));
+        let raw = if kinds <= 8 {
+            u16::from(d.u8())
+        } else {
+            d.u16()
+        };
+        let mask = match raw & Swarm::all_bits(kinds) {
+            0 => Swarm::all_bits(kinds),
+            m => m,
+        };
+        Swarm { mask, kinds }
+    }
+
+    /// Writes the mask that switches every kind on (encoders write ops with their final
+    /// kinds, so they never need another).
+    pub fn write_all(e: &mut Encoder, kinds: u8) {
+        if kinds <= 8 {
+            e.u8(0);
+        } else {
+            e.u16(0);
+        }
+    }
+
+    /// The kind of the next op: a byte modulo the number of kinds, moved up (cyclically) to
+    /// the first kind the mask lets through.
+    pub fn next_kind(&self, d: &mut Decoder) -> u8 {
+        let mut kind = d.below(self.kinds);
+        while self.mask & (1 << kind) == 0 {
+            kind = (kind + 1) % self.kinds;
+        }
+        kind
+    }
+
+    /// Reads ops into `ops` until the bytes run out or it holds [`super::MAX_OPS`]:
+    /// `read_op(kind, d)` reads the fields of one op of that kind. The loop every target
+    /// shares.
+    pub fn read_ops<Op>(
+        &self,
+        d: &mut Decoder,
+        ops: &mut Vec<Op>,
+        mut read_op: impl FnMut(u8, &mut Decoder) -> Op,
+    ) {
+        while !d.is_empty() && ops.len() < super::MAX_OPS {
+            let kind = self.next_kind(d);
+            ops.push(read_op(kind, d));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_reads_what_each_target_wrote_before_it_was_shared() {
+        // One byte for 8 kinds, zero = all; two bytes masked to 13 kinds, zero = all.
+        let mut d = Decoder::new(&[0, 7]);
+        let s = Swarm::read(&mut d, 8);
+        assert_eq!(s.mask, 0xff);
+        assert_eq!(s.next_kind(&mut d), 7);
+        let mut d = Decoder::new(&[0b0000_0100, 0, 3]);
+        let s = Swarm::read(&mut d, 8);
+        assert_eq!(s.next_kind(&mut d), 2, "kind 3 moves up cyclically to 2");
+        let mut d = Decoder::new(&[0, 0xe0, 12]);
+        let s = Swarm::read(&mut d, 13);
+        assert_eq!(
+            s.mask, 0x1fff,
+            "bits past the kinds ignored, none left = all"
+        );
+        assert_eq!(s.next_kind(&mut d), 12);
+        let mut e = Encoder::new();
+        Swarm::write_all(&mut e, 13);
+        Swarm::write_all(&mut e, 8);
+        assert_eq!(e.finish(), [0, 0, 0]);
+    }
+
+    #[test]
+    fn read_ops_stops_at_the_end_of_the_bytes_and_at_the_op_limit() {
+        let mut d = Decoder::new(&[0, 1, 2, 3]);
+        let s = Swarm::read(&mut d, 4);
+        let mut ops = Vec::new();
+        s.read_ops(&mut d, &mut ops, |k, _| k);
+        assert_eq!(ops, [1, 2, 3]);
+        let bytes = vec![1u8; super::super::MAX_OPS + 50];
+        let mut d = Decoder::new(&bytes);
+        let mut ops = Vec::new();
+        s.read_ops(&mut d, &mut ops, |k, _| k);
+        assert_eq!(ops.len(), super::super::MAX_OPS);
+    }
+}
