@@ -3,14 +3,14 @@
 //! that lets a minimized case be saved.
 
 use kvafuzz::harness::campaign::{generate, run_campaign, CampaignConfig};
-use kvafuzz::harness::{vmem, BugSet, Case, ALL_TARGETS};
+use kvafuzz::harness::{vmem, BugSet, Case, REGISTRY};
 
 /// Cases per target in `cargo test` (the seeded campaign in CI runs far more).
 const TEST_CASES: u64 = 1500;
 
 #[test]
 fn short_seeded_campaign_finds_nothing() {
-    for target in ALL_TARGETS {
+    for &target in REGISTRY {
         let report = run_campaign(&CampaignConfig {
             target,
             seed: 0x6b76_6166_757a_7a00,

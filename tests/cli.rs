@@ -3,9 +3,10 @@
 //! findings folder with its original, a printed replay command that reproduces it, and a
 //! minimizer that shrinks it again.
 
-#[cfg(feature = "seeded-bugs")]
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use kvafuzz::harness::{target, REGISTRY};
 
 /// Runs the binary with `args` from the repository root.
 fn kvafuzz(args: &[&str]) -> Output {
@@ -22,7 +23,6 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// A fresh scratch folder for one test.
-#[cfg(feature = "seeded-bugs")]
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kvafuzz-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -71,12 +71,72 @@ fn bad_arguments_exit_2_with_the_usage() {
 
 #[test]
 fn the_corpus_replays_clean() {
-    for target in ["vmem", "vmmap", "mmu"] {
-        let out = kvafuzz(&["replay", &format!("corpus/{target}"), "--quiet"]);
+    for t in REGISTRY {
+        let out = kvafuzz(&["replay", &format!("corpus/{}", t.name()), "--quiet"]);
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{target}: {stdout}");
-        assert!(stdout.contains(" passed, 0 failed"), "{target}: {stdout}");
+        assert_eq!(out.status.code(), Some(0), "{t}: {stdout}");
+        assert!(stdout.contains(" passed, 0 failed"), "{t}: {stdout}");
     }
+}
+
+/// `kvafuzz list` and `kvafuzz targets` print the registered targets, in registry order.
+#[test]
+fn list_and_targets_print_the_registry() {
+    let names: Vec<&str> = REGISTRY.iter().map(|t| t.name()).collect();
+    let targets = text(&kvafuzz(&["targets"]).stdout);
+    assert_eq!(targets.lines().collect::<Vec<_>>(), names);
+    let list = text(&kvafuzz(&["list"]).stdout);
+    let listed: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, names, "{list}");
+}
+
+/// A corpus file in a version of the op language this build cannot read is refused by
+/// replay with a message naming the version (exit 1), and `corpus migrate` refuses it too;
+/// a raw engine input is replayed as the current version and migrate frames it.
+#[test]
+fn unknown_versions_are_refused_and_raw_inputs_migrated() {
+    let dir = scratch("versions").join("vmem");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vmem = target("vmem").unwrap();
+    let framed = std::fs::read("corpus/vmem/netbsd-top-of-32-bit-space.bin").unwrap();
+    let header = format!("kvafuzz-corpus vmem v{}\n", vmem.version());
+    let payload = framed
+        .strip_prefix(header.as_bytes())
+        .expect("a current header");
+    let future = dir.join("future.bin");
+    let mut bytes = b"kvafuzz-corpus vmem v9999\n".to_vec();
+    bytes.extend_from_slice(payload);
+    std::fs::write(&future, &bytes).unwrap();
+    let out = kvafuzz(&["replay", future.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("REFUSED") && stdout.contains("version 9999"),
+        "{stdout}"
+    );
+    let out = kvafuzz(&["corpus", "migrate", future.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read(&future).unwrap(), bytes, "left as it was");
+
+    std::fs::remove_file(&future).unwrap();
+    let raw = dir.join("raw.bin");
+    std::fs::write(&raw, payload).unwrap();
+    let replayed = kvafuzz(&["replay", raw.to_str().unwrap(), "--quiet"]);
+    assert_eq!(
+        replayed.status.code(),
+        Some(0),
+        "{}",
+        text(&replayed.stdout)
+    );
+    let out = kvafuzz(&["corpus", "migrate", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(std::fs::read(&raw).unwrap(), framed);
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
 
 #[cfg(not(feature = "seeded-bugs"))]
@@ -134,13 +194,26 @@ fn a_finding_is_minimized_written_and_replayable() {
         .expect("a replay command is printed");
     assert!(
         replay_line.contains(&min.display().to_string())
-            && replay_line.ends_with("--target vmem --bug zero-sentinel"),
+            && replay_line.ends_with(".bin --bug zero-sentinel"),
         "{replay_line}"
     );
+    // Written as a corpus file: its header names the target and the op-language version,
+    // so neither replay nor minimize needs --target.
+    let header = format!(
+        "kvafuzz-corpus vmem v{}\n",
+        target("vmem").unwrap().version()
+    );
+    for f in [min, &orig] {
+        assert!(
+            std::fs::read(f).unwrap().starts_with(header.as_bytes()),
+            "{}",
+            f.display()
+        );
+    }
     assert!(stderr.contains("not a corpus entry"), "{stderr}");
 
     let file = min.to_str().unwrap();
-    let with_bug = kvafuzz(&["replay", file, "--target", "vmem", "--bug", "zero-sentinel"]);
+    let with_bug = kvafuzz(&["replay", file, "--bug", "zero-sentinel"]);
     assert_eq!(with_bug.status.code(), Some(1));
     assert!(text(&with_bug.stdout).contains("FINDING"));
     let without = kvafuzz(&["replay", file, "--target", "vmem"]);
@@ -150,8 +223,6 @@ fn a_finding_is_minimized_written_and_replayable() {
     let shrunk = kvafuzz(&[
         "minimize",
         orig.to_str().unwrap(),
-        "--target",
-        "vmem",
         "--bug",
         "zero-sentinel",
         "--out",

@@ -1,37 +1,64 @@
 //! Every file of `corpus/<target>/` replays clean through the shared entry point, exactly as
-//! `cargo fuzz run -- -runs=0` and `kvafuzz replay` would run it. Minimized findings live
-//! here once fixed, so this is the regression suite of every bug the fuzzers ever found.
+//! `cargo fuzz run -- -runs=0` and `kvafuzz replay` would run it, and every file says which
+//! version of its target's op language it is in (a file in a version the target cannot read
+//! is refused, with a message saying so). Minimized findings live here once fixed, so this is
+//! the regression suite of every bug the fuzzers ever found. Every registered target also has
+//! a cargo-fuzz target, an AFL binary and a corpus folder.
 
 use std::path::Path;
 
-use kvafuzz::harness::cli::files_under;
-use kvafuzz::harness::{run, trace, BugSet, ALL_TARGETS};
+use kvafuzz::harness::cli::replay_corpus;
+use kvafuzz::harness::{run, target, REGISTRY};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
 
 #[test]
 fn every_corpus_file_replays_clean() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let mut replayed = 0;
-    for target in ALL_TARGETS {
-        let files = files_under(&root.join(target.name()));
-        assert!(!files.is_empty(), "corpus/{target}/ is empty");
-        for f in files {
-            let data = std::fs::read(&f).unwrap();
-            if let Err(finding) = run(target, &data) {
-                let (text, _) = trace(target, &data, BugSet::NONE);
-                panic!("{}: {finding}\n{text}", f.display());
-            }
-            replayed += 1;
-        }
+    for &target in REGISTRY {
+        let dir = root().join("corpus").join(target.name());
+        replayed += replay_corpus(target, &dir).unwrap_or_else(|e| panic!("{e}"));
     }
     println!("replayed {replayed} corpus files");
+}
+
+/// A registered target without a cargo-fuzz target, an AFL binary or a corpus folder is
+/// only half there: every engine must reach every target.
+#[test]
+fn every_target_has_a_fuzz_target_an_afl_binary_and_a_corpus() {
+    let manifest = std::fs::read_to_string(root().join("fuzz/Cargo.toml")).unwrap();
+    for &target in REGISTRY {
+        let name = target.name();
+        let fuzz = format!("fuzz/fuzz_targets/{name}.rs");
+        let afl = format!("fuzz/afl/src/bin/{name}.rs");
+        for file in [&fuzz, &afl] {
+            let text = std::fs::read_to_string(root().join(file))
+                .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
+            assert!(
+                text.contains("fuzz_check("),
+                "{file} does not call fuzz_check"
+            );
+        }
+        assert!(
+            manifest.contains(&format!(
+                "name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\""
+            )),
+            "fuzz/Cargo.toml has no [[bin]] {name}"
+        );
+        assert!(
+            root().join("corpus").join(name).is_dir(),
+            "no corpus/{name}/"
+        );
+    }
 }
 
 /// Named regressions: each corpus file from a fixed finding must still exist (so deleting
 /// one is a visible change) and pass.
 #[test]
 fn fixed_findings_stay_fixed() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for (target, name) in [
+    for (name, file) in [
         // Imports asked the source for the source's own quantum alignment; unusable spans.
         ("vmem", "import-align-below-arena-quantum.bin"),
         // Releasing an imported span after coalescing unlinked it from the wrong free list.
@@ -54,9 +81,9 @@ fn fixed_findings_stay_fixed() {
             "segment-sharing-whole-segments-twice-in-one-space.bin",
         ),
     ] {
-        let path = root.join(target).join(name);
+        let path = root().join("corpus").join(name).join(file);
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let t = kvafuzz::harness::Target::from_name(target).unwrap();
+        let t = target(name).unwrap();
         assert_eq!(run(t, &data).map(|_| ()), Ok(()), "{}", path.display());
     }
 }

@@ -1,5 +1,5 @@
 //! vmem arenas vs the interval oracle. The whole body lives in `kvafuzz::harness`.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    kvafuzz::harness::fuzz_check(kvafuzz::harness::Target::Vmem, data)
+    kvafuzz::harness::fuzz_check(&kvafuzz::harness::vmem::VmemTarget, data)
 });

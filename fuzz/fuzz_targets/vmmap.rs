@@ -2,5 +2,5 @@
 //! `kvafuzz::harness`.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    kvafuzz::harness::fuzz_check(kvafuzz::harness::Target::Vmmap, data)
+    kvafuzz::harness::fuzz_check(&kvafuzz::harness::vmmap::VmmapTarget, data)
 });

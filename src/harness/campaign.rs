@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{run_with, BugSet, Finding, Stats, Target};
+use super::{run_with, AnyTarget, BugSet, Finding, Stats};
 
 /// Longest generated input, in bytes (about [`super::MAX_OPS`] ops at most).
 pub const MAX_INPUT_BYTES: usize = 4096;
@@ -24,10 +24,10 @@ pub const MAX_INPUT_BYTES: usize = 4096;
 pub const MIN_INPUT_BYTES: usize = 8;
 
 /// How a campaign is bounded and seeded.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct CampaignConfig {
-    /// Which target.
-    pub target: Target,
+    /// Which target (any, registered or not).
+    pub target: &'static dyn AnyTarget,
     /// Key of the ChaCha8 streams.
     pub seed: u64,
     /// Number of parallel jobs (one stream each).

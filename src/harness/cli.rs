@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::campaign::{run_campaign, CampaignConfig};
-use super::{minimize, trace, BugSet, Case, Target, ALL_TARGETS};
+use super::corpus::{self, CorpusError};
+use super::target::{find, AnyTarget, REGISTRY};
+use super::BugSet;
 
 /// `println!` that ends the process quietly when stdout is gone (`kvafuzz replay | head`),
 /// with the status a SIGPIPE death would give, instead of panicking.
@@ -36,6 +38,10 @@ USAGE:
       `seeded-bugs` feature). Exit 0 iff every bug was detected.
   kvafuzz seeds [--target T] DIR
       Write the hand-written seed scenarios (NetBSD edge cases, ...) into DIR/<target>/.
+  kvafuzz corpus migrate PATH... [--target T]
+      Rewrite corpus files in the current version of their target's op language: files
+      in an older version it still reads, and raw engine inputs (no header), get today's
+      header and encoding. Exit 1 if a file cannot be read as its target's.
   kvafuzz list
       Targets and seeded bugs.
   kvafuzz targets
@@ -110,10 +116,10 @@ impl Args {
         }
     }
 
-    fn target(&self) -> Result<Option<Target>, String> {
+    fn target(&self, reg: Registry) -> Result<Option<&'static dyn AnyTarget>, String> {
         match self.get("target") {
             None => Ok(None),
-            Some(t) => Target::from_name(t)
+            Some(t) => find(reg, t)
                 .map(Some)
                 .ok_or(format!("unknown target {t} (see `kvafuzz list`)")),
         }
@@ -138,9 +144,18 @@ fn parse_num<T: std::str::FromStr>(v: &str) -> Option<T> {
     }
 }
 
-/// Runs the command line `args` (without the program name); returns the exit code.
+/// The targets a command line knows.
+type Registry<'r> = &'r [&'static dyn AnyTarget];
+
+/// Runs the command line `args` (without the program name) over the registered targets;
+/// returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    match dispatch(args) {
+    main_with(REGISTRY, args)
+}
+
+/// [`main`] over the targets of `registry` (a test adds a target of its own this way).
+pub fn main_with(registry: Registry, args: Vec<String>) -> i32 {
+    match dispatch(registry, args) {
         Ok(code) => code,
         Err(msg) => {
             eprintln!("kvafuzz: {msg}\n\n{USAGE}");
@@ -149,24 +164,25 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
-fn dispatch(raw: Vec<String>) -> Result<i32, String> {
+fn dispatch(reg: Registry, raw: Vec<String>) -> Result<i32, String> {
     let Some((cmd, rest)) = raw.split_first() else {
         say!("{USAGE}");
         return Ok(2);
     };
     let args = Args::parse(rest.to_vec())?;
     match cmd.as_str() {
-        "fuzz" => cmd_fuzz(&args),
-        "replay" => cmd_replay(&args),
-        "minimize" => cmd_minimize(&args),
-        "bugs" => cmd_bugs(&args),
-        "seeds" => cmd_seeds(&args),
+        "fuzz" => cmd_fuzz(reg, &args),
+        "replay" => cmd_replay(reg, &args),
+        "minimize" => cmd_minimize(reg, &args),
+        "bugs" => cmd_bugs(reg, &args),
+        "seeds" => cmd_seeds(reg, &args),
+        "corpus" => cmd_corpus(reg, &args),
         "list" => {
-            cmd_list();
+            cmd_list(reg);
             Ok(0)
         }
         "targets" => {
-            for t in ALL_TARGETS {
+            for t in reg {
                 say!("{}", t.name());
             }
             Ok(0)
@@ -179,38 +195,45 @@ fn dispatch(raw: Vec<String>) -> Result<i32, String> {
     }
 }
 
-fn cmd_list() {
+fn cmd_list(reg: Registry) {
     say!("targets:");
-    for t in ALL_TARGETS {
-        say!("  {:<8} {}", t.name(), t.about());
+    for t in reg {
+        say!(
+            "  {:<8} {} (op language v{})",
+            t.name(),
+            t.about(),
+            t.version()
+        );
     }
     #[cfg(feature = "seeded-bugs")]
     {
         say!("seeded bugs (kvafuzz bugs):");
-        for (b, t) in crate::bugs::ALL_BUGS {
-            say!("  {:<28} target {t}", b.name());
+        for t in reg {
+            for b in t.bugs() {
+                say!("  {:<28} target {}", b.name(), t.name());
+            }
         }
     }
     #[cfg(not(feature = "seeded-bugs"))]
     say!("seeded bugs: not compiled in (build with --features seeded-bugs)");
 }
 
-fn cmd_fuzz(args: &Args) -> Result<i32, String> {
+fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
     args.check_known(&[
         "target", "seconds", "seed", "jobs", "cases", "findings", "bug",
     ])?;
     let bugs = args.bugs()?;
-    let target = args.target()?.ok_or("fuzz needs --target")?;
+    let target = args.target(reg)?.ok_or("fuzz needs --target")?;
     #[cfg(feature = "seeded-bugs")]
     if let Some(name) = args.get("bug") {
-        let owner = crate::bugs::ALL_BUGS
+        let owner = reg
             .iter()
-            .find(|(b, _)| b.name() == name)
-            .map(|&(_, t)| t);
-        if owner.is_some_and(|t| t != target.name()) {
+            .find(|t| t.bugs().iter().any(|b| b.name() == name));
+        if let Some(owner) = owner.filter(|o| o.name() != target.name()) {
             return Err(format!(
-                "seeded bug {name} is in target {}, not {target}",
-                owner.unwrap_or_default()
+                "seeded bug {name} is in target {}, not {}",
+                owner.name(),
+                target.name()
             ));
         }
     }
@@ -232,7 +255,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
     };
     eprintln!(
         "kvafuzz fuzz: target {} seed {} jobs {} for {}s{}",
-        target,
+        target.name(),
         cfg.seed,
         cfg.jobs,
         seconds,
@@ -249,22 +272,25 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
                 found.job, found.case, found.finding
             );
             std::panic::set_hook(Box::new(|_| {}));
-            let (bytes, finding) = minimize(target, &found.input, bugs)
+            let (bytes, finding) = super::minimize(target, &found.input, bugs)
                 .unwrap_or((found.input.clone(), found.finding.clone()));
             let dir = findings.join(target.name());
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let name = format!("seed{}-job{}-case{}.bin", cfg.seed, found.job, found.case);
             let path = dir.join(&name);
-            std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            std::fs::write(dir.join(format!("{name}.orig")), &found.input)
-                .map_err(|e| e.to_string())?;
-            let (text, _) = trace(target, &bytes, bugs);
+            std::fs::write(&path, corpus::frame_current(target, &bytes))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(
+                dir.join(format!("{name}.orig")),
+                corpus::frame_current(target, &found.input),
+            )
+            .map_err(|e| e.to_string())?;
+            let (text, _) = super::trace(target, &bytes, bugs);
             let _ = std::panic::take_hook();
             eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
             eprintln!(
-                "replay:          cargo run --profile fuzzing -- replay {} --target {}{}",
+                "replay:          cargo run --profile fuzzing -- replay {}{}",
                 path.display(),
-                target,
                 args.bug_suffix()
             );
             if let Some(bug) = args.get("bug") {
@@ -273,7 +299,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
                 eprintln!(
                     "add to corpus:   cp {} corpus/{}/<what-broke>.bin",
                     path.display(),
-                    target
+                    target.name()
                 );
                 eprintln!(
                     "                 then fix the bug at its root, and name the file in \
@@ -285,7 +311,7 @@ fn cmd_fuzz(args: &Args) -> Result<i32, String> {
     };
     say!(
         "summary: target {} seed {} cases {} ops {} in {:.1}s = {:.0} ops/s, findings {}",
-        target,
+        target.name(),
         cfg.seed,
         report.cases,
         report.ops,
@@ -312,21 +338,72 @@ pub fn files_under(path: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn target_of(path: &Path, given: Option<Target>) -> Option<Target> {
-    given.or_else(|| {
-        path.ancestors()
-            .filter_map(|p| p.file_name()?.to_str())
-            .find_map(Target::from_name)
-    })
+/// The target of the file at `path` holding `data`: `--target` if given, else the one its
+/// corpus header names, else the name of the nearest folder that is a target's.
+fn target_of(
+    reg: Registry,
+    path: &Path,
+    data: &[u8],
+    given: Option<&'static dyn AnyTarget>,
+) -> Result<&'static dyn AnyTarget, String> {
+    if let Some(t) = given {
+        return Ok(t);
+    }
+    if let Some(name) = corpus::header_target(data) {
+        return find(reg, name).ok_or(format!(
+            "{}: its header names target {name}, which this build does not have",
+            path.display()
+        ));
+    }
+    path.ancestors()
+        .filter_map(|p| p.file_name()?.to_str())
+        .find_map(|name| find(reg, name))
+        .ok_or(format!(
+            "{}: cannot tell the target; use --target",
+            path.display()
+        ))
 }
 
-fn cmd_replay(args: &Args) -> Result<i32, String> {
+/// Reads `path` as an input of its target: the target and the file's bytes, or why not (a
+/// header in a version the target cannot read, or for another target).
+fn read_input(
+    reg: Registry,
+    path: &Path,
+    given: Option<&'static dyn AnyTarget>,
+) -> Result<(&'static dyn AnyTarget, Vec<u8>), String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let target = target_of(reg, path, &data, given)?;
+    corpus::load(target, &data, true).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((target, data))
+}
+
+/// Replays every file of a corpus folder of `target` strictly (each must have a header in
+/// a version the target reads, and pass): the number of files, or the first failure with
+/// its trace. `cargo test` runs it on every registered target's `corpus/<name>/`.
+pub fn replay_corpus(target: &dyn AnyTarget, dir: &Path) -> Result<usize, String> {
+    let files = files_under(dir);
+    if files.is_empty() {
+        return Err(format!("{}: no corpus files", dir.display()));
+    }
+    for f in &files {
+        let data = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        corpus::load(target, &data, false)
+            .map_err(|e: CorpusError| format!("{}: {e}", f.display()))?;
+        if let Err(finding) = super::run(target, &data) {
+            let (text, _) = super::trace(target, &data, BugSet::NONE);
+            return Err(format!("{}: {finding}\n{text}", f.display()));
+        }
+    }
+    Ok(files.len())
+}
+
+fn cmd_replay(reg: Registry, args: &Args) -> Result<i32, String> {
     args.check_known(&["target", "quiet", "bug"])?;
     let bugs = args.bugs()?;
     if args.positional.is_empty() {
         return Err("replay needs a file or folder".into());
     }
-    let given = args.target()?;
+    let given = args.target(reg)?;
     let (mut ok, mut bad) = (0, 0);
     for root in &args.positional {
         let files = files_under(Path::new(root));
@@ -334,16 +411,20 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
             return Err(format!("{root}: no such file or folder, or empty"));
         }
         for f in files {
-            let target = target_of(&f, given).ok_or(format!(
-                "{}: cannot tell the target; use --target",
-                f.display()
-            ))?;
-            let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let (text, verdict) = trace(target, &data, bugs);
+            let (target, data) = match read_input(reg, &f, given) {
+                Ok(input) => input,
+                Err(why) => {
+                    bad += 1;
+                    say!("REFUSED {why}");
+                    continue;
+                }
+            };
+            let (text, verdict) = super::trace(target, &data, bugs);
             if !args.flag("quiet") {
                 say!(
-                    "== {} ({target}, {} bytes)\n{text}",
+                    "== {} ({}, {} bytes)\n{text}",
                     f.display(),
+                    target.name(),
                     data.len()
                 );
             }
@@ -360,15 +441,13 @@ fn cmd_replay(args: &Args) -> Result<i32, String> {
     Ok(i32::from(bad > 0))
 }
 
-fn cmd_minimize(args: &Args) -> Result<i32, String> {
+fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
     args.check_known(&["target", "out", "bug"])?;
     let bugs = args.bugs()?;
     let file = args.positional.first().ok_or("minimize needs a file")?;
-    let path = Path::new(file);
-    let target = target_of(path, args.target()?).ok_or("cannot tell the target; use --target")?;
-    let data = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
+    let (target, data) = read_input(reg, Path::new(file), args.target(reg)?)?;
     std::panic::set_hook(Box::new(|_| {}));
-    let result = minimize(target, &data, bugs);
+    let result = super::minimize(target, &data, bugs);
     let _ = std::panic::take_hook();
     let Some((bytes, finding)) = result else {
         say!("{file}: does not fail; nothing to minimize");
@@ -377,8 +456,9 @@ fn cmd_minimize(args: &Args) -> Result<i32, String> {
     let out = args
         .get("out")
         .map_or_else(|| format!("{file}.min"), str::to_string);
-    std::fs::write(&out, &bytes).map_err(|e| format!("{out}: {e}"))?;
-    let (text, _) = trace(target, &bytes, bugs);
+    std::fs::write(&out, corpus::frame_current(target, &bytes))
+        .map_err(|e| format!("{out}: {e}"))?;
+    let (text, _) = super::trace(target, &bytes, bugs);
     say!(
         "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
         data.len(),
@@ -387,48 +467,74 @@ fn cmd_minimize(args: &Args) -> Result<i32, String> {
     Ok(1)
 }
 
-fn cmd_seeds(args: &Args) -> Result<i32, String> {
+fn cmd_seeds(reg: Registry, args: &Args) -> Result<i32, String> {
     args.check_known(&["target"])?;
     let dir = args.positional.first().ok_or("seeds needs a folder")?;
-    let targets = match args.target()? {
+    let targets = match args.target(reg)? {
         Some(t) => vec![t],
-        None => ALL_TARGETS.to_vec(),
+        None => reg.to_vec(),
     };
     for t in targets {
         let d = Path::new(dir).join(t.name());
         std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-        for (name, bytes) in seed_inputs(t) {
+        for (name, bytes) in t.seeds() {
             let p = d.join(format!("{name}.bin"));
-            std::fs::write(&p, bytes).map_err(|e| e.to_string())?;
+            std::fs::write(&p, corpus::frame_current(t, &bytes)).map_err(|e| e.to_string())?;
             say!("wrote {}", p.display());
         }
     }
     Ok(0)
 }
 
-/// The hand-written seed inputs of `target`, as bytes.
-pub fn seed_inputs(target: Target) -> Vec<(&'static str, Vec<u8>)> {
-    match target {
-        Target::Vmem => super::vmem::seed_scenarios()
-            .into_iter()
-            .map(|(n, s)| (n, s.encode()))
-            .collect(),
-        Target::Vmmap => super::vmmap::seed_scenarios()
-            .into_iter()
-            .map(|(n, s)| (n, s.encode()))
-            .collect(),
-        Target::Mmu => super::mmu::seed_scenarios()
-            .into_iter()
-            .map(|(n, s)| (n, s.encode()))
-            .collect(),
+fn cmd_corpus(reg: Registry, args: &Args) -> Result<i32, String> {
+    args.check_known(&["target"])?;
+    let (verb, paths) = args
+        .positional
+        .split_first()
+        .ok_or("corpus needs a subcommand (migrate)")?;
+    if verb != "migrate" {
+        return Err(format!("unknown corpus subcommand {verb}"));
     }
+    if paths.is_empty() {
+        return Err("corpus migrate needs a file or folder".into());
+    }
+    let given = args.target(reg)?;
+    let (mut rewritten, mut current, mut refused) = (0, 0, 0);
+    for root in paths {
+        let files = files_under(Path::new(root));
+        if files.is_empty() {
+            return Err(format!("{root}: no such file or folder, or empty"));
+        }
+        for f in files {
+            let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let outcome = target_of(reg, &f, &data, given).and_then(|t| {
+                corpus::migrate(t, &data)
+                    .map(|new| (t, new))
+                    .map_err(|e| format!("{}: {e}", f.display()))
+            });
+            match outcome {
+                Ok((_, None)) => current += 1,
+                Ok((t, Some(new))) => {
+                    std::fs::write(&f, new).map_err(|e| format!("{}: {e}", f.display()))?;
+                    say!("migrated {} to {} v{}", f.display(), t.name(), t.version());
+                    rewritten += 1;
+                }
+                Err(why) => {
+                    say!("REFUSED {why}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    say!("corpus migrate: {rewritten} rewritten, {current} already current, {refused} refused");
+    Ok(i32::from(refused > 0))
 }
 
 #[cfg(feature = "seeded-bugs")]
-fn cmd_bugs(args: &Args) -> Result<i32, String> {
-    use crate::bugs::{BugSet as Bugs, ALL_BUGS};
+fn cmd_bugs(reg: Registry, args: &Args) -> Result<i32, String> {
+    use crate::bugs::BugSet as Bugs;
     args.check_known(&["target", "seconds", "seed"])?;
-    let only = args.target()?;
+    let only = args.target(reg)?;
     let seconds: u64 = args.num("seconds", 60)?;
     let seed: u64 = args.num("seed", 1)?;
     say!(
@@ -440,11 +546,12 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
         "ops until"
     );
     let mut missed = 0;
-    for (bug, tname) in ALL_BUGS {
-        let target = Target::from_name(tname).expect("bug table names real targets");
-        if only.is_some_and(|t| t != target) {
-            continue;
-        }
+    let bugs = reg
+        .iter()
+        .filter(|t| only.is_none_or(|o| o.name() == t.name()))
+        .flat_map(|&t| t.bugs().iter().map(move |&b| (b, t)));
+    for (bug, target) in bugs {
+        let tname = target.name();
         let report = run_campaign(&CampaignConfig {
             target,
             seed,
@@ -499,6 +606,6 @@ fn cmd_bugs(args: &Args) -> Result<i32, String> {
 }
 
 #[cfg(not(feature = "seeded-bugs"))]
-fn cmd_bugs(_args: &Args) -> Result<i32, String> {
+fn cmd_bugs(_reg: Registry, _args: &Args) -> Result<i32, String> {
     Err("seeded bugs are not compiled in: cargo run --features seeded-bugs -- bugs".into())
 }

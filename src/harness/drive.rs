@@ -6,7 +6,7 @@
 use std::fmt::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
 
-use super::{panic_message, Finding, FindingKind, Mismatch, Stats, Target};
+use super::{panic_message, Finding, FindingKind, Mismatch, Stats};
 
 /// An implementation and its model, stepped together by [`drive`].
 pub trait Machine {
@@ -71,7 +71,7 @@ fn guarded(
 
 /// Runs `ops` through `m`, checking after each; appends a line per op to `trace`.
 pub fn drive<M: Machine>(
-    target: Target,
+    target: &'static str,
     m: &mut M,
     ops: &[M::Op],
     mut trace: Option<&mut String>,
@@ -157,7 +157,7 @@ pub fn kept<T: Clone>(ops: &[T], keep: &[bool]) -> Vec<T> {
 
 /// A finding during setup (before the first op), e.g. a scenario the implementation refuses
 /// to construct although the decoder promised a valid shape.
-pub fn setup_finding(target: Target, msg: String) -> Finding {
+pub fn setup_finding(target: &'static str, msg: String) -> Finding {
     Finding {
         target,
         op_index: None,
@@ -258,7 +258,7 @@ mod tests {
 
     fn run(fail: Fail, ops: &[u64]) -> (Result<Stats, Finding>, String) {
         let mut trace = String::new();
-        let r = drive(Target::Vmem, &mut Toy::new(fail), ops, Some(&mut trace));
+        let r = drive("vmem", &mut Toy::new(fail), ops, Some(&mut trace));
         (r, trace)
     }
 
@@ -381,7 +381,7 @@ mod tests {
     fn signatures_tell_kinds_of_mismatch_apart() {
         let sig = |check: &str, expected: &str, actual: &str| {
             Finding {
-                target: Target::Vmem,
+                target: "vmem",
                 op_index: Some(0),
                 op: String::new(),
                 kind: FindingKind::Oracle(Mismatch::new(check, expected, actual)),

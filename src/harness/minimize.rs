@@ -5,14 +5,20 @@
 //! go; then one pass dropping single ops. Every candidate is a whole re-run from scratch, so
 //! the result is exactly reproducible. At most [`MAX_MINIMIZE_RUNS`] re-runs.
 
-use super::{catching, BugSet, Case, Finding, Target};
+use super::target::catching;
+use super::{BugSet, Case, Finding};
 
 /// The most re-runs one minimization may spend.
 pub const MAX_MINIMIZE_RUNS: usize = 4000;
 
-/// Minimizes the failing input `data`; `None` if it does not fail.
-pub fn minimize<C: Case>(target: Target, data: &[u8], bugs: BugSet) -> Option<(Vec<u8>, Finding)> {
-    let case = C::decode(data);
+/// Minimizes the failing scenario `case` of `target`: the bytes of a small scenario that
+/// fails with the same signature, and its finding; `None` if `case` does not fail.
+pub fn minimize_case<C: Case>(
+    target: &'static str,
+    case: C,
+    bugs: BugSet,
+) -> Option<(Vec<u8>, Finding)> {
+    let original = case.encode();
     let run = |c: &C| catching(target, || c.execute(bugs, None)).err();
     let first = run(&case)?;
     let signature = first.signature();
@@ -64,7 +70,7 @@ pub fn minimize<C: Case>(target: Target, data: &[u8], bugs: BugSet) -> Option<(V
     let bytes = best.encode();
     let again = run(&C::decode(&bytes))?;
     if again.signature() != signature {
-        return Some((data.to_vec(), finding));
+        return Some((original, finding));
     }
     Some((bytes, again))
 }

@@ -1139,7 +1139,7 @@ impl Case for Scenario {
                 #[cfg(not(feature = "seeded-bugs"))]
                 let _ = bugs;
                 let mut executor = Executor::new(self, mmu);
-                drive(Target::Mmu, &mut executor, &self.ops, trace)
+                drive(MmuTarget::NAME, &mut executor, &self.ops, trace)
             }
             (Err(e), Err(x)) if e == x => {
                 if let Some(t) = trace {
@@ -1152,7 +1152,7 @@ impl Case for Scenario {
                 })
             }
             (made, expected) => Err(Finding {
-                target: Target::Mmu,
+                target: MmuTarget::NAME,
                 op_index: None,
                 op: "new".into(),
                 kind: FindingKind::Oracle(Mismatch::new(
@@ -2128,6 +2128,30 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ),
         ("x86_64-two-spaces-share-a-segment-table", sharing),
     ]
+}
+
+/// The `mmu` target (the page-table model) in the registry.
+pub struct MmuTarget;
+
+impl Target for MmuTarget {
+    const NAME: &'static str = "mmu";
+    const ABOUT: &'static str = "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model";
+    const VERSION: u16 = 1;
+    #[cfg(feature = "seeded-bugs")]
+    const BUGS: &'static [crate::bugs::Bug] = {
+        use crate::bugs::Bug;
+        &[
+            Bug::LargePageOverLiveTable,
+            Bug::TablePageFreedWithEntries,
+            Bug::NonCanonicalAccepted,
+            Bug::FlushWrongRange,
+        ]
+    };
+    type Scenario = Scenario;
+
+    fn seeds() -> Vec<(&'static str, Scenario)> {
+        seed_scenarios()
+    }
 }
 
 #[cfg(test)]

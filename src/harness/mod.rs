@@ -29,22 +29,37 @@
 //! | `vmmap` | [`crate::vmmap::VmMap`] (both findspace strategies) | `kvafuzz_oracles::findspace` |
 //! | `mmu` | [`crate::mmu::Mmu`] (all four paging modes, TLBs, held flushes) | `kvafuzz_oracles::mmu` |
 //!
+//! Each target is a folder `src/harness/<name>/` implementing [`Target`] once, and one line
+//! of [`REGISTRY`] ([`target`] has the details); every tool (the campaign, replay, the
+//! minimizer, the corpus test, the seed listing, `kvafuzz list`) is written once over that
+//! list. Corpus files carry a header naming their target and op-language version
+//! ([`corpus`]).
+//!
 //! Any range allocator can be driven by the vmem scenarios through the
 //! [`adapter::RangeAllocator`] trait.
+
+// A `Finding` (about 130 bytes: the op's text and the oracle's expected and actual values) is
+// returned once per failing case; the clean path returns `Stats`. Boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
 
 pub mod adapter;
 pub mod campaign;
 pub mod cli;
 pub mod codec;
+pub mod corpus;
 pub mod drive;
+pub mod finding;
 pub mod minimize;
 pub mod mmu;
+pub mod target;
 pub mod vmem;
 pub mod vmmap;
 
-use std::any::Any;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
+
+pub(crate) use finding::panic_message;
+pub use finding::{Finding, FindingKind, Mismatch, Stats};
+pub use target::{fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target, REGISTRY};
 
 #[cfg(feature = "seeded-bugs")]
 pub use crate::bugs::BugSet;
@@ -63,270 +78,6 @@ impl BugSet {
 /// The most operations one scenario may hold; longer inputs are cut (a bound on time per
 /// input: every op is followed by O(live) state checks).
 pub const MAX_OPS: usize = 400;
-
-/// A harness target: which allocator and oracle a scenario drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
-    /// vmem arenas (with import from a source arena) against the interval oracle.
-    Vmem,
-    /// The vm_map with aligned findspace (linear scan and gap index) against the findspace
-    /// oracle and the naive map model.
-    Vmmap,
-    /// The simulated x86 MMU (page tables, shared segments, TLBs) against the flat page
-    /// model.
-    Mmu,
-}
-
-/// Every target, in the order `kvafuzz list` prints them.
-pub const ALL_TARGETS: [Target; 3] = [Target::Vmem, Target::Vmmap, Target::Mmu];
-
-impl Target {
-    /// The name used on the command line, in `corpus/<name>/` and by cargo-fuzz.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Target::Vmem => "vmem",
-            Target::Vmmap => "vmmap",
-            Target::Mmu => "mmu",
-        }
-    }
-
-    /// The target with this name.
-    pub fn from_name(name: &str) -> Option<Target> {
-        ALL_TARGETS.into_iter().find(|t| t.name() == name)
-    }
-
-    /// One line saying what it checks.
-    pub const fn about(self) -> &'static str {
-        match self {
-            Target::Vmem => {
-                "vmem arenas (all policies, xalloc constraints, exact allocation, import/release, bad frees) vs the interval oracle"
-            }
-            Target::Vmmap => {
-                "vm_map aligned findspace (linear vs gap index, wrap at the top, non-power-of-2 alignments), map/unmap vs the findspace oracle"
-            }
-            Target::Mmu => {
-                "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model"
-            }
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a clean run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Operations executed (including ones that were expected to fail).
-    pub ops: u64,
-    /// Operations that succeeded.
-    pub ok: u64,
-    /// Operations that returned an error (every one predicted by the oracle).
-    pub errors: u64,
-}
-
-impl Stats {
-    /// Counts one executed op that succeeded (`ok`) or returned an error.
-    pub fn count(&mut self, ok: bool) {
-        self.ops += 1;
-        if ok {
-            self.ok += 1;
-        } else {
-            self.errors += 1;
-        }
-    }
-
-    /// Adds another run's counts.
-    pub fn add(&mut self, other: Stats) {
-        self.ops += other.ops;
-        self.ok += other.ok;
-        self.errors += other.errors;
-    }
-}
-
-/// Which check failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FindingKind {
-    /// The oracle disagreed with the allocator's answer.
-    Oracle(Mismatch),
-    /// The allocator's `check_invariants()` failed.
-    Invariant {
-        /// The invariant's name.
-        invariant: String,
-        /// Details.
-        detail: String,
-    },
-    /// The allocator's state (spans, allocations) differs from the model's.
-    State(String),
-    /// The allocator (or the harness) panicked; the panic message.
-    Panic(String),
-}
-
-/// An oracle's verdict against the implementation's answer to one operation: what was
-/// judged, what the oracle expected, and what the implementation did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mismatch {
-    /// What was judged: the call with its resolved arguments, e.g. `free arena 0x1000 size
-    /// 0x10` or `alloc arena`. Its first words name the check (they go into
-    /// [`Finding::signature`]).
-    pub check: String,
-    /// What the oracle predicted or requires, e.g. `Err(NoSpace)` or `a placement such as
-    /// 0x1000`.
-    pub expected: String,
-    /// What the implementation did, e.g. `Ok(0x2000)`.
-    pub actual: String,
-}
-
-impl Mismatch {
-    /// A mismatch of `check`.
-    pub fn new(
-        check: impl Into<String>,
-        expected: impl Into<String>,
-        actual: impl Into<String>,
-    ) -> Mismatch {
-        Mismatch {
-            check: check.into(),
-            expected: expected.into(),
-            actual: actual.into(),
-        }
-    }
-
-    /// `check` (its first `SIGNATURE_CHECK_WORDS` words) and the shapes of `expected` and
-    /// `actual` (their first `SIGNATURE_VALUE_WORDS` words), every number blanked out:
-    /// stable while the minimizer changes addresses, sizes and entry counts, different for
-    /// a different check or a different kind of disagreement.
-    pub fn signature(&self) -> String {
-        format!(
-            "{}: expected {}, got {}",
-            shape(&self.check, SIGNATURE_CHECK_WORDS),
-            shape(&self.expected, SIGNATURE_VALUE_WORDS),
-            shape(&self.actual, SIGNATURE_VALUE_WORDS)
-        )
-    }
-}
-
-impl fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: expected {}, got {}",
-            self.check, self.expected, self.actual
-        )
-    }
-}
-
-/// Words of [`Mismatch::check`] in a signature: the call and its first qualifier
-/// (`free arena #`, `findspace linear (start`, `map # va`).
-const SIGNATURE_CHECK_WORDS: usize = 3;
-
-/// Words of [`Mismatch::expected`] and [`Mismatch::actual`] in a signature: the variant and
-/// the first field or two (`Err(Overlap { start: # last: #`).
-const SIGNATURE_VALUE_WORDS: usize = 6;
-
-/// Words of a panic message in a signature: enough to tell "attempt to add with overflow"
-/// from "attempt to subtract with overflow", or one `expect` from another.
-const SIGNATURE_PANIC_WORDS: usize = 8;
-
-/// The first `words` words of `text` with every number blanked out (see [`blank_numbers`]);
-/// a word left with no letter becomes `#`, and runs of `#` words merge (so a list of one
-/// entry and a list of three have one shape).
-fn shape(text: &str, words: usize) -> String {
-    let mut out: Vec<String> = Vec::with_capacity(words);
-    for w in text.split_whitespace() {
-        let mut w = blank_numbers(w);
-        if w.contains('#') && !w.chars().any(|c| c.is_ascii_alphabetic()) {
-            w = "#".into();
-        }
-        if w == "#" && out.last().is_some_and(|l| l == "#") {
-            continue;
-        }
-        if out.len() == words {
-            break;
-        }
-        out.push(w);
-    }
-    out.join(" ")
-}
-
-/// `word` with every number replaced by `#`. A number is a run of letters, digits and `_`
-/// that holds a digit or only the letters `a`-`f` (`{:x?}` prints 15 as `f`); the odd word
-/// this also blanks (`a`, `bad`) is blanked every time, so signatures stay stable.
-fn blank_numbers(word: &str) -> String {
-    let is_token = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(word.len());
-    let mut rest = word;
-    while let Some(c) = rest.chars().next() {
-        if !is_token(c) {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        let end = rest.find(|c| !is_token(c)).unwrap_or(rest.len());
-        let (token, tail) = rest.split_at(end);
-        let number = token.chars().any(|c| c.is_ascii_digit())
-            || token.chars().all(|c| matches!(c, 'a'..='f'));
-        out.push_str(if number { "#" } else { token });
-        rest = tail;
-    }
-    out
-}
-
-/// A bug found by the harness: where, what was done, what was expected and what happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// The target.
-    pub target: Target,
-    /// Index of the failing op in the scenario (`None`: during setup or decoding).
-    pub op_index: Option<usize>,
-    /// The op, as the trace prints it.
-    pub op: String,
-    /// The check that failed, with expected and actual values.
-    pub kind: FindingKind,
-}
-
-impl Finding {
-    /// A short key that stays the same while a case is minimized: the check that failed
-    /// (for the oracle, [`Mismatch::signature`]; for an invariant, its name; for a state
-    /// difference, what differs; for a panic, its message and whether it came from the
-    /// checks), numbers blanked. The minimizer keeps only cases with the same key, so two
-    /// different panics (an overflow in an op, an assertion in the checks) never stand in
-    /// for each other.
-    pub fn signature(&self) -> String {
-        match &self.kind {
-            FindingKind::Oracle(m) => format!("oracle: {}", m.signature()),
-            FindingKind::Invariant { invariant, .. } => format!("invariant:{invariant}"),
-            FindingKind::State(m) => format!("state: {}", shape(m, SIGNATURE_CHECK_WORDS)),
-            FindingKind::Panic(m) => {
-                let stage = if m.ends_with(drive::IN_THE_CHECKS) {
-                    " in the checks"
-                } else {
-                    ""
-                };
-                format!("panic{stage}: {}", shape(m, SIGNATURE_PANIC_WORDS))
-            }
-        }
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.op_index {
-            Some(i) => write!(f, "[{}] op #{i} `{}`: ", self.target, self.op)?,
-            None => write!(f, "[{}] setup: ", self.target)?,
-        }
-        match &self.kind {
-            FindingKind::Oracle(m) => write!(f, "oracle mismatch: {m}"),
-            FindingKind::Invariant { invariant, detail } => {
-                write!(f, "invariant broken: {invariant}: {detail}")
-            }
-            FindingKind::State(m) => write!(f, "state differs from the model: {m}"),
-            FindingKind::Panic(m) => write!(f, "panic: {m}"),
-        }
-    }
-}
 
 /// A decoded scenario of some target: executable, printable, shrinkable, encodable.
 pub trait Case: Clone + fmt::Display {
@@ -354,101 +105,24 @@ pub trait Case: Clone + fmt::Display {
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding>;
 }
 
-/// The message of a panic payload (what `panic!` was given, if it was text).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
-}
-
-/// Runs `f`, turning a panic into a [`Finding`] of `target` with no op: a panic while
-/// decoding or setting up (a panic during an op is caught by [`drive::drive`], which
-/// names the op).
-fn catching(target: Target, f: impl FnOnce() -> Result<Stats, Finding>) -> Result<Stats, Finding> {
-    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        Err(Finding {
-            target,
-            op_index: None,
-            op: String::new(),
-            kind: FindingKind::Panic(panic_message(&*payload)),
-        })
-    })
-}
-
-/// The entry point every engine calls: decode `data` as a `target` scenario and check it.
-pub fn run(target: Target, data: &[u8]) -> Result<Stats, Finding> {
-    run_with(target, data, BugSet::NONE)
-}
-
 /// [`run`] of a vmem scenario on any range allocator: `make` builds one for the scenario's
 /// [`vmem::Shape`] (an `Err` is a setup finding), and the harness drives it against the
 /// interval model exactly as it drives the production stack, holding it only to what its
 /// [`adapter::Caps`] claim. This is how a third-party allocator is plugged in: an
-/// `impl` of [`adapter::RangeAllocator`] and a call of this with its bytes.
+/// `impl` of [`adapter::RangeAllocator`] and a call of this with its bytes (engine input or a
+/// `corpus/vmem/` file: a corpus header is read as [`run`] reads it).
 pub fn run_range_allocator<A: adapter::RangeAllocator>(
     data: &[u8],
     make: impl FnOnce(&vmem::Shape) -> Result<A, String>,
 ) -> Result<Stats, Finding> {
-    catching(Target::Vmem, || {
-        let case = vmem::Scenario::decode(data);
-        let alloc = make(&case.shape()).map_err(|msg| drive::setup_finding(Target::Vmem, msg))?;
+    target::catching(vmem::VmemTarget::NAME, || {
+        let (version, payload) = target::unframe(&vmem::VmemTarget, data);
+        let case = <vmem::VmemTarget as Target>::decode_version(version, payload)
+            .unwrap_or_else(|| vmem::Scenario::decode(payload));
+        let alloc =
+            make(&case.shape()).map_err(|msg| drive::setup_finding(vmem::VmemTarget::NAME, msg))?;
         case.execute_on(alloc, None)
     })
-}
-
-/// The body of every cargo-fuzz target and AFL binary: [`run`], and a panic carrying the
-/// finding if there is one (the fuzz engine records the input as a crash).
-pub fn fuzz_check(target: Target, data: &[u8]) {
-    if let Err(finding) = run(target, data) {
-        panic!("kvafuzz finding: {finding}");
-    }
-}
-
-/// [`run`] with seeded bugs switched on (the self-test).
-pub fn run_with(target: Target, data: &[u8], bugs: BugSet) -> Result<Stats, Finding> {
-    catching(target, || match target {
-        Target::Vmem => vmem::Scenario::decode(data).execute(bugs, None),
-        Target::Vmmap => vmmap::Scenario::decode(data).execute(bugs, None),
-        Target::Mmu => mmu::Scenario::decode(data).execute(bugs, None),
-    })
-}
-
-/// The readable trace of `data` as a `target` scenario, and its verdict.
-pub fn trace(target: Target, data: &[u8], bugs: BugSet) -> (String, Result<Stats, Finding>) {
-    let mut out = String::new();
-    let verdict = match target {
-        Target::Vmem => {
-            let case = vmem::Scenario::decode(data);
-            out.push_str(&case.header());
-            out.push('\n');
-            catching(target, || case.execute(bugs, Some(&mut out)))
-        }
-        Target::Vmmap => {
-            let case = vmmap::Scenario::decode(data);
-            out.push_str(&case.header());
-            out.push('\n');
-            catching(target, || case.execute(bugs, Some(&mut out)))
-        }
-        Target::Mmu => {
-            let case = mmu::Scenario::decode(data);
-            out.push_str(&case.header());
-            out.push('\n');
-            catching(target, || case.execute(bugs, Some(&mut out)))
-        }
-    };
-    (out, verdict)
-}
-
-/// Shrinks a failing input of `target` to a small one that fails with the same signature;
-/// returns its bytes and finding.
-pub fn minimize(target: Target, data: &[u8], bugs: BugSet) -> Option<(Vec<u8>, Finding)> {
-    match target {
-        Target::Vmem => minimize::minimize::<vmem::Scenario>(target, data, bugs),
-        Target::Vmmap => minimize::minimize::<vmmap::Scenario>(target, data, bugs),
-        Target::Mmu => minimize::minimize::<mmu::Scenario>(target, data, bugs),
-    }
 }
 
 /// Every hand-written seed scenario round-trips through its bytes and runs clean, with at
@@ -477,42 +151,61 @@ mod tests {
     fn every_seeded_bug_is_found_and_minimized() {
         use super::campaign::{run_campaign, CampaignConfig};
         use super::*;
-        use crate::bugs::ALL_BUGS;
         /// Longest minimized case accepted (ops).
         const MAX_MINIMIZED_OPS: usize = 12;
-        for (bug, t) in ALL_BUGS {
-            let target = Target::from_name(t).expect("bug table names real targets");
-            let bugs = BugSet::only(bug);
-            let report = run_campaign(&CampaignConfig {
-                target,
-                seed: 1,
-                jobs: 1,
-                time_limit: None,
-                max_cases: Some(50_000),
-                bugs,
-                progress: false,
-            });
-            let found = report
-                .finding
-                .unwrap_or_else(|| panic!("{bug} not found in 50000 cases"));
-            assert!(run(target, &found.input).is_ok(), "{bug}: not the bug's");
-            let (bytes, finding) = minimize(target, &found.input, bugs).unwrap();
-            assert_eq!(finding.signature(), found.finding.signature(), "{bug}");
-            assert_eq!(
-                run_with(target, &bytes, bugs).map(|_| ()),
-                Err(finding.clone())
-            );
-            assert!(
-                run(target, &bytes).is_ok(),
-                "{bug}: minimized case fails without it"
-            );
-            let (text, _) = trace(target, &bytes, bugs);
-            let ops = text.lines().filter(|l| l.starts_with("  #")).count();
-            assert!(
-                ops <= MAX_MINIMIZED_OPS,
-                "{bug}: {ops} ops after minimizing\n{text}"
-            );
-            println!("== {bug}: case {}: {finding}\n{text}", found.case);
+        for target in REGISTRY.iter().copied() {
+            for &bug in target.bugs() {
+                let bugs = BugSet::only(bug);
+                let report = run_campaign(&CampaignConfig {
+                    target,
+                    seed: 1,
+                    jobs: 1,
+                    time_limit: None,
+                    max_cases: Some(50_000),
+                    bugs,
+                    progress: false,
+                });
+                let found = report
+                    .finding
+                    .unwrap_or_else(|| panic!("{bug} not found in 50000 cases"));
+                assert!(run(target, &found.input).is_ok(), "{bug}: not the bug's");
+                let (bytes, finding) = minimize(target, &found.input, bugs).unwrap();
+                assert_eq!(finding.signature(), found.finding.signature(), "{bug}");
+                assert_eq!(
+                    run_with(target, &bytes, bugs).map(|_| ()),
+                    Err(finding.clone())
+                );
+                assert!(
+                    run(target, &bytes).is_ok(),
+                    "{bug}: minimized case fails without it"
+                );
+                let (text, _) = trace(target, &bytes, bugs);
+                let ops = text.lines().filter(|l| l.starts_with("  #")).count();
+                assert!(
+                    ops <= MAX_MINIMIZED_OPS,
+                    "{bug}: {ops} ops after minimizing\n{text}"
+                );
+                println!("== {bug}: case {}: {finding}\n{text}", found.case);
+            }
         }
+    }
+
+    /// Every seeded bug belongs to exactly one registered target (the one whose campaign
+    /// must find it).
+    #[cfg(feature = "seeded-bugs")]
+    #[test]
+    fn every_seeded_bug_belongs_to_one_target() {
+        use super::REGISTRY;
+        use crate::bugs::ALL_BUGS;
+        for bug in ALL_BUGS {
+            let owners: Vec<&str> = REGISTRY
+                .iter()
+                .filter(|t| t.bugs().contains(&bug))
+                .map(|t| t.name())
+                .collect();
+            assert_eq!(owners.len(), 1, "{bug}: claimed by {owners:?}");
+        }
+        let claimed: usize = REGISTRY.iter().map(|t| t.bugs().len()).sum();
+        assert_eq!(claimed, ALL_BUGS.len(), "a bug claimed twice by one target");
     }
 }

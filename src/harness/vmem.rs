@@ -866,7 +866,7 @@ impl Case for Scenario {
             self.source_quantum(),
             bugs,
         )
-        .map_err(|msg| setup_finding(Target::Vmem, msg))?;
+        .map_err(|msg| setup_finding(VmemTarget::NAME, msg))?;
         self.execute_on(stack, trace)
     }
 }
@@ -922,7 +922,7 @@ impl Scenario {
             ArenaModel::new(self.source_quantum(), space),
         );
         let mut executor = Executor::new(alloc, model);
-        drive(Target::Vmem, &mut executor, &self.ops, trace)
+        drive(VmemTarget::NAME, &mut executor, &self.ops, trace)
     }
 }
 
@@ -1760,6 +1760,37 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ("bounds-at-segment-edges", ia32(edges)),
         ("x86_64-import-top-of-upper-half", import),
     ]
+}
+
+/// The `vmem` target (vmem arenas) in the registry.
+pub struct VmemTarget;
+
+impl Target for VmemTarget {
+    const NAME: &'static str = "vmem";
+    const ABOUT: &'static str = "vmem arenas (all policies, xalloc constraints, exact allocation, import/release, bad frees) vs the interval oracle";
+    const VERSION: u16 = 1;
+    #[cfg(feature = "seeded-bugs")]
+    const BUGS: &'static [crate::bugs::Bug] = {
+        use crate::bugs::Bug;
+        &[
+            Bug::MaxaddrExclusive,
+            Bug::ImportSizeWrap,
+            Bug::NocrossOffByOne,
+            Bug::ZeroSentinel,
+            Bug::MissingWrongSizeCheck,
+            Bug::AlignPadNoFallback,
+            Bug::InsertOverlapNeverFires,
+            Bug::ContainsEndWraps,
+            Bug::InstantFitNoFallback,
+            Bug::ImportIgnoresMinmax,
+            Bug::FastPathSkipsBounds,
+        ]
+    };
+    type Scenario = Scenario;
+
+    fn seeds() -> Vec<(&'static str, Scenario)> {
+        seed_scenarios()
+    }
 }
 
 #[cfg(test)]

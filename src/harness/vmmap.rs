@@ -769,7 +769,7 @@ impl Case for Scenario {
 
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
         let mut executor = self.executor(bugs)?;
-        drive(Target::Vmmap, &mut executor, &self.ops, trace)
+        drive(VmmapTarget::NAME, &mut executor, &self.ops, trace)
     }
 }
 
@@ -778,7 +778,7 @@ impl Scenario {
     fn executor(&self, bugs: BugSet) -> Result<Executor, Finding> {
         let map = VmMap::new(self.arch, self.min, self.max).map_err(|e| {
             setup_finding(
-                Target::Vmmap,
+                VmmapTarget::NAME,
                 format!(
                     "VmMap::new refused the legal bounds [{:#x}, {:#x}] of {}: {e}",
                     self.min, self.max, self.arch
@@ -1687,6 +1687,29 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
+/// The `vmmap` target (the vm_map) in the registry.
+pub struct VmmapTarget;
+
+impl Target for VmmapTarget {
+    const NAME: &'static str = "vmmap";
+    const ABOUT: &'static str = "vm_map aligned findspace (linear vs gap index, wrap at the top, non-power-of-2 alignments), map/unmap vs the findspace oracle";
+    const VERSION: u16 = 1;
+    #[cfg(feature = "seeded-bugs")]
+    const BUGS: &'static [crate::bugs::Bug] = {
+        use crate::bugs::Bug;
+        &[
+            Bug::FindspaceNoWrapCheck,
+            Bug::NonPow2AlignAsMask,
+            Bug::GapIndexPrunesAlignedFit,
+        ]
+    };
+    type Scenario = Scenario;
+
+    fn seeds() -> Vec<(&'static str, Scenario)> {
+        seed_scenarios()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1728,8 +1751,7 @@ mod tests {
     #[cfg(feature = "seeded-bugs")]
     #[test]
     fn seed_scenarios_catch_every_seeded_bug() {
-        use crate::bugs::ALL_BUGS;
-        for (bug, _) in ALL_BUGS.into_iter().filter(|&(_, t)| t == "vmmap") {
+        for &bug in <VmmapTarget as Target>::BUGS {
             let bugs = BugSet::only(bug);
             assert!(
                 seed_scenarios()
@@ -1783,7 +1805,7 @@ mod tests {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for case in &cases {
             let mut ex = case.executor(BugSet::NONE).unwrap();
-            drive(Target::Vmmap, &mut ex, &case.ops, None).unwrap();
+            drive(VmmapTarget::NAME, &mut ex, &case.ops, None).unwrap();
             for (name, input) in ex.sharing_inputs() {
                 *seen
                     .entry(verdict_class(case.arch, name, &input))

@@ -1,6 +1,6 @@
 //! AFL++ binary for the `mmu` target: same entry point, same corpus as cargo-fuzz.
 fn main() {
     afl::fuzz!(|data: &[u8]| {
-        kvafuzz::harness::fuzz_check(kvafuzz::harness::Target::Mmu, data)
+        kvafuzz::harness::fuzz_check(&kvafuzz::harness::mmu::MmuTarget, data)
     });
 }

@@ -1,6 +1,6 @@
 //! AFL++ binary for the `vmmap` target: same entry point, same corpus as cargo-fuzz.
 fn main() {
     afl::fuzz!(|data: &[u8]| {
-        kvafuzz::harness::fuzz_check(kvafuzz::harness::Target::Vmmap, data)
+        kvafuzz::harness::fuzz_check(&kvafuzz::harness::vmmap::VmmapTarget, data)
     });
 }
