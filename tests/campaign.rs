@@ -41,6 +41,18 @@ fn generation_is_deterministic() {
     assert_ne!(generate(7, 1, 42), generate(7, 1, 43));
 }
 
+/// The codec round trip on every registered target, on the campaign's own inputs (the
+/// proptest in `state_machine.rs` does it on arbitrary bytes).
+#[test]
+fn every_targets_campaign_inputs_round_trip() {
+    for &target in REGISTRY {
+        for k in 0..300 {
+            let r = target.round_trip(&generate(99, 0, k));
+            assert!(r.is_ok(), "{target} case {k}: {}", r.unwrap_err());
+        }
+    }
+}
+
 #[test]
 fn vmem_scenarios_encode_to_bytes_that_decode_back() {
     for k in 0..500 {

@@ -313,4 +313,16 @@ proptest! {
         let verdict = kvafuzz::harness::run(target, &data);
         prop_assert!(verdict.is_ok(), "{}", verdict.unwrap_err());
     }
+
+    /// The codec of every registered target, whatever the bytes: decode, encode, decode
+    /// again gives the same scenario (what lets a minimized op list be saved as a corpus
+    /// file, and what keeps each selector's reader and writer from drifting apart).
+    #[test]
+    fn every_targets_codec_round_trips(
+        target in prop::sample::select(kvafuzz::harness::REGISTRY.to_vec()),
+        data in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        let r = target.round_trip(&data);
+        prop_assert!(r.is_ok(), "{target}: {}", r.unwrap_err());
+    }
 }
