@@ -51,6 +51,7 @@ pub mod drive;
 pub mod finding;
 pub mod minimize;
 pub mod mmu;
+pub mod recent;
 pub mod target;
 pub mod vmem;
 pub mod vmmap;
