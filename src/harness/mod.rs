@@ -32,7 +32,7 @@
 //! Any range allocator can be driven by the vmem scenarios through the
 //! [`adapter::RangeAllocator`] trait.
 
-pub mod adapter;
+pub use vmem::adapter;
 pub mod campaign;
 pub mod cli;
 pub mod codec;
