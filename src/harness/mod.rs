@@ -42,7 +42,7 @@
 // returned once per failing case; the clean path returns `Stats`. Boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod adapter;
+pub use vmem::adapter;
 pub mod campaign;
 pub mod cli;
 pub mod codec;
@@ -61,6 +61,7 @@ use std::fmt;
 pub(crate) use finding::panic_message;
 pub use finding::{Finding, FindingKind, Mismatch, Stats};
 pub use target::{fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target, REGISTRY};
+pub use vmem::run_range_allocator;
 
 #[cfg(feature = "seeded-bugs")]
 pub use crate::bugs::BugSet;
@@ -104,26 +105,6 @@ pub trait Case: Clone + fmt::Display {
     fn header(&self) -> String;
     /// Runs it, appending a readable line per op to `trace` if given.
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding>;
-}
-
-/// [`run`] of a vmem scenario on any range allocator: `make` builds one for the scenario's
-/// [`vmem::Shape`] (an `Err` is a setup finding), and the harness drives it against the
-/// interval model exactly as it drives the production stack, holding it only to what its
-/// [`adapter::Caps`] claim. This is how a third-party allocator is plugged in: an
-/// `impl` of [`adapter::RangeAllocator`] and a call of this with its bytes (engine input or a
-/// `corpus/vmem/` file: a corpus header is read as [`run`] reads it).
-pub fn run_range_allocator<A: adapter::RangeAllocator>(
-    data: &[u8],
-    make: impl FnOnce(&vmem::Shape) -> Result<A, String>,
-) -> Result<Stats, Finding> {
-    target::catching(vmem::VmemTarget::NAME, || {
-        let (version, payload) = target::unframe(&vmem::VmemTarget, data);
-        let case = <vmem::VmemTarget as Target>::decode_version(version, payload)
-            .unwrap_or_else(|| vmem::Scenario::decode(payload));
-        let alloc =
-            make(&case.shape()).map_err(|msg| drive::setup_finding(vmem::VmemTarget::NAME, msg))?;
-        case.execute_on(alloc, None)
-    })
 }
 
 /// Every hand-written seed scenario round-trips through its bytes and runs clean, with at

@@ -6,8 +6,8 @@
 //! in the oracle's vocabulary (`kvafuzz_oracles::vmem::*Kind`). An allocator that lacks a
 //! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
 //! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
-//! few dozen lines, run with [`super::run_range_allocator`] (`tests/adapter.rs` plugs in a
-//! sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
+//! few dozen lines, run with [`crate::harness::run_range_allocator`] (`tests/adapter.rs` plugs
+//! in a sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
 //! and broken ones the harness must catch).
 //!
 //! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
@@ -17,8 +17,8 @@ use kvafuzz_oracles::vmem::{
     AllocErrorKind, Counts, FreeErrorKind, Policy as OPolicy, SpanErrorKind,
 };
 
-use super::BugSet;
 use crate::addr::{Arch, RangeError};
+use crate::harness::BugSet;
 use crate::vmem::{
     AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, NoSource, Policy, Request,
     SegmentView,

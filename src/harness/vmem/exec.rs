@@ -1,0 +1,591 @@
+//! Execution of a `vmem` scenario: [`Executor`] steps any [`RangeAllocator`] through the ops
+//! beside the interval model and judges every answer ([`Machine`], run by [`drive`]).
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+
+use kvafuzz_oracles::vmem::{
+    AllocErrorKind, ArenaModel, Mismatch as Verdict, Request as ORequest, Space,
+};
+
+use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
+use super::scenario::{level_name, AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
+use crate::addr::Arch;
+use crate::harness::drive::{drive, Machine};
+use crate::harness::{Finding, Mismatch, Stats, Target};
+use crate::vmem::{Policy, Request};
+
+/// How many freed allocations are remembered for double frees.
+const FREED_MEMORY: usize = 16;
+
+impl Scenario {
+    /// Runs this scenario on `alloc`, any [`RangeAllocator`] built for [`Scenario::shape`],
+    /// against the interval model, checking after every op (what
+    /// [`crate::harness::Case::execute`] does for the production stack).
+    pub fn execute_on<A: RangeAllocator>(
+        &self,
+        alloc: A,
+        trace: Option<&mut String>,
+    ) -> Result<Stats, Finding> {
+        let space = Space {
+            top: self.arch.max_addr(),
+            canonical_bits: match self.arch {
+                Arch::Ia32 | Arch::Pae => None,
+                a => Some(a.va_bits()),
+            },
+        };
+        let model = ArenaModel::with_source(
+            self.quantum(),
+            self.import_quantum(),
+            space,
+            ArenaModel::new(self.source_quantum(), space),
+        );
+        let mut executor = Executor::new(alloc, model);
+        drive(super::VmemTarget::NAME, &mut executor, &self.ops, trace)
+    }
+}
+
+/// A live allocation the scenario can refer to by handle.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    level: Level,
+    addr: u64,
+    size: u64,
+}
+
+/// Steps any [`RangeAllocator`] through a scenario with the model (see [`drive`]).
+pub struct Executor<A: RangeAllocator> {
+    alloc: A,
+    caps: Caps,
+    model: ArenaModel,
+    live: Vec<Live>,
+    freed: Vec<Live>,
+    stats: Stats,
+    /// Per level, the spans as of the last check: after each op `contains` is asked at the
+    /// edges of every span that came or went since, and of one other span in turn.
+    probed: RefCell<[Vec<(u64, u64, bool)>; 2]>,
+}
+
+/// Whether `actual` is the outcome `expected`: equal, or (untyped errors) both refusals.
+fn agrees<T: PartialEq, E: PartialEq>(
+    typed: bool,
+    expected: &Result<T, E>,
+    actual: &Result<T, E>,
+) -> bool {
+    expected == actual || (!typed && expected.is_err() && actual.is_err())
+}
+
+fn oreq(r: &Request) -> ORequest {
+    ORequest {
+        size: r.size,
+        align: r.align,
+        phase: r.phase,
+        nocross: r.nocross,
+        minaddr: r.minaddr,
+        maxaddr: r.maxaddr,
+    }
+}
+
+impl<A: RangeAllocator> Machine for Executor<A> {
+    type Op = Op;
+
+    fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
+        self.execute_op(op)
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.alloc.check_invariants()
+    }
+
+    fn compare_state(&self) -> Result<(), String> {
+        self.compare_levels()
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn summary(&self) -> String {
+        format!("{} live at the end", self.live.len())
+    }
+}
+
+impl<A: RangeAllocator> Executor<A> {
+    /// An executor of `alloc` against `model` (a model with a source model).
+    pub fn new(alloc: A, model: ArenaModel) -> Self {
+        Executor {
+            caps: alloc.caps(),
+            alloc,
+            model,
+            live: Vec::new(),
+            freed: Vec::new(),
+            stats: Stats::default(),
+            probed: RefCell::default(),
+        }
+    }
+
+    fn model_at(&mut self, level: Level) -> &mut ArenaModel {
+        match level {
+            Level::Arena => &mut self.model,
+            Level::Source => self
+                .model
+                .source_mut()
+                .expect("models are built with a source"),
+        }
+    }
+
+    fn resolve(&self, level: Level, sel: AddrSel) -> u64 {
+        match sel {
+            AddrSel::Raw(a) => a,
+            AddrSel::Live { handle, offset } => {
+                let n = self.live.len();
+                if n == 0 {
+                    offset
+                } else {
+                    self.live[usize::from(handle) % n].addr.wrapping_add(offset)
+                }
+            }
+            AddrSel::LiveEdge {
+                handle,
+                end,
+                quanta,
+            } => match self.live.len() {
+                0 => 0,
+                n => {
+                    let l = &self.live[usize::from(handle) % n];
+                    let point = if end { self.end_of(l) } else { l.addr };
+                    point.wrapping_add(
+                        (i64::from(quanta) as u64).wrapping_mul(self.quantum_of(l.level)),
+                    )
+                }
+            },
+            AddrSel::Freed { index } => {
+                let n = self.freed.len();
+                if n == 0 {
+                    0
+                } else {
+                    self.freed[usize::from(index) % n].addr
+                }
+            }
+            AddrSel::Span { index, offset } => {
+                let spans = self.alloc.spans(level);
+                if spans.is_empty() {
+                    offset
+                } else {
+                    spans[usize::from(index) % spans.len()]
+                        .0
+                        .wrapping_add(offset)
+                }
+            }
+        }
+    }
+
+    /// The value of request bound `e` now (module [`Edge`]).
+    fn resolve_edge(&self, level: Level, e: Edge) -> u64 {
+        let point = match e.at {
+            EdgeAt::LiveStart(h) | EdgeAt::LiveEnd(h) => match self.live.len() {
+                0 => 0,
+                n => {
+                    let l = &self.live[usize::from(h) % n];
+                    match e.at {
+                        EdgeAt::LiveStart(_) => l.addr,
+                        _ => self.end_of(l),
+                    }
+                }
+            },
+            EdgeAt::SpanStart(i) | EdgeAt::SpanEnd(i) => {
+                let spans = self.alloc.spans(level);
+                match spans.len() {
+                    0 => 0,
+                    n => {
+                        let (start, last, _) = spans[usize::from(i) % n];
+                        match e.at {
+                            EdgeAt::SpanStart(_) => start,
+                            _ => last.wrapping_add(1),
+                        }
+                    }
+                }
+            }
+        };
+        point
+            .wrapping_add((i64::from(e.quanta) as u64).wrapping_mul(self.quantum_of(level)))
+            .wrapping_add(i64::from(e.byte) as u64)
+    }
+
+    /// The quantum of `level`.
+    fn quantum_of(&self, level: Level) -> u64 {
+        match level {
+            Level::Arena => self.model.quantum(),
+            Level::Source => self.model.source().map_or(1, ArenaModel::quantum),
+        }
+    }
+
+    /// One past the last address of live allocation `l` (its size rounded up to its level's
+    /// quantum; wrapping at the top).
+    fn end_of(&self, l: &Live) -> u64 {
+        let q = u128::from(self.quantum_of(l.level));
+        let size = u128::from(l.size).div_ceil(q) * q;
+        (u128::from(l.addr) + size) as u64
+    }
+
+    fn count<T, E>(&mut self, r: &Result<T, E>) {
+        self.stats.count(r.is_ok());
+    }
+
+    /// An allocation at `level` (`plain`: through [`RangeAllocator::alloc_size`], the entry
+    /// point for a bare size; else [`RangeAllocator::alloc`] with `req`, whose bound `edge`
+    /// replaces, if set), judged by the model.
+    fn execute_alloc(
+        &mut self,
+        level: Level,
+        req: Request,
+        edge: Option<Edge>,
+        policy: Policy,
+        plain: bool,
+    ) -> Result<String, Mismatch> {
+        let caps = self.caps;
+        if level == Level::Source && !caps.import {
+            return Ok("skipped (no source)".into());
+        }
+        let mut req = if caps.constraints {
+            req
+        } else {
+            Request::size(req.size)
+        };
+        let mut out = String::new();
+        if let (Some(e), true) = (edge, caps.constraints) {
+            let v = self.resolve_edge(level, e);
+            match e.bound {
+                Bound::Min => req.minaddr = v,
+                Bound::Max => req.maxaddr = v,
+            }
+            let _ = write!(out, "({} {v:#x}) ", e.bound.field());
+        }
+        let before = if level == Level::Arena {
+            self.alloc.spans(Level::Arena)
+        } else {
+            Vec::new()
+        };
+        let actual = if plain {
+            self.alloc.alloc_size(req.size, policy)
+        } else {
+            self.alloc.alloc(level, &req, policy)
+        };
+        self.count(&actual);
+        let imported: Vec<(u64, u64)> = if level == Level::Arena {
+            self.alloc
+                .spans(Level::Arena)
+                .into_iter()
+                .filter(|s| s.2 && !before.contains(s))
+                .map(|(s, l, _)| (s, l))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let opolicy = if caps.policy_contracts {
+            oracle_policy(policy)
+        } else {
+            oracle_policy(Policy::InstantFit)
+        };
+        // An untyped refusal is judged as the error the oracle predicts, or as "no space".
+        let judged = match actual {
+            Err(_) if !caps.typed_errors => Err(
+                match self.model_at(level).predict_alloc(&oreq(&req), opolicy) {
+                    Err(k) => k,
+                    Ok(_) => AllocErrorKind::NoSpace,
+                },
+            ),
+            a => a,
+        };
+        if !caps.complete && judged == Err(AllocErrorKind::NoSpace) {
+            if let Ok(p) = self.model_at(level).predict_alloc(&oreq(&req), opolicy) {
+                let _ = write!(out, "refused although {p:#x} was free (not complete): ");
+            }
+        }
+        self.model_at(level)
+            .judge_alloc_with(&oreq(&req), opolicy, &imported, judged, caps.complete)
+            .map_err(|v| {
+                let check = format!("alloc {}", level_name(level));
+                from_verdict(check, v, format!("{actual:x?}"))
+            })?;
+        if let Ok(addr) = actual {
+            self.live.push(Live {
+                level,
+                addr,
+                size: req.size,
+            });
+        }
+        let _ = write!(out, "{actual:x?}");
+        for (s, l) in imported {
+            let _ = write!(out, " (imported [{s:#x}, {l:#x}])");
+        }
+        Ok(out)
+    }
+
+    /// Executes one op and judges it; returns the outcome text for the trace.
+    fn execute_op(&mut self, op: &Op) -> Result<String, Mismatch> {
+        let caps = self.caps;
+        match *op {
+            Op::AddSpan { level, base, size } => {
+                if level == Level::Source && !caps.import {
+                    return Ok("skipped (no source)".into());
+                }
+                // An arena and its source own disjoint addresses (the caller's contract):
+                // a span overlapping the other level's spans is not a valid program.
+                let other = match level {
+                    Level::Arena => self.model_at(Level::Source).spans(),
+                    Level::Source => self.model_at(Level::Arena).spans(),
+                };
+                let last = (u128::from(base) + u128::from(size)).saturating_sub(1);
+                if size > 0
+                    && other.iter().any(|&(s, l, _)| {
+                        u128::from(s) <= last && u128::from(base) <= u128::from(l)
+                    })
+                {
+                    return Ok("skipped (overlaps the other level's spans)".into());
+                }
+                let expected = self.model_at(level).predict_add_span(base, size);
+                let actual = self.alloc.add_span(level, base, size);
+                self.count(&actual);
+                if !agrees(caps.typed_errors, &expected, &actual) {
+                    return Err(Mismatch::new(
+                        format!("add_span {} {base:#x} size {size:#x}", level_name(level)),
+                        format!("{expected:x?}"),
+                        format!("{actual:x?}"),
+                    ));
+                }
+                if actual.is_ok() {
+                    self.model_at(level).add_span(base, size);
+                }
+                Ok(format!("{actual:x?}"))
+            }
+            Op::AllocSize { size, policy } => {
+                self.execute_alloc(Level::Arena, Request::size(size), None, policy, true)
+            }
+            Op::Alloc {
+                level,
+                req,
+                edge,
+                policy,
+            } => self.execute_alloc(level, req, edge, policy, false),
+            Op::AllocAt { addr, size } => {
+                if !caps.exact {
+                    return Ok("skipped (no exact allocation)".into());
+                }
+                let addr = self.resolve(Level::Arena, addr);
+                let actual = self.alloc.alloc_at(addr, size);
+                self.count(&actual);
+                let expected = self.model.predict_alloc_at(addr, size);
+                let judged = match (actual, expected) {
+                    // Untyped: an error where one is due is that error.
+                    (Err(_), Err(k)) if !caps.typed_errors => Err(k),
+                    // Not complete: a refusal of a free range changes nothing.
+                    (Err(_), Ok(_)) if !caps.complete => {
+                        return Ok(format!("at {addr:#x}: {actual:x?} (not complete)"));
+                    }
+                    (a, _) => a,
+                };
+                self.model.judge_alloc_at(addr, size, judged).map_err(|v| {
+                    let check = format!("alloc_at {addr:#x} size {size:#x}");
+                    from_verdict(check, v, format!("{actual:x?}"))
+                })?;
+                if let Ok(a) = actual {
+                    self.live.push(Live {
+                        level: Level::Arena,
+                        addr: a,
+                        size,
+                    });
+                }
+                Ok(format!("at {addr:#x}: {actual:x?}"))
+            }
+            Op::Free { handle } => {
+                if self.live.is_empty() {
+                    return Ok("nothing live".into());
+                }
+                let l = self.live[usize::from(handle) % self.live.len()];
+                self.free(l.level, l.addr, l.size)
+            }
+            Op::FreeAt { level, addr, size } => {
+                if !caps.checked_free || (level == Level::Source && !caps.import) {
+                    return Ok("skipped".into());
+                }
+                let addr = self.resolve(level, addr);
+                // The arena's imported spans are the arena's to release, not the caller's:
+                // the source cannot tell them from any other allocation of its own.
+                if level == Level::Source
+                    && self
+                        .model
+                        .spans()
+                        .iter()
+                        .any(|&(s, _, imported)| imported && s == addr)
+                {
+                    return Ok("skipped (span imported by the arena)".into());
+                }
+                self.free(level, addr, size)
+            }
+        }
+    }
+
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<String, Mismatch> {
+        let expected = self.model_at(level).predict_free(addr, size);
+        let actual = self.alloc.free(level, addr, size);
+        self.count(&actual);
+        if !agrees(self.caps.typed_errors, &expected, &actual) {
+            return Err(Mismatch::new(
+                format!("free {} {addr:#x} size {size:#x}", level_name(level)),
+                format!("{expected:x?}"),
+                format!("{actual:x?}"),
+            ));
+        }
+        if actual.is_ok() {
+            self.model_at(level).free(addr);
+            if let Some(i) = self
+                .live
+                .iter()
+                .position(|l| l.level == level && l.addr == addr)
+            {
+                let l = self.live.remove(i);
+                if self.freed.len() == FREED_MEMORY {
+                    self.freed.remove(0);
+                }
+                self.freed.push(l);
+            }
+        }
+        Ok(format!("free {addr:#x} size {size:#x}: {actual:x?}"))
+    }
+
+    /// The allocator's spans and allocations, level by level, equal the model's.
+    fn compare_levels(&self) -> Result<(), String> {
+        let src = self.model.source().expect("models are built with a source");
+        for (level, model) in [(Level::Arena, &self.model), (Level::Source, src)] {
+            let (s, ms) = (self.alloc.spans(level), model.spans());
+            if s != ms {
+                return Err(format!(
+                    "{} spans: allocator {}, model {}",
+                    level_name(level),
+                    first_difference(&s, &ms),
+                    first_difference(&ms, &s)
+                ));
+            }
+            let (a, ma) = (self.alloc.allocated(level), model.live());
+            if a != ma {
+                return Err(format!(
+                    "{} allocations: allocator has {}, model has {}",
+                    level_name(level),
+                    first_difference(&a, &ma),
+                    first_difference(&ma, &a)
+                ));
+            }
+            let accounted: u128 = a.iter().map(|&(s, l)| u128::from(l - s) + 1).sum();
+            if accounted != model.in_use() || model.total() < accounted {
+                return Err(format!("{} accounting", level_name(level)));
+            }
+            if let Some(c) = self.alloc.counts(level) {
+                let mc = model.counts();
+                if c != mc {
+                    return Err(format!(
+                        "{} counts: allocator {c:x?}, model {mc:x?}",
+                        level_name(level)
+                    ));
+                }
+            }
+            // Both ends of a span and one past each, where an inclusive/exclusive confusion or
+            // a wrapped end shows: of every span that came or went since the last op, and of
+            // one other span in turn.
+            let mut probed = self.probed.borrow_mut();
+            let last = &mut probed[usize::from(level == Level::Source)];
+            let mut asked = Vec::new();
+            if *last != ms {
+                asked = changed_spans(last, &ms);
+                last.clone_from(&ms);
+            }
+            if !ms.is_empty() {
+                asked.push(ms[(self.stats.ops % ms.len() as u64) as usize]);
+            }
+            let probes = asked.into_iter().flat_map(|(s, l, _)| {
+                [Some(s), Some(l), s.checked_sub(1), l.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+            });
+            for addr in probes {
+                if let Some(inside) = self.alloc.contains(level, addr) {
+                    if inside != model.contains(addr) {
+                        return Err(format!(
+                            "{} contains: allocator says {inside} for {addr:#x}",
+                            level_name(level)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The interval oracle's verdict on `check` as a [`Mismatch`]; `actual` is the arena's
+/// answer as text (the verdict does not always carry it).
+pub fn from_verdict(check: String, verdict: Verdict, actual: String) -> Mismatch {
+    let (expected, actual) = match verdict {
+        Verdict::Outcome { expected, actual } => (expected, actual),
+        // The rule names what is wrong with the address the arena returned.
+        Verdict::NotAPlacement { addr, why } => ("a placement".into(), format!("{addr:#x}, {why}")),
+        Verdict::Incomplete { placement } => {
+            (format!("a placement such as {placement:#x}"), actual)
+        }
+        Verdict::PolicyBroken {
+            policy,
+            expected,
+            actual,
+        } => (
+            format!("{expected:#x} (what {policy:?} promises)"),
+            format!("{actual:#x}"),
+        ),
+        Verdict::BadImport { why } => (
+            "imports within the contract".into(),
+            format!("bad import: {why}"),
+        ),
+    };
+    Mismatch {
+        check,
+        expected,
+        actual,
+    }
+}
+
+/// The spans in exactly one of `before` and `after` (both sorted by start, disjoint).
+pub(super) fn changed_spans(
+    before: &[(u64, u64, bool)],
+    after: &[(u64, u64, bool)],
+) -> Vec<(u64, u64, bool)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b == a => {
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(a)) if b.0 > a.0 => {
+                out.push(*a);
+                j += 1;
+            }
+            (Some(b), _) => {
+                out.push(*b);
+                i += 1;
+            }
+            (None, Some(a)) => {
+                out.push(*a);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// The first element of `a` that is not in `b`, as text.
+fn first_difference<T: PartialEq + fmt::Debug>(a: &[T], b: &[T]) -> String {
+    match a.iter().find(|x| !b.contains(x)) {
+        Some(x) => format!("{x:x?}"),
+        None => format!("({} entries, none extra)", a.len()),
+    }
+}

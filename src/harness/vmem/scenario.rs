@@ -1,0 +1,408 @@
+//! The scenario of the `vmem` target: its ops, the address and bound selectors they name the
+//! state with, the header, and how each prints in a trace.
+
+use std::fmt::{self, Write as _};
+
+use super::adapter::{Level, VmemStack};
+use super::codec;
+use crate::addr::Arch;
+use crate::harness::drive::setup_finding;
+use crate::harness::{BugSet, Case, Finding, Stats, Target};
+use crate::vmem::{Policy, Request};
+
+/// How an op names an address: resolved against the state when the op runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrSel {
+    /// This address.
+    Raw(u64),
+    /// The start of live allocation `handle` (modulo the live count) plus `offset`.
+    Live {
+        /// Handle.
+        handle: u16,
+        /// Added with wrapping.
+        offset: u64,
+    },
+    /// The start of live allocation `handle` (modulo the live count), or one past its end
+    /// (its size rounded up to its quantum), moved by `quanta` quanta (at most
+    /// [`EDGE_QUANTA`] either way): the last quantum of whatever lies before it, the start of
+    /// whatever follows it, where an exact allocation or a free is off by one.
+    LiveEdge {
+        /// Handle.
+        handle: u16,
+        /// The end rather than the start.
+        end: bool,
+        /// Quanta added (wrapping).
+        quanta: i8,
+    },
+    /// The start of a recently freed allocation (a double free).
+    Freed {
+        /// Index into the freed list (modulo its length).
+        index: u16,
+    },
+    /// The start of span `index` (modulo the span count) of the level, plus `offset`.
+    Span {
+        /// Span index.
+        index: u16,
+        /// Added with wrapping.
+        offset: u64,
+    },
+}
+
+/// Which bound of a request an [`Edge`] sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// [`Request::minaddr`].
+    Min,
+    /// [`Request::maxaddr`] (inclusive).
+    Max,
+}
+
+impl Bound {
+    /// The request field it sets.
+    pub const fn field(self) -> &'static str {
+        match self {
+            Bound::Min => "minaddr",
+            Bound::Max => "maxaddr",
+        }
+    }
+}
+
+/// A point of the state a request bound is placed at (resolved when the op runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeAt {
+    /// The first address of live allocation `handle` (modulo the live count).
+    LiveStart(u16),
+    /// One past the last address of live allocation `handle` (wrapping at the top).
+    LiveEnd(u16),
+    /// The first address of span `index` (modulo the span count) of the op's level.
+    SpanStart(u16),
+    /// One past the last address of span `index` (wrapping at the top).
+    SpanEnd(u16),
+}
+
+/// A request bound set relative to the state when the op runs: at an edge of a live
+/// allocation or a span, moved by `quanta` quanta and `byte` bytes (all wrapping). A raw
+/// bound almost never lands on a segment's edge, and an edge is where an inclusive bound
+/// read as exclusive (or the reverse) changes the answer: `max = live[h].start - 1` is the
+/// last byte of whatever lies below that allocation, `max = span.end - 1` the last byte of the
+/// span. Every free segment's edges are edges of live allocations or spans, so these reach
+/// all of them. With no live allocation (or no span) the point is 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// Which bound this sets. The other keeps the request's value; an encoded edge stands
+    /// for both bounds, so a scenario round-trips through bytes only if that value is the
+    /// decoder's (minaddr 0, maxaddr `u64::MAX`).
+    pub bound: Bound,
+    /// Where.
+    pub at: EdgeAt,
+    /// Quanta added: at most [`EDGE_QUANTA`] either way (all the encoding holds).
+    pub quanta: i8,
+    /// Bytes added: -1, 0 or 1.
+    pub byte: i8,
+}
+
+/// The most quanta an [`Edge`] moves away from its point, either way.
+pub const EDGE_QUANTA: i8 = 2;
+
+impl fmt::Display for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.bound {
+            Bound::Min => "min",
+            Bound::Max => "max",
+        };
+        let (what, i) = match self.at {
+            EdgeAt::LiveStart(i) => ("live", (i, "start")),
+            EdgeAt::LiveEnd(i) => ("live", (i, "end")),
+            EdgeAt::SpanStart(i) => ("span", (i, "start")),
+            EdgeAt::SpanEnd(i) => ("span", (i, "end")),
+        };
+        write!(f, "{name}={what}[{}].{}", i.0, i.1)?;
+        if self.quanta != 0 {
+            write!(f, "{:+}q", self.quanta)?;
+        }
+        if self.byte != 0 {
+            write!(f, "{:+}", self.byte)?;
+        }
+        Ok(())
+    }
+}
+
+/// One operation of a vmem scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Add a span to a level.
+    AddSpan {
+        /// Which arena.
+        level: Level,
+        /// Base.
+        base: u64,
+        /// Size.
+        size: u64,
+    },
+    /// An allocation of a bare size in the arena, through the plain entry point
+    /// ([`crate::vmem::Arena::alloc`]).
+    AllocSize {
+        /// Size.
+        size: u64,
+        /// The policy.
+        policy: Policy,
+    },
+    /// A (constrained) allocation, through [`crate::vmem::Arena::xalloc`].
+    Alloc {
+        /// Which arena.
+        level: Level,
+        /// The request.
+        req: Request,
+        /// If set, one bound of `req` is replaced by this edge of the state when the op runs.
+        edge: Option<Edge>,
+        /// The policy.
+        policy: Policy,
+    },
+    /// Exact-address allocation in the arena.
+    AllocAt {
+        /// Where.
+        addr: AddrSel,
+        /// Size.
+        size: u64,
+    },
+    /// Free live allocation `handle` (modulo the live count) with its own size.
+    Free {
+        /// Handle.
+        handle: u16,
+    },
+    /// Deliberately suspicious free: any address (double, interior, random), any size.
+    FreeAt {
+        /// Which arena.
+        level: Level,
+        /// Where.
+        addr: AddrSel,
+        /// Size given.
+        size: u64,
+    },
+}
+
+/// Import configuration of a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportShape {
+    /// log2 of the source's quantum (at most the arena's).
+    pub source_shift: u8,
+    /// log2 of the import quantum (at least the arena's).
+    pub import_shift: u8,
+}
+
+/// A decoded vmem scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The address space.
+    pub arch: Arch,
+    /// log2 of the arena quantum.
+    pub quantum_shift: u8,
+    /// `Some` iff the arena imports from a populated source.
+    pub import: Option<ImportShape>,
+    /// The ops, initial spans first.
+    pub ops: Vec<Op>,
+}
+
+/// The name of a level in traces and checks.
+pub(super) fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::Arena => "arena",
+        Level::Source => "source",
+    }
+}
+
+impl fmt::Display for AddrSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AddrSel::Raw(a) => write!(f, "{a:#x}"),
+            AddrSel::Live { handle, offset } => write!(f, "live[{handle}]+{offset:#x}"),
+            AddrSel::LiveEdge {
+                handle,
+                end,
+                quanta,
+            } => {
+                let edge = if end { "end" } else { "start" };
+                write!(f, "live[{handle}].{edge}")?;
+                if quanta != 0 {
+                    write!(f, "{quanta:+}q")?;
+                }
+                Ok(())
+            }
+            AddrSel::Freed { index } => write!(f, "freed[{index}]"),
+            AddrSel::Span { index, offset } => write!(f, "span[{index}]+{offset:#x}"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::AddSpan { level, base, size } => {
+                write!(
+                    f,
+                    "add_span {} base={base:#x} size={size:#x}",
+                    level_name(level)
+                )
+            }
+            Op::AllocSize { size, policy } => {
+                write!(f, "alloc arena size={size:#x} {}", policy.name())
+            }
+            Op::Alloc {
+                level,
+                req,
+                edge,
+                policy,
+            } => {
+                write!(
+                    f,
+                    "xalloc {} size={:#x} align={:#x} phase={:#x} nocross={:#x}",
+                    level_name(level),
+                    req.size,
+                    req.align,
+                    req.phase,
+                    req.nocross,
+                )?;
+                match edge {
+                    Some(
+                        e @ Edge {
+                            bound: Bound::Min, ..
+                        },
+                    ) => {
+                        write!(f, " {e} max={:#x}", req.maxaddr)?;
+                    }
+                    Some(e) => write!(f, " min={:#x} {e}", req.minaddr)?,
+                    None => write!(f, " min={:#x} max={:#x}", req.minaddr, req.maxaddr)?,
+                }
+                write!(f, " {}", policy.name())
+            }
+            Op::AllocAt { addr, size } => write!(f, "alloc_at addr={addr} size={size:#x}"),
+            Op::Free { handle } => write!(f, "free live[{handle}]"),
+            Op::FreeAt { level, addr, size } => {
+                write!(
+                    f,
+                    "free_at {} addr={addr} size={size:#x}",
+                    level_name(level)
+                )
+            }
+        }
+    }
+}
+
+impl Scenario {
+    /// The arena's quantum.
+    pub(super) fn quantum(&self) -> u64 {
+        1u64 << self.quantum_shift
+    }
+
+    /// The first line of a trace: the scenario's shape and op count.
+    fn header_line(&self) -> String {
+        let mut s = format!(
+            "vmem scenario: arch={} quantum={:#x}",
+            self.arch,
+            self.quantum()
+        );
+        match self.import {
+            Some(i) => {
+                let _ = write!(
+                    s,
+                    " import(source quantum={:#x}, import quantum={:#x})",
+                    1u64 << i.source_shift,
+                    1u64 << i.import_shift
+                );
+            }
+            None => s.push_str(" no-import"),
+        }
+        let _ = write!(s, " ops={}", self.ops.len());
+        s
+    }
+
+    /// The source's quantum (1 without a source).
+    pub(super) fn source_quantum(&self) -> u64 {
+        self.import.map_or(1, |i| 1u64 << i.source_shift)
+    }
+
+    /// The arena's import quantum (the arena quantum without a source).
+    pub(super) fn import_quantum(&self) -> u64 {
+        self.import
+            .map_or(self.quantum(), |i| 1u64 << i.import_shift)
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.header_line())?;
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(f, "  #{i} {op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a scenario asks of the allocator under test, so that an adapter can build one to
+/// fit ([`crate::harness::run_range_allocator`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The address space.
+    pub arch: Arch,
+    /// The arena's quantum (a power of two).
+    pub quantum: u64,
+    /// Whether the scenario gives the arena a source to import from (an allocator without
+    /// one says so in [`super::adapter::Caps::import`], and the source ops are skipped).
+    pub has_source: bool,
+    /// The source's quantum (1 without a source).
+    pub source_quantum: u64,
+    /// The arena's import quantum (the arena quantum without a source).
+    pub import_quantum: u64,
+}
+
+impl Scenario {
+    /// The shape of the allocator this scenario drives.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            arch: self.arch,
+            quantum: self.quantum(),
+            has_source: self.import.is_some(),
+            source_quantum: self.source_quantum(),
+            import_quantum: self.import_quantum(),
+        }
+    }
+}
+
+impl Case for Scenario {
+    fn decode(data: &[u8]) -> Scenario {
+        codec::read_scenario(data)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        codec::write_scenario(self)
+    }
+
+    fn header(&self) -> String {
+        self.header_line()
+    }
+
+    type Op = Op;
+
+    fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    fn with_ops(&self, ops: Vec<Op>) -> Scenario {
+        Scenario {
+            ops,
+            ..self.clone()
+        }
+    }
+
+    fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
+        let stack = VmemStack::new(
+            self.arch,
+            self.quantum(),
+            self.import_quantum(),
+            self.source_quantum(),
+            bugs,
+        )
+        .map_err(|msg| setup_finding(super::VmemTarget::NAME, msg))?;
+        self.execute_on(stack, trace)
+    }
+}

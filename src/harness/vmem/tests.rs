@@ -1,0 +1,303 @@
+//! Unit tests of the `vmem` target: the seeds, edges resolved and encoded, verdicts.
+
+use kvafuzz_oracles::vmem::{Mismatch as Verdict, Policy as OPolicy};
+
+use super::adapter::Level;
+use super::exec::changed_spans;
+use super::{
+    from_verdict, seed_scenarios, AddrSel, Bound, Edge, EdgeAt, Op, Scenario, EDGE_QUANTA,
+};
+use crate::addr::Arch;
+use crate::harness::campaign::generate;
+use crate::harness::{BugSet, Case};
+use crate::vmem::{Policy, Request};
+
+/// The seed scenario called `name`.
+fn seed(name: &str) -> Scenario {
+    seed_scenarios()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no seed {name}"))
+        .1
+}
+
+/// Runs `s` (it must pass) and checks that its trace holds every one of `lines`.
+fn assert_trace_has(s: &Scenario, lines: &[&str]) {
+    let mut out = String::new();
+    assert!(s.execute(BugSet::NONE, Some(&mut out)).is_ok(), "{out}");
+    for line in lines {
+        assert!(out.contains(line), "no {line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn seed_scenarios_pass_and_round_trip() {
+    crate::harness::assert_seeds_pass_and_round_trip(seed_scenarios());
+}
+
+/// Whatever bytes decode to encodes to bytes that decode back to it (campaign inputs).
+#[test]
+fn decoded_bytes_round_trip() {
+    for k in 0..500 {
+        let case = Scenario::decode(&generate(0x766d_656d, 0, k));
+        assert_eq!(Scenario::decode(&case.encode()), case, "case {k}");
+    }
+}
+
+/// The error seeds replay every typed error of every operation (so a corpus replay runs
+/// each error path at least once).
+#[test]
+fn error_seeds_reach_every_error() {
+    let mut out = String::new();
+    for name in ["every-error-of-every-op", "x86_64-canonical-hole"] {
+        assert!(
+            seed(name).execute(BugSet::NONE, Some(&mut out)).is_ok(),
+            "{out}"
+        );
+    }
+    for e in [
+        "ZeroSize",
+        "Wraps",
+        "PastTop",
+        "NonCanonical",
+        "Misaligned",
+        "Overlaps(",
+        "SizeOverflow",
+        "BadAlign",
+        "BadPhase",
+        "BadNocross",
+        "BadBounds",
+        "Overconstrained",
+        "NoSpace",
+        "WrongSize(",
+        "BadFree",
+    ] {
+        assert!(out.contains(&format!("Err({e}")), "no Err({e}) in\n{out}");
+    }
+}
+
+/// An edge resolves at the state when its op runs: live and span starts and ends, moved by
+/// quanta and a byte, wrapping at the top; with nothing live, at 0.
+#[test]
+fn edges_resolve_against_the_state() {
+    assert_trace_has(
+        &seed("bounds-at-segment-edges"),
+        &[
+            "(maxaddr 0x9) Ok(0)",
+            "(minaddr 0x1e) Ok(1e)",
+            "(maxaddr 0xffffffff) Ok(ffffff00)",
+            "(minaddr 0xffffffff) Ok(ffffffff)",
+            "(maxaddr 0x9) Err(NoSpace)",
+        ],
+    );
+
+    let at = |bound, at, quanta, byte| Op::Alloc {
+        level: Level::Arena,
+        req: Request::size(0x1000),
+        edge: Some(Edge {
+            bound,
+            at,
+            quanta,
+            byte,
+        }),
+        policy: Policy::FirstFit,
+    };
+    let s = Scenario {
+        arch: Arch::X86_64,
+        quantum_shift: 12,
+        import: None,
+        ops: vec![
+            // Nothing live and no span yet: the point is 0.
+            at(Bound::Min, EdgeAt::LiveEnd(0), 1, 0),
+            Op::AddSpan {
+                level: Level::Arena,
+                base: 0x10000,
+                size: 0x10000,
+            },
+            at(Bound::Min, EdgeAt::SpanStart(0), 0, 0),
+            at(Bound::Min, EdgeAt::LiveEnd(0), 1, 0),
+            at(Bound::Max, EdgeAt::SpanEnd(0), -2, -1),
+            at(Bound::Min, EdgeAt::LiveStart(1), -EDGE_QUANTA, 1),
+            // An allocation's end is its size rounded up to the quantum.
+            Op::AllocSize {
+                size: 0x801,
+                policy: Policy::FirstFit,
+            },
+            at(Bound::Min, EdgeAt::LiveEnd(4), 0, 0),
+            // Addresses at an allocation's end: right after it, and one quantum back.
+            Op::AllocAt {
+                addr: AddrSel::LiveEdge {
+                    handle: 5,
+                    end: true,
+                    quanta: 0,
+                },
+                size: 0x1000,
+            },
+            Op::FreeAt {
+                level: Level::Arena,
+                addr: AddrSel::LiveEdge {
+                    handle: 4,
+                    end: true,
+                    quanta: -1,
+                },
+                size: 0x801,
+            },
+        ],
+    };
+    assert_eq!(Scenario::decode(&s.encode()), s);
+    assert_trace_has(
+        &s,
+        &[
+            "(minaddr 0x1000) Err(NoSpace)",
+            "(minaddr 0x10000) Ok(10000)",
+            "(minaddr 0x12000) Ok(12000)",
+            "(maxaddr 0x1dfff) Ok(11000)",
+            "(minaddr 0x10001) Ok(13000)",
+            "alloc arena size=0x801 first -> Ok(14000)",
+            "(minaddr 0x15000) Ok(15000)",
+            "alloc_at addr=live[5].end size=0x1000 -> at 0x16000: Ok(16000)",
+            "free_at arena addr=live[4].end-1q size=0x801 -> free 0x14000 size 0x801: Ok(())",
+        ],
+    );
+}
+
+/// An edge's other bound survives the bytes when it is not the default; quanta and bytes
+/// beyond what an edge holds are clamped, never a panic.
+#[test]
+fn edges_encode_exactly_or_clamped() {
+    let alloc = |req, edge| Op::Alloc {
+        level: Level::Arena,
+        req,
+        edge: Some(edge),
+        policy: Policy::FirstFit,
+    };
+    let edge = |bound, quanta, byte| Edge {
+        bound,
+        at: EdgeAt::SpanEnd(3),
+        quanta,
+        byte,
+    };
+    let scenario = |ops| Scenario {
+        arch: Arch::X86_64,
+        quantum_shift: 12,
+        import: None,
+        ops,
+    };
+    let exact = scenario(vec![
+        alloc(
+            Request {
+                maxaddr: 0x1234_5fff,
+                ..Request::size(0x1000)
+            },
+            edge(Bound::Min, -2, 1),
+        ),
+        alloc(
+            Request {
+                minaddr: 0x8000,
+                ..Request::size(0x1000)
+            },
+            edge(Bound::Max, 2, -1),
+        ),
+        alloc(Request::size(0x1000), edge(Bound::Max, 0, 0)),
+        Op::FreeAt {
+            level: Level::Arena,
+            addr: AddrSel::LiveEdge {
+                handle: 7,
+                end: false,
+                quanta: -EDGE_QUANTA,
+            },
+            size: 0x1000,
+        },
+    ]);
+    assert_eq!(Scenario::decode(&exact.encode()), exact);
+    let wild = scenario(vec![alloc(
+        Request::size(0x1000),
+        edge(Bound::Max, 100, -7),
+    )]);
+    let back = Scenario::decode(&wild.encode());
+    assert_eq!(
+        back.ops,
+        vec![alloc(
+            Request::size(0x1000),
+            edge(Bound::Max, EDGE_QUANTA, -1)
+        )]
+    );
+}
+
+/// A bound one byte off at a segment's edge is what the edges seed exercises: it alone
+/// catches the inclusive maxaddr read as exclusive.
+#[cfg(feature = "seeded-bugs")]
+#[test]
+fn the_edges_seed_catches_an_exclusive_maxaddr() {
+    let bugs = BugSet::only(crate::bugs::Bug::MaxaddrExclusive);
+    assert!(seed("bounds-at-segment-edges").execute(bugs, None).is_err());
+}
+
+/// The spans that came or went: those in exactly one of the lists, in address order.
+#[test]
+fn changed_spans_are_the_symmetric_difference() {
+    let before = [(0, 9, false), (20, 29, false), (40, 49, true)];
+    let after = [
+        (0, 9, false),
+        (20, 39, false),
+        (40, 49, true),
+        (60, 69, true),
+    ];
+    assert_eq!(
+        changed_spans(&before, &after),
+        vec![(20, 29, false), (20, 39, false), (60, 69, true)]
+    );
+    assert_eq!(
+        changed_spans(&after, &before),
+        vec![(20, 39, false), (20, 29, false), (60, 69, true)]
+    );
+    assert_eq!(changed_spans(&before, &before), vec![]);
+    assert_eq!(changed_spans(&[], &before), before.to_vec());
+    assert_eq!(changed_spans(&before[..1], &[]), before[..1].to_vec());
+}
+
+/// Every verdict of the interval oracle becomes a check, an expectation and an answer.
+#[test]
+fn verdicts_become_mismatches() {
+    let m = |v: Verdict| {
+        let m = from_verdict("alloc arena".into(), v, "Err(NoSpace)".into());
+        assert_eq!(m.check, "alloc arena");
+        (m.expected, m.actual)
+    };
+    let pair = |e: &str, a: &str| (e.to_string(), a.to_string());
+    assert_eq!(
+        m(Verdict::Outcome {
+            expected: "ZeroSize".into(),
+            actual: "Ok(0x10)".into()
+        }),
+        pair("ZeroSize", "Ok(0x10)")
+    );
+    assert_eq!(
+        m(Verdict::NotAPlacement {
+            addr: 0x40,
+            why: "below minaddr"
+        }),
+        pair("a placement", "0x40, below minaddr")
+    );
+    assert_eq!(
+        m(Verdict::Incomplete { placement: 0x80 }),
+        pair("a placement such as 0x80", "Err(NoSpace)")
+    );
+    assert_eq!(
+        m(Verdict::PolicyBroken {
+            policy: OPolicy::BestFit,
+            expected: 0x100,
+            actual: 0x200
+        }),
+        pair("0x100 (what BestFit promises)", "0x200")
+    );
+    assert_eq!(
+        m(Verdict::BadImport {
+            why: "an arena without a source imported".into()
+        }),
+        pair(
+            "imports within the contract",
+            "bad import: an arena without a source imported"
+        )
+    );
+}
