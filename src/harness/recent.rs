@@ -16,7 +16,7 @@ impl<T, const N: usize> Default for Recent<T, N> {
     }
 }
 
-impl<T: Copy + PartialEq, const N: usize> Recent<T, N> {
+impl<T: Copy, const N: usize> Recent<T, N> {
     /// The most values held.
     pub const CAPACITY: usize = N;
 
@@ -34,15 +34,6 @@ impl<T: Copy + PartialEq, const N: usize> Recent<T, N> {
             self.items.remove(0);
         }
         self.items.push(v);
-    }
-
-    /// Remembers `v` as the newest, moving it there if it is held already (the values stay
-    /// distinct).
-    pub fn touch(&mut self, v: T) {
-        if let Some(i) = self.items.iter().position(|&w| w == v) {
-            self.items.remove(i);
-        }
-        self.push(v);
     }
 
     /// The value an op's `index` names: `index` modulo the number held; `None` if empty.
@@ -63,6 +54,17 @@ impl<T: Copy + PartialEq, const N: usize> Recent<T, N> {
     /// The values, oldest first.
     pub fn as_slice(&self) -> &[T] {
         &self.items
+    }
+}
+
+impl<T: Copy + PartialEq, const N: usize> Recent<T, N> {
+    /// Remembers `v` as the newest, moving it there if it is held already (the values stay
+    /// distinct).
+    pub fn touch(&mut self, v: T) {
+        if let Some(i) = self.items.iter().position(|&w| w == v) {
+            self.items.remove(i);
+        }
+        self.push(v);
     }
 }
 

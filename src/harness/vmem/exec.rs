@@ -12,6 +12,7 @@ use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
 use super::scenario::{level_name, AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
 use crate::harness::drive::{drive, Machine};
+use crate::harness::recent::Recent;
 use crate::harness::{Finding, Mismatch, Stats, Target};
 use crate::vmem::{Policy, Request};
 
@@ -59,7 +60,7 @@ pub struct Executor<A: RangeAllocator> {
     caps: Caps,
     model: ArenaModel,
     live: Vec<Live>,
-    freed: Vec<Live>,
+    freed: Recent<Live, FREED_MEMORY>,
     stats: Stats,
     /// Per level, the spans as of the last check: after each op `contains` is asked at the
     /// edges of every span that came or went since, and of one other span in turn.
@@ -118,7 +119,7 @@ impl<A: RangeAllocator> Executor<A> {
             alloc,
             model,
             live: Vec::new(),
-            freed: Vec::new(),
+            freed: Recent::new(),
             stats: Stats::default(),
             probed: RefCell::default(),
         }
@@ -159,14 +160,7 @@ impl<A: RangeAllocator> Executor<A> {
                     )
                 }
             },
-            AddrSel::Freed { index } => {
-                let n = self.freed.len();
-                if n == 0 {
-                    0
-                } else {
-                    self.freed[usize::from(index) % n].addr
-                }
-            }
+            AddrSel::Freed { index } => self.freed.pick(usize::from(index)).map_or(0, |l| l.addr),
             AddrSel::Span { index, offset } => {
                 let spans = self.alloc.spans(level);
                 if spans.is_empty() {
@@ -445,9 +439,6 @@ impl<A: RangeAllocator> Executor<A> {
                 .position(|l| l.level == level && l.addr == addr)
             {
                 let l = self.live.remove(i);
-                if self.freed.len() == FREED_MEMORY {
-                    self.freed.remove(0);
-                }
                 self.freed.push(l);
             }
         }
