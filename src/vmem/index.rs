@@ -207,7 +207,7 @@ impl AllocIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::marker;
+    use super::super::tags::marker;
     use super::*;
     use alloc::collections::BTreeMap;
 

@@ -4,7 +4,8 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, LIST_HEAD, NIL};
+use super::tags::LIST_HEAD;
+use super::{Arena, InvariantError, Kind, SpanSource, Tag, FREELISTS, NIL};
 
 fn broken(invariant: &'static str, detail: String) -> Result<(), InvariantError> {
     Err(InvariantError { invariant, detail })

@@ -1,6 +1,6 @@
 //! # vmem: resource arenas (Bonwick & Adams, 2001)
 //!
-//! ## 1. Concepts
+//! ## 1. Concepts (the tags in `tags.rs`, the interface's types in `types.rs`)
 //!
 //! - An **arena** ([`Arena`]) manages a set of integer ranges, usually kernel virtual
 //!   addresses. It knows nothing about memory: it hands out and takes back numbers.
@@ -19,9 +19,9 @@
 //! Ranges are stored as first and **last** byte, both inclusive ([`crate::addr`] section 2): a
 //! span may end at the very top of the address space and address 0 is an ordinary address.
 //!
-//! ## 2. Free lists and the free map
+//! ## 2. Free lists and the free map (`freelist.rs`)
 //!
-//! Free segments sit on [`FREELISTS`] = 64 lists. A free segment of size `s` has **class**
+//! Free segments sit on `FREELISTS` = 64 lists. A free segment of size `s` has **class**
 //! `k = floor(log2 s)` (64 classes cover every size of a `u64`), and sits on list `k`, or on
 //! list `k - 1`, where it is said to **lag** (a bit in its tag says which). Either way every
 //! segment on list `n` has a size of at least `2^n`, which is all that instant fit relies on.
@@ -31,7 +31,7 @@
 //! neighbours, two tags at random places. Bit `n` of the **free map** is set iff list `n` is
 //! non-empty, so "the smallest list that is non-empty and at least `n`" is one bit operation.
 //!
-//! ## 3. Allocation policies ([`Policy`]) and their contracts
+//! ## 3. Allocation policies ([`Policy`]) and their contracts (`search.rs`)
 //!
 //! A *placement* for a request is an address `a` such that `[a, a + size)` lies inside one free
 //! segment and satisfies the constraints ([`Request`]): `a % align == phase`, `minaddr <= a`,
@@ -60,7 +60,7 @@
 //!
 //! [`Arena::xalloc_at`] allocates at an exact address: it succeeds iff the whole range is free.
 //!
-//! ## 4. Constraints and overconstrained requests
+//! ## 4. Constraints and overconstrained requests (`search.rs`)
 //!
 //! `align` is a power of two and a multiple of `q` (0 means `q`); `phase` is a multiple of `q`
 //! below `align`; `nocross` is 0 (none) or a power of two and a multiple of `q`. As illumos
@@ -68,7 +68,7 @@
 //! (`align > nocross` or `roundup(phase + size, align) > nocross`): no placement can exist.
 //! Validation happens in a fixed order (see [`AllocError`]) so an oracle can predict the error.
 //!
-//! ## 5. Import and release
+//! ## 5. Import and release (`import.rs`)
 //!
 //! An arena built with [`Arena::with_source`] imports a span from its source when a request
 //! finds no placement. Unlike NetBSD and FreeBSD, the import carries the request's constraints
@@ -81,7 +81,7 @@
 //! source as soon as it is wholly free, with the exact range it was imported with.
 //! Exact-address allocation never imports.
 //!
-//! ## 6. Indexes and costs
+//! ## 6. Indexes and costs (`index.rs`, `freelist.rs`, `carve.rs`)
 //!
 //! - Allocated segments are indexed by start address (`AllocIndex`, in `index.rs`), so
 //!   [`Arena::free`] finds its segment without a walk and can reject a never-allocated
@@ -105,7 +105,7 @@
 //! to tags already read; and a segment whose list is still right for its new size (section 2)
 //! stays where it is on it (no policy's contract depends on the order within a list).
 //!
-//! ## 7. Invariants ([`Arena::check_invariants`])
+//! ## 7. Invariants ([`Arena::check_invariants`], in `invariants.rs`)
 //!
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
 //! no two free segments are adjacent within a span; a free segment is on list `n` iff its
@@ -115,10 +115,10 @@
 //! a multiple of `q`; no imported span is wholly free; and free + allocated = the sum of the
 //! spans.
 //!
-//! ## 8. Constants
+//! ## 8. Constants (each beside what it bounds)
 //!
-//! - [`FREELISTS`] = 64: one free list per power of two a `u64` size can have.
-//! - [`MAX_TAGS`] = 2^31 - 1: the most tags (spans + segments) one arena holds; a free
+//! - `FREELISTS` = 64: one free list per power of two a `u64` size can have.
+//! - `MAX_TAGS` = 2^31 - 1: the most tags (spans + segments) one arena holds; a free
 //!   segment's list link has 31 bits (the 32nd is its lag bit), so every tag index fits below
 //!   it. Past it, allocation fails with [`AllocError::NoTags`].
 //! - A tag index is a `u32`: `NIL` (all ones) is "none"; in a free segment's `list_next`,
@@ -130,438 +130,47 @@
 //! - The allocated index (`index.rs`) starts at `MIN_BUCKETS` = 16 buckets, doubles before it
 //!   holds more than one entry a bucket (`MAX_LOAD`), halves below a quarter (`MIN_LOAD`), and
 //!   stops growing at `MAX_BUCKETS` = 2^32.
+//!
+//! ## 9. Files
+//!
+//! This file holds the arena and its public operations: creation, spans, `alloc`, `xalloc`
+//! with the instant-fit fast path, `xalloc_at`, `free` and observation. The headings above
+//! name the file of each section: `tags.rs` (tags, slab, address list, span index),
+//! `freelist.rs` (free lists, free map, size index), `search.rs` (validation, placement,
+//! the policies' searches), `import.rs`, `carve.rs` (cutting an allocation out of a free
+//! segment, merging a freed one with its neighbours), `index.rs`, `invariants.rs`, and
+//! `types.rs` (requests, policies, errors, reports). Each seeded bug (feature `seeded-bugs`)
+//! is one small function marked `SEEDED BUG <Name>`, beside the code it breaks.
 
+mod carve;
+mod freelist;
+mod import;
 mod index;
+mod invariants;
+mod search;
+mod tags;
+mod types;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::addr::{self, Arch, Range, RangeError};
+use crate::addr::{self, Arch, RangeError};
+use freelist::FREELISTS;
 use index::AllocIndex;
+use tags::{BoundaryTag, Kind, Tag, MAX_TAGS, NIL};
+use types::Checked;
+
+pub use import::{ImportRequest, NoSource, SpanSource};
+pub use tags::Segments;
+pub use types::{
+    AddSpanError, AllocError, ArenaConfig, ArenaStats, CreateError, FreeError, InvariantError,
+    Policy, Request, SegmentView, ALL_POLICIES,
+};
 
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
-
-/// Number of free lists: one per power of two a `u64` size can have.
-pub const FREELISTS: usize = 64;
-
-/// The largest number of boundary tags one arena may hold (spans + segments): 2^31 - 1. Each
-/// allocation needs at most two new tags; past this limit allocation fails with
-/// [`AllocError::NoTags`] rather than growing without bound. A free segment's list link has
-/// 31 bits (the 32nd says whether it lags, module comment section 2), and the all-ones link
-/// means "last", so every tag index is below `2^31 - 1`.
-pub const MAX_TAGS: usize = LIST_END as usize;
-
-/// Index of a boundary tag in the slab; [`NIL`] is "none".
-type Tag = u32;
-/// "No tag".
-const NIL: Tag = u32::MAX;
-/// In a free segment's `list_next`: the segment sits on the list one below its size class
-/// (module comment, section 2). The other 31 bits are the link.
-const LAGS: u32 = 1 << 31;
-/// The 31 link bits of a free segment's `list_next`.
-const LINK: u32 = LAGS - 1;
-/// The link (31 bits) of the last segment on a free list: `NIL & LINK`.
-const LIST_END: u32 = LINK;
-/// `list_prev` of an allocated segment.
-const ALLOCATED: Tag = u32::MAX - 1;
-/// `list_prev` of a static span.
-const SPAN_STATIC: Tag = u32::MAX - 2;
-/// `list_prev` of an imported span.
-const SPAN_IMPORTED: Tag = u32::MAX - 3;
-/// `list_prev` of a slab slot not in use.
-const UNUSED: Tag = u32::MAX - 4;
-/// `list_prev` of a free segment that is first on its list. Every value up to and including
-/// this one means "free"; every tag index is below it.
-const LIST_HEAD: Tag = u32::MAX - 5;
-
-/// What a boundary tag records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// A span; `imported` iff it came from the source (and goes back to it when free).
-    Span { imported: bool },
-    /// A free segment (on a free list).
-    Free,
-    /// An allocated segment (in the allocated index).
-    Allocated,
-    /// A slab slot not in use (on the slot free list, linked through `next`).
-    Unused,
-}
-
-/// One boundary tag: 32 bytes, aligned so that a tag never straddles two cache lines (freeing
-/// reads three tags at random places of the slab: the freed one and both neighbours).
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(32))]
-struct BoundaryTag {
-    /// First address (inclusive).
-    start: u64,
-    /// Last address (inclusive).
-    last: u64,
-    /// Previous tag in address order (NIL for the first).
-    prev: Tag,
-    /// Next tag in address order (NIL for the last); for `Unused` slots, the next unused slot.
-    next: Tag,
-    /// The kind, and for a free segment its list link: the previous segment on its free list,
-    /// or [`LIST_HEAD`] if it is first; for any other tag the marker of its kind
-    /// ([`ALLOCATED`], [`SPAN_STATIC`], [`SPAN_IMPORTED`], [`UNUSED`]). See [`Kind`].
-    list_prev: Tag,
-    /// For a free segment, [`LAGS`] if it sits on the list below its size class, and in the
-    /// other 31 bits the next segment on its list ([`LIST_END`] for the last; see
-    /// [`BoundaryTag::list_link`]). For an allocated one, the next tag in its allocated-index
-    /// bucket (`AllocIndex`; NIL for the last). NIL for the others.
-    list_next: Tag,
-}
-
-impl BoundaryTag {
-    fn size(&self) -> u64 {
-        self.last - self.start + 1
-    }
-
-    fn is_free(&self) -> bool {
-        self.list_prev <= LIST_HEAD
-    }
-
-    /// The next segment on a free segment's list (NIL for the last).
-    fn list_link(&self) -> Tag {
-        match self.list_next & LINK {
-            LIST_END => NIL,
-            n => n,
-        }
-    }
-
-    /// The list a free segment sits on: its size class, or the one below if it lags.
-    fn list(&self) -> usize {
-        list_of(self.size()) - usize::from(self.list_next & LAGS != 0)
-    }
-
-    fn is_span(&self) -> bool {
-        self.list_prev == SPAN_STATIC || self.list_prev == SPAN_IMPORTED
-    }
-
-    fn kind(&self) -> Kind {
-        match self.list_prev {
-            ALLOCATED => Kind::Allocated,
-            SPAN_STATIC => Kind::Span { imported: false },
-            SPAN_IMPORTED => Kind::Span { imported: true },
-            UNUSED => Kind::Unused,
-            _ => Kind::Free,
-        }
-    }
-}
-
-/// The `list_prev` marker of `kind`; a free segment starts as [`LIST_HEAD`] (the caller puts
-/// it on its list, which sets the real link).
-fn marker(kind: Kind) -> Tag {
-    match kind {
-        Kind::Allocated => ALLOCATED,
-        Kind::Span { imported: false } => SPAN_STATIC,
-        Kind::Span { imported: true } => SPAN_IMPORTED,
-        Kind::Unused => UNUSED,
-        Kind::Free => LIST_HEAD,
-    }
-}
-
-/// How an allocation chooses among placements; see the module comment, section 3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Policy {
-    /// O(1) for unconstrained requests; placement unspecified.
-    #[default]
-    InstantFit,
-    /// The smallest free segment that fits (ties: lowest address); lowest placement in it.
-    BestFit,
-    /// The lowest placement in the arena.
-    FirstFit,
-    /// The lowest placement at or above the rotor, else the lowest overall.
-    NextFit,
-}
-
-/// Every policy, in a fixed order (decoders pick by index).
-pub const ALL_POLICIES: [Policy; 4] = [
-    Policy::InstantFit,
-    Policy::BestFit,
-    Policy::FirstFit,
-    Policy::NextFit,
-];
-
-impl Policy {
-    /// Short name for traces and reports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Policy::InstantFit => "instant",
-            Policy::BestFit => "best",
-            Policy::FirstFit => "first",
-            Policy::NextFit => "next",
-        }
-    }
-}
-
-/// A constrained allocation request ([`Arena::xalloc`]). All fields are in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Request {
-    /// Bytes wanted; rounded up to the quantum. Must not be 0.
-    pub size: u64,
-    /// Alignment (power of two, multiple of the quantum); 0 means the quantum.
-    pub align: u64,
-    /// Offset from alignment: the result `a` satisfies `a % align == phase`.
-    pub phase: u64,
-    /// 0, or a power of two the allocation must not cross a multiple of.
-    pub nocross: u64,
-    /// Lowest acceptable first address (inclusive).
-    pub minaddr: u64,
-    /// Highest acceptable last address (inclusive, as NetBSD).
-    pub maxaddr: u64,
-}
-
-impl Request {
-    /// An unconstrained request for `size` bytes.
-    pub const fn size(size: u64) -> Request {
-        Request {
-            size,
-            align: 0,
-            phase: 0,
-            nocross: 0,
-            minaddr: 0,
-            maxaddr: u64::MAX,
-        }
-    }
-}
-
-/// A request after validation: sizes rounded, defaults filled in.
-#[derive(Clone, Copy, Debug)]
-struct Checked {
-    size: u64,
-    align: u64,
-    phase: u64,
-    nocross: u64,
-    minaddr: u64,
-    maxaddr: u64,
-}
-
-/// Why an arena could not be created.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CreateError {
-    /// The quantum is not a power of two (0 included).
-    BadQuantum,
-    /// The import quantum is not a power-of-two multiple of the quantum.
-    BadImportQuantum,
-    /// The source's quantum does not divide this arena's quantum, so imported spans could
-    /// not be guaranteed to be multiples of it.
-    QuantumMismatch,
-}
-
-/// Why [`Arena::add_span`] refused a span. Checked in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddSpanError {
-    /// The size is 0.
-    ZeroSize,
-    /// The span is not a legal range of the arena's space: it wraps past the top, ends above
-    /// the highest address, or is not canonical ([`RangeError`]).
-    BadRange(RangeError),
-    /// The base or the size is not a multiple of the quantum.
-    Misaligned,
-    /// The span overlaps the existing span starting at `existing`.
-    Overlaps {
-        /// Start of the span it overlaps.
-        existing: u64,
-    },
-    /// The arena already holds [`MAX_TAGS`] tags.
-    NoTags,
-}
-
-/// Why an allocation failed. Validation happens in the order of the variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AllocError {
-    /// The size is 0.
-    ZeroSize,
-    /// Rounding the size up to the quantum would exceed `u64::MAX`.
-    SizeOverflow,
-    /// The alignment is not a power of two or not a multiple of the quantum.
-    BadAlign,
-    /// The phase is not a multiple of the quantum or not below the alignment.
-    BadPhase,
-    /// `nocross` is not 0 and not a power-of-two multiple of the quantum.
-    BadNocross,
-    /// `minaddr > maxaddr`.
-    BadBounds,
-    /// No placement can exist: `nocross != 0` and (`align > nocross` or
-    /// `roundup(phase + size, align) > nocross`).
-    Overconstrained,
-    /// Exact-address allocation only: the address is not a multiple of the quantum.
-    Misaligned,
-    /// Exact-address allocation only: `[addr, addr + size)` wraps past the top of the 64-bit
-    /// space.
-    Wraps,
-    /// Exact-address allocation only: the range ends above the top of the arena's address
-    /// space (e.g. past 4 GiB on IA-32).
-    PastTop,
-    /// Exact-address allocation only: the range touches or covers the x86_64 non-canonical
-    /// hole.
-    NonCanonical,
-    /// No placement exists (and none could be imported).
-    NoSpace,
-    /// The arena already holds [`MAX_TAGS`] tags.
-    NoTags,
-}
-
-/// Why [`Arena::free`] refused. Checked in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FreeError {
-    /// The size is 0.
-    ZeroSize,
-    /// No allocation starts at this address ("bad free": never allocated, already freed, or
-    /// inside an allocation).
-    BadFree,
-    /// An allocation starts here but has another size ("wrong size"); sizes are compared
-    /// after rounding up to the quantum.
-    WrongSize {
-        /// The size it was allocated with (rounded).
-        allocated: u64,
-    },
-}
-
-macro_rules! display_via_debug {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(self, f)
-            }
-        }
-    )*};
-}
-display_via_debug!(CreateError, AddSpanError, AllocError, FreeError, Policy);
-
-/// A span request from an arena to its source: bytes wanted and the constraints the span must
-/// meet as a whole (so that its first `size` bytes are a placement for the triggering request).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImportRequest {
-    /// The constrained request the span must satisfy.
-    pub request: Request,
-}
-
-/// Where an arena imports spans from, and releases them to.
-pub trait SpanSource {
-    /// The source's quantum; must divide the importing arena's quantum.
-    fn quantum(&self) -> u64;
-    /// A span satisfying `req`, or `None`.
-    fn import(&mut self, req: &ImportRequest) -> Option<Range>;
-    /// Take back a span returned by [`SpanSource::import`], exactly as imported.
-    fn release(&mut self, span: Range);
-}
-
-/// The source of an arena without one: never gives anything.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NoSource;
-
-impl SpanSource for NoSource {
-    fn quantum(&self) -> u64 {
-        1
-    }
-    fn import(&mut self, _req: &ImportRequest) -> Option<Range> {
-        None
-    }
-    fn release(&mut self, _span: Range) {}
-}
-
-/// An arena is a source for other arenas: it imports by `xalloc` (instant fit) and takes
-/// spans back by `free`.
-impl<S: SpanSource> SpanSource for Arena<S> {
-    fn quantum(&self) -> u64 {
-        self.quantum
-    }
-    fn import(&mut self, req: &ImportRequest) -> Option<Range> {
-        let size = round_up(req.request.size, self.quantum)?;
-        let a = self.xalloc(&req.request, Policy::InstantFit).ok()?;
-        Range::new(a, size).ok()
-    }
-    fn release(&mut self, span: Range) {
-        if self.free(span.start(), span.size()).is_err() {
-            // A child handed back something we never gave it: remembered, and reported by
-            // check_invariants (a release cannot fail from the child's point of view).
-            self.failed_releases += 1;
-        }
-    }
-}
-
-/// What [`Arena::segments`] yields for each tag, in address order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SegmentView {
-    /// A span (it precedes its segments).
-    Span {
-        /// The span's range.
-        range: Range,
-        /// Whether it was imported from the source.
-        imported: bool,
-    },
-    /// A free segment.
-    Free(Range),
-    /// An allocated segment.
-    Allocated(Range),
-}
-
-/// Counters of an arena, all in bytes or tags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ArenaStats {
-    /// Sum of all span sizes.
-    pub total: u128,
-    /// Sum of allocated segment sizes.
-    pub in_use: u128,
-    /// Sum of free segment sizes.
-    pub free: u128,
-    /// Number of spans (static and imported).
-    pub spans: usize,
-    /// Number of imported spans.
-    pub imported_spans: usize,
-    /// Number of allocated segments.
-    pub allocated_segments: usize,
-    /// Number of free segments.
-    pub free_segments: usize,
-    /// Size of the largest free segment (0 if none).
-    pub largest_free: u64,
-    /// Spans imported over the arena's life.
-    pub imports: u64,
-    /// Spans released over the arena's life.
-    pub releases: u64,
-}
-
-/// A broken invariant found by [`Arena::check_invariants`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvariantError {
-    /// Which invariant (see the module comment, section 7).
-    pub invariant: &'static str,
-    /// Details: the tags or numbers involved.
-    pub detail: String,
-}
-
-impl fmt::Display for InvariantError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.invariant, self.detail)
-    }
-}
-
-/// Configuration of an arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArenaConfig {
-    /// The unit of allocation (power of two).
-    pub quantum: u64,
-    /// The address space spans must be legal ranges of; `None` is the full 64-bit space
-    /// without a canonical rule.
-    pub arch: Option<Arch>,
-    /// Imports are rounded up to this (a power-of-two multiple of `quantum`).
-    pub import_quantum: u64,
-}
-
-impl ArenaConfig {
-    /// A configuration with this quantum, on `arch`, importing in quanta.
-    pub const fn new(quantum: u64, arch: Option<Arch>) -> ArenaConfig {
-        ArenaConfig {
-            quantum,
-            arch,
-            import_quantum: quantum,
-        }
-    }
-}
 
 /// A vmem arena; see the module comment.
 #[derive(Clone)]
@@ -630,17 +239,6 @@ fn round_up(x: u64, q: u64) -> Option<u64> {
     Some(x.checked_add(q - 1)? & !(q - 1))
 }
 
-/// Whether a free segment on list `on` may stay there with a size of class `c`: its class or
-/// the one above (it lags); module comment, section 2.
-fn holds(on: usize, c: usize) -> bool {
-    on == c || on + 1 == c
-}
-
-/// The size class of a segment of `size` bytes: the list it goes on when it does not lag.
-fn list_of(size: u64) -> usize {
-    addr::log2_floor(size) as usize
-}
-
 impl Arena<NoSource> {
     /// An empty arena without a source. `quantum` must be a power of two.
     pub fn new(name: &str, quantum: u64, arch: Option<Arch>) -> Result<Self, CreateError> {
@@ -690,10 +288,11 @@ impl<S: SpanSource> Arena<S> {
 
     /// Switch seeded bugs on (fuzz self-test only).
     #[cfg(feature = "seeded-bugs")]
-    pub fn set_bugs(&mut self, bugs: BugSet) {
+    pub(crate) fn set_bugs(&mut self, bugs: BugSet) {
         self.bugs = bugs;
     }
 
+    /// Whether seeded bug `bug` is switched on.
     #[cfg(feature = "seeded-bugs")]
     fn bug(&self, bug: Bug) -> bool {
         self.bugs.contains(bug)
@@ -719,298 +318,12 @@ impl<S: SpanSource> Arena<S> {
         &mut self.source
     }
 
-    // ---- slab and list plumbing -------------------------------------------------------
-
-    fn tag(&self, t: Tag) -> &BoundaryTag {
-        &self.tags[t as usize]
-    }
-
-    fn tag_mut(&mut self, t: Tag) -> &mut BoundaryTag {
-        &mut self.tags[t as usize]
-    }
-
-    /// A fresh slab slot holding `[start, last]` of `kind`, not yet linked anywhere.
-    fn new_tag(&mut self, start: u64, last: u64, kind: Kind) -> Option<Tag> {
-        self.new_tag_between(start, last, kind, NIL, NIL)
-    }
-
-    /// A fresh slab slot holding `[start, last]` of `kind` whose address links are already
-    /// `prev` and `next` (the caller links those two to it).
-    fn new_tag_between(
-        &mut self,
-        start: u64,
-        last: u64,
-        kind: Kind,
-        prev: Tag,
-        next: Tag,
-    ) -> Option<Tag> {
-        let fresh = BoundaryTag {
-            start,
-            last,
-            prev,
-            next,
-            list_prev: marker(kind),
-            list_next: NIL,
-        };
-        if self.unused != NIL {
-            let t = self.unused;
-            self.unused = self.tag(t).next;
-            *self.tag_mut(t) = fresh;
-            Some(t)
-        } else if self.tags.len() < MAX_TAGS {
-            self.tags.push(fresh);
-            Some((self.tags.len() - 1) as Tag)
-        } else {
-            None
-        }
-    }
-
-    /// Number of free slab slots, counting room to grow.
-    fn tags_available(&self, want: usize) -> bool {
-        if self.tags.len() + want <= MAX_TAGS {
-            return true;
-        }
-        let mut n = 0;
-        let mut t = self.unused;
-        while t != NIL && n < want {
-            n += 1;
-            t = self.tag(t).next;
-        }
-        self.tags.len() + (want - n) <= MAX_TAGS
-    }
-
-    fn drop_tag(&mut self, t: Tag) {
-        let unused = self.unused;
-        let tag = self.tag_mut(t);
-        tag.list_prev = UNUSED;
-        tag.next = unused;
-        tag.prev = NIL;
-        self.unused = t;
-    }
-
-    /// Links `t` into the address list right after `after` (or first, if NIL).
-    fn link_after(&mut self, after: Tag, t: Tag) {
-        let next = if after == NIL {
-            self.head
-        } else {
-            self.tag(after).next
-        };
-        self.tag_mut(t).prev = after;
-        self.tag_mut(t).next = next;
-        if after == NIL {
-            self.head = t;
-        } else {
-            self.tag_mut(after).next = t;
-        }
-        self.relink_prev(next, t);
-    }
-
-    fn unlink(&mut self, t: Tag) {
-        let (p, n) = (self.tag(t).prev, self.tag(t).next);
-        if p == NIL {
-            self.head = n;
-        } else {
-            self.tag_mut(p).next = n;
-        }
-        self.relink_prev(n, p);
-    }
-
-    /// Sets the address-list predecessor of `t` (or the tail, if `t` is NIL) to `prev`.
-    fn relink_prev(&mut self, t: Tag, prev: Tag) {
-        if t == NIL {
-            self.tail = prev;
-        } else {
-            self.tag_mut(t).prev = prev;
-        }
-    }
-
-    /// Puts free segment `t` on the list of its current size class.
-    fn list_insert(&mut self, t: Tag) {
-        self.list_insert_at(t, list_of(self.tag(t).size()));
-    }
-
-    /// Makes free segment `t`'s list right for a new size of class `c` (a merge grew it or a
-    /// carve shrank it); called before its size changes. If its list still holds class `c`
-    /// ([`holds`]) it stays where it is on it (and only its lag bit changes); else it moves to
-    /// the head of list `c`.
-    fn relist(&mut self, t: Tag, c: usize) {
-        let on = self.tag(t).list();
-        if holds(on, c) {
-            self.set_lag(t, on + 1 == c);
-        } else {
-            self.list_remove(t);
-            self.list_insert_at(t, c);
-        }
-    }
-
-    /// Sets free segment `t`'s lag bit.
-    fn set_lag(&mut self, t: Tag, lags: bool) {
-        let tag = self.tag_mut(t);
-        tag.list_next = (tag.list_next & LINK) | if lags { LAGS } else { 0 };
-    }
-
-    /// Records free segment `t`, as it is now, in the size index, if there is one.
-    fn size_index_add(&mut self, t: Tag) {
-        let seg = &self.tags[t as usize];
-        let key = (seg.size(), seg.start);
-        if let Some(ix) = &mut self.by_size {
-            ix.insert(key, t);
-        }
-    }
-
-    /// Forgets free segment `seg` (as it was) in the size index, if there is one.
-    fn size_index_remove(&mut self, seg: &BoundaryTag) {
-        if let Some(ix) = &mut self.by_size {
-            ix.remove(&(seg.size(), seg.start));
-        }
-    }
-
-    /// The size index after [`Arena::commit`] carved allocation `cur` out of free segment
-    /// `old`: `old` goes, and the free remainders on either side of `cur` (whatever lies next
-    /// to `cur` within `old`'s range and is free) come in. Out of line and called only when
-    /// the index exists, so that instant-fit arenas keep their fast path small.
-    #[cold]
-    #[inline(never)]
-    fn size_index_carved(&mut self, old: &BoundaryTag, cur: Tag) {
-        self.size_index_remove(old);
-        let (p, n) = (self.tag(cur).prev, self.tag(cur).next);
-        if self.tag(p).is_free() && self.tag(p).start == old.start {
-            self.size_index_add(p);
-        }
-        if n != NIL && self.tag(n).is_free() && self.tag(n).last == old.last {
-            self.size_index_add(n);
-        }
-    }
-
-    /// The size index after [`Arena::release_segment`] merged the free segments `gone` (as
-    /// they were) into `merged`. Out of line, as [`Arena::size_index_carved`].
-    #[cold]
-    #[inline(never)]
-    fn size_index_merged(&mut self, gone: [Option<&BoundaryTag>; 2], merged: Tag) {
-        for seg in gone.into_iter().flatten() {
-            self.size_index_remove(seg);
-        }
-        self.size_index_add(merged);
-    }
-
-    /// Builds the size index from the free lists, if it does not exist yet.
-    fn ensure_size_index(&mut self) {
-        if self.by_size.is_some() {
-            return;
-        }
-        let mut ix = BTreeMap::new();
-        for &head in &self.lists {
-            let mut t = head;
-            while t != NIL {
-                let seg = self.tag(t);
-                ix.insert((seg.size(), seg.start), t);
-                t = seg.list_link();
-            }
-        }
-        self.by_size = Some(ix);
-    }
-
-    /// Puts `t` at the head of list `l`, the list of its size class, not lagging; this also
-    /// marks it free. `t` must have, or be about to get, a size of class `l`.
-    fn list_insert_at(&mut self, t: Tag, l: usize) {
-        let head = self.lists[l];
-        let tag = self.tag_mut(t);
-        tag.list_prev = LIST_HEAD;
-        tag.list_next = head & LINK;
-        if head != NIL {
-            self.tag_mut(head).list_prev = t;
-        }
-        self.lists[l] = t;
-        self.freemap |= 1 << l;
-    }
-
-    fn list_remove(&mut self, t: Tag) {
-        let tag = self.tag(t);
-        let (l, p, n) = (tag.list(), tag.list_prev, tag.list_link());
-        self.list_remove_at(l, p, n);
-    }
-
-    /// Takes a segment off list `l`, given its list links `p` and `n` (its own links are left
-    /// as they were).
-    fn list_remove_at(&mut self, l: usize, p: Tag, n: Tag) {
-        if p == LIST_HEAD {
-            self.lists[l] = n;
-            if n == NIL {
-                self.freemap &= !(1 << l);
-            }
-        } else {
-            let prev = self.tag_mut(p);
-            prev.list_next = (prev.list_next & LAGS) | (n & LINK);
-        }
-        if n != NIL {
-            self.tag_mut(n).list_prev = p;
-        }
-    }
-
     // ---- spans --------------------------------------------------------------------------
-
-    /// Checks `[base, base + size)` against the arena's space and quantum.
-    fn check_span(&self, base: u64, size: u64) -> Result<Range, AddSpanError> {
-        if size == 0 {
-            return Err(AddSpanError::ZeroSize);
-        }
-        let range = match self.arch {
-            Some(arch) => arch.check_range(base, size),
-            None => Range::new(base, size),
-        }
-        .map_err(AddSpanError::BadRange)?;
-        if base & (self.quantum - 1) != 0 || size & (self.quantum - 1) != 0 {
-            return Err(AddSpanError::Misaligned);
-        }
-        Ok(range)
-    }
 
     /// Adds `[base, base + size)` as a static span, wholly free.
     pub fn add_span(&mut self, base: u64, size: u64) -> Result<(), AddSpanError> {
         let range = self.check_span(base, size)?;
         self.insert_span(range, false)
-    }
-
-    fn insert_span(&mut self, range: Range, imported: bool) -> Result<(), AddSpanError> {
-        // The span before (start <= ours) and the span after (start > ours); either may
-        // overlap ours.
-        let before = self.spans.range(..=range.start()).next_back();
-        let after = self
-            .spans
-            .range(range.start().saturating_add(1)..)
-            .next()
-            .map(|(&s, &t)| (s, t));
-        let overlapping = before
-            .filter(|&(_, &t)| self.tag(t).last >= range.start())
-            .map(|(&s, _)| s)
-            .or(after.map(|(s, _)| s).filter(|&s| s <= range.last()));
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG InsertOverlapNeverFires (Linux 2016): the overlap test cannot fire.
-        let overlapping = overlapping.filter(|_| !self.bug(Bug::InsertOverlapNeverFires));
-        if let Some(existing) = overlapping {
-            return Err(AddSpanError::Overlaps { existing });
-        }
-        if !self.tags_available(2) {
-            return Err(AddSpanError::NoTags);
-        }
-        let (Some(span), Some(seg)) = (
-            self.new_tag(range.start(), range.last(), Kind::Span { imported }),
-            self.new_tag(range.start(), range.last(), Kind::Free),
-        ) else {
-            return Err(AddSpanError::NoTags);
-        };
-        // Link before the next span's tag, i.e. after the tag preceding it (or at the tail).
-        let prev = match after {
-            Some((_, t)) => self.tag(t).prev,
-            None => self.tail,
-        };
-        self.link_after(prev, span);
-        self.link_after(span, seg);
-        self.list_insert(seg);
-        self.size_index_add(seg);
-        self.spans.insert(range.start(), span);
-        self.total += u128::from(range.size());
-        Ok(())
     }
 
     /// `true` iff `addr` lies in one of the arena's spans.
@@ -1020,220 +333,19 @@ impl<S: SpanSource> Arena<S> {
         };
         let span = self.tag(t);
         #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG ContainsEndWraps (NetBSD 2012): the exclusive end `start + size` wraps
-        // to 0 for a span that ends at the top of the space.
-        if self.bug(Bug::ContainsEndWraps) {
-            return addr < span.last.wrapping_add(1);
+        if let Some(inside) = self.contains_end_wraps(span, addr) {
+            return inside;
         }
         span.last >= addr
     }
 
-    // ---- validation -----------------------------------------------------------------------
-
-    fn check_request(&self, req: &Request) -> Result<Checked, AllocError> {
-        let q = self.quantum;
-        if req.size == 0 {
-            return Err(AllocError::ZeroSize);
-        }
-        let size = round_up(req.size, q).ok_or(AllocError::SizeOverflow)?;
-        let align = if req.align == 0 { q } else { req.align };
-        if !addr::is_pow2(align) || align < q {
-            return Err(AllocError::BadAlign);
-        }
-        if req.phase & (q - 1) != 0 || req.phase >= align {
-            return Err(AllocError::BadPhase);
-        }
-        if req.nocross != 0 && (!addr::is_pow2(req.nocross) || req.nocross < q) {
-            return Err(AllocError::BadNocross);
-        }
-        if req.minaddr > req.maxaddr {
-            return Err(AllocError::BadBounds);
-        }
-        if req.nocross != 0 {
-            let over = align > req.nocross
-                || match req.phase.checked_add(size).and_then(|x| round_up(x, align)) {
-                    Some(x) => x > req.nocross,
-                    None => true,
-                };
-            if over {
-                return Err(AllocError::Overconstrained);
-            }
-        }
-        Ok(Checked {
-            size,
-            align,
-            phase: req.phase,
-            nocross: req.nocross,
-            minaddr: req.minaddr,
-            maxaddr: req.maxaddr,
-        })
-    }
-
-    /// The highest address a request with this (inclusive) `maxaddr` may use: `maxaddr`.
-    #[allow(clippy::let_and_return)] // the seeded bug rebinds it
-    fn highest_allowed(&self, maxaddr: u64) -> u64 {
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG MaxaddrExclusive (NetBSD 2012): maxaddr treated as exclusive, so the
-        // last unit below it is unusable.
-        let maxaddr = if self.bug(Bug::MaxaddrExclusive) {
-            maxaddr.saturating_sub(1)
-        } else {
-            maxaddr
-        };
-        maxaddr
-    }
-
-    /// The lowest placement for `c` inside `[start, last]` at or above `from`.
-    fn place(&self, start: u64, last: u64, from: u64, c: &Checked) -> Option<u64> {
-        let lo = start.max(c.minaddr).max(from);
-        let hi = last.min(self.highest_allowed(c.maxaddr));
-        if lo > hi || hi - lo < c.size - 1 {
-            return None;
-        }
-        let top = hi - (c.size - 1); // highest acceptable first address
-        let mut a = addr::align_up_phase(lo, c.align, c.phase)?;
-        if a > top {
-            return None;
-        }
-        if c.nocross != 0 {
-            let a_last = a + (c.size - 1);
-            #[cfg(feature = "seeded-bugs")]
-            // SEEDED BUG NocrossOffByOne: the crossing test looks at the byte before the
-            // last one, so an allocation whose last byte is the first of the next window
-            // is accepted.
-            let a_last = if self.bug(Bug::NocrossOffByOne) {
-                a_last.saturating_sub(1).max(a)
-            } else {
-                a_last
-            };
-            if addr::range_crosses_boundary(a, a_last, c.nocross)? {
-                // Every candidate below the next boundary crosses it too.
-                let boundary = (a & !(c.nocross - 1)).checked_add(c.nocross)?;
-                a = addr::align_up_phase(boundary, c.align, c.phase)?;
-                if a > top || addr::range_crosses_boundary(a, a + (c.size - 1), c.nocross)? {
-                    return None;
-                }
-            }
-        }
-        Some(a)
-    }
-
-    // ---- searches -----------------------------------------------------------------------
-
-    fn search(&self, c: &Checked, policy: Policy) -> Option<(Tag, u64)> {
-        match policy {
-            Policy::InstantFit => self.instant_fit(c),
-            Policy::BestFit => self.best_fit(c),
-            Policy::FirstFit => self.address_fit(c, self.head, 0),
-            Policy::NextFit => self.next_fit(c),
-        }
-    }
-
-    fn instant_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
-        // Fast path: every segment on list n >= ceil(log2(size + align - q)) holds a
-        // placement when only size and alignment matter; with other constraints we still try
-        // the head of each such list before the full scan.
-        let pad = c.align - self.quantum;
-        let fallback = true;
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG InstantFitNoFallback (ANCHORS section 1): no fallback after the lists
-        // that guarantee a fit, so a free segment that holds the request is never found.
-        let fallback = fallback && !self.bug(Bug::InstantFitNoFallback);
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG AlignPadNoFallback (Linux 2019-2021): the search pads the size by
-        // align - 1 and never falls back, so exactly fitting aligned blocks are missed.
-        let (pad, fallback) = if self.bug(Bug::AlignPadNoFallback) && pad > 0 {
-            (c.align - 1, false)
-        } else {
-            (pad, fallback)
-        };
-        if let Some(need) = c.size.checked_add(pad) {
-            let n = addr::log2_floor(need) + u32::from(!addr::is_pow2(need));
-            let mut map = if n >= 64 {
-                0
-            } else {
-                self.freemap & (u64::MAX << n)
-            };
-            while map != 0 {
-                let l = map.trailing_zeros() as usize;
-                map &= map - 1;
-                let t = self.lists[l];
-                let seg = self.tag(t);
-                if let Some(a) = self.place(seg.start, seg.last, 0, c) {
-                    return Some((t, a));
-                }
-            }
-        }
-        if fallback {
-            self.scan_lists(c)
-        } else {
-            None
-        }
-    }
-
-    /// The first free segment in (size, start) order, from `c.size` up, that holds a
-    /// placement. Needs the size index ([`Arena::xalloc_general`] builds it before searching).
-    fn best_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
-        let ix = self.by_size.as_ref()?;
-        ix.range((c.size, 0)..).find_map(|(_, &t)| {
-            let seg = self.tag(t);
-            self.place(seg.start, seg.last, 0, c).map(|a| (t, a))
-        })
-    }
-
-    /// Scans every free list that could hold a fit, smallest list first, and returns the first
-    /// fit found.
-    fn scan_lists(&self, c: &Checked) -> Option<(Tag, u64)> {
-        // A segment of class k may sit on list k - 1 (section 2).
-        let first = list_of(c.size).saturating_sub(1) as u32;
-        let mut map = self.freemap & (u64::MAX << first);
-        while map != 0 {
-            let l = map.trailing_zeros() as usize;
-            map &= map - 1;
-            let mut t = self.lists[l];
-            while t != NIL {
-                let seg = self.tag(t);
-                if seg.size() >= c.size {
-                    if let Some(a) = self.place(seg.start, seg.last, 0, c) {
-                        return Some((t, a));
-                    }
-                }
-                t = seg.list_link();
-            }
-        }
-        None
-    }
-
-    /// The lowest placement at or above `from`, walking the address list from tag `t`.
-    fn address_fit(&self, c: &Checked, mut t: Tag, from: u64) -> Option<(Tag, u64)> {
-        while t != NIL {
-            let seg = self.tag(t);
-            if seg.is_free() && seg.last >= from && seg.size() >= c.size {
-                if let Some(a) = self.place(seg.start, seg.last, from, c) {
-                    return Some((t, a));
-                }
-            }
-            t = seg.next;
-        }
-        None
-    }
-
-    fn next_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
-        if let Some(rotor) = self.rotor {
-            // Start at the span holding the rotor (or the first span above it).
-            let start = self
-                .spans
-                .range(..=rotor)
-                .next_back()
-                .or_else(|| self.spans.range(rotor..).next())
-                .map(|(_, &t)| t);
-            if let Some(t) = start {
-                if let Some(hit) = self.address_fit(c, t, rotor) {
-                    return Some(hit);
-                }
-            }
-        }
-        self.address_fit(c, self.head, 0)
+    /// SEEDED BUG ContainsEndWraps (NetBSD 2012): the exclusive end `start + size` wraps to 0
+    /// for a span that ends at the top of the space. `None` if the bug is off, else whether
+    /// [`Arena::contains`] says `addr` lies in `span`.
+    #[cfg(feature = "seeded-bugs")]
+    fn contains_end_wraps(&self, span: &BoundaryTag, addr: u64) -> Option<bool> {
+        self.bug(Bug::ContainsEndWraps)
+            .then(|| addr < span.last.wrapping_add(1))
     }
 
     // ---- allocation -----------------------------------------------------------------------
@@ -1255,9 +367,7 @@ impl<S: SpanSource> Arena<S> {
         // fast path does not settle goes the general way, with the same outcome.
         let unbounded = req.minaddr == 0 && req.maxaddr == u64::MAX;
         #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG FastPathSkipsBounds (Linux 2011, the vmap free-area cache): the fast
-        // path is taken without looking at the request's address bounds.
-        let unbounded = unbounded || self.bug(Bug::FastPathSkipsBounds);
+        let unbounded = self.fast_path_skips_bounds(unbounded);
         if policy == Policy::InstantFit
             && req.align & !self.quantum == 0
             && req.phase == 0
@@ -1269,6 +379,13 @@ impl<S: SpanSource> Arena<S> {
             }
         }
         self.xalloc_general(req, policy)
+    }
+
+    /// SEEDED BUG FastPathSkipsBounds (Linux 2011, the vmap free-area cache): the fast path
+    /// is taken without looking at the request's address bounds (as if it were `unbounded`).
+    #[cfg(feature = "seeded-bugs")]
+    fn fast_path_skips_bounds(&self, unbounded: bool) -> bool {
+        unbounded || self.bug(Bug::FastPathSkipsBounds)
     }
 
     /// The fast path of [`Arena::xalloc`] for an unconstrained instant-fit request of `size`
@@ -1335,86 +452,6 @@ impl<S: SpanSource> Arena<S> {
         self.import_and_alloc(req, &c, policy)
     }
 
-    /// Imports one span for `c` from the source and allocates from it.
-    fn import_and_alloc(
-        &mut self,
-        req: &Request,
-        c: &Checked,
-        policy: Policy,
-    ) -> Result<u64, AllocError> {
-        if !self.tags_available(4) {
-            return Err(AllocError::NoTags);
-        }
-        let rounded = round_up(c.size, self.import_quantum);
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG ImportSizeWrap (illumos 3179): the import size roundup(size + phase,
-        // import quantum) is computed with wrapping arithmetic; when it wraps, a tiny span is
-        // imported and handed out whole as if it held the request.
-        if self.bug(Bug::ImportSizeWrap) {
-            let iq = self.import_quantum;
-            let wrapped = c.size.wrapping_add(c.phase).wrapping_add(iq - 1) & !(iq - 1);
-            if wrapped < c.size {
-                let tiny = Request::size(wrapped.max(iq));
-                if let Some(span) = self.source.import(&ImportRequest { request: tiny }) {
-                    if self.insert_span(span, true).is_ok() {
-                        self.imports += 1;
-                        let seg = self.tag(self.spans[&span.start()]).next;
-                        let whole = Checked {
-                            size: span.size(),
-                            ..*c
-                        };
-                        return self.commit(seg, span.start(), &whole, policy);
-                    }
-                    self.source.release(span);
-                }
-                return Err(AllocError::NoSpace);
-            }
-        }
-        let mut attempts = [Some(c.size), None];
-        if let Some(r) = rounded {
-            if r != c.size {
-                attempts = [Some(r), Some(c.size)];
-            }
-        }
-        for size in attempts.into_iter().flatten() {
-            // The span must be a multiple of our quantum, not just the source's: the
-            // request's alignment (at least our quantum) goes down with it.
-            let mut want = *req;
-            want.size = size;
-            want.align = c.align;
-            #[cfg(feature = "seeded-bugs")]
-            // SEEDED BUG ImportIgnoresMinmax (NetBSD, "XXX eeek"): the import forgets the
-            // request's address bounds, so the span may lie where the request cannot go.
-            if self.bug(Bug::ImportIgnoresMinmax) {
-                (want.minaddr, want.maxaddr) = (0, u64::MAX);
-            }
-            let Some(span) = self.source.import(&ImportRequest { request: want }) else {
-                continue;
-            };
-            let ok = span.size() >= c.size
-                && span.start() & (self.quantum - 1) == 0
-                && span.size() & (self.quantum - 1) == 0
-                && self
-                    .arch
-                    .is_none_or(|a| a.check_range(span.start(), span.size()).is_ok());
-            if !ok || self.insert_span(span, true).is_err() {
-                // Not usable here (a broken source): hand it straight back.
-                self.source.release(span);
-                continue;
-            }
-            self.imports += 1;
-            let seg = self.tag(self.spans[&span.start()]).next;
-            match self.search(c, policy) {
-                Some((t, a)) => return self.commit(t, a, c, policy),
-                None => {
-                    // The source ignored our constraints: give the span back at once.
-                    self.remove_span(self.spans[&span.start()], seg);
-                }
-            }
-        }
-        Err(AllocError::NoSpace)
-    }
-
     /// Allocates exactly `[addr, addr + size)` (size rounded up); never imports.
     pub fn xalloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocError> {
         if size == 0 {
@@ -1466,102 +503,6 @@ impl<S: SpanSource> Arena<S> {
         Err(AllocError::NoSpace)
     }
 
-    /// Carves `[a, a + size)` out of free segment `f`.
-    fn commit(&mut self, f: Tag, a: u64, c: &Checked, policy: Policy) -> Result<u64, AllocError> {
-        let last = a + (c.size - 1);
-        let seg = *self.tag(f);
-        debug_assert!(seg.is_free() && seg.start <= a && last <= seg.last);
-        let cur = if a == seg.start && last < seg.last {
-            self.carve_front(f, &seg, last)
-        } else {
-            self.carve_inside(f, &seg, a, last)
-        };
-        let Some(cur) = cur else {
-            return Err(AllocError::NoTags); // unreachable: tags_available checked
-        };
-        self.record_allocation(&seg, cur, a, last, policy)
-    }
-
-    /// The front of free segment `f` (whose tag the caller read as `seg`), up to `last`
-    /// (below `seg.last`), becomes a new allocated tag, returned; `f` keeps the free rest.
-    /// The common case, so `f`'s list links change only if the rest belongs on another list.
-    /// `None`, with nothing changed, if no tag is left.
-    #[inline(always)]
-    fn carve_front(&mut self, f: Tag, seg: &BoundaryTag, last: u64) -> Option<Tag> {
-        // The new tag goes between f and its predecessor (never NIL: a segment follows its
-        // span's tag).
-        let t = self.new_tag_between(seg.start, last, Kind::Allocated, seg.prev, f)?;
-        self.tag_mut(seg.prev).next = t;
-        let fm = self.tag_mut(f);
-        fm.prev = t;
-        fm.start = last + 1;
-        // The rest stays wherever it is on f's list if that list still holds its class (the
-        // order of a list is free: no policy's contract depends on it). This is `relist` with
-        // the links and the list taken from the copy `seg`.
-        let (on, rest) = (seg.list(), list_of(seg.last - last));
-        if holds(on, rest) {
-            self.set_lag(f, on + 1 == rest);
-        } else {
-            self.list_remove_at(on, seg.list_prev, seg.list_link());
-            self.list_insert_at(f, rest);
-        }
-        Some(t)
-    }
-
-    /// `[a, last]` out of free segment `f` (whose tag the caller read as `seg`) in any way but
-    /// [`Arena::carve_front`]'s: the whole segment, or with a free remainder on the left (kept
-    /// in `f`) and possibly one on the right. Returns the allocated tag; `None` if no tag is
-    /// left (only after `tags_available` said there were, so never).
-    fn carve_inside(&mut self, f: Tag, seg: &BoundaryTag, a: u64, last: u64) -> Option<Tag> {
-        self.list_remove(f);
-        let cur = if a > seg.start {
-            // The left remainder stays in f.
-            self.tag_mut(f).last = a - 1;
-            self.list_insert(f);
-            let t = self.new_tag(a, last, Kind::Allocated)?;
-            self.link_after(f, t);
-            t
-        } else {
-            self.tag_mut(f).list_prev = ALLOCATED;
-            self.tag_mut(f).last = last;
-            f
-        };
-        if last < seg.last {
-            let r = self.new_tag(last + 1, seg.last, Kind::Free)?;
-            self.link_after(cur, r);
-            self.list_insert(r);
-        }
-        Some(cur)
-    }
-
-    /// Records the allocation `cur` = `[start, last]`, just carved out of the free segment
-    /// `seg` (as it was): the size index, the allocated index, the counters and the rotor.
-    #[inline(always)]
-    fn record_allocation(
-        &mut self,
-        seg: &BoundaryTag,
-        cur: Tag,
-        start: u64,
-        last: u64,
-        policy: Policy,
-    ) -> Result<u64, AllocError> {
-        if self.by_size.is_some() {
-            self.size_index_carved(seg, cur);
-        }
-        self.allocated.insert(start, cur, &mut self.tags);
-        self.in_use += u128::from(last - start + 1);
-        if policy == Policy::NextFit {
-            self.rotor = last.checked_add(1);
-        }
-        #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG ZeroSentinel (FreeBSD, NetBSD): address 0 doubles as "failed", so a
-        // successful allocation at 0 is reported as a failure (and its space leaks).
-        if start == 0 && self.bug(Bug::ZeroSentinel) {
-            return Err(AllocError::NoSpace);
-        }
-        Ok(start)
-    }
-
     // ---- free -------------------------------------------------------------------------------
 
     /// Frees the allocation at `addr` of `size` bytes (rounded up to the quantum, and
@@ -1582,8 +523,7 @@ impl<S: SpanSource> Arena<S> {
         // `allocated - q < size <= allocated`; a larger size wraps the difference far above q.
         let wrong = allocated.wrapping_sub(size) >= self.quantum;
         #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG MissingWrongSizeCheck (NetBSD KMEM_GUARD): the size is not compared.
-        let wrong = wrong && !self.bug(Bug::MissingWrongSizeCheck);
+        let wrong = self.missing_wrong_size_check(wrong);
         if wrong {
             return Err(FreeError::WrongSize { allocated });
         }
@@ -1593,106 +533,11 @@ impl<S: SpanSource> Arena<S> {
         Ok(())
     }
 
-    /// Marks `t` free, coalesces it with free neighbours, and releases its span if the span
-    /// is imported and now wholly free.
-    ///
-    /// The merged segment keeps the tag of a free neighbour when there is one, so that only
-    /// tags already read are written, and a tag whose list is the merged size's list stays
-    /// where it is on that list (list order is free). Freeing between two allocated segments
-    /// writes nothing but `t` and the head of its new list.
-    ///
-    /// `seg` is `t`'s tag as the caller read it (its address links and range are current).
-    fn release_segment(&mut self, t: Tag, seg: BoundaryTag) {
-        let (p, n) = (seg.prev, seg.next);
-        // Both neighbours are read before either is acted on, so that their loads overlap. A
-        // segment's predecessor is never NIL (its span's tag comes first).
-        let pt = *self.tag(p);
-        let nt = (n != NIL).then(|| *self.tag(n));
-        let p_free = pt.is_free();
-        let n_free = nt.is_some_and(|x| x.is_free());
-        let start = if p_free { pt.start } else { seg.start };
-        let last = match nt {
-            Some(nt) if n_free => nt.last,
-            _ => seg.last,
-        };
-        let l = list_of(last - start + 1);
-        let merged = match (p_free, nt) {
-            (true, Some(nt)) if n_free => {
-                // Keep the neighbour already on the merged list if either is; the other
-                // leaves its list, and the tag past it is relinked to the kept one.
-                let n_on = nt.list();
-                if holds(n_on, l) {
-                    self.list_remove(p);
-                    self.set_lag(n, n_on + 1 == l);
-                    self.tag_mut(n).start = start;
-                    self.tag_mut(n).prev = pt.prev;
-                    self.tag_mut(pt.prev).next = n;
-                    self.drop_tag(p);
-                    n
-                } else {
-                    self.list_remove(n);
-                    self.relist(p, l);
-                    self.tag_mut(p).last = last;
-                    self.tag_mut(p).next = nt.next;
-                    self.relink_prev(nt.next, p);
-                    self.drop_tag(n);
-                    p
-                }
-            }
-            (true, _) => {
-                self.relist(p, l);
-                self.tag_mut(p).last = last;
-                self.tag_mut(p).next = n;
-                self.relink_prev(n, p);
-                p
-            }
-            (false, Some(_)) if n_free => {
-                self.relist(n, l);
-                self.tag_mut(n).start = start;
-                self.tag_mut(n).prev = p;
-                self.tag_mut(p).next = n;
-                n
-            }
-            _ => {
-                self.list_insert_at(t, l);
-                t
-            }
-        };
-        if merged != t {
-            self.drop_tag(t);
-        }
-        self.recent = merged;
-        if self.by_size.is_some() {
-            let gone = [p_free.then_some(&pt), nt.as_ref().filter(|_| n_free)];
-            self.size_index_merged(gone, merged);
-        }
-        // Only an imported span goes back, and one is live iff imports > releases (each
-        // release gives back one imported span): without one, skip reading the span tag.
-        if self.imports > self.releases {
-            let span = self.tag(merged).prev; // a free segment's predecessor: its span or allocated
-            let s = self.tag(span);
-            if s.list_prev == SPAN_IMPORTED && s.start == start && s.last == last {
-                self.remove_span(span, merged);
-            }
-        }
-    }
-
-    /// Removes an imported span whose only segment is the free segment `seg` (on its free
-    /// list), and hands it back to the source.
-    fn remove_span(&mut self, span: Tag, seg: Tag) {
-        let range = Range::from_inclusive(self.tag(span).start, self.tag(span).last)
-            .expect("span tags are non-empty");
-        let free = *self.tag(seg);
-        self.size_index_remove(&free);
-        self.list_remove(seg);
-        self.unlink(seg);
-        self.drop_tag(seg);
-        self.unlink(span);
-        self.drop_tag(span);
-        self.spans.remove(&range.start());
-        self.total -= u128::from(range.size());
-        self.releases += 1;
-        self.source.release(range);
+    /// SEEDED BUG MissingWrongSizeCheck (NetBSD KMEM_GUARD): the size is not compared (a
+    /// `wrong` size passes).
+    #[cfg(feature = "seeded-bugs")]
+    fn missing_wrong_size_check(&self, wrong: bool) -> bool {
+        wrong && !self.bug(Bug::MissingWrongSizeCheck)
     }
 
     // ---- observation --------------------------------------------------------------------
@@ -1740,31 +585,6 @@ impl<S: SpanSource> Arena<S> {
         invariants::check(self)
     }
 }
-
-/// Iterator over an arena's spans and segments in address order.
-pub struct Segments<'a, S: SpanSource> {
-    arena: &'a Arena<S>,
-    next: Tag,
-}
-
-impl<S: SpanSource> Iterator for Segments<'_, S> {
-    type Item = SegmentView;
-    fn next(&mut self) -> Option<SegmentView> {
-        if self.next == NIL {
-            return None;
-        }
-        let t = self.arena.tag(self.next);
-        self.next = t.next;
-        let range = Range::from_inclusive(t.start, t.last).expect("tags are non-empty");
-        Some(match t.kind() {
-            Kind::Span { imported } => SegmentView::Span { range, imported },
-            Kind::Free => SegmentView::Free(range),
-            Kind::Allocated | Kind::Unused => SegmentView::Allocated(range),
-        })
-    }
-}
-
-mod invariants;
 
 #[cfg(test)]
 mod tests;

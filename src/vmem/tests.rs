@@ -2,9 +2,11 @@
 //! edge cases at the top of the 32-bit space, import and release.
 
 use super::*;
-use crate::addr::Arch;
+use crate::addr::{Arch, Range};
 use alloc::vec;
 use alloc::vec::Vec;
+use freelist::list_of;
+use tags::{ALLOCATED, LAGS, LIST_HEAD, SPAN_IMPORTED, UNUSED};
 
 fn ia32(q: u64) -> Arena {
     Arena::new("t", q, Some(Arch::Ia32)).unwrap()
