@@ -80,6 +80,7 @@
 //! - [`adapter`]: the MMU's results in the oracle's vocabulary.
 //! - `seeds.rs`: [`seed_scenarios`], the hand-written corpus; `tests.rs`: the unit tests.
 //!
+//! [`Scenario::encode`]: super::Case::encode
 //! [`Flush`]: crate::mmu::Flush
 //! [`o::FlushPrediction`]: kvafuzz_oracles::mmu::FlushPrediction
 
