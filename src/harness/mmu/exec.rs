@@ -1,0 +1,858 @@
+//! Execution: a scenario run against the MMU ([`crate::mmu::Mmu`]) and the flat page model
+//! (`kvafuzz_oracles::mmu::MmuModel`), every op judged and the state compared after it
+//! (module comment of [`super`], sections 2 to 4); the held flushes and the stale hits they
+//! allow are kept by [`super::flushes`].
+
+use std::fmt::{self, Write as _};
+
+use kvafuzz_oracles::mmu as o;
+
+use super::super::drive::{drive, Machine};
+use super::super::{BugSet, Finding, FindingKind, Mismatch, Stats, Target};
+use super::adapter;
+use super::flushes::{CachedPage, FlushRange, HeldFlushes, Page, Spaces, TlbDrop};
+use super::MmuTarget;
+use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
+use crate::addr::{Arch, Range};
+use crate::mmu::{
+    geometry::Geometry, Access, AccessKind, Asid, CpuId, Flush, Mmu, MmuConfig, NewError,
+    PageFlags, TlbEntry, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
+};
+
+/// Most live address spaces (the kernel's included) a scenario creates; further
+/// `CreateSpace` ops are skipped. Bounds the per-op state comparison (spaces x watched
+/// addresses) and keeps each case fast; the MMU's own `MAX_SPACES` (1024) is unit-tested.
+pub const MAX_CASE_SPACES: usize = 8;
+
+/// Addresses whose translation is compared in every live space after every op (the most
+/// recently touched ones): 32 x [`MAX_CASE_SPACES`] = 256 walks per op at most.
+pub const MAX_WATCHED: usize = 32;
+
+/// Most pages one `map` op may map in the harness: 512 (one full table of the wide modes).
+/// A map of more pages that the MMU could accept is skipped (a 2^16-page map would make every
+/// later model step clone 2^16 mappings); above `MAX_MAP_PAGES` it runs (refused at once).
+pub const MAX_STEP_PAGES: u64 = 512;
+
+/// Mappings remembered for `Place::Mapped` / `Point::Mapped` (the most recent ones).
+pub const MAX_MAPPINGS: usize = 32;
+
+/// Runs `s`: predicts whether its configuration is refused, then drives its ops through an
+/// [`Executor`] (what `impl Case for Scenario` runs).
+pub(super) fn execute(
+    s: &Scenario,
+    bugs: BugSet,
+    trace: Option<&mut String>,
+) -> Result<Stats, Finding> {
+    let config = MmuConfig {
+        frames: s.frames,
+        cpus: u32::from(s.cpus),
+        tlb_entries: u32::from(s.tlb_entries),
+    };
+    // The configuration limits are part of the contract: exactly the out-of-range ones
+    // are refused, each with its own error.
+    let expected = if s.frames == 0 || s.frames > MAX_FRAMES {
+        Err(NewError::BadFrameCount)
+    } else if s.cpus == 0 || u32::from(s.cpus) > MAX_CPUS {
+        Err(NewError::BadCpuCount)
+    } else if s.tlb_entries == 0 || u32::from(s.tlb_entries) > MAX_TLB_ENTRIES {
+        Err(NewError::BadTlbSize)
+    } else {
+        Ok(())
+    };
+    match (Mmu::new(s.arch, config), expected) {
+        (Ok(mmu), Ok(())) => {
+            #[cfg(feature = "seeded-bugs")]
+            let mmu = {
+                let mut mmu = mmu;
+                mmu.set_bugs(bugs);
+                mmu
+            };
+            #[cfg(not(feature = "seeded-bugs"))]
+            let _ = bugs;
+            let mut executor = Executor::new(s, mmu);
+            drive(MmuTarget::NAME, &mut executor, &s.ops, trace)
+        }
+        (Err(e), Err(x)) if e == x => {
+            if let Some(t) = trace {
+                let _ = writeln!(t, "  new -> Err({e:?}) (predicted); no op runs");
+            }
+            Ok(Stats {
+                ops: 1,
+                ok: 0,
+                errors: 1,
+            })
+        }
+        (made, expected) => Err(Finding {
+            target: MmuTarget::NAME,
+            op_index: None,
+            op: "new".into(),
+            kind: FindingKind::Oracle(Mismatch::new(
+                "new",
+                format!("{expected:?}"),
+                format!("{:?}", made.map(|_| ())),
+            )),
+        }),
+    }
+}
+
+/// Runs one scenario against the MMU and the model.
+struct Executor {
+    /// The scenario's paging mode.
+    arch: Arch,
+    /// The implementation under test.
+    mmu: Mmu,
+    /// The oracle.
+    model: o::MmuModel,
+    /// Live spaces in creation order (the kernel's first): what `SpaceSel::Live` indexes.
+    live: Vec<Asid>,
+    /// Recently touched addresses (at most [`MAX_WATCHED`], oldest first, distinct).
+    watched: Vec<u64>,
+    /// Recently made mappings (space, first address, length, page size; at most
+    /// [`MAX_MAPPINGS`], oldest first), whether or not they still exist.
+    mapped: Vec<(Asid, u64, u64, u64)>,
+    /// Held flush tokens, oldest first, and the pages every successful access loaded into a
+    /// TLB (CPU numbers and ASIDs as `u32`).
+    flushes: HeldFlushes<Flush>,
+    /// The current op changed the structure (the private-table count is compared then).
+    changed: bool,
+    /// Counters so far.
+    stats: Stats,
+}
+
+/// The effective flags of a flag byte: bits 6-7 ask to fit them to the half of `va`.
+fn fit_flags(arch: Arch, byte: u8, va: u64) -> PageFlags {
+    let flags = PageFlags::from_bits_truncate(byte);
+    if byte & 0xC0 == 0 {
+        return flags;
+    }
+    let mut drop = if Geometry::new(arch).in_kernel_half(va) {
+        PageFlags::USER
+    } else {
+        PageFlags::GLOBAL
+    };
+    if arch == Arch::Ia32 {
+        drop = drop | PageFlags::NO_EXECUTE;
+    }
+    flags.difference(drop)
+}
+
+/// What a held token invalidates, from the oracle's description of it (`asid`: the space
+/// whose op returned it).
+fn held_range(asid: Asid, pred: o::FlushPrediction) -> FlushRange {
+    FlushRange {
+        spaces: if pred.all_spaces {
+            Spaces::All
+        } else {
+            Spaces::One(asid.raw())
+        },
+        start: pred.start,
+        last: pred.last,
+    }
+}
+
+/// A page of the MMU, as [`super::flushes`] counts it.
+fn page(base: u64, size: u64) -> Page {
+    Page {
+        base: base.into(),
+        size: size.into(),
+    }
+}
+
+/// A TLB entry, as [`TlbDrop`] judges it.
+fn cached(e: &TlbEntry) -> CachedPage {
+    CachedPage {
+        space: e.asid.raw(),
+        page: page(e.page_base, e.page_size),
+        global: e.flags.contains(PageFlags::GLOBAL),
+    }
+}
+
+/// Bounded text of a result (addresses in hex).
+fn show<T: fmt::Debug, E: fmt::Debug>(r: &Result<T, E>) -> String {
+    format!("{r:x?}")
+}
+
+impl Machine for Executor {
+    type Op = Op;
+
+    fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
+        self.changed = false;
+        self.execute_op(op)
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.invariants()
+    }
+
+    fn compare_state(&self) -> Result<(), String> {
+        self.compare_spaces()
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} spaces, {} table pages at the end",
+            self.live.len(),
+            self.mmu.table_pages()
+        )
+    }
+
+    /// No flush is ever dropped: the tokens still held are applied, then checked.
+    fn finish(&mut self) -> Result<Option<String>, Mismatch> {
+        self.changed = false;
+        let n = self.apply_held();
+        Ok(Some(format!("applied {n} held flush token(s)")))
+    }
+}
+
+impl Executor {
+    fn new(s: &Scenario, mmu: Mmu) -> Executor {
+        Executor {
+            arch: s.arch,
+            mmu,
+            model: o::MmuModel::new(
+                adapter::mode(s.arch),
+                u128::from(s.frames),
+                u128::from(s.cpus),
+            ),
+            live: vec![Asid::KERNEL],
+            watched: Vec::new(),
+            mapped: Vec::new(),
+            flushes: HeldFlushes::new(),
+            changed: false,
+            stats: Stats::default(),
+        }
+    }
+
+    fn asid(&self, s: SpaceSel) -> Asid {
+        match s {
+            // Never empty: the kernel space cannot be destroyed.
+            SpaceSel::Live(h) => self.live[usize::from(h) % self.live.len()],
+            SpaceSel::Raw(a) => Asid::from_raw(u32::from(a)),
+        }
+    }
+
+    fn va(&self, v: Va) -> u64 {
+        match v {
+            Va::Raw(a) => a,
+            Va::Recent {
+                index,
+                align_log2,
+                offset,
+            } => {
+                let base = if self.watched.is_empty() {
+                    0
+                } else {
+                    self.watched[usize::from(index) % self.watched.len()]
+                };
+                let mask = 1u64
+                    .checked_shl(u32::from(align_log2))
+                    .map_or(0, |a| !(a - 1));
+                (base & mask).wrapping_add(offset)
+            }
+        }
+    }
+
+    /// The mapping a `Place::Mapped` or `Point::Mapped` names (the kernel's first page if
+    /// none was made yet).
+    fn mapping(&self, index: u8) -> (Asid, u64, u64, u64) {
+        if self.mapped.is_empty() {
+            (Asid::KERNEL, 0, K4, K4)
+        } else {
+            self.mapped[usize::from(index) % self.mapped.len()]
+        }
+    }
+
+    fn place(&self, p: Place) -> (Asid, u64, u64) {
+        match p {
+            Place::Given { space, va, len } => (self.asid(space), self.va(va), len),
+            Place::Mapped {
+                index,
+                first,
+                pages,
+            } => {
+                let (asid, va, len, size) = self.mapping(index);
+                let total = len / size;
+                let first = u64::from(first) % total;
+                let n = match u64::from(pages) {
+                    0 => total - first,
+                    p => p.min(total - first),
+                };
+                (asid, va + first * size, n * size)
+            }
+        }
+    }
+
+    fn point(&self, p: Point) -> (Asid, u64) {
+        match p {
+            Point::Given { space, va } => (self.asid(space), self.va(va)),
+            Point::Mapped { index, offset } => {
+                let (asid, va, len, _) = self.mapping(index);
+                (asid, va + offset % len)
+            }
+        }
+    }
+
+    /// Remember a mapping just made.
+    fn remember(&mut self, asid: Asid, va: u64, len: u64, size: u64) {
+        self.mapped.push((asid, va, len, size));
+        if self.mapped.len() > MAX_MAPPINGS {
+            self.mapped.remove(0);
+        }
+        self.watch(va);
+        self.watch(va + (len - K4));
+    }
+
+    /// Remember the 4 KiB page holding `a` (most recent last, distinct, bounded).
+    fn watch(&mut self, a: u64) {
+        let a = a & !(K4 - 1);
+        if let Some(i) = self.watched.iter().position(|&w| w == a) {
+            self.watched.remove(i);
+        }
+        self.watched.push(a);
+        if self.watched.len() > MAX_WATCHED {
+            self.watched.remove(0);
+        }
+    }
+
+    fn count<T, E>(&mut self, r: &Result<T, E>) {
+        self.stats.count(r.is_ok());
+    }
+
+    /// Apply or hold a token whose oracle description is `pred`.
+    fn take_flush(&mut self, token: Flush, asid: Asid, pred: o::FlushPrediction, mode: FlushMode) {
+        match mode {
+            FlushMode::Apply => self.mmu.flush(token),
+            FlushMode::Hold => self.flushes.hold(token, held_range(asid, pred)),
+        }
+    }
+
+    /// Apply every held token on every CPU, oldest first; how many there were.
+    fn apply_held(&mut self) -> usize {
+        let tokens = self.flushes.release();
+        let n = tokens.len();
+        for token in tokens {
+            self.mmu.flush(token);
+        }
+        n
+    }
+
+    /// `true` iff a held token may leave a stale entry that `check_tlb_coherent` would see
+    /// (one for the kernel half, or for a space that is still live).
+    fn coherence_pending(&self) -> bool {
+        self.flushes
+            .pending(|space| self.live.iter().any(|a| a.raw() == space))
+    }
+
+    /// Invariants, and TLB coherence when no flush token is held for a live space.
+    fn invariants(&self) -> Result<(), (String, String)> {
+        self.mmu.check_invariants().map_err(|e| {
+            let detail = format!("{e:x?}");
+            let invariant = detail
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            (invariant, detail)
+        })?;
+        if !self.coherence_pending() {
+            self.mmu.check_tlb_coherent().map_err(|s| {
+                (
+                    "TlbCoherent".to_string(),
+                    format!("stale entry with no flush held: {s:x?}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Spaces, table-page counts and the translations of the watched addresses.
+    fn compare_spaces(&self) -> Result<(), String> {
+        let spaces: Vec<u32> = self.mmu.spaces().map(|a| a.raw()).collect();
+        let mspaces = self.model.spaces();
+        if spaces != mspaces {
+            return Err(format!("spaces: mmu {spaces:?}, model {mspaces:?}"));
+        }
+        let (tp, mtp) = (u128::from(self.mmu.table_pages()), self.model.table_pages());
+        if tp != mtp {
+            return Err(format!("table pages: mmu {tp}, model {mtp}"));
+        }
+        let (ff, mff) = (u128::from(self.mmu.free_frames()), self.model.free_frames());
+        if ff != mff {
+            return Err(format!("free frames: mmu {ff}, model {mff}"));
+        }
+        if self.changed {
+            let pe = u128::from(self.mmu.table_stats().private_equivalent);
+            let mpe = self.model.private_table_pages();
+            if pe != mpe {
+                return Err(format!("private-table equivalent: mmu {pe}, model {mpe}"));
+            }
+        }
+        for &s in &spaces {
+            for &a in &self.watched {
+                let got = self
+                    .mmu
+                    .translate(Asid::from_raw(s), a)
+                    .map(adapter::translation)
+                    .map_err(|e| adapter::translate_err(e, a));
+                let want = self.model.translate(s, a.into());
+                if got != want {
+                    return Err(format!(
+                        "translate asid{s} {a:#x}: mmu {}, model {}",
+                        show(&got),
+                        show(&want)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges a map-like op (`at` = space, va, pa, len): the answer must equal the model's,
+    /// and what succeeded is remembered for later ops and the state comparison.
+    fn judge_map<T: PartialEq + fmt::Debug, E: PartialEq + fmt::Debug>(
+        &mut self,
+        what: &str,
+        (asid, va, pa, len): (Asid, u64, u64, u64),
+        flags: PageFlags,
+        page_size: u64,
+        got: Result<T, E>,
+        want: Result<T, E>,
+    ) -> Result<String, Mismatch> {
+        self.count(&got);
+        if got != want {
+            return Err(Mismatch::new(
+                format!(
+                    "{what} {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}",
+                    flags.bits()
+                ),
+                show(&want),
+                show(&got),
+            ));
+        }
+        if got.is_ok() {
+            self.remember(asid, va, len, page_size);
+            self.changed = true;
+        }
+        Ok(format!(
+            "{asid} va {va:#x} flags {:#x}: {}",
+            flags.bits(),
+            show(&got)
+        ))
+    }
+
+    /// Executes one op and judges it; the outcome text for the trace, or the mismatch.
+    fn execute_op(&mut self, op: &Op) -> Result<String, Mismatch> {
+        let arch = self.arch;
+        match *op {
+            Op::CreateSpace => {
+                if self.live.len() >= MAX_CASE_SPACES {
+                    return Ok("skipped (MAX_CASE_SPACES live)".into());
+                }
+                let got = self
+                    .mmu
+                    .create_space()
+                    .map(|a| a.raw())
+                    .map_err(adapter::create_err);
+                self.count(&got);
+                let want = self.model.create_space();
+                if got != want {
+                    return Err(Mismatch::new("create_space", show(&want), show(&got)));
+                }
+                if let Ok(a) = got {
+                    self.live.push(Asid::from_raw(a));
+                    self.changed = true;
+                }
+                Ok(show(&got))
+            }
+            Op::DestroySpace { space, flush } => {
+                let asid = self.asid(space);
+                let got = self.mmu.destroy_space(asid);
+                self.count(&got);
+                let want = self.model.destroy_space(asid.raw());
+                let g = got
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| adapter::destroy_err(*e));
+                if g != want {
+                    return Err(Mismatch::new(
+                        format!("destroy_space {asid}"),
+                        show(&want),
+                        show(&g),
+                    ));
+                }
+                if let Ok(token) = got {
+                    // The whole space of that ASID (the oracle knows no TLB; this is the
+                    // documented contract of destroy_space).
+                    let pred = o::FlushPrediction {
+                        all_spaces: false,
+                        start: 0,
+                        last: arch.max_addr().into(),
+                    };
+                    if adapter::flush(&token) != pred {
+                        return Err(Mismatch::new(
+                            format!("destroy_space {asid} flush token"),
+                            format!("{pred:x?}"),
+                            format!("{:x?}", adapter::flush(&token)),
+                        ));
+                    }
+                    self.take_flush(token, asid, pred, flush);
+                    self.live.retain(|&a| a != asid);
+                    self.changed = true;
+                }
+                Ok(format!("{asid}: {}", show(&g)))
+            }
+            Op::Map {
+                space,
+                va,
+                pa,
+                len,
+                flags,
+                page_size,
+            } => {
+                let asid = self.asid(space);
+                let va = self.va(va);
+                let flags = fit_flags(arch, flags, va);
+                if let Some(pages) = len.checked_div(page_size) {
+                    if pages > MAX_STEP_PAGES && pages <= MAX_MAP_PAGES {
+                        return Ok(format!("skipped ({pages} pages > MAX_STEP_PAGES)"));
+                    }
+                }
+                let got = self
+                    .mmu
+                    .map(asid, va, pa, len, flags, page_size)
+                    .map_err(adapter::map_err);
+                let want = self.model.map(
+                    asid.raw(),
+                    va.into(),
+                    pa.into(),
+                    len.into(),
+                    flags.bits(),
+                    page_size.into(),
+                );
+                self.judge_map("map", (asid, va, pa, len), flags, page_size, got, want)
+            }
+            Op::Unmap { place, flush } => {
+                let (asid, va, len) = self.place(place);
+                let got = self.mmu.unmap(asid, va, len);
+                self.count(&got);
+                let want = self.model.unmap(asid.raw(), va.into(), len.into());
+                self.judge_edit("unmap", asid, va, got, want, flush)
+            }
+            Op::Protect {
+                place,
+                flags,
+                flush,
+            } => {
+                let (asid, va, len) = self.place(place);
+                let flags = fit_flags(arch, flags, va);
+                let got = self.mmu.protect(asid, va, len, flags);
+                self.count(&got);
+                let want = self
+                    .model
+                    .protect(asid.raw(), va.into(), len.into(), flags.bits());
+                self.judge_edit("protect", asid, va, got, want, flush)
+            }
+            Op::MapShared {
+                space,
+                va,
+                pa,
+                len,
+                flags,
+            } => {
+                let asid = self.asid(space);
+                let va = self.va(va);
+                let flags = fit_flags(arch, flags, va);
+                let got = self
+                    .mmu
+                    .map_shared_segment(asid, va, pa, len, flags)
+                    .map_err(|e| adapter::shared_err(e, va));
+                let want = self.model.map_shared_segment(
+                    asid.raw(),
+                    va.into(),
+                    pa.into(),
+                    len.into(),
+                    flags.bits(),
+                );
+                self.judge_map("map_shared", (asid, va, pa, len), flags, K4, got, want)
+            }
+            Op::UnmapShared { point, flush } => {
+                let (asid, va) = self.point(point);
+                let got = self.mmu.unmap_shared_segment(asid, va);
+                self.count(&got);
+                let want = self.model.unmap_shared_segment(asid.raw(), va.into());
+                let g = got
+                    .as_ref()
+                    .map(adapter::flush)
+                    .map_err(|e| adapter::unshare_err(*e, va));
+                if g != want {
+                    return Err(Mismatch::new(
+                        format!("unmap_shared {asid} va {va:#x}"),
+                        show(&want),
+                        show(&g),
+                    ));
+                }
+                if let (Ok(token), Ok(pred)) = (got, want) {
+                    self.take_flush(token, asid, pred, flush);
+                    self.changed = true;
+                }
+                Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+            }
+            Op::Translate { point } => {
+                let (asid, va) = self.point(point);
+                let got = self
+                    .mmu
+                    .translate(asid, va)
+                    .map(adapter::translation)
+                    .map_err(|e| adapter::translate_err(e, va));
+                self.count(&got);
+                let want = self.model.translate(asid.raw(), va.into());
+                if got != want {
+                    return Err(Mismatch::new(
+                        format!("translate {asid} va {va:#x}"),
+                        show(&want),
+                        show(&got),
+                    ));
+                }
+                Ok(format!("{asid} va {va:#x}: {}", show(&got)))
+            }
+            Op::Access {
+                cpu,
+                point,
+                kind,
+                user,
+            } => {
+                let (asid, va) = self.point(point);
+                let write = kind == AccessKind::Write;
+                let walks = self.access_walks(cpu, asid, va, write);
+                let got = self
+                    .mmu
+                    .access(CpuId(u32::from(cpu)), asid, va, Access { kind, user });
+                self.count(&got);
+                let want = self.model.access(
+                    u128::from(cpu),
+                    asid.raw(),
+                    va.into(),
+                    adapter::access_kind(kind),
+                    user,
+                );
+                let g = match got {
+                    Ok(t) => Ok(adapter::translation(t)),
+                    Err(e) => match adapter::access_err(e) {
+                        Ok(k) => Err(k),
+                        Err(stale) => return self.judge_stale(cpu, asid, va, stale, want),
+                    },
+                };
+                if g != want {
+                    return Err(Mismatch::new(
+                        format!("access cpu{cpu} {asid} va {va:#x}"),
+                        show(&want),
+                        show(&g),
+                    ));
+                }
+                if let Ok(t) = got {
+                    if walks {
+                        self.check_accessed_dirty(cpu, asid, va, t.page_size, write)?;
+                    }
+                    self.flushes
+                        .record_fill(u32::from(cpu), page(t.page_base, t.page_size));
+                    self.watch(va);
+                }
+                Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+            }
+            Op::Tlb { cpu, op } => {
+                let c = CpuId(u32::from(cpu));
+                let (got, must_drop) = match op {
+                    TlbOp::Invlpg { space, va } => {
+                        let (asid, va) = (self.asid(space), self.va(va));
+                        let must_drop = TlbDrop::Range {
+                            space: asid.raw(),
+                            start: va.into(),
+                            last: va.into(),
+                        };
+                        (self.mmu.invlpg(c, asid, va), must_drop)
+                    }
+                    TlbOp::FlushRange { space, va, len } => {
+                        let (asid, va) = (self.asid(space), self.va(va));
+                        let Ok(r) = Range::new(va, len) else {
+                            return Ok("skipped (not a range)".into());
+                        };
+                        let must_drop = TlbDrop::Range {
+                            space: asid.raw(),
+                            start: r.start().into(),
+                            last: r.last().into(),
+                        };
+                        (self.mmu.flush_range(c, asid, r), must_drop)
+                    }
+                    TlbOp::FlushAsid { space } => {
+                        let asid = self.asid(space);
+                        (self.mmu.flush_asid(c, asid), TlbDrop::Space(asid.raw()))
+                    }
+                    TlbOp::FlushNonGlobal => (self.mmu.flush_nonglobal(c), TlbDrop::NonGlobal),
+                    TlbOp::FlushAll => (self.mmu.flush_all(c), TlbDrop::All),
+                };
+                self.count(&got);
+                let want = if cpu >= self.cpus() {
+                    Err(TlbError::NoSuchCpu)
+                } else {
+                    Ok(())
+                };
+                if got != want {
+                    return Err(Mismatch::new(
+                        format!("tlb op on cpu{cpu}"),
+                        format!("{want:?}"),
+                        format!("{got:?}"),
+                    ));
+                }
+                if got.is_ok() {
+                    // The entries the op must have dropped are gone (a large page overlapping
+                    // the range anywhere, not only at its base).
+                    let left: Vec<_> = self
+                        .mmu
+                        .tlb_entries(c)
+                        .into_iter()
+                        .filter(|e| must_drop.drops(&cached(e)))
+                        .map(|e| (e.asid.raw(), e.page_base, e.page_size))
+                        .collect();
+                    if !left.is_empty() {
+                        return Err(Mismatch::new(
+                            format!("tlb op on cpu{cpu}: entries it must drop"),
+                            "none left".to_string(),
+                            format!("(asid, page, size) {left:x?}"),
+                        ));
+                    }
+                }
+                Ok(format!("{got:?}"))
+            }
+            Op::ApplyHeldFlushes => {
+                let n = self.apply_held();
+                Ok(format!("applied {n} token(s)"))
+            }
+        }
+    }
+
+    fn cpus(&self) -> u8 {
+        self.mmu.cpus() as u8
+    }
+
+    /// Whether an access by `cpu` in `asid` at `va` must walk the tables: its TLB holds no
+    /// entry for the page (local to `asid`, or global), or the access is a write and every
+    /// such entry is clean (hardware walks again to set D). A walk that succeeds leaves A set
+    /// in the leaf, and D on a write ([`Executor::check_accessed_dirty`]); a TLB hit sets
+    /// nothing (and the leaf may have been rewritten since the entry was loaded).
+    fn access_walks(&self, cpu: u8, asid: Asid, va: u64, write: bool) -> bool {
+        if cpu >= self.cpus() {
+            return false;
+        }
+        let (mut any, mut any_dirty) = (false, false);
+        for e in self.mmu.tlb_entries(CpuId(u32::from(cpu))) {
+            if e.page_base <= va
+                && va - e.page_base < e.page_size
+                && (e.asid == asid || e.flags.contains(PageFlags::GLOBAL))
+            {
+                any = true;
+                any_dirty |= e.dirty;
+            }
+        }
+        !any || (write && !any_dirty)
+    }
+
+    /// After a successful access that walked: the leaf entry of the page has A set, and D if
+    /// the access was a write (a lost dirty bit loses data when the page is reclaimed).
+    fn check_accessed_dirty(
+        &self,
+        cpu: u8,
+        asid: Asid,
+        va: u64,
+        page_size: u64,
+        write: bool,
+    ) -> Result<(), Mismatch> {
+        use crate::mmu::geometry::bits;
+        let Some(level) = self.mmu.geometry().level_of_size(page_size) else {
+            return Ok(());
+        };
+        let want = bits::A | if write { bits::D } else { 0 };
+        let leaf = self.mmu.entry(asid, va, level).unwrap_or(0);
+        if leaf & want != want {
+            return Err(Mismatch::new(
+                format!("access cpu{cpu} {asid} va {va:#x}: accessed/dirty bits"),
+                format!("a leaf with A{}", if write { " and D" } else { "" }),
+                format!("{leaf:#x}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Judges an unmap or protect: result and token against the oracle; then applies or
+    /// holds the token.
+    fn judge_edit(
+        &mut self,
+        what: &str,
+        asid: Asid,
+        va: u64,
+        got: Result<Flush, crate::mmu::UnmapError>,
+        want: Result<o::FlushPrediction, o::ErrKind>,
+        mode: FlushMode,
+    ) -> Result<String, Mismatch> {
+        let g = got
+            .as_ref()
+            .map(adapter::flush)
+            .map_err(|e| adapter::unmap_err(*e));
+        if g != want {
+            return Err(Mismatch::new(
+                format!("{what} {asid} va {va:#x}"),
+                show(&want),
+                show(&g),
+            ));
+        }
+        if let (Ok(token), Ok(pred)) = (got, want) {
+            self.take_flush(token, asid, pred, mode);
+            self.watch(va);
+            self.changed = true;
+        }
+        Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+    }
+
+    /// A stale TLB hit is legal only under a held token (module comment, section 2).
+    fn judge_stale(
+        &self,
+        cpu: u8,
+        asid: Asid,
+        va: u64,
+        s: crate::mmu::StaleTlb,
+        want: Result<o::Translation, o::ErrKind>,
+    ) -> Result<String, Mismatch> {
+        let a = u128::from(va);
+        let cached_page = page(s.cached.page_base, s.cached.page_size);
+        let legal = self
+            .flushes
+            .allows_stale(u32::from(cpu), asid.raw(), a, cached_page);
+        let current = s.current.map(adapter::translation);
+        let model_now = self.model.translate(asid.raw(), a).ok();
+        let why = if let Err(unexplained) = legal {
+            unexplained.reason()
+        } else if s.cpu != CpuId(u32::from(cpu)) {
+            "reported for another CPU"
+        } else if current != model_now {
+            "its current translation differs from the model's"
+        } else {
+            return Ok(format!(
+                "{asid} va {va:#x}: stale (legal: a held flush covers it): {:x?}",
+                s.cached
+            ));
+        };
+        // The oracle knows no TLB: its answer is the current translation's.
+        Err(Mismatch::new(
+            format!("access cpu{cpu} {asid} va {va:#x}"),
+            show(&want),
+            format!(
+                "a stale TLB hit, {why}: cached {:x?}, current {current:x?}, model {}",
+                s.cached,
+                show(&Ok::<_, ()>(model_now))
+            ),
+        ))
+    }
+}

@@ -1,0 +1,128 @@
+//! The `mmu` target: scenarios of address-space, mapping, translation, access and TLB
+//! operations on the simulated x86 MMU ([`crate::mmu::Mmu`]) in all four paging modes,
+//! judged by `kvafuzz_oracles::mmu::MmuModel` after every op.
+//!
+//! ## 1. Decoding
+//!
+//! Header: the mode, the frame pool (tight pools of a few frames per level so that
+//! `OutOfFrames` happens, roomy ones, or a raw count), the CPU count, the TLB size (down to one
+//! entry, so eviction is constant) and a swarm mask that switches whole op kinds off. Then ops
+//! until the bytes run out or [`super::MAX_OPS`]. Every numeric field is read through a
+//! *selector*: a tag byte picks a family of interesting values and the last tag of each
+//! selector means "raw value follows", which is what [`Scenario::encode`] writes, so
+//! `decode(encode(case)) == case`.
+//!
+//! - **Virtual addresses** ([`Va`]): address 0, the top of the space, both edges of the
+//!   canonical hole (and addresses inside it), the kernel base, segment-aligned and
+//!   large-page-aligned addresses and misaligned ones, each in a small window so that ops
+//!   collide; raw values; or a *recent* address (one the scenario mapped, unmapped or accessed
+//!   lately, aligned down to a chosen page size, plus an offset), resolved when the op runs.
+//! - **Address spaces** ([`SpaceSel`]): a live one by handle (modulo the live count; handle 0
+//!   is the kernel space), or a raw ASID (dead, never created, or the kernel's).
+//! - **Page sizes**: the mode's own sizes mostly, sometimes another mode's or a raw value.
+//! - **Lengths, physical addresses, flags**: multiples of the page size, misaligned and
+//!   overflowing values, the physical top; flags are a raw byte whose two high bits (undefined
+//!   in `PageFlags`) ask the executor to *fit* the flags to the half (drop USER in the kernel
+//!   half, GLOBAL in the user half, NX on IA-32) so that most maps can succeed.
+//!
+//! ## 2. Flushes: applied or held, never dropped
+//!
+//! Every op that returns a [`Flush`] (unmap, protect, unmap_shared_segment, destroy_space)
+//! carries a [`FlushMode`] decided by the input: `Apply` shoots the token down on every CPU at
+//! once; `Hold` keeps it in a list until a later [`Op::ApplyHeldFlushes`] (or the end of the
+//! scenario, which applies whatever is still held: the harness never drops a flush). Every
+//! token is first compared with the oracle's [`o::FlushPrediction`] (destroy's with the whole
+//! space of that ASID).
+//!
+//! While tokens are held, the TLBs may legitimately hold stale entries. The harness predicts
+//! them with a *may* set, not an exact TLB model (the oracle knows no TLB, and an exact one
+//! would re-implement the replacement policy): an access may answer
+//! [`crate::mmu::AccessError::Stale`] only if
+//!
+//! 1. its address lies in the range of a held token whose scope covers the accessing space,
+//! 2. the stale entry's page is one that an earlier successful access on that CPU loaded
+//!    (every TLB fill is such an access, so this set is complete; it is never shrunk, so it is
+//!    a superset of what the TLB holds), and
+//! 3. the entry's "current" translation equals the oracle's translation now.
+//!
+//! Every other answer must equal the oracle's exactly, stale or not. When no token is held,
+//! `check_tlb_coherent()` must pass after every op; a stale entry outside every held range
+//! (a flush that covered the wrong range) is a finding at the first access that hits it, and
+//! at the latest when the tokens are applied.
+//!
+//! ## 3. Checks after every op
+//!
+//! The oracle's verdict on the result; `check_invariants()`; `check_tlb_coherent()` when no
+//! flush is held; then the state: the live address spaces, the table pages in use and the
+//! free frames against the model's from-scratch count, the private-table equivalent after
+//! every successful change, and the translation of every *watched* address (the last
+//! [`MAX_WATCHED`] addresses the scenario touched) in every live space.
+//!
+//! ## 4. Limits
+//!
+//! [`MAX_CASE_SPACES`] live spaces per scenario, [`MAX_WATCHED`] watched addresses,
+//! [`MAX_STEP_PAGES`] pages per map that the executor runs (larger maps that the MMU would
+//! accept are skipped; maps above `MAX_MAP_PAGES` still run, to check the refusal).
+//!
+//! ## 5. Files
+//!
+//! - `scenario.rs`: the scenario and its ops ([`Scenario`], [`Op`], the selectors' values
+//!   [`SpaceSel`], [`Va`], [`Place`], [`Point`], [`FlushMode`], [`TlbOp`]), how they print,
+//!   and `impl Case for Scenario`, which calls into the next two.
+//! - `codec.rs`: the byte format of section 1: one [`super::codec::Selector`] per field (its
+//!   tags named once, its reader beside its writer), the header, and each op kind's reading
+//!   beside its writing.
+//! - `exec.rs`: the executor (section 3, and the limits of section 4), the
+//!   [`super::drive::Machine`] that runs a scenario against the MMU and the model.
+//! - [`flushes`]: section 2's bookkeeping, free of this target's op types: the held flush
+//!   tokens and the TLB fills that decide which stale hits are legal, and what an explicit TLB
+//!   operation must drop.
+//! - [`adapter`]: the MMU's results in the oracle's vocabulary.
+//! - `seeds.rs`: [`seed_scenarios`], the hand-written corpus; `tests.rs`: the unit tests.
+//!
+//! [`Scenario::encode`]: super::Case::encode
+//! [`Flush`]: crate::mmu::Flush
+//! [`o::FlushPrediction`]: kvafuzz_oracles::mmu::FlushPrediction
+
+pub mod adapter;
+mod codec;
+mod exec;
+pub mod flushes;
+mod scenario;
+mod seeds;
+#[cfg(test)]
+mod tests;
+
+use crate::harness::Target;
+
+pub use exec::{MAX_CASE_SPACES, MAX_MAPPINGS, MAX_STEP_PAGES, MAX_WATCHED};
+pub use scenario::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va};
+pub use seeds::seed_scenarios;
+
+/// The 4 KiB page, the smallest of every mode: the unit of watched addresses and of the
+/// encoder's page size for fields whose size is not stored.
+const K4: u64 = crate::addr::PAGE_SIZE;
+
+/// The `mmu` target (the page-table model) in the registry.
+pub struct MmuTarget;
+
+impl Target for MmuTarget {
+    const NAME: &'static str = "mmu";
+    const ABOUT: &'static str = "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model";
+    const VERSION: u16 = 1;
+    #[cfg(feature = "seeded-bugs")]
+    const BUGS: &'static [crate::bugs::Bug] = {
+        use crate::bugs::Bug;
+        &[
+            Bug::LargePageOverLiveTable,
+            Bug::TablePageFreedWithEntries,
+            Bug::NonCanonicalAccepted,
+            Bug::FlushWrongRange,
+        ]
+    };
+    type Scenario = Scenario;
+
+    fn seeds() -> Vec<(&'static str, Scenario)> {
+        seed_scenarios()
+    }
+}
