@@ -15,7 +15,8 @@ use kvafuzz::harness::codec::{Decoder, Encoder, Swarm};
 use kvafuzz::harness::corpus::{self, frame};
 use kvafuzz::harness::drive::{drive, Machine};
 use kvafuzz::harness::{
-    minimize, run, run_with, trace, AnyTarget, BugSet, Case, Finding, Mismatch, Stats, Target,
+    minimize, run, run_with, trace, AnyTarget, BrokenInvariant, BugSet, Case, Finding, Mismatch,
+    StateDiff, Stats, Target,
 };
 
 /// Bytes the bump allocator hands out.
@@ -170,10 +171,11 @@ impl<const BUGGY: bool> Machine for BumpMachine<BUGGY> {
                     .then_some(self.model_used);
                 let got = self.alloc(u16::from(n)).map(u32::from);
                 if got != expected {
-                    return Err(Mismatch::new(
-                        format!("alloc {n} at used {}", self.model_used),
-                        format!("{expected:?}"),
-                        format!("{got:?}"),
+                    return Err(Mismatch::values(
+                        "alloc",
+                        format!("{n} at used {}", self.model_used),
+                        &expected,
+                        &got,
                     ));
                 }
                 if expected.is_some() {
@@ -185,18 +187,22 @@ impl<const BUGGY: bool> Machine for BumpMachine<BUGGY> {
         }
     }
 
-    fn check_invariants(&self) -> Result<(), (String, String)> {
+    fn check_invariants(&self) -> Result<(), BrokenInvariant> {
         if self.next > CAPACITY {
-            return Err(("next within capacity".into(), format!("next {}", self.next)));
+            return Err(BrokenInvariant::new(
+                "next within capacity",
+                format!("next {}", self.next),
+            ));
         }
         Ok(())
     }
 
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_state(&self) -> Result<(), StateDiff> {
         if u32::from(self.next) != self.model_used {
-            return Err(format!(
-                "used: allocator {} model {}",
-                self.next, self.model_used
+            return Err(StateDiff::new(
+                "bytes used",
+                self.next.to_string(),
+                self.model_used.to_string(),
             ));
         }
         Ok(())
@@ -272,8 +278,9 @@ fn the_campaign_finds_the_toys_bug_and_the_minimizer_shrinks_it() {
         progress: false,
     });
     let found = report.finding.expect("the off-by-one is found");
-    assert!(
-        found.finding.signature().starts_with("oracle: alloc #"),
+    assert_eq!(
+        found.finding.signature(),
+        "oracle: alloc: expected Some, got None",
         "{}",
         found.finding
     );

@@ -6,6 +6,7 @@
 use std::fmt::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
 
+use super::finding::{BrokenInvariant, StateDiff};
 use super::{panic_message, Finding, FindingKind, Mismatch, Stats};
 
 /// An implementation and its model, stepped together by [`drive`].
@@ -15,10 +16,11 @@ pub trait Machine {
     /// Executes `op` on both and judges the answer: the outcome for the trace, or what the
     /// oracle disagreed with.
     fn step(&mut self, op: &Self::Op) -> Result<String, Mismatch>;
-    /// The implementation's own consistency check: `(invariant, detail)` on failure.
-    fn check_invariants(&self) -> Result<(), (String, String)>;
-    /// The implementation's whole observable state against the model's.
-    fn compare_state(&self) -> Result<(), String>;
+    /// The implementation's own consistency check: the first invariant broken.
+    fn check_invariants(&self) -> Result<(), BrokenInvariant>;
+    /// The implementation's whole observable state against the model's: the first
+    /// difference.
+    fn compare_state(&self) -> Result<(), StateDiff>;
     /// Counters so far.
     fn stats(&self) -> Stats;
     /// The end state in a few words, for the last trace line.
@@ -33,8 +35,7 @@ pub trait Machine {
 
 /// The checks after every op: invariants, then the whole state against the model's.
 fn check<M: Machine>(m: &M) -> Result<(), FindingKind> {
-    m.check_invariants()
-        .map_err(|(invariant, detail)| FindingKind::Invariant { invariant, detail })?;
+    m.check_invariants().map_err(FindingKind::Invariant)?;
     m.compare_state().map_err(FindingKind::State)
 }
 
@@ -155,20 +156,21 @@ pub fn kept<T: Clone>(ops: &[T], keep: &[bool]) -> Vec<T> {
         .collect()
 }
 
-/// A finding during setup (before the first op), e.g. a scenario the implementation refuses
-/// to construct although the decoder promised a valid shape.
+/// A finding during setup (before the first op): a scenario the implementation refuses to
+/// construct although the decoder promised a valid shape ([`FindingKind::Setup`]).
 pub fn setup_finding(target: &'static str, msg: String) -> Finding {
     Finding {
         target,
         op_index: None,
         op: String::new(),
-        kind: FindingKind::State(msg),
+        kind: FindingKind::Setup(msg),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::finding::{variant_path, Claim};
 
     /// Where [`Toy`] fails.
     #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,6 +185,13 @@ mod tests {
         Mismatch(usize),
         /// `finish` reports a mismatch.
         MismatchInFinish,
+    }
+
+    /// An error with a field, as the allocators' errors have.
+    #[derive(Debug)]
+    #[allow(dead_code)] // read through Debug
+    struct WrongSize {
+        allocated: u64,
     }
 
     /// A machine that counts ops and fails as told.
@@ -213,23 +222,25 @@ mod tests {
                 panic!("step {i} broke");
             }
             if self.fail == Fail::Mismatch(i) {
-                return Err(Mismatch::new(
-                    format!("free arena {op:#x} size {:#x}", op * 2),
-                    "Ok(())",
-                    format!("Err(WrongSize {{ allocated: {:#x} }})", op * 3),
+                let actual: Result<(), WrongSize> = Err(WrongSize { allocated: op * 3 });
+                return Err(Mismatch::values(
+                    "free arena",
+                    format!("{op:#x} size {:#x}", op * 2),
+                    &Ok::<(), WrongSize>(()),
+                    &actual,
                 ));
             }
             Ok(format!("ok {op:#x}"))
         }
 
-        fn check_invariants(&self) -> Result<(), (String, String)> {
+        fn check_invariants(&self) -> Result<(), BrokenInvariant> {
             if self.fail == Fail::PanicInCheck(self.done - 1) {
                 panic!("check after {} broke", self.done - 1);
             }
             Ok(())
         }
 
-        fn compare_state(&self) -> Result<(), String> {
+        fn compare_state(&self) -> Result<(), StateDiff> {
             Ok(())
         }
 
@@ -246,10 +257,11 @@ mod tests {
                 panic!("finish broke");
             }
             if self.fail == Fail::MismatchInFinish {
-                return Err(Mismatch::new(
-                    format!("count after {} ops", self.done),
-                    "Ok(3)",
-                    "Ok(4)",
+                return Err(Mismatch::values(
+                    "count",
+                    format!("after {} ops", self.done),
+                    &Ok::<u32, ()>(3),
+                    &Ok::<u32, ()>(4),
                 ));
             }
             Ok(Some("finished".into()))
@@ -322,7 +334,12 @@ mod tests {
         assert_eq!(f.op, "(end of scenario)");
         assert_eq!(
             f.kind,
-            FindingKind::Oracle(Mismatch::new("count after 3 ops", "Ok(3)", "Ok(4)"))
+            FindingKind::Oracle(Mismatch::new(
+                "count",
+                "after 3 ops",
+                Claim::new("Ok", "Ok(3)"),
+                Claim::new("Ok", "Ok(4)")
+            ))
         );
         assert!(
             trace.contains(
@@ -331,10 +348,7 @@ mod tests {
             "{trace}"
         );
         assert!(!trace.contains("verdict"), "{trace}");
-        assert_eq!(
-            f.signature(),
-            "oracle: count after #: expected Ok(#), got Ok(#)"
-        );
+        assert_eq!(f.signature(), "oracle: count: expected Ok, got Ok");
     }
 
     #[test]
@@ -356,13 +370,17 @@ mod tests {
         let FindingKind::Oracle(m) = &f.kind else {
             panic!("not an oracle finding: {f}");
         };
-        assert_eq!(m.check, "free arena 0x2000 size 0x4000");
-        assert_eq!(m.expected, "Ok(())");
-        assert_eq!(m.actual, "Err(WrongSize { allocated: 0x6000 })");
+        assert_eq!(m.check, "free arena");
+        assert_eq!(m.args, "0x2000 size 0x4000");
+        assert_eq!(m.expected, Claim::new("Ok", "Ok(())"));
+        assert_eq!(
+            m.actual,
+            Claim::new("Err(WrongSize)", "Err(WrongSize { allocated: 6000 })")
+        );
         assert_eq!(
             f.to_string(),
             "[vmem] op #1 `8192`: oracle mismatch: free arena 0x2000 size 0x4000: \
-             expected Ok(()), got Err(WrongSize { allocated: 0x6000 })"
+             expected Ok(()), got Err(WrongSize { allocated: 6000 })"
         );
         assert!(
             trace.contains("  #1 8192 -> FAIL: free arena 0x2000"),
@@ -370,7 +388,7 @@ mod tests {
         );
         assert_eq!(
             f.signature(),
-            "oracle: free arena #: expected Ok(()), got Err(WrongSize { allocated: # })"
+            "oracle: free arena: expected Ok, got Err(WrongSize)"
         );
         // Other numbers, another op index: the same signature (what the minimizer needs).
         let (other, _) = run(Fail::Mismatch(0), &[0x7]);
@@ -384,49 +402,60 @@ mod tests {
                 target: "vmem",
                 op_index: Some(0),
                 op: String::new(),
-                kind: FindingKind::Oracle(Mismatch::new(check, expected, actual)),
+                kind: FindingKind::Oracle(Mismatch::new(
+                    check,
+                    "0x10 size 0x20",
+                    Claim::new(variant_path(expected), expected),
+                    Claim::new(variant_path(actual), actual),
+                )),
             }
             .signature()
         };
-        let base = sig("free arena 0x10 size 0x20", "Ok(())", "Err(NotAllocated)");
-        // Another expected or actual shape, another check, another level: different.
-        assert_ne!(
-            base,
-            sig("free arena 0x10 size 0x20", "Err(NotAllocated)", "Ok(())")
-        );
-        assert_ne!(
-            base,
-            sig("free arena 0x10 size 0x20", "Ok(())", "Err(WrongSize)")
-        );
-        assert_ne!(
-            base,
-            sig("alloc_at 0x10 size 0x20", "Ok(())", "Err(NotAllocated)")
-        );
-        assert_ne!(
-            base,
-            sig("free source 0x10 size 0x20", "Ok(())", "Err(NotAllocated)")
-        );
-        // Hex printed without `0x` is a number too; the variant around it stays.
+        let base = sig("free arena", "Ok(())", "Err(NotAllocated)");
+        // Another expected or actual kind, another check, another level: different.
+        assert_ne!(base, sig("free arena", "Err(NotAllocated)", "Ok(())"));
+        assert_ne!(base, sig("free arena", "Ok(())", "Err(WrongSize(0x10))"));
+        assert_ne!(base, sig("alloc_at", "Ok(())", "Err(NotAllocated)"));
+        assert_ne!(base, sig("free source", "Ok(())", "Err(NotAllocated)"));
+        // The values inside a variant do not count; the variant does.
         assert_eq!(
-            sig("free arena 0xf size 0x1", "Err(WrongSize(f))", "Ok(())"),
-            sig("free arena 0x10 size 0x1", "Err(WrongSize(10))", "Ok(())")
+            sig("free arena", "Err(WrongSize(f))", "Ok(())"),
+            sig("free arena", "Err(WrongSize(10))", "Ok(())")
         );
-        assert!(
-            sig("free arena 0xf size 0x1", "Err(WrongSize(f))", "Ok(())")
-                .contains("expected Err(WrongSize(#)), got Ok(())")
-        );
-        // Lists of different lengths have one shape.
+        assert!(sig("free arena", "Err(WrongSize(f))", "Ok(())")
+            .contains("expected Err(WrongSize), got Ok"));
+        // Lists of different lengths have one kind.
         assert_eq!(
+            sig("unmap", "Ok([(0x1, 0x1, 3)])", "Err(NotMapped)"),
             sig(
-                "unmap (addr 0x1, length 0x2)",
-                "Ok([(0x1, 0x1, 3)])",
-                "Err(NotMapped)"
-            ),
-            sig(
-                "unmap (addr 0x5, length 0x9)",
+                "unmap",
                 "Ok([(0x5, 0x5, 3), (0x6, 0x9, 4)])",
                 "Err(NotMapped)"
             )
         );
+    }
+
+    #[test]
+    fn variant_paths_name_the_variants_not_the_values() {
+        for (debug, path) in [
+            ("Ok(())", "Ok"),
+            ("Ok(0x1000)", "Ok"),
+            ("Ok(Some(3))", "Ok(Some)"),
+            ("Err(WrongSize(32))", "Err(WrongSize)"),
+            ("Err(Overlap { start: 0x1, last: 0x2 })", "Err(Overlap)"),
+            ("Err(TableInTheWay { va: 0x1000 })", "Err(TableInTheWay)"),
+            ("None", "None"),
+            (
+                "Ok(FlushPrediction { all_spaces: false })",
+                "Ok(FlushPrediction)",
+            ),
+            ("[1, 2]", "[..]"),
+            ("(0x1, 0x2)", "(..)"),
+            ("0x10", "#"),
+            ("true", "#"),
+            ("\"text\"", "\"..\""),
+        ] {
+            assert_eq!(variant_path(debug), path, "{debug}");
+        }
     }
 }

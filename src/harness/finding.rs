@@ -46,82 +46,267 @@ pub enum FindingKind {
     /// The oracle disagreed with the allocator's answer.
     Oracle(Mismatch),
     /// The allocator's `check_invariants()` failed.
-    Invariant {
-        /// The invariant's name.
-        invariant: String,
-        /// Details.
-        detail: String,
-    },
-    /// The allocator's state (spans, allocations) differs from the model's.
-    State(String),
+    Invariant(BrokenInvariant),
+    /// The allocator's observable state differs from the model's.
+    State(StateDiff),
+    /// The implementation could not be built for a scenario the decoder promised valid
+    /// (e.g. an adapter refusing a shape); the message.
+    Setup(String),
     /// The allocator (or the harness) panicked; the panic message.
     Panic(String),
 }
 
-/// An oracle's verdict against the implementation's answer to one operation: what was
-/// judged, what the oracle expected, and what the implementation did.
+/// An invariant an implementation's own consistency check found broken.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mismatch {
-    /// What was judged: the call with its resolved arguments, e.g. `free arena 0x1000 size
-    /// 0x10` or `alloc arena`. Its first words name the check (they go into
-    /// [`Finding::signature`]).
-    pub check: String,
-    /// What the oracle predicted or requires, e.g. `Err(NoSpace)` or `a placement such as
-    /// 0x1000`.
-    pub expected: String,
-    /// What the implementation did, e.g. `Ok(0x2000)`.
-    pub actual: String,
+pub struct BrokenInvariant {
+    /// The invariant's name, without values (`free lists sorted`, `BadFreeList`): its
+    /// signature.
+    pub invariant: String,
+    /// What was found, with the values.
+    pub detail: String,
 }
 
-impl Mismatch {
-    /// A mismatch of `check`.
+impl BrokenInvariant {
+    /// `invariant` broken, as `detail` says.
+    pub fn new(invariant: impl Into<String>, detail: impl Into<String>) -> BrokenInvariant {
+        BrokenInvariant {
+            invariant: invariant.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where an implementation's observable state differs from its model's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDiff {
+    /// What differs, without values (`arena spans`, `source counts`, `table pages`): its
+    /// signature.
+    pub what: String,
+    /// What the implementation holds (or says) there.
+    pub implementation: String,
+    /// What the model holds there.
+    pub model: String,
+}
+
+impl StateDiff {
+    /// `what` differs: the implementation holds `implementation`, the model `model`.
     pub fn new(
-        check: impl Into<String>,
-        expected: impl Into<String>,
-        actual: impl Into<String>,
-    ) -> Mismatch {
-        Mismatch {
-            check: check.into(),
-            expected: expected.into(),
-            actual: actual.into(),
+        what: impl Into<String>,
+        implementation: impl Into<String>,
+        model: impl Into<String>,
+    ) -> StateDiff {
+        StateDiff {
+            what: what.into(),
+            implementation: implementation.into(),
+            model: model.into(),
+        }
+    }
+}
+
+impl fmt::Display for StateDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: implementation {}, model {}",
+            self.what, self.implementation, self.model
+        )
+    }
+}
+
+/// One side of a [`Mismatch`]: the kind of answer (its signature part: `Ok`,
+/// `Err(WrongSize)`, `a placement`) and the answer in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The kind of answer, without values.
+    pub kind: String,
+    /// The answer with its values, e.g. `Err(WrongSize(0x20))` or `a placement such as
+    /// 0x1000`.
+    pub text: String,
+}
+
+impl Claim {
+    /// A claim of `kind`, in full `text`.
+    pub fn new(kind: impl Into<String>, text: impl Into<String>) -> Claim {
+        Claim {
+            kind: kind.into(),
+            text: text.into(),
         }
     }
 
-    /// `check` (its first `SIGNATURE_CHECK_WORDS` words) and the shapes of `expected` and
-    /// `actual` (their first `SIGNATURE_VALUE_WORDS` words), every number blanked out:
-    /// stable while the minimizer changes addresses, sizes and entry counts, different for
-    /// a different check or a different kind of disagreement.
+    /// A value as `{:x?}` prints it, its kind the variant path: `Ok`, `Err(NoSpace)`,
+    /// `Err(WrongSize)`, `Some`, `Err(TableInTheWay)` (see [`variant_path`]).
+    pub fn value<T: fmt::Debug>(v: &T) -> Claim {
+        let text = format!("{v:x?}");
+        Claim {
+            kind: variant_path(&text),
+            text,
+        }
+    }
+}
+
+/// The variant path of a value printed by a derived `Debug`: the leading name, and the
+/// leading name inside it while the value is a one-field tuple variant (`Ok(Some(3))` is
+/// `Ok(Some)`, `Err(WrongSize(32))` is `Err(WrongSize)`, `Err(Overlap { start: 1 })` is
+/// `Err(Overlap)`, `Ok(())` is `Ok`, `[1, 2]` is `[..]`, `0x10` is `#`). The names come
+/// from the types, never from the values.
+pub fn variant_path(debug: &str) -> String {
+    /// How deep the path follows nested variants.
+    const MAX_DEPTH: usize = 3;
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = debug.trim_start();
+    let mut names: Vec<&str> = Vec::new();
+    while names.len() < MAX_DEPTH {
+        let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            break;
+        }
+        names.push(name);
+        match rest[end..].strip_prefix('(') {
+            Some(inner) => rest = inner,
+            None => break,
+        }
+    }
+    if names.is_empty() {
+        return match debug.trim_start().chars().next() {
+            Some('[') => "[..]".into(),
+            Some('(') => "(..)".into(),
+            Some('"') => "\"..\"".into(),
+            _ => "#".into(),
+        };
+    }
+    let mut out = names.join("(");
+    out.push_str(&")".repeat(names.len() - 1));
+    out
+}
+
+/// An oracle's verdict against the implementation's answer to one operation: which check,
+/// on what arguments, what the oracle expected and what the implementation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The check's name, without values: the call and what judged it (`free arena`,
+    /// `findspace gapindex vs linear`, `map`).
+    pub check: String,
+    /// The call's resolved arguments (`0x1000 size 0x10`), `""` if none.
+    pub args: String,
+    /// What the oracle predicted or requires.
+    pub expected: Claim,
+    /// What the implementation did.
+    pub actual: Claim,
+}
+
+impl Mismatch {
+    /// A mismatch of `check` on `args`.
+    pub fn new(
+        check: impl Into<String>,
+        args: impl Into<String>,
+        expected: Claim,
+        actual: Claim,
+    ) -> Mismatch {
+        Mismatch {
+            check: check.into(),
+            args: args.into(),
+            expected,
+            actual,
+        }
+    }
+
+    /// The common case: the oracle predicted the value `expected`, the implementation
+    /// returned `actual` (both printed with `{:x?}`).
+    pub fn values<E: fmt::Debug, A: fmt::Debug>(
+        check: impl Into<String>,
+        args: impl Into<String>,
+        expected: &E,
+        actual: &A,
+    ) -> Mismatch {
+        Mismatch::new(check, args, Claim::value(expected), Claim::value(actual))
+    }
+
+    /// The check's name and the kinds of the two answers: stable while the minimizer
+    /// changes addresses, sizes and entry counts, different for another check or another
+    /// kind of disagreement.
     pub fn signature(&self) -> String {
         format!(
             "{}: expected {}, got {}",
-            shape(&self.check, SIGNATURE_CHECK_WORDS),
-            shape(&self.expected, SIGNATURE_VALUE_WORDS),
-            shape(&self.actual, SIGNATURE_VALUE_WORDS)
+            self.check, self.expected.kind, self.actual.kind
         )
     }
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.check)?;
+        if !self.args.is_empty() {
+            write!(f, " {}", self.args)?;
+        }
         write!(
             f,
-            "{}: expected {}, got {}",
-            self.check, self.expected, self.actual
+            ": expected {}, got {}",
+            self.expected.text, self.actual.text
         )
     }
 }
 
-/// Words of [`Mismatch::check`] in a signature: the call and its first qualifier
-/// (`free arena #`, `findspace linear (start`, `map # va`).
-const SIGNATURE_CHECK_WORDS: usize = 3;
-
-/// Words of [`Mismatch::expected`] and [`Mismatch::actual`] in a signature: the variant and
-/// the first field or two (`Err(Overlap { start: # last: #`).
-const SIGNATURE_VALUE_WORDS: usize = 6;
-
 /// Words of a panic message in a signature: enough to tell "attempt to add with overflow"
-/// from "attempt to subtract with overflow", or one `expect` from another.
+/// from "attempt to subtract with overflow", or one `expect` from another. (A panic message
+/// is free text, the one part of a finding that is not typed: its numbers are blanked.)
 const SIGNATURE_PANIC_WORDS: usize = 8;
+
+/// A bug found by the harness: where, what was done, what was expected and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The target.
+    pub target: &'static str,
+    /// Index of the failing op in the scenario (`None`: during setup or decoding).
+    pub op_index: Option<usize>,
+    /// The op, as the trace prints it.
+    pub op: String,
+    /// The check that failed, with expected and actual values.
+    pub kind: FindingKind,
+}
+
+impl Finding {
+    /// A short key that stays the same while a case is minimized, built from the typed
+    /// fields alone: for the oracle, [`Mismatch::signature`]; for an invariant, its name;
+    /// for a state difference, what differs; for a setup failure, just that; for a panic,
+    /// its message with numbers blanked and whether it came from the checks. The minimizer keeps only cases with the same key, so two
+    /// different panics (an overflow in an op, an assertion in the checks) never stand in
+    /// for each other.
+    pub fn signature(&self) -> String {
+        match &self.kind {
+            FindingKind::Oracle(m) => format!("oracle: {}", m.signature()),
+            FindingKind::Invariant(b) => format!("invariant: {}", b.invariant),
+            FindingKind::State(d) => format!("state: {}", d.what),
+            FindingKind::Setup(_) => "setup".into(),
+            FindingKind::Panic(m) => {
+                let stage = if m.ends_with(super::drive::IN_THE_CHECKS) {
+                    " in the checks"
+                } else {
+                    ""
+                };
+                format!("panic{stage}: {}", shape(m, SIGNATURE_PANIC_WORDS))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op_index {
+            Some(i) => write!(f, "[{}] op #{i} `{}`: ", self.target, self.op)?,
+            None => write!(f, "[{}] setup: ", self.target)?,
+        }
+        match &self.kind {
+            FindingKind::Oracle(m) => write!(f, "oracle mismatch: {m}"),
+            FindingKind::Invariant(b) => {
+                write!(f, "invariant broken: {}: {}", b.invariant, b.detail)
+            }
+            FindingKind::State(d) => write!(f, "state differs from the model: {d}"),
+            FindingKind::Setup(m) => write!(f, "cannot build the implementation: {m}"),
+            FindingKind::Panic(m) => write!(f, "panic: {m}"),
+        }
+    }
+}
 
 /// The first `words` words of `text` with every number blanked out (see [`blank_numbers`]);
 /// a word left with no letter becomes `#`, and runs of `#` words merge (so a list of one
@@ -143,7 +328,6 @@ fn shape(text: &str, words: usize) -> String {
     }
     out.join(" ")
 }
-
 /// `word` with every number replaced by `#`. A number is a run of letters, digits and `_`
 /// that holds a digit or only the letters `a`-`f` (`{:x?}` prints 15 as `f`); the odd word
 /// this also blanks (`a`, `bad`) is blanked every time, so signatures stay stable.
@@ -165,60 +349,6 @@ fn blank_numbers(word: &str) -> String {
         rest = tail;
     }
     out
-}
-
-/// A bug found by the harness: where, what was done, what was expected and what happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// The target.
-    pub target: &'static str,
-    /// Index of the failing op in the scenario (`None`: during setup or decoding).
-    pub op_index: Option<usize>,
-    /// The op, as the trace prints it.
-    pub op: String,
-    /// The check that failed, with expected and actual values.
-    pub kind: FindingKind,
-}
-
-impl Finding {
-    /// A short key that stays the same while a case is minimized: the check that failed
-    /// (for the oracle, [`Mismatch::signature`]; for an invariant, its name; for a state
-    /// difference, what differs; for a panic, its message and whether it came from the
-    /// checks), numbers blanked. The minimizer keeps only cases with the same key, so two
-    /// different panics (an overflow in an op, an assertion in the checks) never stand in
-    /// for each other.
-    pub fn signature(&self) -> String {
-        match &self.kind {
-            FindingKind::Oracle(m) => format!("oracle: {}", m.signature()),
-            FindingKind::Invariant { invariant, .. } => format!("invariant:{invariant}"),
-            FindingKind::State(m) => format!("state: {}", shape(m, SIGNATURE_CHECK_WORDS)),
-            FindingKind::Panic(m) => {
-                let stage = if m.ends_with(super::drive::IN_THE_CHECKS) {
-                    " in the checks"
-                } else {
-                    ""
-                };
-                format!("panic{stage}: {}", shape(m, SIGNATURE_PANIC_WORDS))
-            }
-        }
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.op_index {
-            Some(i) => write!(f, "[{}] op #{i} `{}`: ", self.target, self.op)?,
-            None => write!(f, "[{}] setup: ", self.target)?,
-        }
-        match &self.kind {
-            FindingKind::Oracle(m) => write!(f, "oracle mismatch: {m}"),
-            FindingKind::Invariant { invariant, detail } => {
-                write!(f, "invariant broken: {invariant}: {detail}")
-            }
-            FindingKind::State(m) => write!(f, "state differs from the model: {m}"),
-            FindingKind::Panic(m) => write!(f, "panic: {m}"),
-        }
-    }
 }
 
 /// The message of a panic payload (what `panic!` was given, if it was text).

@@ -59,7 +59,7 @@ pub mod vmmap;
 use std::fmt;
 
 pub(crate) use finding::panic_message;
-pub use finding::{Finding, FindingKind, Mismatch, Stats};
+pub use finding::{BrokenInvariant, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats};
 pub use target::{fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target, REGISTRY};
 pub use vmem::run_range_allocator;
 

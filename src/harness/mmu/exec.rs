@@ -8,7 +8,10 @@ use std::fmt::{self, Write as _};
 use kvafuzz_oracles::mmu as o;
 
 use super::super::drive::{drive, Machine};
-use super::super::{BugSet, Finding, FindingKind, Mismatch, Stats, Target};
+use super::super::finding::variant_path;
+use super::super::{
+    BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
+};
 use super::adapter;
 use super::flushes::{CachedPage, FlushRange, HeldFlushes, Page, Spaces, TlbDrop};
 use super::MmuTarget;
@@ -86,11 +89,7 @@ pub(super) fn execute(
             target: MmuTarget::NAME,
             op_index: None,
             op: "new".into(),
-            kind: FindingKind::Oracle(Mismatch::new(
-                "new",
-                format!("{expected:?}"),
-                format!("{:?}", made.map(|_| ())),
-            )),
+            kind: FindingKind::Oracle(Mismatch::values("new", "", &expected, &made.map(|_| ()))),
         }),
     }
 }
@@ -180,11 +179,11 @@ impl Machine for Executor {
         self.execute_op(op)
     }
 
-    fn check_invariants(&self) -> Result<(), (String, String)> {
+    fn check_invariants(&self) -> Result<(), BrokenInvariant> {
         self.invariants()
     }
 
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_state(&self) -> Result<(), StateDiff> {
         self.compare_spaces()
     }
 
@@ -348,20 +347,15 @@ impl Executor {
     }
 
     /// Invariants, and TLB coherence when no flush token is held for a live space.
-    fn invariants(&self) -> Result<(), (String, String)> {
+    fn invariants(&self) -> Result<(), BrokenInvariant> {
         self.mmu.check_invariants().map_err(|e| {
             let detail = format!("{e:x?}");
-            let invariant = detail
-                .split([' ', '{', '('])
-                .next()
-                .unwrap_or("")
-                .to_string();
-            (invariant, detail)
+            BrokenInvariant::new(variant_path(&detail), detail)
         })?;
         if !self.coherence_pending() {
             self.mmu.check_tlb_coherent().map_err(|s| {
-                (
-                    "TlbCoherent".to_string(),
+                BrokenInvariant::new(
+                    "TlbCoherent",
                     format!("stale entry with no flush held: {s:x?}"),
                 )
             })?;
@@ -370,25 +364,41 @@ impl Executor {
     }
 
     /// Spaces, table-page counts and the translations of the watched addresses.
-    fn compare_spaces(&self) -> Result<(), String> {
+    fn compare_spaces(&self) -> Result<(), StateDiff> {
         let spaces: Vec<u32> = self.mmu.spaces().map(|a| a.raw()).collect();
         let mspaces = self.model.spaces();
         if spaces != mspaces {
-            return Err(format!("spaces: mmu {spaces:?}, model {mspaces:?}"));
+            return Err(StateDiff::new(
+                "spaces",
+                format!("{spaces:?}"),
+                format!("{mspaces:?}"),
+            ));
         }
         let (tp, mtp) = (u128::from(self.mmu.table_pages()), self.model.table_pages());
         if tp != mtp {
-            return Err(format!("table pages: mmu {tp}, model {mtp}"));
+            return Err(StateDiff::new(
+                "table pages",
+                tp.to_string(),
+                mtp.to_string(),
+            ));
         }
         let (ff, mff) = (u128::from(self.mmu.free_frames()), self.model.free_frames());
         if ff != mff {
-            return Err(format!("free frames: mmu {ff}, model {mff}"));
+            return Err(StateDiff::new(
+                "free frames",
+                ff.to_string(),
+                mff.to_string(),
+            ));
         }
         if self.changed {
             let pe = u128::from(self.mmu.table_stats().private_equivalent);
             let mpe = self.model.private_table_pages();
             if pe != mpe {
-                return Err(format!("private-table equivalent: mmu {pe}, model {mpe}"));
+                return Err(StateDiff::new(
+                    "private-table equivalent",
+                    pe.to_string(),
+                    mpe.to_string(),
+                ));
             }
         }
         for &s in &spaces {
@@ -400,10 +410,10 @@ impl Executor {
                     .map_err(|e| adapter::translate_err(e, a));
                 let want = self.model.translate(s, a.into());
                 if got != want {
-                    return Err(format!(
-                        "translate asid{s} {a:#x}: mmu {}, model {}",
-                        show(&got),
-                        show(&want)
+                    return Err(StateDiff::new(
+                        "translate",
+                        format!("asid{s} {a:#x}: {}", show(&got)),
+                        format!("asid{s} {a:#x}: {}", show(&want)),
                     ));
                 }
             }
@@ -424,13 +434,14 @@ impl Executor {
     ) -> Result<String, Mismatch> {
         self.count(&got);
         if got != want {
-            return Err(Mismatch::new(
+            return Err(Mismatch::values(
+                what,
                 format!(
-                    "{what} {asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}",
+                    "{asid} va {va:#x} pa {pa:#x} len {len:#x} page {page_size:#x} flags {:#x}",
                     flags.bits()
                 ),
-                show(&want),
-                show(&got),
+                &want,
+                &got,
             ));
         }
         if got.is_ok() {
@@ -460,7 +471,7 @@ impl Executor {
                 self.count(&got);
                 let want = self.model.create_space();
                 if got != want {
-                    return Err(Mismatch::new("create_space", show(&want), show(&got)));
+                    return Err(Mismatch::values("create_space", "", &want, &got));
                 }
                 if let Ok(a) = got {
                     self.live.push(Asid::from_raw(a));
@@ -478,10 +489,11 @@ impl Executor {
                     .map(|_| ())
                     .map_err(|e| adapter::destroy_err(*e));
                 if g != want {
-                    return Err(Mismatch::new(
-                        format!("destroy_space {asid}"),
-                        show(&want),
-                        show(&g),
+                    return Err(Mismatch::values(
+                        "destroy_space",
+                        format!("{asid}"),
+                        &want,
+                        &g,
                     ));
                 }
                 if let Ok(token) = got {
@@ -493,10 +505,11 @@ impl Executor {
                         last: arch.max_addr().into(),
                     };
                     if adapter::flush(&token) != pred {
-                        return Err(Mismatch::new(
-                            format!("destroy_space {asid} flush token"),
-                            format!("{pred:x?}"),
-                            format!("{:x?}", adapter::flush(&token)),
+                        return Err(Mismatch::values(
+                            "destroy_space flush token",
+                            format!("{asid}"),
+                            &pred,
+                            &adapter::flush(&token),
                         ));
                     }
                     self.take_flush(token, asid, pred, flush);
@@ -589,10 +602,11 @@ impl Executor {
                     .map(adapter::flush)
                     .map_err(|e| adapter::unshare_err(*e, va));
                 if g != want {
-                    return Err(Mismatch::new(
-                        format!("unmap_shared {asid} va {va:#x}"),
-                        show(&want),
-                        show(&g),
+                    return Err(Mismatch::values(
+                        "unmap_shared",
+                        format!("{asid} va {va:#x}"),
+                        &want,
+                        &g,
                     ));
                 }
                 if let (Ok(token), Ok(pred)) = (got, want) {
@@ -611,10 +625,11 @@ impl Executor {
                 self.count(&got);
                 let want = self.model.translate(asid.raw(), va.into());
                 if got != want {
-                    return Err(Mismatch::new(
-                        format!("translate {asid} va {va:#x}"),
-                        show(&want),
-                        show(&got),
+                    return Err(Mismatch::values(
+                        "translate",
+                        format!("{asid} va {va:#x}"),
+                        &want,
+                        &got,
                     ));
                 }
                 Ok(format!("{asid} va {va:#x}: {}", show(&got)))
@@ -647,10 +662,11 @@ impl Executor {
                     },
                 };
                 if g != want {
-                    return Err(Mismatch::new(
-                        format!("access cpu{cpu} {asid} va {va:#x}"),
-                        show(&want),
-                        show(&g),
+                    return Err(Mismatch::values(
+                        format!("access cpu{cpu}"),
+                        format!("{asid} va {va:#x}"),
+                        &want,
+                        &g,
                     ));
                 }
                 if let Ok(t) = got {
@@ -701,10 +717,11 @@ impl Executor {
                     Ok(())
                 };
                 if got != want {
-                    return Err(Mismatch::new(
-                        format!("tlb op on cpu{cpu}"),
-                        format!("{want:?}"),
-                        format!("{got:?}"),
+                    return Err(Mismatch::values(
+                        "tlb op",
+                        format!("on cpu{cpu}"),
+                        &want,
+                        &got,
                     ));
                 }
                 if got.is_ok() {
@@ -719,9 +736,10 @@ impl Executor {
                         .collect();
                     if !left.is_empty() {
                         return Err(Mismatch::new(
-                            format!("tlb op on cpu{cpu}: entries it must drop"),
-                            "none left".to_string(),
-                            format!("(asid, page, size) {left:x?}"),
+                            "tlb op: entries it must drop",
+                            format!("on cpu{cpu}"),
+                            Claim::new("none left", "none left"),
+                            Claim::new("entries left", format!("(asid, page, size) {left:x?}")),
                         ));
                     }
                 }
@@ -777,10 +795,12 @@ impl Executor {
         let want = bits::A | if write { bits::D } else { 0 };
         let leaf = self.mmu.entry(asid, va, level).unwrap_or(0);
         if leaf & want != want {
+            let want = format!("a leaf with A{}", if write { " and D" } else { "" });
             return Err(Mismatch::new(
-                format!("access cpu{cpu} {asid} va {va:#x}: accessed/dirty bits"),
-                format!("a leaf with A{}", if write { " and D" } else { "" }),
-                format!("{leaf:#x}"),
+                "access: accessed/dirty bits",
+                format!("cpu{cpu} {asid} va {va:#x}"),
+                Claim::new(want.clone(), want),
+                Claim::new("another leaf", format!("{leaf:#x}")),
             ));
         }
         Ok(())
@@ -802,10 +822,11 @@ impl Executor {
             .map(adapter::flush)
             .map_err(|e| adapter::unmap_err(*e));
         if g != want {
-            return Err(Mismatch::new(
-                format!("{what} {asid} va {va:#x}"),
-                show(&want),
-                show(&g),
+            return Err(Mismatch::values(
+                what,
+                format!("{asid} va {va:#x}"),
+                &want,
+                &g,
             ));
         }
         if let (Ok(token), Ok(pred)) = (got, want) {
@@ -846,12 +867,16 @@ impl Executor {
         };
         // The oracle knows no TLB: its answer is the current translation's.
         Err(Mismatch::new(
-            format!("access cpu{cpu} {asid} va {va:#x}"),
-            show(&want),
-            format!(
-                "a stale TLB hit, {why}: cached {:x?}, current {current:x?}, model {}",
-                s.cached,
-                show(&Ok::<_, ()>(model_now))
+            "access",
+            format!("cpu{cpu} {asid} va {va:#x}"),
+            Claim::value(&want),
+            Claim::new(
+                format!("a stale TLB hit, {why}"),
+                format!(
+                    "a stale TLB hit, {why}: cached {:x?}, current {current:x?}, model {}",
+                    s.cached,
+                    show(&Ok::<_, ()>(model_now))
+                ),
             ),
         ))
     }

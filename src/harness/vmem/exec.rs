@@ -12,8 +12,9 @@ use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
 use super::scenario::{level_name, AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
 use crate::harness::drive::{drive, Machine};
+use crate::harness::finding::variant_path;
 use crate::harness::recent::Recent;
-use crate::harness::{Finding, Mismatch, Stats, Target};
+use crate::harness::{BrokenInvariant, Claim, Finding, Mismatch, StateDiff, Stats, Target};
 use crate::vmem::{Policy, Request};
 
 /// How many freed allocations are remembered for double frees.
@@ -94,11 +95,13 @@ impl<A: RangeAllocator> Machine for Executor<A> {
         self.execute_op(op)
     }
 
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        self.alloc.check_invariants()
+    fn check_invariants(&self) -> Result<(), BrokenInvariant> {
+        self.alloc
+            .check_invariants()
+            .map_err(|(invariant, detail)| BrokenInvariant::new(invariant, detail))
     }
 
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_state(&self) -> Result<(), StateDiff> {
         self.compare_levels()
     }
 
@@ -300,7 +303,7 @@ impl<A: RangeAllocator> Executor<A> {
             .judge_alloc_with(&oreq(&req), opolicy, &imported, judged, caps.complete)
             .map_err(|v| {
                 let check = format!("alloc {}", level_name(level));
-                from_verdict(check, v, format!("{actual:x?}"))
+                from_verdict(check, String::new(), v, &actual)
             })?;
         if let Ok(addr) = actual {
             self.live.push(Live {
@@ -342,10 +345,11 @@ impl<A: RangeAllocator> Executor<A> {
                 let actual = self.alloc.add_span(level, base, size);
                 self.count(&actual);
                 if !agrees(caps.typed_errors, &expected, &actual) {
-                    return Err(Mismatch::new(
-                        format!("add_span {} {base:#x} size {size:#x}", level_name(level)),
-                        format!("{expected:x?}"),
-                        format!("{actual:x?}"),
+                    return Err(Mismatch::values(
+                        format!("add_span {}", level_name(level)),
+                        format!("{base:#x} size {size:#x}"),
+                        &expected,
+                        &actual,
                     ));
                 }
                 if actual.is_ok() {
@@ -380,8 +384,8 @@ impl<A: RangeAllocator> Executor<A> {
                     (a, _) => a,
                 };
                 self.model.judge_alloc_at(addr, size, judged).map_err(|v| {
-                    let check = format!("alloc_at {addr:#x} size {size:#x}");
-                    from_verdict(check, v, format!("{actual:x?}"))
+                    let args = format!("{addr:#x} size {size:#x}");
+                    from_verdict("alloc_at".into(), args, v, &actual)
                 })?;
                 if let Ok(a) = actual {
                     self.live.push(Live {
@@ -425,10 +429,11 @@ impl<A: RangeAllocator> Executor<A> {
         let actual = self.alloc.free(level, addr, size);
         self.count(&actual);
         if !agrees(self.caps.typed_errors, &expected, &actual) {
-            return Err(Mismatch::new(
-                format!("free {} {addr:#x} size {size:#x}", level_name(level)),
-                format!("{expected:x?}"),
-                format!("{actual:x?}"),
+            return Err(Mismatch::values(
+                format!("free {}", level_name(level)),
+                format!("{addr:#x} size {size:#x}"),
+                &expected,
+                &actual,
             ));
         }
         if actual.is_ok() {
@@ -446,37 +451,44 @@ impl<A: RangeAllocator> Executor<A> {
     }
 
     /// The allocator's spans and allocations, level by level, equal the model's.
-    fn compare_levels(&self) -> Result<(), String> {
+    fn compare_levels(&self) -> Result<(), StateDiff> {
         let src = self.model.source().expect("models are built with a source");
         for (level, model) in [(Level::Arena, &self.model), (Level::Source, src)] {
             let (s, ms) = (self.alloc.spans(level), model.spans());
             if s != ms {
-                return Err(format!(
-                    "{} spans: allocator {}, model {}",
-                    level_name(level),
+                return Err(StateDiff::new(
+                    format!("{} spans", level_name(level)),
                     first_difference(&s, &ms),
-                    first_difference(&ms, &s)
+                    first_difference(&ms, &s),
                 ));
             }
             let (a, ma) = (self.alloc.allocated(level), model.live());
             if a != ma {
-                return Err(format!(
-                    "{} allocations: allocator has {}, model has {}",
-                    level_name(level),
+                return Err(StateDiff::new(
+                    format!("{} allocations", level_name(level)),
                     first_difference(&a, &ma),
-                    first_difference(&ma, &a)
+                    first_difference(&ma, &a),
                 ));
             }
             let accounted: u128 = a.iter().map(|&(s, l)| u128::from(l - s) + 1).sum();
             if accounted != model.in_use() || model.total() < accounted {
-                return Err(format!("{} accounting", level_name(level)));
+                return Err(StateDiff::new(
+                    format!("{} accounting", level_name(level)),
+                    format!("{accounted:#x} bytes allocated"),
+                    format!(
+                        "{:#x} bytes allocated of {:#x} in spans",
+                        model.in_use(),
+                        model.total()
+                    ),
+                ));
             }
             if let Some(c) = self.alloc.counts(level) {
                 let mc = model.counts();
                 if c != mc {
-                    return Err(format!(
-                        "{} counts: allocator {c:x?}, model {mc:x?}",
-                        level_name(level)
+                    return Err(StateDiff::new(
+                        format!("{} counts", level_name(level)),
+                        format!("{c:x?}"),
+                        format!("{mc:x?}"),
                     ));
                 }
             }
@@ -501,9 +513,10 @@ impl<A: RangeAllocator> Executor<A> {
             for addr in probes {
                 if let Some(inside) = self.alloc.contains(level, addr) {
                     if inside != model.contains(addr) {
-                        return Err(format!(
-                            "{} contains: allocator says {inside} for {addr:#x}",
-                            level_name(level)
+                        return Err(StateDiff::new(
+                            format!("{} contains", level_name(level)),
+                            format!("{inside} for {addr:#x}"),
+                            format!("{} for {addr:#x}", !inside),
                         ));
                     }
                 }
@@ -513,34 +526,47 @@ impl<A: RangeAllocator> Executor<A> {
     }
 }
 
-/// The interval oracle's verdict on `check` as a [`Mismatch`]; `actual` is the arena's
-/// answer as text (the verdict does not always carry it).
-pub fn from_verdict(check: String, verdict: Verdict, actual: String) -> Mismatch {
+/// The interval oracle's verdict on `check` (its name) of `args` as a [`Mismatch`];
+/// `actual` is the arena's answer (the verdict does not always carry it). Each verdict
+/// names its kind of disagreement: the outcome's variants, the placement rule broken, the
+/// policy whose promise was broken, or a bad import.
+pub fn from_verdict<T: fmt::Debug>(
+    check: String,
+    args: String,
+    verdict: Verdict,
+    actual: &T,
+) -> Mismatch {
     let (expected, actual) = match verdict {
-        Verdict::Outcome { expected, actual } => (expected, actual),
+        Verdict::Outcome { expected, actual } => (
+            Claim::new(variant_path(&expected), expected),
+            Claim::new(variant_path(&actual), actual),
+        ),
         // The rule names what is wrong with the address the arena returned.
-        Verdict::NotAPlacement { addr, why } => ("a placement".into(), format!("{addr:#x}, {why}")),
-        Verdict::Incomplete { placement } => {
-            (format!("a placement such as {placement:#x}"), actual)
-        }
+        Verdict::NotAPlacement { addr, why } => (
+            Claim::new("a placement", "a placement"),
+            Claim::new(why, format!("{addr:#x}, {why}")),
+        ),
+        Verdict::Incomplete { placement } => (
+            Claim::new("a placement", format!("a placement such as {placement:#x}")),
+            Claim::value(actual),
+        ),
         Verdict::PolicyBroken {
             policy,
             expected,
             actual,
         } => (
-            format!("{expected:#x} (what {policy:?} promises)"),
-            format!("{actual:#x}"),
+            Claim::new(
+                format!("what {policy:?} promises"),
+                format!("{expected:#x} (what {policy:?} promises)"),
+            ),
+            Claim::new("another placement", format!("{actual:#x}")),
         ),
         Verdict::BadImport { why } => (
-            "imports within the contract".into(),
-            format!("bad import: {why}"),
+            Claim::new("imports within the contract", "imports within the contract"),
+            Claim::new("a bad import", format!("bad import: {why}")),
         ),
     };
-    Mismatch {
-        check,
-        expected,
-        actual,
-    }
+    Mismatch::new(check, args, expected, actual)
 }
 
 /// The spans in exactly one of `before` and `after` (both sorted by start, disjoint).

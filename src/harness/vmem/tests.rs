@@ -1,6 +1,6 @@
 //! Unit tests of the `vmem` target: the seeds, edges resolved and encoded, verdicts.
 
-use kvafuzz_oracles::vmem::{Mismatch as Verdict, Policy as OPolicy};
+use kvafuzz_oracles::vmem::{AllocErrorKind, Mismatch as Verdict, Policy as OPolicy};
 
 use super::adapter::Level;
 use super::exec::changed_spans;
@@ -9,7 +9,7 @@ use super::{
 };
 use crate::addr::Arch;
 use crate::harness::campaign::generate;
-use crate::harness::{BugSet, Case};
+use crate::harness::{BugSet, Case, Claim};
 use crate::vmem::{Policy, Request};
 
 /// The seed scenario called `name`.
@@ -256,32 +256,44 @@ fn changed_spans_are_the_symmetric_difference() {
     assert_eq!(changed_spans(&before[..1], &[]), before[..1].to_vec());
 }
 
-/// Every verdict of the interval oracle becomes a check, an expectation and an answer.
+/// Every verdict of the interval oracle becomes a check, an expectation and an answer, each
+/// with its kind (the signature) beside its full text.
 #[test]
 fn verdicts_become_mismatches() {
+    let no_space: Result<u64, AllocErrorKind> = Err(AllocErrorKind::NoSpace);
     let m = |v: Verdict| {
-        let m = from_verdict("alloc arena".into(), v, "Err(NoSpace)".into());
+        let m = from_verdict("alloc arena".into(), String::new(), v, &no_space);
         assert_eq!(m.check, "alloc arena");
         (m.expected, m.actual)
     };
-    let pair = |e: &str, a: &str| (e.to_string(), a.to_string());
+    let pair = |ek: &str, e: &str, ak: &str, a: &str| (Claim::new(ek, e), Claim::new(ak, a));
     assert_eq!(
         m(Verdict::Outcome {
-            expected: "ZeroSize".into(),
+            expected: "Err(ZeroSize)".into(),
             actual: "Ok(0x10)".into()
         }),
-        pair("ZeroSize", "Ok(0x10)")
+        pair("Err(ZeroSize)", "Err(ZeroSize)", "Ok", "Ok(0x10)")
     );
     assert_eq!(
         m(Verdict::NotAPlacement {
             addr: 0x40,
             why: "below minaddr"
         }),
-        pair("a placement", "0x40, below minaddr")
+        pair(
+            "a placement",
+            "a placement",
+            "below minaddr",
+            "0x40, below minaddr"
+        )
     );
     assert_eq!(
         m(Verdict::Incomplete { placement: 0x80 }),
-        pair("a placement such as 0x80", "Err(NoSpace)")
+        pair(
+            "a placement",
+            "a placement such as 0x80",
+            "Err(NoSpace)",
+            "Err(NoSpace)"
+        )
     );
     assert_eq!(
         m(Verdict::PolicyBroken {
@@ -289,7 +301,12 @@ fn verdicts_become_mismatches() {
             expected: 0x100,
             actual: 0x200
         }),
-        pair("0x100 (what BestFit promises)", "0x200")
+        pair(
+            "what BestFit promises",
+            "0x100 (what BestFit promises)",
+            "another placement",
+            "0x200"
+        )
     );
     assert_eq!(
         m(Verdict::BadImport {
@@ -297,6 +314,8 @@ fn verdicts_become_mismatches() {
         }),
         pair(
             "imports within the contract",
+            "imports within the contract",
+            "a bad import",
             "bad import: an arena without a source imported"
         )
     );

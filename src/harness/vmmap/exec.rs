@@ -14,7 +14,7 @@ use super::sharing;
 use super::VmmapTarget;
 use crate::addr::{Arch, Range};
 use crate::harness::drive::{setup_finding, Machine};
-use crate::harness::{BugSet, Finding, Mismatch, Stats, Target};
+use crate::harness::{BrokenInvariant, BugSet, Claim, Finding, Mismatch, StateDiff, Stats, Target};
 use crate::vmmap::{
     Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
 };
@@ -131,13 +131,13 @@ impl Machine for Executor {
         self.execute_op(index, op)
     }
 
-    fn check_invariants(&self) -> Result<(), (String, String)> {
+    fn check_invariants(&self) -> Result<(), BrokenInvariant> {
         self.map
             .check_invariants()
-            .map_err(|e| (invariant_name(&e).into(), format!("{e:x?}")))
+            .map_err(|e| BrokenInvariant::new(invariant_name(&e), format!("{e:x?}")))
     }
 
-    fn compare_state(&self) -> Result<(), String> {
+    fn compare_state(&self) -> Result<(), StateDiff> {
         self.compare_entries()
     }
 
@@ -225,10 +225,11 @@ impl Executor {
                 self.count(&actual);
                 let s = strategy_name(self.map.strategy());
                 if expected != actual {
-                    return Err(Mismatch::new(
-                        format!("findspace {s} (start {start:#x}, length {length:#x}, align {align:#x})"),
-                        format!("{expected:x?}"),
-                        format!("{actual:x?}"),
+                    return Err(Mismatch::values(
+                        format!("findspace {s}"),
+                        format!("(start {start:#x}, length {length:#x}, align {align:#x})"),
+                        &expected,
+                        &actual,
                     ));
                 }
                 Ok(format!(
@@ -254,18 +255,21 @@ impl Executor {
                 self.count(&lin);
                 if lin != gap {
                     // The linear scan is the reference the gap index must agree with.
+                    let (lin, gap) = (Claim::value(&lin), Claim::value(&gap));
                     return Err(Mismatch::new(
-                        format!("findspace gapindex vs linear (start {start:#x}, length {length:#x}, align {align:#x})"),
-                        format!("{lin:x?} (linear)"),
-                        format!("{gap:x?} (gapindex)"),
+                        "findspace gapindex vs linear",
+                        format!("(start {start:#x}, length {length:#x}, align {align:#x})"),
+                        Claim::new(lin.kind, format!("{} (linear)", lin.text)),
+                        Claim::new(gap.kind, format!("{} (gapindex)", gap.text)),
                     ));
                 }
                 let expected = self.oracle_findspace(start, length, align);
                 if expected != lin {
-                    return Err(Mismatch::new(
-                        format!("findspace both (start {start:#x}, length {length:#x}, align {align:#x})"),
-                        format!("{expected:x?}"),
-                        format!("{lin:x?}"),
+                    return Err(Mismatch::values(
+                        "findspace both",
+                        format!("(start {start:#x}, length {length:#x}, align {align:#x})"),
+                        &expected,
+                        &lin,
                     ));
                 }
                 Ok(format!(
@@ -278,10 +282,11 @@ impl Executor {
                 self.count(&actual);
                 let expected = self.model.map_anywhere(length, align, tag);
                 if expected != actual {
-                    return Err(Mismatch::new(
-                        format!("map_anywhere (length {length:#x}, align {align:#x})"),
-                        format!("{expected:x?}"),
-                        format!("{actual:x?}"),
+                    return Err(Mismatch::values(
+                        "map_anywhere",
+                        format!("(length {length:#x}, align {align:#x})"),
+                        &expected,
+                        &actual,
                     ));
                 }
                 Ok(format!("({length:#x}, {align:#x}): {actual:x?}"))
@@ -297,12 +302,11 @@ impl Executor {
                 self.count(&actual);
                 let expected = self.model.map_anywhere_from(start, length, align, tag);
                 if expected != actual {
-                    return Err(Mismatch::new(
-                        format!(
-                            "map_anywhere_from (start {start:#x}, length {length:#x}, align {align:#x})"
-                        ),
-                        format!("{expected:x?}"),
-                        format!("{actual:x?}"),
+                    return Err(Mismatch::values(
+                        "map_anywhere_from",
+                        format!("(start {start:#x}, length {length:#x}, align {align:#x})"),
+                        &expected,
+                        &actual,
                     ));
                 }
                 Ok(format!(
@@ -352,10 +356,11 @@ impl Executor {
         self.count(&actual);
         let expected = self.model.map_fixed(addr, length, tag);
         if expected != actual {
-            return Err(Mismatch::new(
-                format!("map_fixed (addr {addr:#x}, length {length:#x})"),
-                format!("{expected:x?}"),
-                format!("{actual:x?}"),
+            return Err(Mismatch::values(
+                "map_fixed",
+                format!("(addr {addr:#x}, length {length:#x})"),
+                &expected,
+                &actual,
             ));
         }
         Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
@@ -367,17 +372,18 @@ impl Executor {
         self.count(&actual);
         let expected = self.model.unmap(addr, length);
         if expected != actual {
-            return Err(Mismatch::new(
-                format!("unmap (addr {addr:#x}, length {length:#x})"),
-                format!("{expected:x?}"),
-                format!("{actual:x?}"),
+            return Err(Mismatch::values(
+                "unmap",
+                format!("(addr {addr:#x}, length {length:#x})"),
+                &expected,
+                &actual,
             ));
         }
         Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
     }
 
     /// The map's entries (ranges and tags) equal the model's.
-    fn compare_entries(&self) -> Result<(), String> {
+    fn compare_entries(&self) -> Result<(), StateDiff> {
         let have: Vec<(u64, u64, u64)> = self.map.entries().map(|e| entry_tuple(&e)).collect();
         let want = self.model.sorted();
         if have != want {
@@ -386,12 +392,10 @@ impl Executor {
                 .zip(&want)
                 .position(|(a, b)| a != b)
                 .unwrap_or(have.len().min(want.len()));
-            return Err(format!(
-                "entry #{i}: map has {:x?}, model has {:x?} ({} vs {} entries)",
-                have.get(i),
-                want.get(i),
-                have.len(),
-                want.len()
+            return Err(StateDiff::new(
+                "entries",
+                format!("#{i} {:x?} of {} entries", have.get(i), have.len()),
+                format!("#{i} {:x?} of {} entries", want.get(i), want.len()),
             ));
         }
         let st = self.map.stats();
@@ -404,9 +408,10 @@ impl Executor {
         );
         let want = self.model.occupancy();
         if have != want {
-            return Err(format!(
-                "stats (entries, gaps, mapped, free, largest gap): map has {have:x?}, \
-                 model has {want:x?}"
+            return Err(StateDiff::new(
+                "stats (entries, gaps, mapped, free, largest gap)",
+                format!("{have:x?}"),
+                format!("{want:x?}"),
             ));
         }
         Ok(())

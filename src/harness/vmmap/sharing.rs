@@ -34,7 +34,7 @@ use kvafuzz_oracles::sharing as os;
 
 use super::scenario::half;
 use crate::addr::{Arch, RangeError, PAGE_SIZE};
-use crate::harness::Mismatch;
+use crate::harness::{Claim, Mismatch};
 use crate::vmmap::segment::MAX_SHARING_SEGMENTS;
 use crate::vmmap::{segment_sharing, ObjectMapping, Sharing, SharingError};
 
@@ -290,12 +290,13 @@ fn judge_sharing(arch: Arch, name: &str, input: &[ObjectMapping]) -> Result<Stri
             })
             .collect();
         return Err(Mismatch::new(
+            format!("segment_sharing {name}"),
             format!(
-                "segment_sharing {name} of (space, object, start, length, offset) [{}]",
+                "of (space, object, start, length, offset) [{}]",
                 list.join(", ")
             ),
-            format!("{expected:?}"),
-            format!("{actual:?}"),
+            Claim::value(&expected),
+            Claim::value(&actual),
         ));
     }
     Ok(match actual {
