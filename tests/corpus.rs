@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use kvafuzz::harness::cli::replay_corpus;
+use kvafuzz::harness::corpus::frame_current;
 use kvafuzz::harness::{run, target, REGISTRY};
 
 fn root() -> &'static Path {
@@ -51,6 +52,30 @@ fn every_target_has_a_fuzz_target_an_afl_binary_and_a_corpus() {
             root().join("corpus").join(name).is_dir(),
             "no corpus/{name}/"
         );
+    }
+}
+
+/// Every hand-written seed scenario of every target is in its corpus folder, byte for byte
+/// as the encoder writes it today (header included): a new seed must be added to the corpus
+/// (`kvafuzz seeds`), and an encoder that starts writing other bytes for the same scenario
+/// is caught here, not when a fuzzer's corpus stops meaning what it meant.
+#[test]
+fn every_seed_is_in_the_corpus_byte_for_byte() {
+    for &target in REGISTRY {
+        for (name, payload) in target.seeds() {
+            let path = root()
+                .join("corpus")
+                .join(target.name())
+                .join(format!("{name}.bin"));
+            let file = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (kvafuzz seeds writes it)", path.display()));
+            assert_eq!(
+                file,
+                frame_current(target, &payload),
+                "{}: the encoder writes other bytes",
+                path.display()
+            );
+        }
     }
 }
 

@@ -28,20 +28,6 @@ fn scenarios_encode_to_bytes_that_decode_back() {
     }
 }
 
-/// The byte format is fixed: the seeds' files in `corpus/mmu/` were written by the encoder
-/// before its selectors were paired with the decoder's, and it must still write them (after
-/// the corpus header).
-#[test]
-fn seeds_encode_to_their_corpus_files_byte_for_byte() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/mmu");
-    for (name, s) in seed_scenarios() {
-        let path = dir.join(format!("{name}.bin"));
-        let file = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let framed = crate::harness::corpus::frame_current(&super::MmuTarget, &s.encode());
-        assert_eq!(framed, file, "{name}");
-    }
-}
-
 #[test]
 fn seeds_run_clean_and_do_what_they_say() {
     for (name, s) in seed_scenarios() {
