@@ -17,6 +17,7 @@ use super::flushes::{CachedPage, FlushRange, HeldFlushes, Page, Spaces, TlbDrop}
 use super::MmuTarget;
 use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
 use crate::addr::{Arch, Range};
+use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CpuId, Flush, Mmu, MmuConfig, NewError,
     PageFlags, TlbEntry, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
@@ -105,10 +106,10 @@ struct Executor {
     /// Live spaces in creation order (the kernel's first): what `SpaceSel::Live` indexes.
     live: Vec<Asid>,
     /// Recently touched addresses (at most [`MAX_WATCHED`], oldest first, distinct).
-    watched: Vec<u64>,
+    watched: Recent<u64, MAX_WATCHED>,
     /// Recently made mappings (space, first address, length, page size; at most
     /// [`MAX_MAPPINGS`], oldest first), whether or not they still exist.
-    mapped: Vec<(Asid, u64, u64, u64)>,
+    mapped: Recent<(Asid, u64, u64, u64), MAX_MAPPINGS>,
     /// Held flush tokens, oldest first, and the pages every successful access loaded into a
     /// TLB (CPU numbers and ASIDs as `u32`).
     flushes: HeldFlushes<Flush>,
@@ -218,8 +219,8 @@ impl Executor {
                 u128::from(s.cpus),
             ),
             live: vec![Asid::KERNEL],
-            watched: Vec::new(),
-            mapped: Vec::new(),
+            watched: Recent::new(),
+            mapped: Recent::new(),
             flushes: HeldFlushes::new(),
             changed: false,
             stats: Stats::default(),
@@ -242,11 +243,7 @@ impl Executor {
                 align_log2,
                 offset,
             } => {
-                let base = if self.watched.is_empty() {
-                    0
-                } else {
-                    self.watched[usize::from(index) % self.watched.len()]
-                };
+                let base = self.watched.pick(usize::from(index)).unwrap_or(0);
                 let mask = 1u64
                     .checked_shl(u32::from(align_log2))
                     .map_or(0, |a| !(a - 1));
@@ -258,11 +255,9 @@ impl Executor {
     /// The mapping a `Place::Mapped` or `Point::Mapped` names (the kernel's first page if
     /// none was made yet).
     fn mapping(&self, index: u8) -> (Asid, u64, u64, u64) {
-        if self.mapped.is_empty() {
-            (Asid::KERNEL, 0, K4, K4)
-        } else {
-            self.mapped[usize::from(index) % self.mapped.len()]
-        }
+        self.mapped
+            .pick(usize::from(index))
+            .unwrap_or((Asid::KERNEL, 0, K4, K4))
     }
 
     fn place(&self, p: Place) -> (Asid, u64, u64) {
@@ -298,23 +293,13 @@ impl Executor {
     /// Remember a mapping just made.
     fn remember(&mut self, asid: Asid, va: u64, len: u64, size: u64) {
         self.mapped.push((asid, va, len, size));
-        if self.mapped.len() > MAX_MAPPINGS {
-            self.mapped.remove(0);
-        }
         self.watch(va);
         self.watch(va + (len - K4));
     }
 
     /// Remember the 4 KiB page holding `a` (most recent last, distinct, bounded).
     fn watch(&mut self, a: u64) {
-        let a = a & !(K4 - 1);
-        if let Some(i) = self.watched.iter().position(|&w| w == a) {
-            self.watched.remove(i);
-        }
-        self.watched.push(a);
-        if self.watched.len() > MAX_WATCHED {
-            self.watched.remove(0);
-        }
+        self.watched.touch(a & !(K4 - 1));
     }
 
     fn count<T, E>(&mut self, r: &Result<T, E>) {
@@ -402,7 +387,7 @@ impl Executor {
             }
         }
         for &s in &spaces {
-            for &a in &self.watched {
+            for &a in self.watched.as_slice() {
                 let got = self
                     .mmu
                     .translate(Asid::from_raw(s), a)
