@@ -11,4 +11,5 @@
 pub mod findspace;
 pub mod mmu;
 pub mod sharing;
+pub mod vmap;
 pub mod vmem;
