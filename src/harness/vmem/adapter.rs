@@ -267,8 +267,10 @@ pub fn counts_of(s: &ArenaStats) -> Counts {
 /// One arena of a chain, whatever the type of its source: what the harness asks of each
 /// level of [`VmemStack`], and the way down to the next one.
 trait ChainArena {
-    /// Every segment, in address order ([`Arena::walk`]).
-    fn segments(&self) -> Vec<SegmentView>;
+    /// Its spans, as [`RangeAllocator::spans`] reports them.
+    fn spans(&self) -> Vec<(u64, u64, bool)>;
+    /// Its allocations, as [`RangeAllocator::allocated`] reports them.
+    fn allocated(&self) -> Vec<(u64, u64)>;
     /// [`Arena::add_span`].
     fn add_span(&mut self, base: u64, size: u64) -> Result<(), AddSpanError>;
     /// [`Arena::xalloc`].
@@ -320,10 +322,12 @@ impl<S: ChainSource> ChainSource for Arena<S> {
 }
 
 impl<S: ChainSource> ChainArena for Arena<S> {
-    fn segments(&self) -> Vec<SegmentView> {
-        let mut all = Vec::new();
-        self.walk(|v| all.push(v));
-        all
+    fn spans(&self) -> Vec<(u64, u64, bool)> {
+        spans_of(self.segments())
+    }
+
+    fn allocated(&self) -> Vec<(u64, u64)> {
+        allocations_of(self.segments())
     }
 
     fn add_span(&mut self, base: u64, size: u64) -> Result<(), AddSpanError> {
@@ -501,11 +505,11 @@ impl RangeAllocator for VmemStack {
     }
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        spans_of(self.at(level).segments())
+        self.at(level).spans()
     }
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        allocations_of(self.at(level).segments())
+        self.at(level).allocated()
     }
 
     fn check_invariants(&self) -> Result<(), (String, String)> {
