@@ -83,7 +83,7 @@ impl RangeAllocator for SingleArena {
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
         assert_eq!(
             level,
-            Level::Arena,
+            Level::ARENA,
             "a source op reached an allocator without one"
         );
         self.arena.add_span(base, size).map_err(span_error_kind)
@@ -97,7 +97,7 @@ impl RangeAllocator for SingleArena {
     ) -> Result<u64, AllocErrorKind> {
         assert_eq!(
             level,
-            Level::Arena,
+            Level::ARENA,
             "a source op reached an allocator without one"
         );
         self.arena.xalloc(req, policy).map_err(alloc_error_kind)
@@ -111,7 +111,7 @@ impl RangeAllocator for SingleArena {
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
         assert_eq!(
             level,
-            Level::Arena,
+            Level::ARENA,
             "a source op reached an allocator without one"
         );
         if self.forget_every > 0 && self.arena.segments().any(|v| is_allocated_at(&v, addr)) {
@@ -125,15 +125,15 @@ impl RangeAllocator for SingleArena {
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
         match level {
-            Level::Arena => spans_of(self.arena.segments()),
-            Level::Source => Vec::new(),
+            Level::ARENA => spans_of(self.arena.segments()),
+            _ => Vec::new(),
         }
     }
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
         match level {
-            Level::Arena => allocations_of(self.arena.segments()),
-            Level::Source => Vec::new(),
+            Level::ARENA => allocations_of(self.arena.segments()),
+            _ => Vec::new(),
         }
     }
 
@@ -144,7 +144,7 @@ impl RangeAllocator for SingleArena {
     }
 
     fn contains(&self, level: Level, addr: u64) -> Option<bool> {
-        let inside = level == Level::Arena && self.arena.contains(addr);
+        let inside = level == Level::ARENA && self.arena.contains(addr);
         match self.reports {
             Reports::Nothing => None,
             Reports::LastExcluded => Some(inside && self.arena.contains(addr.wrapping_add(1))),
@@ -154,8 +154,8 @@ impl RangeAllocator for SingleArena {
 
     fn counts(&self, level: Level) -> Option<Counts> {
         let counts = match level {
-            Level::Arena => counts_of(&self.arena.stats()),
-            Level::Source => Counts::default(),
+            Level::ARENA => counts_of(&self.arena.stats()),
+            _ => Counts::default(),
         };
         match self.reports {
             Reports::Nothing => None,
@@ -168,7 +168,7 @@ impl RangeAllocator for SingleArena {
     }
 }
 
-/// The production stack (an arena with a source) that refuses every third allocation from
+/// The production stack (the scenario's chain) that refuses every third allocation from
 /// the arena it could serve (it serves it, then gives it back, with any span imported for
 /// it): an incomplete allocator with imports.
 struct Refusing {
@@ -180,13 +180,7 @@ struct Refusing {
 impl Refusing {
     fn build(shape: &Shape, complete: bool) -> Result<Refusing, String> {
         Ok(Refusing {
-            stack: VmemStack::new(
-                shape.arch,
-                shape.quantum,
-                shape.import_quantum,
-                shape.source_quantum,
-                BugSet::NONE,
-            )?,
+            stack: VmemStack::new(shape, BugSet::NONE)?,
             // Its refusals move the NextFit rotor behind the model's back: no policy contract.
             caps: Caps {
                 complete,
@@ -212,7 +206,7 @@ impl RangeAllocator for Refusing {
         policy: Policy,
     ) -> Result<u64, AllocErrorKind> {
         let got = self.stack.alloc(level, req, policy)?;
-        if level == Level::Arena {
+        if level == Level::ARENA {
             self.allocs += 1;
             if self.allocs.is_multiple_of(3) {
                 // Give it back (and any span imported for it with it): "no space".
@@ -288,7 +282,7 @@ impl RangeAllocator for Buddy {
     }
 
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        assert_eq!(level, Level::Arena, "no source");
+        assert_eq!(level, Level::ARENA, "no source");
         // The crate checks nothing (an overlapping range would hand frames out twice): the
         // adapter refuses what the contract refuses.
         let range = self
@@ -321,7 +315,7 @@ impl RangeAllocator for Buddy {
         req: &Request,
         _policy: Policy,
     ) -> Result<u64, AllocErrorKind> {
-        assert_eq!(level, Level::Arena, "no source");
+        assert_eq!(level, Level::ARENA, "no source");
         if req.size == 0 {
             // The crate would hand out a frame for 0 (0.next_power_of_two() is 1).
             return Err(AllocErrorKind::ZeroSize);
@@ -346,7 +340,7 @@ impl RangeAllocator for Buddy {
     }
 
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
-        assert_eq!(level, Level::Arena, "no source");
+        assert_eq!(level, Level::ARENA, "no source");
         let Some(&last) = self.live.get(&addr) else {
             return Err(FreeErrorKind::BadFree);
         };
@@ -370,8 +364,8 @@ impl RangeAllocator for Buddy {
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
         let mut out: Vec<_> = match level {
-            Level::Arena => self.spans.iter().map(|&(s, l, _)| (s, l, false)).collect(),
-            Level::Source => Vec::new(),
+            Level::ARENA => self.spans.iter().map(|&(s, l, _)| (s, l, false)).collect(),
+            _ => Vec::new(),
         };
         out.sort_unstable();
         out
@@ -379,8 +373,8 @@ impl RangeAllocator for Buddy {
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
         match level {
-            Level::Arena => self.live.iter().map(|(&s, &l)| (s, l)).collect(),
-            Level::Source => Vec::new(),
+            Level::ARENA => self.live.iter().map(|(&s, &l)| (s, l)).collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -432,7 +426,7 @@ fn run_all_stats<A: RangeAllocator>(
 }
 
 const ALL: Caps = Caps {
-    import: false,
+    levels: 1,
     ..Caps::ALL
 };
 
@@ -556,6 +550,6 @@ fn the_shape_is_the_scenarios() {
         });
     }
     assert!(seen.iter().all(|s| s.quantum.is_power_of_two()));
-    assert!(seen.iter().any(|s| s.has_source) && seen.iter().any(|s| !s.has_source));
+    assert!(seen.iter().any(|s| s.depth > 1) && seen.iter().any(|s| s.depth == 1));
     assert!(seen.iter().any(|s| s.arch == Arch::Ia32) && seen.iter().any(|s| s.arch != Arch::Ia32));
 }

@@ -1,9 +1,10 @@
 //! # The vmem oracle
 //!
-//! A model of a vmem arena (and, optionally, the arena it imports from) as two sorted lists
-//! of half-open `u128` intervals: the spans, and the live allocations. Nothing else: no free
-//! lists, no boundary tags, no segments. Every question is answered by brute force over those
-//! lists, so the model is slow (O(spans + live) per candidate) and obviously right.
+//! A model of a vmem arena ([`ArenaModel`]) as two sorted lists of half-open `u128`
+//! intervals: the spans, and the live allocations. Nothing else: no free lists, no boundary
+//! tags, no segments. Every question is answered by brute force over those lists, so the model
+//! is slow (O(spans + live) per candidate) and obviously right. A stack of arenas, each
+//! importing from the next, is a [`ChainModel`]: one such model per level.
 //!
 //! ## The contract it holds an arena to
 //!
@@ -36,18 +37,36 @@
 //! `Misaligned`, `Overlaps` (naming the overlapping span with the greatest start not above the
 //! base, else the lowest one above it).
 //!
-//! ## Import and release
+//! ## Import and release, through a chain
 //!
-//! With a source model, an arena may import a span only when the request has no placement in
-//! its own spans, and at most one per request; the span must be free in the source, lie in a
-//! source span, be a multiple of both quanta, and be `roundup(s, import quantum)` bytes if the
-//! source had a placement for that much (with the request's constraints, aligned to at least
-//! the arena's quantum), else exactly `s`; the arena's answer is then judged in the new state. A failing request
-//! is complete only if the source had no placement for it either. An imported span is released
-//! (freed in the source) as soon as no allocation lies in it: the model does that itself, and
-//! the harness compares the arena's spans with the model's after every operation.
+//! A [`ChainModel`] has 1 to [`MAX_LEVELS`] levels: level 0 is the arena allocations are made
+//! from, level `i + 1` the *source* level `i` imports from (a quantum cache over an arena over
+//! a source over a submap is four levels). The contract holds at every level alike:
+//!
+//! - A level may import a span only when the request has no placement in its own spans, and at
+//!   most one per request; the span must be free in the source, lie in a source span, be a
+//!   multiple of both quanta, and be `roundup(s, import quantum)` bytes if the source *could
+//!   serve* that much (with the request's constraints, aligned to at least the importing
+//!   level's quantum), else exactly `s`. The level's answer is then judged in the new state.
+//! - The source serves an import as an allocation of its own (any placement will do): when it
+//!   has no placement for it, it imports in turn from its source under the same rules (a
+//!   *cascade*, at most one import per level per request). So a source could serve a request
+//!   if it has a placement, or if its own source could serve the request exactly (whatever a
+//!   rounded-up import finds, the exact one finds too); a level that imports although the
+//!   level above imported nothing breaks the contract.
+//! - A failing request is complete only if the source could not serve it either.
+//! - An imported span is released (freed in its source) as soon as no allocation lies in it;
+//!   that free may leave the source's own imported span holding nothing, which it releases to
+//!   its source in turn, and so on down. The model does that itself, and the harness compares
+//!   every level's spans with the model's after every operation.
+//!
+//! A lone [`ArenaModel`] is a chain of one level: it has no source, and an import is a
+//! broken contract.
 
 use std::fmt;
+
+/// The most levels a [`ChainModel`] has: an arena and three sources below it.
+pub const MAX_LEVELS: usize = 4;
 
 /// An allocation policy (the arena's policies, by contract above).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +280,7 @@ struct Norm {
     max: u128,
 }
 
-/// The naive model of one arena, with an optional model of its source.
+/// The naive model of one arena (one level of a [`ChainModel`]).
 #[derive(Clone, Debug)]
 pub struct ArenaModel {
     quantum: u128,
@@ -270,7 +289,6 @@ pub struct ArenaModel {
     /// Live allocations `[start, end)`, sorted by start.
     live: Vec<(u128, u128)>,
     rotor: u128,
-    source: Option<Box<ArenaModel>>,
     /// What import sizes are rounded up to (the quantum unless set).
     import_quantum: u128,
     /// Spans imported, and released, over the model's life.
@@ -332,40 +350,24 @@ impl ArenaModel {
             spans: Vec::new(),
             live: Vec::new(),
             rotor: 0,
-            source: None,
             import_quantum: u128::from(quantum),
             imports: 0,
             releases: 0,
         }
     }
 
-    /// A model of an arena importing from the arena `source` models, rounding imports up to
-    /// `import_quantum` (a multiple of `quantum`).
-    pub fn with_source(
-        quantum: u64,
-        import_quantum: u64,
-        space: Space,
-        source: ArenaModel,
-    ) -> ArenaModel {
-        let mut m = ArenaModel::new(quantum, space);
-        m.source = Some(Box::new(source));
-        m.import_quantum = u128::from(import_quantum);
-        m
+    /// A model of an arena that rounds what it imports up to `import_quantum` (a multiple of
+    /// `quantum`), for a level of a [`ChainModel`] above its source.
+    pub fn importing(quantum: u64, import_quantum: u64, space: Space) -> ArenaModel {
+        ArenaModel {
+            import_quantum: u128::from(import_quantum),
+            ..ArenaModel::new(quantum, space)
+        }
     }
 
     /// The quantum (every size, alignment and span is a multiple of it).
     pub fn quantum(&self) -> u64 {
         self.quantum as u64
-    }
-
-    /// The source's model, if any.
-    pub fn source(&self) -> Option<&ArenaModel> {
-        self.source.as_deref()
-    }
-
-    /// The source's model, mutably.
-    pub fn source_mut(&mut self) -> Option<&mut ArenaModel> {
-        self.source.as_deref_mut()
     }
 
     /// Spans as `(start, last, imported)`, by address.
@@ -630,7 +632,8 @@ impl ArenaModel {
     }
 
     /// Judges the answer to `req` with `policy`. `imported` lists the spans the arena
-    /// imported while serving it (`(start, last)`). On agreement, the model is updated.
+    /// imported while serving it (`(start, last)`): a lone model has no source, so any is a
+    /// broken contract. On agreement, the model is updated.
     pub fn judge_alloc(
         &mut self,
         req: &Request,
@@ -652,157 +655,63 @@ impl ArenaModel {
         actual: Result<u64, AllocErrorKind>,
         complete: bool,
     ) -> Result<(), Mismatch> {
-        let n = match self.normalize(req) {
-            Ok(n) => n,
-            Err(kind) => {
-                return match actual {
-                    Err(k) if k == kind => Ok(()),
-                    other => Err(Mismatch::Outcome {
-                        expected: format!("{kind:?}"),
-                        actual: format!("{other:x?}"),
-                    }),
-                };
-            }
-        };
-        let here = self.promised(&n, policy);
-        if !imported.is_empty() {
-            if let Some(p) = here.filter(|_| complete) {
-                return Err(Mismatch::BadImport {
-                    why: format!("imported although {p:#x} was a placement"),
-                });
-            }
-            if imported.len() > 1 {
-                return Err(Mismatch::BadImport {
-                    why: format!("{} spans imported for one request", imported.len()),
-                });
-            }
-            for &(s, l) in imported {
-                self.check_import_size(req, &n, u128::from(l) - u128::from(s) + 1)?;
-                self.accept_import(u128::from(s), u128::from(l) + 1)?;
-            }
-        }
-        let promised = if imported.is_empty() {
-            here
-        } else {
-            self.promised(&n, policy)
-        };
-        match actual {
-            Ok(a) => {
-                let a128 = u128::from(a);
-                if let Some(why) = self.violation(a128, &n) {
-                    return Err(Mismatch::NotAPlacement { addr: a, why });
-                }
-                if policy != Policy::InstantFit && promised != Some(a128) {
-                    return Err(Mismatch::PolicyBroken {
-                        policy,
-                        expected: promised.unwrap_or(0) as u64,
-                        actual: a,
-                    });
-                }
-                self.live.push((a128, a128 + n.size));
-                self.live.sort_unstable();
-                if policy == Policy::NextFit {
-                    self.rotor = a128 + n.size;
-                }
-                Ok(())
-            }
-            Err(AllocErrorKind::NoSpace) if !complete => Ok(()),
-            Err(AllocErrorKind::NoSpace) => {
-                if let Some(p) = promised {
-                    return Err(Mismatch::Incomplete {
-                        placement: p as u64,
-                    });
-                }
-                if let Some(src) = &self.source {
-                    // The arena imports with the request's own constraints, aligned to at
-                    // least the arena's quantum; the source must have had nothing for exactly
-                    // this request.
-                    if let Ok(sn) = src.normalize(&Request {
-                        size: n.size as u64,
-                        align: n.align as u64,
-                        ..*req
-                    }) {
-                        if let Some(p) = src.lowest_from(0, &sn) {
-                            return Err(Mismatch::BadImport {
-                                why: format!(
-                                    "failed without importing although the source had {p:#x}"
-                                ),
-                            });
-                        }
-                    }
-                }
-                Ok(())
-            }
-            Err(k) => Err(Mismatch::Outcome {
-                expected: match promised {
-                    Some(p) => format!("a placement such as {p:#x}"),
-                    None => "NoSpace".into(),
-                },
-                actual: format!("{k:?}"),
-            }),
-        }
+        judge_in(
+            std::slice::from_mut(self),
+            0,
+            req,
+            policy,
+            &[imported],
+            actual,
+            complete,
+        )
     }
 
-    /// The size of a span imported for `req` (normalized as `n`): `roundup(size, import
-    /// quantum)` if the source had a placement for that much (with the request's constraints,
-    /// aligned to at least the arena's quantum), else exactly the size.
-    fn check_import_size(&self, req: &Request, n: &Norm, got: u128) -> Result<(), Mismatch> {
-        let Some(src) = self.source.as_deref() else {
-            return Ok(()); // accept_import reports it
-        };
+    /// The size of a span imported from `sources` for `req` (normalized as `n`):
+    /// `roundup(size, import quantum)` if the sources could serve that much (with the
+    /// request's constraints, aligned to at least this arena's quantum), else exactly the
+    /// size. The error says why not.
+    fn check_import_size(
+        &self,
+        sources: &[ArenaModel],
+        req: &Request,
+        n: &Norm,
+        got: u128,
+    ) -> Result<(), String> {
+        if sources.is_empty() {
+            return Ok(()); // accept_imports reports it
+        }
         let rounded = round_up(n.size, self.import_quantum);
-        let ask = |size: u128| {
-            let r = Request {
-                size: size as u64,
-                align: n.align as u64,
-                ..*req
-            };
-            src.normalize(&r)
-                .ok()
-                .and_then(|sn| src.lowest_from(0, &sn))
-        };
-        let want = if rounded <= u128::from(u64::MAX) && ask(rounded).is_some() {
+        let want = if rounded <= u128::from(u64::MAX)
+            && could_serve(sources, &import_request(req, n, rounded)).is_some()
+        {
             rounded
         } else {
             n.size
         };
         if got != want {
-            return Err(Mismatch::BadImport {
-                why: format!(
-                    "imported {got:#x} bytes for a request of {:#x}: expected {want:#x} \
-                     (roundup to the import quantum {:#x} if the source had room for it, \
-                     else exactly the size)",
-                    n.size, self.import_quantum
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    fn accept_import(&mut self, start: u128, end: u128) -> Result<(), Mismatch> {
-        let q = self.quantum;
-        let bad = |why: String| Err(Mismatch::BadImport { why });
-        let Some(src) = self.source.as_deref_mut() else {
-            return bad("an arena without a source imported".into());
-        };
-        if !start.is_multiple_of(q) || !end.is_multiple_of(q) {
-            return bad(format!(
-                "[{start:#x}, {end:#x}) not a multiple of the quantum"
+            return Err(format!(
+                "imported {got:#x} bytes for a request of {:#x}: expected {want:#x} \
+                 (roundup to the import quantum {:#x} if the source had room for it, \
+                 else exactly the size)",
+                n.size, self.import_quantum
             ));
         }
-        if !src.spans.iter().any(|s| s.start <= start && end <= s.end) {
-            return bad(format!("[{start:#x}, {end:#x}) not inside a source span"));
-        }
-        if src.live.iter().any(|&(s, e)| s < end && start < e) {
-            return bad(format!("[{start:#x}, {end:#x}) not free in the source"));
-        }
-        src.live.push((start, end));
-        src.live.sort_unstable();
-        self.insert_span(start, end - start, true);
-        self.imports += 1;
         Ok(())
     }
 
+    /// Frees the allocation at `a`; if that leaves an imported span holding nothing, drops
+    /// the span (a release) and returns its start, for the source to free in turn.
+    fn free_here(&mut self, a: u128) -> Option<u128> {
+        self.live.retain(|&(s, _)| s != a);
+        let idle = self.spans.iter().position(|sp| {
+            sp.imported
+                && sp.start <= a
+                && a < sp.end
+                && !self.live.iter().any(|&(s, _)| sp.start <= s && s < sp.end)
+        })?;
+        self.releases += 1;
+        Some(self.spans.remove(idle).start)
+    }
     /// Judges an exact-address allocation of `size` bytes at `addr`; updates the model.
     pub fn judge_alloc_at(
         &mut self,
@@ -876,22 +785,312 @@ impl ArenaModel {
         Ok(())
     }
 
-    /// Frees the allocation at `addr` (after [`ArenaModel::predict_free`] said yes), then
-    /// releases its span to the source if the span is imported and now holds nothing.
+    /// Frees the allocation at `addr` (after [`ArenaModel::predict_free`] said yes). (In a
+    /// chain, [`ChainModel::free`] also releases a span this leaves holding nothing.)
     pub fn free(&mut self, addr: u64) {
-        let a = u128::from(addr);
-        self.live.retain(|&(s, _)| s != a);
-        let idle = self.spans.iter().position(|sp| {
-            sp.imported
-                && sp.start <= a
-                && a < sp.end
-                && !self.live.iter().any(|&(s, _)| sp.start <= s && s < sp.end)
+        self.free_here(u128::from(addr));
+    }
+}
+
+/// The request a span of `size` bytes is imported with, for a request `req` normalized as
+/// `n` by the importing level: the request's own constraints, aligned to at least that
+/// level's quantum.
+fn import_request(req: &Request, n: &Norm, size: u128) -> Request {
+    Request {
+        size: size as u64,
+        align: n.align as u64,
+        ..*req
+    }
+}
+
+/// Whether the chain `sources` (a source, then its own sources) could serve `w`: a
+/// placement `(k, p)` in `sources[k]`, from the source's own spans, or else through an import
+/// of exactly that much from the next level (the weakest ask: whatever a rounded-up import
+/// finds, the exact one finds too).
+fn could_serve(sources: &[ArenaModel], w: &Request) -> Option<(usize, u128)> {
+    let (src, further) = sources.split_first()?;
+    let sn = src.normalize(w).ok()?;
+    if let Some(p) = src.lowest_from(0, &sn) {
+        return Some((0, p));
+    }
+    could_serve(further, &import_request(w, &sn, sn.size)).map(|(k, p)| (k + 1, p))
+}
+
+/// What the imports of one request are judged against: the spans each level imported while
+/// serving it, and whether the allocator claims completeness.
+struct Cascade<'a, I> {
+    /// The level the request was made at.
+    top: usize,
+    /// `imported[k]`: the spans level `top + k` imported (`(start, last)`; lists past the end
+    /// are empty).
+    imported: &'a [I],
+    /// See [`ArenaModel::judge_alloc_with`].
+    complete: bool,
+}
+
+impl<I: AsRef<[(u64, u64)]>> Cascade<'_, I> {
+    /// The spans level `at` imported.
+    fn at(&self, at: usize) -> &[(u64, u64)] {
+        self.imported.get(at - self.top).map_or(&[], AsRef::as_ref)
+    }
+}
+
+/// Judges `levels[0]`'s answer to `req` with `policy`, `levels[1..]` being its sources, and
+/// `at` its index in the chain, against the imports of `imported` (see [`Cascade`]). On
+/// agreement, the models are updated.
+fn judge_in<I: AsRef<[(u64, u64)]>>(
+    levels: &mut [ArenaModel],
+    at: usize,
+    req: &Request,
+    policy: Policy,
+    imported: &[I],
+    actual: Result<u64, AllocErrorKind>,
+    complete: bool,
+) -> Result<(), Mismatch> {
+    let (this, sources) = levels
+        .split_first_mut()
+        .expect("a chain has at least one level");
+    let n = match this.normalize(req) {
+        Ok(n) => n,
+        Err(kind) => {
+            return match actual {
+                Err(k) if k == kind => Ok(()),
+                other => Err(Mismatch::Outcome {
+                    expected: format!("{kind:?}"),
+                    actual: format!("{other:x?}"),
+                }),
+            };
+        }
+    };
+    let here = this.promised(&n, policy);
+    let cascade = Cascade {
+        top: at,
+        imported,
+        complete,
+    };
+    let reached = accept_imports(this, sources, at, req, &n, here, &cascade)?;
+    // Levels `at..at + reached` imported, one for the next; a deeper import serves nothing.
+    let unexplained = (reached + 1..imported.len()).find(|&k| !cascade.at(at + k).is_empty());
+    if let Some(k) = unexplained {
+        let (s, l) = cascade.at(at + k)[0];
+        return Err(Mismatch::BadImport {
+            why: format!(
+                "level {} imported [{s:#x}, {l:#x}] although level {} imported nothing",
+                at + k,
+                at + k - 1
+            ),
         });
-        if let Some(i) = idle {
-            let sp = self.spans.remove(i);
-            self.releases += 1;
-            if let Some(src) = self.source.as_deref_mut() {
-                src.live.retain(|&(s, _)| s != sp.start);
+    }
+    let promised = if reached > 0 {
+        this.promised(&n, policy)
+    } else {
+        here
+    };
+    match actual {
+        Ok(a) => {
+            let a128 = u128::from(a);
+            if let Some(why) = this.violation(a128, &n) {
+                return Err(Mismatch::NotAPlacement { addr: a, why });
+            }
+            if policy != Policy::InstantFit && promised != Some(a128) {
+                return Err(Mismatch::PolicyBroken {
+                    policy,
+                    expected: promised.unwrap_or(0) as u64,
+                    actual: a,
+                });
+            }
+            this.live.push((a128, a128 + n.size));
+            this.live.sort_unstable();
+            if policy == Policy::NextFit {
+                this.rotor = a128 + n.size;
+            }
+            Ok(())
+        }
+        Err(AllocErrorKind::NoSpace) if !complete => Ok(()),
+        Err(AllocErrorKind::NoSpace) => {
+            if let Some(p) = promised {
+                return Err(Mismatch::Incomplete {
+                    placement: p as u64,
+                });
+            }
+            // The arena imports with the request's own constraints, aligned to at least the
+            // arena's quantum; the sources must have had nothing for exactly this request.
+            match could_serve(sources, &import_request(req, &n, n.size)) {
+                Some((0, p)) => Err(Mismatch::BadImport {
+                    why: format!("failed without importing although the source had {p:#x}"),
+                }),
+                Some((k, p)) => Err(Mismatch::BadImport {
+                    why: format!(
+                        "failed without importing although level {} had {p:#x} for the \
+                         source to import",
+                        at + 1 + k
+                    ),
+                }),
+                None => Ok(()),
+            }
+        }
+        Err(k) => Err(Mismatch::Outcome {
+            expected: match promised {
+                Some(p) => format!("a placement such as {p:#x}"),
+                None => "NoSpace".into(),
+            },
+            actual: format!("{k:?}"),
+        }),
+    }
+}
+
+/// Judges and accepts the imports made while `this` (level `at` of the chain, `sources`
+/// below it) served `req`, normalized as `n`, with placement `here` in its own spans before.
+/// `this` imports at most one span, only without a placement, of the size the contract says;
+/// its source serves that span as an allocation of its own, importing in turn by the same
+/// rules (judged here, recursively). Verdicts about a level serving an import for the level
+/// above it name the level. Returns how many levels imported, from `this` down (0: none).
+fn accept_imports<I: AsRef<[(u64, u64)]>>(
+    this: &mut ArenaModel,
+    sources: &mut [ArenaModel],
+    at: usize,
+    req: &Request,
+    n: &Norm,
+    here: Option<u128>,
+    cascade: &Cascade<'_, I>,
+) -> Result<usize, Mismatch> {
+    let bad = |why: String| {
+        Err(Mismatch::BadImport {
+            why: if at == cascade.top {
+                why
+            } else {
+                format!("level {at}: {why}")
+            },
+        })
+    };
+    let mine = cascade.at(at);
+    let Some(&(s, l)) = mine.first() else {
+        return Ok(0);
+    };
+    if let Some(p) = here.filter(|_| cascade.complete) {
+        return bad(format!("imported although {p:#x} was a placement"));
+    }
+    if mine.len() > 1 {
+        return bad(format!("{} spans imported for one request", mine.len()));
+    }
+    let (start, end) = (u128::from(s), u128::from(l) + 1);
+    if let Err(why) = this.check_import_size(sources, req, n, end - start) {
+        return bad(why);
+    }
+    let q = this.quantum;
+    let Some((src, further)) = sources.split_first_mut() else {
+        return bad("an arena without a source imported".into());
+    };
+    if !start.is_multiple_of(q) || !end.is_multiple_of(q) {
+        return bad(format!(
+            "[{start:#x}, {end:#x}) not a multiple of the quantum"
+        ));
+    }
+    // The source serves the span as an allocation of its own (any placement), importing in
+    // turn if it had none: the span has the size the contract asks, so it normalizes as is.
+    let w = import_request(req, n, end - start);
+    let wn = Norm {
+        size: end - start,
+        ..*n
+    };
+    let there = src.lowest_from(0, &wn);
+    let below = accept_imports(src, further, at + 1, &w, &wn, there, cascade)?;
+    if !src.spans.iter().any(|s| s.start <= start && end <= s.end) {
+        return bad(format!("[{start:#x}, {end:#x}) not inside a source span"));
+    }
+    if src.live.iter().any(|&(s, e)| s < end && start < e) {
+        return bad(format!("[{start:#x}, {end:#x}) not free in the source"));
+    }
+    src.live.push((start, end));
+    src.live.sort_unstable();
+    this.insert_span(start, end - start, true);
+    this.imports += 1;
+    Ok(1 + below)
+}
+
+/// The models of a chain of arenas (module comment): level 0 is the arena allocations are
+/// made from, level `i + 1` the source level `i` imports from, 1 to [`MAX_LEVELS`] levels.
+/// Questions about one level go to [`ChainModel::level`]; what changes a level goes through
+/// the chain, which judges and applies imports and releases at every level they reach.
+#[derive(Clone, Debug)]
+pub struct ChainModel {
+    /// Level 0 first.
+    levels: Vec<ArenaModel>,
+}
+
+impl ChainModel {
+    /// The chain of `levels`, level 0 first (each but the last built with
+    /// [`ArenaModel::importing`] if it rounds its imports up). Panics without a level or
+    /// with more than [`MAX_LEVELS`].
+    pub fn new(levels: Vec<ArenaModel>) -> ChainModel {
+        assert!(
+            (1..=MAX_LEVELS).contains(&levels.len()),
+            "a chain has 1 to {MAX_LEVELS} levels, not {}",
+            levels.len()
+        );
+        ChainModel { levels }
+    }
+
+    /// How many levels it has.
+    pub fn depth(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Level `i`'s model (panics past the deepest).
+    pub fn level(&self, i: usize) -> &ArenaModel {
+        &self.levels[i]
+    }
+
+    /// Adds a static span to level `i` (after its [`ArenaModel::predict_add_span`] said yes).
+    pub fn add_span(&mut self, i: usize, base: u64, size: u64) {
+        self.levels[i].add_span(base, size);
+    }
+
+    /// Judges level `i`'s answer to `req` with `policy`, as [`ArenaModel::judge_alloc_with`]
+    /// judges a lone arena's: `imported[k]` lists the spans level `i + k` imported while
+    /// serving it (`(start, last)`; lists past the end are empty). On agreement, every level
+    /// the request reached is updated.
+    pub fn judge_alloc_with<I: AsRef<[(u64, u64)]>>(
+        &mut self,
+        i: usize,
+        req: &Request,
+        policy: Policy,
+        imported: &[I],
+        actual: Result<u64, AllocErrorKind>,
+        complete: bool,
+    ) -> Result<(), Mismatch> {
+        judge_in(
+            &mut self.levels[i..],
+            i,
+            req,
+            policy,
+            imported,
+            actual,
+            complete,
+        )
+    }
+
+    /// Judges an exact-address allocation at level `i` ([`ArenaModel::judge_alloc_at`]; it
+    /// never imports).
+    pub fn judge_alloc_at(
+        &mut self,
+        i: usize,
+        addr: u64,
+        size: u64,
+        actual: Result<u64, AllocErrorKind>,
+    ) -> Result<(), Mismatch> {
+        self.levels[i].judge_alloc_at(addr, size, actual)
+    }
+
+    /// Frees the allocation at `addr` in level `i` (after its [`ArenaModel::predict_free`]
+    /// said yes); a span that leaves holding nothing is released to the level below, where
+    /// the release may leave that level's imported span holding nothing, and so on down.
+    pub fn free(&mut self, i: usize, addr: u64) {
+        let mut a = u128::from(addr);
+        for level in &mut self.levels[i..] {
+            match level.free_here(a) {
+                Some(start) => a = start,
+                None => break,
             }
         }
     }
@@ -905,6 +1104,9 @@ mod tests {
         top: 0xFFFF_FFFF,
         canonical_bits: None,
     };
+
+    /// No level imported anything.
+    const NONE: &[&[(u64, u64)]] = &[];
 
     fn req(size: u64) -> Request {
         Request {
@@ -1032,8 +1234,15 @@ mod tests {
         let judge = |room: u64, spans: &[(u64, u64)]| {
             let mut src = ArenaModel::new(1, IA32);
             src.add_span(0x1000, room);
-            let mut m = ArenaModel::with_source(1, 0x100, IA32, src);
-            m.judge_alloc(&req(0x10), Policy::InstantFit, spans, Ok(0x1000))
+            let mut m = ChainModel::new(vec![ArenaModel::importing(1, 0x100, IA32), src]);
+            m.judge_alloc_with(
+                0,
+                &req(0x10),
+                Policy::InstantFit,
+                &[spans],
+                Ok(0x1000),
+                true,
+            )
         };
         let bad = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::BadImport { .. }));
         // Room for 0x100: the span must be 0x100, not the 0x10 asked, and never larger.
@@ -1045,6 +1254,154 @@ mod tests {
         assert_eq!(judge(0x80, &[(0x1000, 0x100f)]), Ok(()));
         // Two spans for one request.
         assert!(bad(judge(0x1000, &[(0x1000, 0x10ff), (0x1100, 0x11ff)])));
+    }
+
+    /// A chain of three quantum-1 levels: the arena rounds imports up to 0x100, the middle
+    /// level to 0x1000, and the deepest holds one span of `room` bytes at 0x10_0000.
+    fn three_levels(room: u64) -> ChainModel {
+        let mut deepest = ArenaModel::new(1, IA32);
+        deepest.add_span(0x10_0000, room);
+        ChainModel::new(vec![
+            ArenaModel::importing(1, 0x100, IA32),
+            ArenaModel::importing(1, 0x1000, IA32),
+            deepest,
+        ])
+    }
+
+    /// The verdict on 0x10 bytes (instant fit) at the arena of `m`, served at 0x10_0000 with
+    /// `imported` (per level), or refused if `served` is false.
+    fn serve<I: AsRef<[(u64, u64)]>>(
+        m: &mut ChainModel,
+        imported: &[I],
+        served: bool,
+    ) -> Result<(), Mismatch> {
+        let actual = if served {
+            Ok(0x10_0000)
+        } else {
+            Err(AllocErrorKind::NoSpace)
+        };
+        m.judge_alloc_with(0, &req(0x10), Policy::InstantFit, imported, actual, true)
+    }
+
+    /// Whether `r` is a bad import saying `what`.
+    fn bad_import(r: &Result<(), Mismatch>, what: &str) -> bool {
+        matches!(r, Err(Mismatch::BadImport { why }) if why.contains(what))
+    }
+
+    /// The arena imports from the middle level, which imports from the deepest: each span
+    /// rounded to its own level's import quantum; freeing the allocation releases both spans,
+    /// one level after the other.
+    #[test]
+    fn an_import_cascades_through_three_levels_and_releases_back() {
+        let arena_span: &[(u64, u64)] = &[(0x10_0000, 0x10_00ff)];
+        let middle_span: &[(u64, u64)] = &[(0x10_0000, 0x10_0fff)];
+        let mut m = three_levels(0x1_0000);
+        assert_eq!(serve(&mut m, &[arena_span, middle_span], true), Ok(()));
+        assert_eq!(m.level(0).spans(), vec![(0x10_0000, 0x10_00ff, true)]);
+        assert_eq!(m.level(1).spans(), vec![(0x10_0000, 0x10_0fff, true)]);
+        assert_eq!(m.level(1).live(), vec![(0x10_0000, 0x10_00ff)]);
+        assert_eq!(m.level(2).live(), vec![(0x10_0000, 0x10_0fff)]);
+        let imports = |m: &ChainModel| -> Vec<(u64, u64)> {
+            (0..m.depth())
+                .map(|i| (m.level(i).counts().imports, m.level(i).counts().releases))
+                .collect()
+        };
+        assert_eq!(imports(&m), [(1, 0), (1, 0), (0, 0)]);
+        // A second request fits in the arena's span: nothing is imported.
+        let r = Request {
+            minaddr: 0x10_0010,
+            ..req(0x10)
+        };
+        m.judge_alloc_with(0, &r, Policy::FirstFit, NONE, Ok(0x10_0010), true)
+            .unwrap();
+        m.free(0, 0x10_0000);
+        assert_eq!(
+            m.level(0).spans().len(),
+            1,
+            "one allocation still lies in it"
+        );
+        m.free(0, 0x10_0010);
+        for i in 0..2 {
+            assert_eq!(m.level(i).spans(), vec![], "level {i}");
+        }
+        assert_eq!(m.level(2).live(), vec![]);
+        assert_eq!(imports(&m), [(1, 1), (1, 1), (0, 0)]);
+
+        // The middle level imports exactly what the arena asked, not rounded up: wrong.
+        let short: &[(u64, u64)] = &[(0x10_0000, 0x10_00ff)];
+        let r = serve(&mut three_levels(0x1_0000), &[arena_span, short], true);
+        assert!(bad_import(&r, "level 1: imported 0x100 bytes"), "{r:?}");
+        // The middle level imports nothing for the arena's span: it has no span to hold it.
+        let r = serve(&mut three_levels(0x1_0000), &[arena_span], true);
+        assert!(bad_import(&r, "not inside a source span"), "{r:?}");
+        // The middle level imports although the arena did not (it had room of its own).
+        let mut m = three_levels(0x1_0000);
+        m.add_span(0, 0x10_0000, 0x100);
+        let r = serve(&mut m, &[&[], middle_span], true);
+        assert!(bad_import(&r, "level 1 imported"), "{r:?}");
+        // The middle level imports although it had a placement for the arena's span.
+        let mut m = three_levels(0x1_0000);
+        m.add_span(1, 0x20_0000, 0x1000);
+        let r = serve(&mut m, &[arena_span, middle_span], true);
+        assert!(
+            bad_import(&r, "level 1: imported although 0x200000"),
+            "{r:?}"
+        );
+        // Failing although the deepest level had room, through the middle one.
+        let r = serve(&mut three_levels(0x1_0000), NONE, false);
+        assert!(bad_import(&r, "level 2 had 0x100000"), "{r:?}");
+    }
+
+    /// When the deepest level lacks room for a rounded-up import, each level asks for
+    /// exactly the size; with no room at all, the request fails and an import is wrong.
+    #[test]
+    fn a_cascade_without_room_at_the_deepest_level_falls_back_to_exact_sizes() {
+        // Room for 0x80 bytes: neither 0x1000 (the middle level's roundup) nor 0x100 (the
+        // arena's, which the middle level would serve by importing 0x100 exactly... from
+        // 0x80) fits, so both levels import exactly 0x10.
+        let exact: &[(u64, u64)] = &[(0x10_0000, 0x10_000f)];
+        assert_eq!(
+            serve(&mut three_levels(0x80), &[exact, exact], true),
+            Ok(())
+        );
+        let rounded: &[(u64, u64)] = &[(0x10_0000, 0x10_00ff)];
+        let r = serve(&mut three_levels(0x80), &[rounded, exact], true);
+        assert!(bad_import(&r, "imported 0x100 bytes"), "{r:?}");
+        // Room for 0x100: the arena's roundup fits through an exact import in the middle.
+        assert_eq!(
+            serve(&mut three_levels(0x100), &[rounded, rounded], true),
+            Ok(())
+        );
+        // No room for even 0x10: refusing is right, importing is not.
+        let mut m = three_levels(0x8);
+        assert_eq!(serve(&mut m.clone(), NONE, false), Ok(()));
+        let r = serve(&mut m, &[exact, exact], true);
+        assert!(
+            bad_import(&r, "level 1: [0x100000, 0x100010) not inside"),
+            "{r:?}"
+        );
+    }
+
+    /// Four levels, as deep as a chain goes: one import per level, released all the way.
+    #[test]
+    fn four_levels_import_and_release_end_to_end() {
+        let mut deepest = ArenaModel::new(1, IA32);
+        deepest.add_span(0x10_0000, 0x10_0000);
+        let mut m = ChainModel::new(vec![
+            ArenaModel::importing(1, 0x100, IA32),
+            ArenaModel::importing(1, 0x1000, IA32),
+            ArenaModel::importing(1, 0x1_0000, IA32),
+            deepest,
+        ]);
+        let spans: Vec<Vec<(u64, u64)>> = [0xff, 0xfff, 0xffff]
+            .iter()
+            .map(|&last| vec![(0x10_0000, 0x10_0000 + last)])
+            .collect();
+        assert_eq!(serve(&mut m, &spans, true), Ok(()));
+        assert_eq!(m.level(3).live(), vec![(0x10_0000, 0x10_ffff)]);
+        m.free(0, 0x10_0000);
+        assert!((0..3).all(|i| m.level(i).spans().is_empty()));
+        assert_eq!(m.level(3).live(), vec![]);
     }
 
     /// Exact allocation names a range past the top or in the hole before looking for space.
@@ -1251,26 +1608,36 @@ mod tests {
                 src.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x10_0000))
                     .unwrap();
             }
-            let mut m = ArenaModel::with_source(1, 1, IA32, src);
-            m.add_span(0x1000, if room_here { 0x100 } else { 0x10 });
+            let mut m = ChainModel::new(vec![ArenaModel::new(1, IA32), src]);
+            m.add_span(0, 0x1000, if room_here { 0x100 } else { 0x10 });
             if !room_here {
-                m.judge_alloc(&req(0x10), Policy::FirstFit, &[], Ok(0x1000))
-                    .unwrap();
+                let full =
+                    m.judge_alloc_with(0, &req(0x10), Policy::FirstFit, NONE, Ok(0x1000), true);
+                full.unwrap();
             }
             m
         };
         // Instant fit of 0x10 served from an import of the source's first 0x10 bytes.
-        let import_first = |mut m: ArenaModel| {
-            let imported = [(0x10_0000, 0x10_000f)];
-            m.judge_alloc(&req(0x10), Policy::InstantFit, &imported, Ok(0x10_0000))
+        let import_first = |mut m: ChainModel| {
+            let imported = [&[(0x10_0000, 0x10_000f)][..]];
+            m.judge_alloc_with(
+                0,
+                &req(0x10),
+                Policy::InstantFit,
+                &imported,
+                Ok(0x10_0000),
+                true,
+            )
         };
         // Own spans full, the source has room: failing without importing is wrong, and
         // importing is right.
-        let r = sourced(false, false).judge_alloc(
+        let r = sourced(false, false).judge_alloc_with(
+            0,
             &req(0x10),
             Policy::InstantFit,
-            &[],
+            NONE,
             Err(AllocErrorKind::NoSpace),
+            true,
         );
         assert!(bad_import(r, "failed without importing"));
         assert_eq!(import_first(sourced(false, false)), Ok(()));

@@ -10,27 +10,73 @@
 //! in a sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
 //! and broken ones the harness must catch).
 //!
-//! Allocators may have two levels ([`Level`]): the arena allocations are made from, and the
-//! source it imports spans from.
+//! Allocators are chains of 1 to [`MAX_LEVELS`] levels ([`Level`]): level 0 is the arena
+//! allocations are made from, level `i + 1` the source level `i` imports spans from. One that
+//! has fewer levels than a scenario asks for says so in [`Caps::levels`].
+
+use std::fmt;
 
 use kvafuzz_oracles::vmem::{
     AllocErrorKind, Counts, FreeErrorKind, Policy as OPolicy, SpanErrorKind,
 };
 
-use crate::addr::{Arch, RangeError};
+pub use kvafuzz_oracles::vmem::MAX_LEVELS;
+
+use super::scenario::Shape;
+use crate::addr::RangeError;
 use crate::harness::BugSet;
 use crate::vmem::{
-    AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, NoSource, Policy, Request,
-    SegmentView,
+    AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, InvariantError, NoSource,
+    Policy, Request, SegmentView, SpanSource,
 };
 
-/// Which arena of a two-level allocator an op addresses.
+/// Which arena of a chain an op addresses: an index below [`MAX_LEVELS`], 0 the arena
+/// allocations are made from, each next one the source of the one before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// The arena allocations are made from.
-    Arena,
-    /// The source it imports spans from.
-    Source,
+pub struct Level(u8);
+
+impl Level {
+    /// Level 0: the arena allocations are made from.
+    pub const ARENA: Level = Level(0);
+    /// Level 1: the source the arena imports spans from.
+    pub const SOURCE: Level = Level(1);
+    /// Every level's name in traces and checks, by index.
+    const NAMES: [&'static str; MAX_LEVELS] = ["arena", "source", "source2", "source3"];
+
+    /// Level `i`, if a chain can be that deep.
+    pub const fn new(i: usize) -> Option<Level> {
+        if i < MAX_LEVELS {
+            Some(Level(i as u8))
+        } else {
+            None
+        }
+    }
+
+    /// Its index: 0 for the arena, `i + 1` for the source of level `i`.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The level it is the source of (`None` for the arena).
+    pub fn above(self) -> Option<Level> {
+        self.0.checked_sub(1).map(Level)
+    }
+
+    /// The first `depth` levels (at most [`MAX_LEVELS`]), the arena first.
+    pub fn first(depth: usize) -> impl Iterator<Item = Level> {
+        (0..depth.min(MAX_LEVELS)).map(|i| Level(i as u8))
+    }
+
+    /// Its name in traces and checks: `arena`, `source`, `source2`, `source3`.
+    pub const fn name(self) -> &'static str {
+        Level::NAMES[self.0 as usize]
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What an allocator supports; ops and contracts outside it are not exercised. Fields may be
@@ -42,8 +88,9 @@ pub struct Caps {
     pub constraints: bool,
     /// Allocates at an exact address.
     pub exact: bool,
-    /// Has a source level that it imports from and releases to.
-    pub import: bool,
+    /// How many levels of a chain it has at most (1: a lone arena, no source to import from
+    /// and release to); ops at deeper levels are skipped and their levels not modelled.
+    pub levels: usize,
     /// Keeps each policy's placement contract (not only completeness).
     pub policy_contracts: bool,
     /// Reports bad frees and wrong sizes (rather than trusting the caller).
@@ -64,7 +111,7 @@ impl Caps {
     pub const ALL: Caps = Caps {
         constraints: true,
         exact: true,
-        import: true,
+        levels: MAX_LEVELS,
         policy_contracts: true,
         checked_free: true,
         typed_errors: true,
@@ -76,7 +123,7 @@ impl Caps {
     pub const NONE: Caps = Caps {
         constraints: false,
         exact: false,
-        import: false,
+        levels: 1,
         policy_contracts: false,
         checked_free: false,
         typed_errors: false,
@@ -97,7 +144,7 @@ pub trait RangeAllocator {
     /// if it has one apart from the constrained one (vmem's `alloc` beside `xalloc`). The
     /// default asks [`RangeAllocator::alloc`] for an unconstrained request.
     fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
-        self.alloc(Level::Arena, &Request::size(size), policy)
+        self.alloc(Level::ARENA, &Request::size(size), policy)
     }
     /// Allocates exactly `[addr, addr + size)` from the arena level.
     fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind>;
@@ -107,7 +154,7 @@ pub trait RangeAllocator {
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)>;
     /// The allocations of `level` as `(start, last)`, by address.
     fn allocated(&self, level: Level) -> Vec<(u64, u64)>;
-    /// The allocator's own consistency check (both levels).
+    /// The allocator's own consistency check (every level).
     fn check_invariants(&self) -> Result<(), (String, String)>;
     /// Whether `addr` lies in a span of `level`. After every op the harness asks at both ends
     /// of each span that came or went since the last op, and of one other span in turn, and
@@ -217,59 +264,221 @@ pub fn counts_of(s: &ArenaStats) -> Counts {
     }
 }
 
-/// The production stack: an [`Arena`] importing from a source [`Arena`].
+/// One arena of a chain, whatever the type of its source: what the harness asks of each
+/// level of [`VmemStack`], and the way down to the next one.
+trait ChainArena {
+    /// Its spans, as [`RangeAllocator::spans`] reports them.
+    fn spans(&self) -> Vec<(u64, u64, bool)>;
+    /// Its allocations, as [`RangeAllocator::allocated`] reports them.
+    fn allocated(&self) -> Vec<(u64, u64)>;
+    /// [`Arena::add_span`].
+    fn add_span(&mut self, base: u64, size: u64) -> Result<(), AddSpanError>;
+    /// [`Arena::xalloc`].
+    fn xalloc(&mut self, req: &Request, policy: Policy) -> Result<u64, AllocError>;
+    /// [`Arena::alloc`].
+    fn alloc(&mut self, size: u64, policy: Policy) -> Result<u64, AllocError>;
+    /// [`Arena::xalloc_at`].
+    fn xalloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocError>;
+    /// [`Arena::free`].
+    fn free(&mut self, addr: u64, size: u64) -> Result<(), FreeError>;
+    /// [`Arena::contains`].
+    fn contains(&self, addr: u64) -> bool;
+    /// [`Arena::stats`].
+    fn stats(&self) -> ArenaStats;
+    /// [`Arena::check_invariants`].
+    fn check_invariants(&self) -> Result<(), InvariantError>;
+    /// The arena it imports from (`None` at the deepest level).
+    fn source(&self) -> Option<&dyn ChainArena>;
+    /// The arena it imports from, mutably.
+    fn source_mut(&mut self) -> Option<&mut dyn ChainArena>;
+}
+
+/// A source an arena of the chain imports from: another arena of the chain, or nothing.
+trait ChainSource: SpanSource {
+    /// It as a level of the chain (`None`: [`NoSource`]).
+    fn level(&self) -> Option<&dyn ChainArena>;
+    /// It as a level of the chain, mutably.
+    fn level_mut(&mut self) -> Option<&mut dyn ChainArena>;
+}
+
+impl ChainSource for NoSource {
+    fn level(&self) -> Option<&dyn ChainArena> {
+        None
+    }
+
+    fn level_mut(&mut self) -> Option<&mut dyn ChainArena> {
+        None
+    }
+}
+
+impl<S: ChainSource> ChainSource for Arena<S> {
+    fn level(&self) -> Option<&dyn ChainArena> {
+        Some(self)
+    }
+
+    fn level_mut(&mut self) -> Option<&mut dyn ChainArena> {
+        Some(self)
+    }
+}
+
+impl<S: ChainSource> ChainArena for Arena<S> {
+    fn spans(&self) -> Vec<(u64, u64, bool)> {
+        spans_of(self.segments())
+    }
+
+    fn allocated(&self) -> Vec<(u64, u64)> {
+        allocations_of(self.segments())
+    }
+
+    fn add_span(&mut self, base: u64, size: u64) -> Result<(), AddSpanError> {
+        Arena::add_span(self, base, size)
+    }
+
+    fn xalloc(&mut self, req: &Request, policy: Policy) -> Result<u64, AllocError> {
+        Arena::xalloc(self, req, policy)
+    }
+
+    fn alloc(&mut self, size: u64, policy: Policy) -> Result<u64, AllocError> {
+        Arena::alloc(self, size, policy)
+    }
+
+    fn xalloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocError> {
+        Arena::xalloc_at(self, addr, size)
+    }
+
+    fn free(&mut self, addr: u64, size: u64) -> Result<(), FreeError> {
+        Arena::free(self, addr, size)
+    }
+
+    fn contains(&self, addr: u64) -> bool {
+        Arena::contains(self, addr)
+    }
+
+    fn stats(&self) -> ArenaStats {
+        Arena::stats(self)
+    }
+
+    fn check_invariants(&self) -> Result<(), InvariantError> {
+        Arena::check_invariants(self)
+    }
+
+    fn source(&self) -> Option<&dyn ChainArena> {
+        Arena::source(self).level()
+    }
+
+    fn source_mut(&mut self) -> Option<&mut dyn ChainArena> {
+        Arena::source_mut(self).level_mut()
+    }
+}
+
+/// The production stack: a chain of 1 to [`MAX_LEVELS`] real [`Arena`]s, each importing from
+/// the next (`Arena<Arena<...<Arena<NoSource>>>>`, the deepest without a source), reached
+/// level by level through [`ChainArena`].
 pub struct VmemStack {
-    /// The arena (its source inside).
-    pub arena: Arena<Arena<NoSource>>,
+    /// The arena allocations are made from, its sources inside it.
+    arena: Box<dyn ChainArena>,
+    /// How many levels it has.
+    depth: usize,
+}
+
+/// Level `i` of `shape`'s chain as an [`Arena`] importing from `source`, with `bugs` on.
+fn level_arena<S: SpanSource>(
+    shape: &Shape,
+    i: usize,
+    source: S,
+    bugs: BugSet,
+) -> Result<Arena<S>, String> {
+    let level = shape.levels[i];
+    let config = ArenaConfig {
+        import_quantum: level.import_quantum,
+        ..ArenaConfig::new(level.quantum, Some(shape.arch))
+    };
+    let name = Level::new(i).map_or("level", Level::name);
+    let arena = Arena::with_source(name, config, source).map_err(|e| e.to_string())?;
+    #[cfg(feature = "seeded-bugs")]
+    let arena = {
+        let mut arena = arena;
+        arena.set_bugs(bugs);
+        arena
+    };
+    #[cfg(not(feature = "seeded-bugs"))]
+    let _ = bugs;
+    Ok(arena)
 }
 
 impl VmemStack {
-    /// An arena of `quantum` importing in `import_quantum` from a source of `source_quantum`,
-    /// both on `arch`.
-    pub fn new(
-        arch: Arch,
-        quantum: u64,
-        import_quantum: u64,
-        source_quantum: u64,
-        bugs: BugSet,
-    ) -> Result<VmemStack, String> {
-        let source = Arena::new("source", source_quantum, Some(arch)).map_err(|e| e.to_string())?;
-        let config = ArenaConfig {
-            import_quantum,
-            ..ArenaConfig::new(quantum, Some(arch))
+    /// The chain `shape` describes (its levels' quanta and import quanta, on its
+    /// architecture), with `bugs` switched on at every level.
+    pub fn new(shape: &Shape, bugs: BugSet) -> Result<VmemStack, String> {
+        // The deepest level is built first (a bad quantum there is the error reported).
+        let arena: Box<dyn ChainArena> = match shape.depth {
+            1 => Box::new(level_arena(shape, 0, NoSource, bugs)?),
+            2 => Box::new(level_arena(
+                shape,
+                0,
+                level_arena(shape, 1, NoSource, bugs)?,
+                bugs,
+            )?),
+            3 => {
+                let source = level_arena(shape, 1, level_arena(shape, 2, NoSource, bugs)?, bugs)?;
+                Box::new(level_arena(shape, 0, source, bugs)?)
+            }
+            MAX_LEVELS => {
+                let source2 = level_arena(shape, 2, level_arena(shape, 3, NoSource, bugs)?, bugs)?;
+                let source = level_arena(shape, 1, source2, bugs)?;
+                Box::new(level_arena(shape, 0, source, bugs)?)
+            }
+            depth => return Err(format!("no chain of {depth} levels")),
         };
-        #[allow(unused_mut)]
-        let mut arena = Arena::with_source("arena", config, source).map_err(|e| e.to_string())?;
-        #[cfg(feature = "seeded-bugs")]
-        {
-            arena.set_bugs(bugs);
-            arena.source_mut().set_bugs(bugs);
-        }
-        let _ = bugs; // only read with the seeded-bugs feature
-        Ok(VmemStack { arena })
+        Ok(VmemStack {
+            arena,
+            depth: shape.depth,
+        })
     }
 
-    fn walk(&self, level: Level) -> Vec<SegmentView> {
-        let mut all = Vec::new();
-        match level {
-            Level::Arena => self.arena.walk(|v| all.push(v)),
-            Level::Source => self.arena.source().walk(|v| all.push(v)),
+    /// Level `level` of the chain (`None` past the deepest).
+    fn level(&self, level: Level) -> Option<&dyn ChainArena> {
+        let mut a = Some(&*self.arena);
+        for _ in 0..level.index() {
+            a = a?.source();
         }
-        all
+        a
+    }
+
+    /// Level `level` of the chain, mutably.
+    fn level_mut(&mut self, level: Level) -> Option<&mut dyn ChainArena> {
+        let mut a: Option<&mut dyn ChainArena> = Some(&mut *self.arena);
+        for _ in 0..level.index() {
+            a = a?.source_mut();
+        }
+        a
+    }
+
+    /// Level `level`, which the harness only names if the chain has it.
+    fn at(&self, level: Level) -> &dyn ChainArena {
+        self.level(level)
+            .expect("the harness skips levels past the chain's depth")
+    }
+
+    /// Level `level`, mutably.
+    fn at_mut(&mut self, level: Level) -> &mut dyn ChainArena {
+        self.level_mut(level)
+            .expect("the harness skips levels past the chain's depth")
     }
 }
 
 impl RangeAllocator for VmemStack {
     fn caps(&self) -> Caps {
-        Caps::ALL
+        Caps {
+            levels: self.depth,
+            ..Caps::ALL
+        }
     }
 
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        match level {
-            Level::Arena => self.arena.add_span(base, size),
-            Level::Source => self.arena.source_mut().add_span(base, size),
-        }
-        .map_err(span_error_kind)
+        self.at_mut(level)
+            .add_span(base, size)
+            .map_err(span_error_kind)
     }
 
     fn alloc(
@@ -278,11 +487,9 @@ impl RangeAllocator for VmemStack {
         req: &Request,
         policy: Policy,
     ) -> Result<u64, AllocErrorKind> {
-        match level {
-            Level::Arena => self.arena.xalloc(req, policy),
-            Level::Source => self.arena.source_mut().xalloc(req, policy),
-        }
-        .map_err(alloc_error_kind)
+        self.at_mut(level)
+            .xalloc(req, policy)
+            .map_err(alloc_error_kind)
     }
 
     fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
@@ -294,42 +501,31 @@ impl RangeAllocator for VmemStack {
     }
 
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
-        match level {
-            Level::Arena => self.arena.free(addr, size),
-            Level::Source => self.arena.source_mut().free(addr, size),
-        }
-        .map_err(free_error_kind)
+        self.at_mut(level).free(addr, size).map_err(free_error_kind)
     }
 
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        spans_of(self.walk(level))
+        self.at(level).spans()
     }
 
     fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        allocations_of(self.walk(level))
+        self.at(level).allocated()
     }
 
     fn check_invariants(&self) -> Result<(), (String, String)> {
-        self.arena
-            .check_invariants()
-            .map_err(|e| (e.invariant.to_string(), format!("arena: {}", e.detail)))?;
-        self.arena
-            .source()
-            .check_invariants()
-            .map_err(|e| (e.invariant.to_string(), format!("source: {}", e.detail)))
+        for level in Level::first(self.depth) {
+            self.at(level)
+                .check_invariants()
+                .map_err(|e| (e.invariant.to_string(), format!("{level}: {}", e.detail)))?;
+        }
+        Ok(())
     }
 
     fn contains(&self, level: Level, addr: u64) -> Option<bool> {
-        Some(match level {
-            Level::Arena => self.arena.contains(addr),
-            Level::Source => self.arena.source().contains(addr),
-        })
+        Some(self.at(level).contains(addr))
     }
 
     fn counts(&self, level: Level) -> Option<Counts> {
-        Some(counts_of(&match level {
-            Level::Arena => self.arena.stats(),
-            Level::Source => self.arena.source().stats(),
-        }))
+        Some(counts_of(&self.at(level).stats()))
     }
 }

@@ -8,8 +8,19 @@
 //! scenario the decoder makes; the other tags are families of interesting values that only
 //! a reader draws. Where a family has several tags (drawn that much more often), a writer
 //! that names the family writes the tag it always wrote: corpus files hold those bytes.
+//!
+//! ## Versions
+//!
+//! Version 2 (written today) gives the scenario a chain of 1 to [`MAX_LEVELS`] levels: its
+//! header names the depth and, per level below the arena, the source's quantum and the
+//! import quantum of the level above ([`ChainField`]), then each level's initial span count
+//! ([`SpansField`]); a source op names its level in the byte that names its kind
+//! ([`SourceKindField`]). Version 1 had one flags byte for "an arena with or without a
+//! source" ([`ImportFieldV1`]) and one byte for both span counts ([`SpansFieldV1`]); its ops
+//! are version 2's (at two levels a source op's byte means the same), so
+//! [`read_scenario_v1`] reads every old file as the same scenario it always was.
 
-use super::adapter::Level;
+use super::adapter::{Level, MAX_LEVELS};
 use super::scenario::{AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario, EDGE_QUANTA};
 use crate::addr::{Arch, ALL_ARCHES};
 use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
@@ -20,6 +31,9 @@ const QUANTUM_SHIFTS: [u8; 16] = [0, 0, 0, 0, 2, 3, 4, 6, 8, 12, 12, 12, 12, 16,
 
 /// The most spans a header asks for, per level.
 const MAX_INITIAL_SPANS: u8 = 4;
+
+/// The largest import quantum shift (a quantum of 2^62).
+const MAX_IMPORT_SHIFT: u8 = 62;
 
 // ---- header ------------------------------------------------------------------------------
 
@@ -53,14 +67,14 @@ impl Selector for QuantumField {
     }
 }
 
-/// Whether the arena imports from a source, and the source and import quanta relative to
-/// the arena's: one flags byte.
-struct ImportField {
+/// Version 1's chain: whether the arena imports from a source, and the source and import
+/// quanta relative to the arena's, in one flags byte.
+struct ImportFieldV1 {
     /// log2 of the arena quantum.
     quantum_shift: u8,
 }
 
-impl ImportField {
+impl ImportFieldV1 {
     /// Flag bit: the arena imports from a populated source.
     const IMPORTS: u8 = 1;
     /// Where the source quantum's shift below the arena's sits in the flags.
@@ -71,11 +85,9 @@ impl ImportField {
     const IMPORT_AT: u8 = 3;
     /// How many shifts above the arena's the import quantum takes (0 to 4).
     const IMPORT_STEPS: u8 = 5;
-    /// The largest import shift (a quantum of 2^62).
-    const MAX_IMPORT_SHIFT: u8 = 62;
 }
 
-impl Selector for ImportField {
+impl Selector for ImportFieldV1 {
     type Value = Option<ImportShape>;
 
     fn read(&self, d: &mut Decoder) -> Option<ImportShape> {
@@ -84,7 +96,7 @@ impl Selector for ImportField {
         (flags & Self::IMPORTS == Self::IMPORTS).then(|| ImportShape {
             source_shift: q.saturating_sub((flags >> Self::SOURCE_AT) % Self::SOURCE_STEPS),
             import_shift: (q + (flags >> Self::IMPORT_AT) % Self::IMPORT_STEPS)
-                .min(Self::MAX_IMPORT_SHIFT),
+                .min(MAX_IMPORT_SHIFT),
         })
     }
 
@@ -101,16 +113,91 @@ impl Selector for ImportField {
     }
 }
 
-/// How many spans the arena and the source start with (one byte, a nibble each; the
-/// source's only counts with a source): at most [`MAX_INITIAL_SPANS`] each.
-struct SpansField;
+/// The chain below the arena (version 2): its depth, then per level below the arena one
+/// byte with the source's quantum (0 to 3 shifts below the quantum of the level above) and
+/// the import quantum of the level above (0 to 4 shifts above its quantum).
+struct ChainField {
+    /// log2 of the arena quantum.
+    quantum_shift: u8,
+}
 
-impl SpansField {
+impl ChainField {
+    /// The depth a byte (modulo their number) picks: no source and one source each 3 in 8,
+    /// three and four levels each 1 in 8.
+    const DEPTHS: [u8; 8] = [1, 1, 1, 2, 2, 2, 3, MAX_LEVELS as u8];
+    /// How many shifts below the importing level's the source quantum takes (0 to 3), in
+    /// the low bits of a level's byte.
+    const SOURCE_STEPS: u8 = 4;
+    /// Where the import quantum's shift above the importing level's sits in the byte.
+    const IMPORT_AT: u8 = 2;
+    /// How many shifts above the importing level's the import quantum takes (0 to 4).
+    const IMPORT_STEPS: u8 = 5;
+}
+
+impl Selector for ChainField {
+    type Value = Vec<ImportShape>;
+
+    fn read(&self, d: &mut Decoder) -> Vec<ImportShape> {
+        let depth = Self::DEPTHS[usize::from(d.below(Self::DEPTHS.len() as u8))];
+        let mut q = self.quantum_shift;
+        (1..depth)
+            .map(|_| {
+                let b = d.u8();
+                let source = ImportShape {
+                    source_shift: q.saturating_sub(b % Self::SOURCE_STEPS),
+                    import_shift: (q + (b >> Self::IMPORT_AT) % Self::IMPORT_STEPS)
+                        .min(MAX_IMPORT_SHIFT),
+                };
+                q = source.source_shift;
+                source
+            })
+            .collect()
+    }
+
+    fn write(&self, e: &mut Encoder, v: &Vec<ImportShape>) {
+        let depth = v.len() as u8 + 1;
+        e.u8(Self::DEPTHS.iter().position(|&n| n == depth).unwrap_or(0) as u8);
+        let mut q = self.quantum_shift;
+        for source in v {
+            e.u8((q - source.source_shift) | ((source.import_shift - q) << Self::IMPORT_AT));
+            q = source.source_shift;
+        }
+    }
+}
+
+/// How many spans each level starts with (version 2): a byte per level, at most
+/// [`MAX_INITIAL_SPANS`] each.
+struct SpansField {
+    /// How many levels the chain has.
+    depth: usize,
+}
+
+impl Selector for SpansField {
+    type Value = Vec<u8>;
+
+    fn read(&self, d: &mut Decoder) -> Vec<u8> {
+        (0..self.depth)
+            .map(|_| d.below(MAX_INITIAL_SPANS + 1))
+            .collect()
+    }
+
+    fn write(&self, e: &mut Encoder, v: &Vec<u8>) {
+        for &n in v {
+            e.u8(n);
+        }
+    }
+}
+
+/// How many spans the arena and the source start with (version 1: one byte, a nibble each;
+/// the source's only counts with a source): at most [`MAX_INITIAL_SPANS`] each.
+struct SpansFieldV1;
+
+impl SpansFieldV1 {
     /// Where the source's count sits in the byte.
     const SOURCE_AT: u8 = 4;
 }
 
-impl Selector for SpansField {
+impl Selector for SpansFieldV1 {
     type Value = [u8; 2];
 
     fn read(&self, d: &mut Decoder) -> [u8; 2] {
@@ -761,16 +848,49 @@ const K_FREE: u8 = 4;
 const K_FREE2: u8 = 5;
 /// [`Op::FreeAt`] at the arena.
 const K_FREE_AT: u8 = 6;
-/// An op at the source (at the arena without a source): a byte (modulo their number)
-/// indexes [`SOURCE_KINDS`] for its kind.
+/// An op at a level below the arena (at the arena without a source): its kind and level
+/// follow ([`SourceKindField`]).
 const K_SOURCE: u8 = 7;
 /// Op kinds, as the swarm mask numbers them.
 const KINDS: u8 = 8;
 /// The kinds a [`K_SOURCE`] op takes.
 const SOURCE_KINDS: [u8; 3] = [K_ADD_SPAN, K_XALLOC, K_FREE_AT];
 
+/// The kind and level of a [`K_SOURCE`] op, in one byte: modulo the number of
+/// [`SOURCE_KINDS`] it indexes them, and the rest, modulo the number of levels below the
+/// arena, picks one (the source first). Without a source the op is at the arena.
+struct SourceKindField {
+    /// How many levels the chain has.
+    depth: usize,
+}
+
+impl Selector for SourceKindField {
+    /// `(level, kind)`.
+    type Value = (Level, u8);
+
+    fn read(&self, d: &mut Decoder) -> (Level, u8) {
+        let n = SOURCE_KINDS.len() as u8;
+        let b = d.u8();
+        let level = match self.depth {
+            1 => Level::ARENA,
+            depth => Level::new(1 + usize::from(b / n) % (depth - 1))
+                .expect("a chain has at most MAX_LEVELS levels"),
+        };
+        (level, SOURCE_KINDS[usize::from(b % n)])
+    }
+
+    fn write(&self, e: &mut Encoder, &(level, kind): &(Level, u8)) {
+        let index = SOURCE_KINDS
+            .iter()
+            .position(|&k| k == kind)
+            .expect("only the source kinds have a level");
+        let below = level.index().saturating_sub(1);
+        e.u8((index + SOURCE_KINDS.len() * below) as u8);
+    }
+}
+
 /// The selectors of a scenario's ops (they depend on its address space and quantum), and
-/// the level its source ops address.
+/// the levels its source ops address.
 struct OpCodec {
     /// Spans.
     span: SpanField,
@@ -780,13 +900,14 @@ struct OpCodec {
     addr: AddrField,
     /// Constrained requests.
     request: RequestField,
-    /// The level of [`K_SOURCE`] ops: the source, or the arena without one.
-    source: Level,
+    /// The level and kind of [`K_SOURCE`] ops.
+    source: SourceKindField,
 }
 
 impl OpCodec {
-    /// The ops' selectors in `arch` with a quantum of `2^quantum_shift`.
-    fn new(arch: Arch, quantum_shift: u8, has_source: bool) -> OpCodec {
+    /// The ops' selectors in `arch` with a quantum of `2^quantum_shift`, on a chain of
+    /// `depth` levels.
+    fn new(arch: Arch, quantum_shift: u8, depth: usize) -> OpCodec {
         let q = 1u64 << quantum_shift;
         let size = SizeField {
             q,
@@ -799,17 +920,13 @@ impl OpCodec {
                 offset: OffsetField { q },
             },
             request: RequestField { size },
-            source: if has_source {
-                Level::Source
-            } else {
-                Level::Arena
-            },
+            source: SourceKindField { depth },
         }
     }
 
     /// Reads the fields of an op of kind `kind` (the swarm picked it).
     fn read_op(&self, kind: u8, d: &mut Decoder) -> Op {
-        self.read_op_at(Level::Arena, kind, d)
+        self.read_op_at(Level::ARENA, kind, d)
     }
 
     /// Reads the fields of an op of kind `kind` at `level` (if the op has one).
@@ -844,17 +961,17 @@ impl OpCodec {
             },
             // K_SOURCE (the last kind).
             _ => {
-                let kind = SOURCE_KINDS[usize::from(d.below(SOURCE_KINDS.len() as u8))];
-                self.read_op_at(self.source, kind, d)
+                let (level, kind) = self.source.read(d);
+                self.read_op_at(level, kind, d)
             }
         }
     }
 
-    /// Writes `op`: its kind ([`write_kind`]), then its fields.
+    /// Writes `op`: its kind ([`OpCodec::write_kind`]), then its fields.
     fn write_op(&self, op: &Op, e: &mut Encoder) {
         match *op {
             Op::AddSpan { level, base, size } => {
-                write_kind(e, level, K_ADD_SPAN);
+                self.write_kind(e, level, K_ADD_SPAN);
                 self.span.write(e, &(base, size));
             }
             Op::AllocSize { size, policy } => {
@@ -868,7 +985,7 @@ impl OpCodec {
                 edge,
                 policy,
             } => {
-                write_kind(e, level, K_XALLOC);
+                self.write_kind(e, level, K_XALLOC);
                 self.request.write(e, &(req, edge));
                 PolicyField.write(e, &policy);
             }
@@ -882,50 +999,70 @@ impl OpCodec {
                 e.u16(handle);
             }
             Op::FreeAt { level, addr, size } => {
-                write_kind(e, level, K_FREE_AT);
+                self.write_kind(e, level, K_FREE_AT);
                 self.addr.write(e, &addr);
                 self.size.write(e, &size);
             }
         }
     }
-}
 
-/// Writes the kind of an op of `kind` (one of [`SOURCE_KINDS`]) at `level`: the kind itself
-/// at the arena, [`K_SOURCE`] and its index in [`SOURCE_KINDS`] at the source.
-fn write_kind(e: &mut Encoder, level: Level, kind: u8) {
-    match level {
-        Level::Arena => e.u8(kind),
-        Level::Source => {
-            let index = SOURCE_KINDS
-                .iter()
-                .position(|&k| k == kind)
-                .expect("only the source kinds have a level");
+    /// Writes the kind of an op of `kind` (one of [`SOURCE_KINDS`]) at `level`: the kind
+    /// itself at the arena, else [`K_SOURCE`] and the level and kind ([`SourceKindField`]).
+    fn write_kind(&self, e: &mut Encoder, level: Level, kind: u8) {
+        if level == Level::ARENA {
+            e.u8(kind);
+        } else {
             e.u8(K_SOURCE);
-            e.u8(index as u8);
+            self.source.write(e, &(level, kind));
         }
     }
 }
 
 // ---- scenarios ---------------------------------------------------------------------------
 
-/// Decodes a scenario: the header (architecture, quantum, import flags, swarm mask, initial
-/// span counts), the initial spans, then ops until the bytes run out or
+/// Decodes a scenario (version 2): the header (architecture, quantum, chain, swarm mask,
+/// initial span counts per level), the initial spans, then ops until the bytes run out or
 /// [`crate::harness::MAX_OPS`].
 pub(super) fn read_scenario(data: &[u8]) -> Scenario {
     let mut d = Decoder::new(data);
     let arch = ArchField.read(&mut d);
     let quantum_shift = QuantumField.read(&mut d);
-    let import = ImportField { quantum_shift }.read(&mut d);
+    let imports = ChainField { quantum_shift }.read(&mut d);
     let swarm = Swarm::read(&mut d, KINDS);
-    let spans = SpansField.read(&mut d);
-    let codec = OpCodec::new(arch, quantum_shift, import.is_some());
+    let spans = SpansField {
+        depth: imports.len() + 1,
+    }
+    .read(&mut d);
+    read_ops(d, arch, quantum_shift, imports, swarm, &spans)
+}
+
+/// Decodes a scenario written in version 1: the chain is one flags byte (no source, or one)
+/// and both span counts share a byte; the rest is version 2's.
+pub(super) fn read_scenario_v1(data: &[u8]) -> Scenario {
+    let mut d = Decoder::new(data);
+    let arch = ArchField.read(&mut d);
+    let quantum_shift = QuantumField.read(&mut d);
+    let import = ImportFieldV1 { quantum_shift }.read(&mut d);
+    let swarm = Swarm::read(&mut d, KINDS);
+    let spans = SpansFieldV1.read(&mut d);
+    let imports: Vec<ImportShape> = import.into_iter().collect();
+    let depth = imports.len() + 1;
+    read_ops(d, arch, quantum_shift, imports, swarm, &spans[..depth])
+}
+
+/// The rest of a scenario after its header: `spans[i]` initial spans at level `i`, then the
+/// ops.
+fn read_ops(
+    mut d: Decoder,
+    arch: Arch,
+    quantum_shift: u8,
+    imports: Vec<ImportShape>,
+    swarm: Swarm,
+    spans: &[u8],
+) -> Scenario {
+    let codec = OpCodec::new(arch, quantum_shift, imports.len() + 1);
     let mut ops = Vec::new();
-    let levels: &[Level] = if import.is_some() {
-        &[Level::Arena, Level::Source]
-    } else {
-        &[Level::Arena]
-    };
-    for (&level, &n) in levels.iter().zip(&spans) {
+    for (level, &n) in Level::first(spans.len()).zip(spans) {
         for _ in 0..n {
             let (base, size) = codec.span.read(&mut d);
             ops.push(Op::AddSpan { level, base, size });
@@ -935,7 +1072,7 @@ pub(super) fn read_scenario(data: &[u8]) -> Scenario {
     Scenario {
         arch,
         quantum_shift,
-        import,
+        imports,
         ops,
     }
 }
@@ -947,13 +1084,35 @@ pub(super) fn write_scenario(s: &Scenario) -> Vec<u8> {
     let mut e = Encoder::new();
     ArchField.write(&mut e, &s.arch);
     QuantumField.write(&mut e, &s.quantum_shift);
-    ImportField {
+    ChainField {
         quantum_shift: s.quantum_shift,
     }
-    .write(&mut e, &s.import);
+    .write(&mut e, &s.imports);
     Swarm::write_all(&mut e, KINDS);
-    SpansField.write(&mut e, &[0, 0]);
-    let codec = OpCodec::new(s.arch, s.quantum_shift, s.import.is_some());
+    let depth = s.imports.len() + 1;
+    SpansField { depth }.write(&mut e, &vec![0; depth]);
+    let codec = OpCodec::new(s.arch, s.quantum_shift, depth);
+    for op in &s.ops {
+        codec.write_op(op, &mut e);
+    }
+    e.finish()
+}
+
+/// Encodes a scenario of at most two levels in version 1, so that [`read_scenario_v1`] gives
+/// it back (what the corpus files were written with before version 2).
+#[cfg(test)]
+pub(super) fn write_scenario_v1(s: &Scenario) -> Vec<u8> {
+    assert!(s.imports.len() <= 1, "version 1 has at most one source");
+    let mut e = Encoder::new();
+    ArchField.write(&mut e, &s.arch);
+    QuantumField.write(&mut e, &s.quantum_shift);
+    ImportFieldV1 {
+        quantum_shift: s.quantum_shift,
+    }
+    .write(&mut e, &s.imports.first().copied());
+    Swarm::write_all(&mut e, KINDS);
+    SpansFieldV1.write(&mut e, &[0, 0]);
+    let codec = OpCodec::new(s.arch, s.quantum_shift, s.imports.len() + 1);
     for op in &s.ops {
         codec.write_op(op, &mut e);
     }

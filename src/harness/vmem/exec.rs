@@ -5,11 +5,11 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use kvafuzz_oracles::vmem::{
-    AllocErrorKind, ArenaModel, Mismatch as Verdict, Request as ORequest, Space,
+    AllocErrorKind, ArenaModel, ChainModel, Mismatch as Verdict, Request as ORequest, Space,
 };
 
 use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
-use super::scenario::{level_name, AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
+use super::scenario::{AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
 use crate::harness::drive::{drive, Machine};
 use crate::harness::finding::variant_path;
@@ -36,11 +36,14 @@ impl Scenario {
                 a => Some(a.va_bits()),
             },
         };
-        let model = ArenaModel::with_source(
-            self.quantum(),
-            self.import_quantum(),
-            space,
-            ArenaModel::new(self.source_quantum(), space),
+        // One model per level the allocator has (the ops at the others are skipped).
+        let shape = self.shape();
+        let depth = shape.depth.min(alloc.caps().levels.max(1));
+        let model = ChainModel::new(
+            shape.levels[..depth]
+                .iter()
+                .map(|l| ArenaModel::importing(l.quantum, l.import_quantum, space))
+                .collect(),
         );
         let mut executor = Executor::new(alloc, model);
         drive(super::VmemTarget::NAME, &mut executor, &self.ops, trace)
@@ -59,13 +62,13 @@ struct Live {
 pub struct Executor<A: RangeAllocator> {
     alloc: A,
     caps: Caps,
-    model: ArenaModel,
+    model: ChainModel,
     live: Vec<Live>,
     freed: Recent<Live, FREED_MEMORY>,
     stats: Stats,
     /// Per level, the spans as of the last check: after each op `contains` is asked at the
     /// edges of every span that came or went since, and of one other span in turn.
-    probed: RefCell<[Vec<(u64, u64, bool)>; 2]>,
+    probed: RefCell<Vec<Vec<(u64, u64, bool)>>>,
 }
 
 /// Whether `actual` is the outcome `expected`: equal, or (untyped errors) both refusals.
@@ -115,27 +118,28 @@ impl<A: RangeAllocator> Machine for Executor<A> {
 }
 
 impl<A: RangeAllocator> Executor<A> {
-    /// An executor of `alloc` against `model` (a model with a source model).
-    pub fn new(alloc: A, model: ArenaModel) -> Self {
+    /// An executor of `alloc` against `model`, a model per level of `alloc`'s chain (at most
+    /// as many as `alloc` has: the ops at deeper levels are skipped).
+    pub fn new(alloc: A, model: ChainModel) -> Self {
         Executor {
             caps: alloc.caps(),
             alloc,
+            probed: RefCell::new(vec![Vec::new(); model.depth()]),
             model,
             live: Vec::new(),
             freed: Recent::new(),
             stats: Stats::default(),
-            probed: RefCell::default(),
         }
     }
 
-    fn model_at(&mut self, level: Level) -> &mut ArenaModel {
-        match level {
-            Level::Arena => &mut self.model,
-            Level::Source => self
-                .model
-                .source_mut()
-                .expect("models are built with a source"),
-        }
+    /// Whether `level` is modelled (the allocator has it and the scenario asks for it).
+    fn has(&self, level: Level) -> bool {
+        level.index() < self.model.depth()
+    }
+
+    /// The model of `level`.
+    fn model_at(&self, level: Level) -> &ArenaModel {
+        self.model.level(level.index())
     }
 
     fn resolve(&self, level: Level, sel: AddrSel) -> u64 {
@@ -209,12 +213,38 @@ impl<A: RangeAllocator> Executor<A> {
             .wrapping_add(i64::from(e.byte) as u64)
     }
 
-    /// The quantum of `level`.
+    /// The quantum of `level` (1 for a level not modelled).
     fn quantum_of(&self, level: Level) -> u64 {
-        match level {
-            Level::Arena => self.model.quantum(),
-            Level::Source => self.model.source().map_or(1, ArenaModel::quantum),
+        if self.has(level) {
+            self.model_at(level).quantum()
+        } else {
+            1
         }
+    }
+
+    /// What each level from `level` down imported during the op that just ran (`[k]`: level
+    /// `level + k`), as `(start, last)`: the allocator's imported spans that the model does
+    /// not have yet (the two agreed before the op). The look stops at the first level that
+    /// imported nothing (a deeper one cannot have imported for it), and before the deepest,
+    /// which has no source (a span appearing there is the state comparison's to find).
+    fn imported_by(&self, level: Level) -> Vec<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        for l in Level::first(self.model.depth() - 1).skip(level.index()) {
+            let known = self.model_at(l).spans();
+            let new: Vec<(u64, u64)> = self
+                .alloc
+                .spans(l)
+                .into_iter()
+                .filter(|s| s.2 && !known.contains(s))
+                .map(|(s, l, _)| (s, l))
+                .collect();
+            let cascades = !new.is_empty();
+            out.push(new);
+            if !cascades {
+                break;
+            }
+        }
+        out
     }
 
     /// One past the last address of live allocation `l` (its size rounded up to its level's
@@ -241,7 +271,7 @@ impl<A: RangeAllocator> Executor<A> {
         plain: bool,
     ) -> Result<String, Mismatch> {
         let caps = self.caps;
-        if level == Level::Source && !caps.import {
+        if !self.has(level) {
             return Ok("skipped (no source)".into());
         }
         let mut req = if caps.constraints {
@@ -258,27 +288,13 @@ impl<A: RangeAllocator> Executor<A> {
             }
             let _ = write!(out, "({} {v:#x}) ", e.bound.field());
         }
-        let before = if level == Level::Arena {
-            self.alloc.spans(Level::Arena)
-        } else {
-            Vec::new()
-        };
         let actual = if plain {
             self.alloc.alloc_size(req.size, policy)
         } else {
             self.alloc.alloc(level, &req, policy)
         };
         self.count(&actual);
-        let imported: Vec<(u64, u64)> = if level == Level::Arena {
-            self.alloc
-                .spans(Level::Arena)
-                .into_iter()
-                .filter(|s| s.2 && !before.contains(s))
-                .map(|(s, l, _)| (s, l))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let imported = self.imported_by(level);
         let opolicy = if caps.policy_contracts {
             oracle_policy(policy)
         } else {
@@ -299,12 +315,16 @@ impl<A: RangeAllocator> Executor<A> {
                 let _ = write!(out, "refused although {p:#x} was free (not complete): ");
             }
         }
-        self.model_at(level)
-            .judge_alloc_with(&oreq(&req), opolicy, &imported, judged, caps.complete)
-            .map_err(|v| {
-                let check = format!("alloc {}", level_name(level));
-                from_verdict(check, String::new(), v, &actual)
-            })?;
+        self.model
+            .judge_alloc_with(
+                level.index(),
+                &oreq(&req),
+                opolicy,
+                &imported,
+                judged,
+                caps.complete,
+            )
+            .map_err(|v| from_verdict(format!("alloc {level}"), String::new(), v, &actual))?;
         if let Ok(addr) = actual {
             self.live.push(Live {
                 level,
@@ -313,8 +333,17 @@ impl<A: RangeAllocator> Executor<A> {
             });
         }
         let _ = write!(out, "{actual:x?}");
-        for (s, l) in imported {
-            let _ = write!(out, " (imported [{s:#x}, {l:#x}])");
+        for (l, spans) in Level::first(self.model.depth())
+            .skip(level.index())
+            .zip(&imported)
+        {
+            for (s, last) in spans {
+                if l == level {
+                    let _ = write!(out, " (imported [{s:#x}, {last:#x}])");
+                } else {
+                    let _ = write!(out, " ({l} imported [{s:#x}, {last:#x}])");
+                }
+            }
         }
         Ok(out)
     }
@@ -324,41 +353,43 @@ impl<A: RangeAllocator> Executor<A> {
         let caps = self.caps;
         match *op {
             Op::AddSpan { level, base, size } => {
-                if level == Level::Source && !caps.import {
+                if !self.has(level) {
                     return Ok("skipped (no source)".into());
                 }
-                // An arena and its source own disjoint addresses (the caller's contract):
-                // a span overlapping the other level's spans is not a valid program.
-                let other = match level {
-                    Level::Arena => self.model_at(Level::Source).spans(),
-                    Level::Source => self.model_at(Level::Arena).spans(),
-                };
+                // The levels of a chain own disjoint addresses (the caller's contract): a span
+                // overlapping another level's spans is not a valid program.
                 let last = (u128::from(base) + u128::from(size)).saturating_sub(1);
-                if size > 0
-                    && other.iter().any(|&(s, l, _)| {
-                        u128::from(s) <= last && u128::from(base) <= u128::from(l)
-                    })
-                {
-                    return Ok("skipped (overlaps the other level's spans)".into());
+                let overlapped = Level::first(self.model.depth()).find(|&l| {
+                    l != level
+                        && size > 0
+                        && self.model_at(l).spans().iter().any(|&(s, l, _)| {
+                            u128::from(s) <= last && u128::from(base) <= u128::from(l)
+                        })
+                });
+                if let Some(l) = overlapped {
+                    return Ok(match self.model.depth() {
+                        2 => "skipped (overlaps the other level's spans)".into(),
+                        _ => format!("skipped (overlaps the {l}'s spans)"),
+                    });
                 }
                 let expected = self.model_at(level).predict_add_span(base, size);
                 let actual = self.alloc.add_span(level, base, size);
                 self.count(&actual);
                 if !agrees(caps.typed_errors, &expected, &actual) {
                     return Err(Mismatch::values(
-                        format!("add_span {}", level_name(level)),
+                        format!("add_span {level}"),
                         format!("{base:#x} size {size:#x}"),
                         &expected,
                         &actual,
                     ));
                 }
                 if actual.is_ok() {
-                    self.model_at(level).add_span(base, size);
+                    self.model.add_span(level.index(), base, size);
                 }
                 Ok(format!("{actual:x?}"))
             }
             Op::AllocSize { size, policy } => {
-                self.execute_alloc(Level::Arena, Request::size(size), None, policy, true)
+                self.execute_alloc(Level::ARENA, Request::size(size), None, policy, true)
             }
             Op::Alloc {
                 level,
@@ -370,10 +401,10 @@ impl<A: RangeAllocator> Executor<A> {
                 if !caps.exact {
                     return Ok("skipped (no exact allocation)".into());
                 }
-                let addr = self.resolve(Level::Arena, addr);
+                let addr = self.resolve(Level::ARENA, addr);
                 let actual = self.alloc.alloc_at(addr, size);
                 self.count(&actual);
-                let expected = self.model.predict_alloc_at(addr, size);
+                let expected = self.model_at(Level::ARENA).predict_alloc_at(addr, size);
                 let judged = match (actual, expected) {
                     // Untyped: an error where one is due is that error.
                     (Err(_), Err(k)) if !caps.typed_errors => Err(k),
@@ -383,13 +414,15 @@ impl<A: RangeAllocator> Executor<A> {
                     }
                     (a, _) => a,
                 };
-                self.model.judge_alloc_at(addr, size, judged).map_err(|v| {
-                    let args = format!("{addr:#x} size {size:#x}");
-                    from_verdict("alloc_at".into(), args, v, &actual)
-                })?;
+                self.model
+                    .judge_alloc_at(0, addr, size, judged)
+                    .map_err(|v| {
+                        let args = format!("{addr:#x} size {size:#x}");
+                        from_verdict("alloc_at".into(), args, v, &actual)
+                    })?;
                 if let Ok(a) = actual {
                     self.live.push(Live {
-                        level: Level::Arena,
+                        level: Level::ARENA,
                         addr: a,
                         size,
                     });
@@ -404,20 +437,17 @@ impl<A: RangeAllocator> Executor<A> {
                 self.free(l.level, l.addr, l.size)
             }
             Op::FreeAt { level, addr, size } => {
-                if !caps.checked_free || (level == Level::Source && !caps.import) {
+                if !caps.checked_free || !self.has(level) {
                     return Ok("skipped".into());
                 }
                 let addr = self.resolve(level, addr);
-                // The arena's imported spans are the arena's to release, not the caller's:
-                // the source cannot tell them from any other allocation of its own.
-                if level == Level::Source
-                    && self
-                        .model
-                        .spans()
-                        .iter()
-                        .any(|&(s, _, imported)| imported && s == addr)
-                {
-                    return Ok("skipped (span imported by the arena)".into());
+                // A level's imported spans are its own to release, not the caller's: its
+                // source cannot tell them from any other allocation of its own.
+                if let Some(above) = level.above() {
+                    let spans = self.model_at(above).spans();
+                    if spans.iter().any(|&(s, _, imported)| imported && s == addr) {
+                        return Ok(format!("skipped (span imported by the {above})"));
+                    }
                 }
                 self.free(level, addr, size)
             }
@@ -430,14 +460,14 @@ impl<A: RangeAllocator> Executor<A> {
         self.count(&actual);
         if !agrees(self.caps.typed_errors, &expected, &actual) {
             return Err(Mismatch::values(
-                format!("free {}", level_name(level)),
+                format!("free {level}"),
                 format!("{addr:#x} size {size:#x}"),
                 &expected,
                 &actual,
             ));
         }
         if actual.is_ok() {
-            self.model_at(level).free(addr);
+            self.model.free(level.index(), addr);
             if let Some(i) = self
                 .live
                 .iter()
@@ -452,12 +482,12 @@ impl<A: RangeAllocator> Executor<A> {
 
     /// The allocator's spans and allocations, level by level, equal the model's.
     fn compare_levels(&self) -> Result<(), StateDiff> {
-        let src = self.model.source().expect("models are built with a source");
-        for (level, model) in [(Level::Arena, &self.model), (Level::Source, src)] {
+        for level in Level::first(self.model.depth()) {
+            let model = self.model_at(level);
             let (s, ms) = (self.alloc.spans(level), model.spans());
             if s != ms {
                 return Err(StateDiff::new(
-                    format!("{} spans", level_name(level)),
+                    format!("{level} spans"),
                     first_difference(&s, &ms),
                     first_difference(&ms, &s),
                 ));
@@ -465,7 +495,7 @@ impl<A: RangeAllocator> Executor<A> {
             let (a, ma) = (self.alloc.allocated(level), model.live());
             if a != ma {
                 return Err(StateDiff::new(
-                    format!("{} allocations", level_name(level)),
+                    format!("{level} allocations"),
                     first_difference(&a, &ma),
                     first_difference(&ma, &a),
                 ));
@@ -473,7 +503,7 @@ impl<A: RangeAllocator> Executor<A> {
             let accounted: u128 = a.iter().map(|&(s, l)| u128::from(l - s) + 1).sum();
             if accounted != model.in_use() || model.total() < accounted {
                 return Err(StateDiff::new(
-                    format!("{} accounting", level_name(level)),
+                    format!("{level} accounting"),
                     format!("{accounted:#x} bytes allocated"),
                     format!(
                         "{:#x} bytes allocated of {:#x} in spans",
@@ -486,7 +516,7 @@ impl<A: RangeAllocator> Executor<A> {
                 let mc = model.counts();
                 if c != mc {
                     return Err(StateDiff::new(
-                        format!("{} counts", level_name(level)),
+                        format!("{level} counts"),
                         format!("{c:x?}"),
                         format!("{mc:x?}"),
                     ));
@@ -496,7 +526,7 @@ impl<A: RangeAllocator> Executor<A> {
             // a wrapped end shows: of every span that came or went since the last op, and of
             // one other span in turn.
             let mut probed = self.probed.borrow_mut();
-            let last = &mut probed[usize::from(level == Level::Source)];
+            let last = &mut probed[level.index()];
             let mut asked = Vec::new();
             if *last != ms {
                 asked = changed_spans(last, &ms);
@@ -514,7 +544,7 @@ impl<A: RangeAllocator> Executor<A> {
                 if let Some(inside) = self.alloc.contains(level, addr) {
                     if inside != model.contains(addr) {
                         return Err(StateDiff::new(
-                            format!("{} contains", level_name(level)),
+                            format!("{level} contains"),
                             format!("{inside} for {addr:#x}"),
                             format!("{} for {addr:#x}", !inside),
                         ));

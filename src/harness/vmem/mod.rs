@@ -1,12 +1,17 @@
-//! The `vmem` target: scenarios of span, allocation and free operations on a two-level
-//! vmem stack (an arena importing from a source arena), judged by
-//! `kvafuzz_oracles::vmem::ArenaModel` after every op.
+//! The `vmem` target: scenarios of span, allocation and free operations on a chain of 1 to
+//! [`adapter::MAX_LEVELS`] vmem arenas, each importing from the next (level 0 the arena
+//! allocations are made from, level 1 its source, and so on: a quantum cache over an arena over
+//! a source over a submap is four levels), judged by `kvafuzz_oracles::vmem::ChainModel`, an
+//! interval model per level, after every op.
 //!
 //! ## Decoding
 //!
-//! Header: architecture, quantum (1 byte to 1 GiB, biased to 1 byte and 4 KiB), whether the
-//! arena imports from a populated source (and the source and import quanta), swarm toggles,
-//! and the number of initial spans. Then ops until the bytes run out or [`super::MAX_OPS`].
+//! Header: architecture, quantum (1 byte to 1 GiB, biased to 1 byte and 4 KiB), the chain
+//! below the arena (its depth, and per level the source's quantum and the import quantum of
+//! the level above), swarm toggles, and each level's number of initial spans. Then ops until
+//! the bytes run out or [`super::MAX_OPS`]; an op below the arena names its level. This is
+//! version 2 of the op language; version 1 files (at most two levels) are read as they always
+//! were (`codec.rs` says how), and `kvafuzz corpus migrate` rewrites them.
 //! Every numeric field is read through a *selector*: a tag byte picks a family of interesting
 //! values (a few quanta, a power of two, the very top of the space, just below the x86_64
 //! canonical hole, values that wrap when rounded, zero) and the last tag of every selector
@@ -20,17 +25,20 @@
 //! give or take two quanta and a byte). Random bounds almost never
 //! land on a segment's edge, where an inclusive bound read as exclusive changes the answer:
 //! with edges the campaign finds the seeded `maxaddr-exclusive` bug after a geometric mean of
-//! 56 k ops over seeds 1 to 8, against 807 k with raw bounds alone.
+//! 56 k ops over seeds 1 to 8, against 807 k with raw bounds alone (op language version 1;
+//! 87 k in version 2).
 //!
 //! ## Judging
 //!
 //! [`Executor`] runs each op on the allocator under test (any [`adapter::RangeAllocator`]; the
 //! production stack is [`adapter::VmemStack`]) and on the model, and judges in turn: the
 //! model's verdict on the answer ([`from_verdict`] makes it a [`crate::harness::Mismatch`]),
-//! the allocator's own invariants, and both levels' spans, allocations, accounting and counts
+//! the allocator's own invariants, and every level's spans, allocations, accounting and counts
 //! against the model's, with `contains` asked at both ends of every span that came or went
-//! (and of one other span in turn). What the allocator's [`adapter::Caps`] do not claim is
-//! neither asked for nor held to.
+//! (and of one other span in turn). An allocation judged at one level carries the spans every
+//! level below it imported on the way (a cascade) to the model; a free that leaves an imported
+//! span empty releases it, and the model releases down the chain as far as the allocator
+//! must. What the allocator's [`adapter::Caps`] do not claim is neither asked for nor held to.
 //!
 //! ## Files
 //!
@@ -54,7 +62,9 @@ mod seeds;
 mod tests;
 
 pub use exec::{from_verdict, Executor};
-pub use scenario::{AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario, Shape, EDGE_QUANTA};
+pub use scenario::{
+    AddrSel, Bound, Edge, EdgeAt, ImportShape, LevelQuanta, Op, Scenario, Shape, EDGE_QUANTA,
+};
 pub use seeds::seed_scenarios;
 
 /// The `vmem` target (vmem arenas) in the registry.
@@ -63,7 +73,7 @@ pub struct VmemTarget;
 impl Target for VmemTarget {
     const NAME: &'static str = "vmem";
     const ABOUT: &'static str = "vmem arenas (all policies, xalloc constraints, exact allocation, import/release, bad frees) vs the interval oracle";
-    const VERSION: u16 = 1;
+    const VERSION: u16 = 2;
     #[cfg(feature = "seeded-bugs")]
     const BUGS: &'static [crate::bugs::Bug] = {
         use crate::bugs::Bug;
@@ -85,6 +95,15 @@ impl Target for VmemTarget {
 
     fn seeds() -> Vec<(&'static str, Scenario)> {
         seed_scenarios()
+    }
+
+    /// Version 1 (a chain of at most two levels, module [`codec`]) is read as it always was.
+    fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
+        match version {
+            1 => Some(codec::read_scenario_v1(payload)),
+            Self::VERSION => Some(Scenario::decode(payload)),
+            _ => None,
+        }
     }
 }
 

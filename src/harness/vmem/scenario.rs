@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::adapter::{Level, VmemStack};
+use super::adapter::{Level, VmemStack, MAX_LEVELS};
 use super::codec;
 use crate::addr::Arch;
 use crate::harness::drive::setup_finding;
@@ -181,12 +181,12 @@ pub enum Op {
     },
 }
 
-/// Import configuration of a scenario.
+/// How one level of a scenario's chain imports from the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImportShape {
-    /// log2 of the source's quantum (at most the arena's).
+    /// log2 of the source's quantum (at most the importing level's).
     pub source_shift: u8,
-    /// log2 of the import quantum (at least the arena's).
+    /// log2 of the importing level's import quantum (at least its own quantum).
     pub import_shift: u8,
 }
 
@@ -197,18 +197,12 @@ pub struct Scenario {
     pub arch: Arch,
     /// log2 of the arena quantum.
     pub quantum_shift: u8,
-    /// `Some` iff the arena imports from a populated source.
-    pub import: Option<ImportShape>,
+    /// The chain below the arena: `imports[i]` is how level `i` imports from level `i + 1`,
+    /// so the chain has `imports.len() + 1` levels (at most [`MAX_LEVELS`]); empty: the arena
+    /// has no source.
+    pub imports: Vec<ImportShape>,
     /// The ops, initial spans first.
     pub ops: Vec<Op>,
-}
-
-/// The name of a level in traces and checks.
-pub(super) fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Arena => "arena",
-        Level::Source => "source",
-    }
 }
 
 impl fmt::Display for AddrSel {
@@ -238,11 +232,7 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Op::AddSpan { level, base, size } => {
-                write!(
-                    f,
-                    "add_span {} base={base:#x} size={size:#x}",
-                    level_name(level)
-                )
+                write!(f, "add_span {} base={base:#x} size={size:#x}", level)
             }
             Op::AllocSize { size, policy } => {
                 write!(f, "alloc arena size={size:#x} {}", policy.name())
@@ -256,11 +246,7 @@ impl fmt::Display for Op {
                 write!(
                     f,
                     "xalloc {} size={:#x} align={:#x} phase={:#x} nocross={:#x}",
-                    level_name(level),
-                    req.size,
-                    req.align,
-                    req.phase,
-                    req.nocross,
+                    level, req.size, req.align, req.phase, req.nocross,
                 )?;
                 match edge {
                     Some(
@@ -278,11 +264,7 @@ impl fmt::Display for Op {
             Op::AllocAt { addr, size } => write!(f, "alloc_at addr={addr} size={size:#x}"),
             Op::Free { handle } => write!(f, "free live[{handle}]"),
             Op::FreeAt { level, addr, size } => {
-                write!(
-                    f,
-                    "free_at {} addr={addr} size={size:#x}",
-                    level_name(level)
-                )
+                write!(f, "free_at {} addr={addr} size={size:#x}", level)
             }
         }
     }
@@ -294,6 +276,11 @@ impl Scenario {
         1u64 << self.quantum_shift
     }
 
+    /// How many levels its chain has.
+    pub(super) fn depth(&self) -> usize {
+        self.imports.len() + 1
+    }
+
     /// The first line of a trace: the scenario's shape and op count.
     fn header_line(&self) -> String {
         let mut s = format!(
@@ -301,30 +288,19 @@ impl Scenario {
             self.arch,
             self.quantum()
         );
-        match self.import {
-            Some(i) => {
-                let _ = write!(
-                    s,
-                    " import(source quantum={:#x}, import quantum={:#x})",
-                    1u64 << i.source_shift,
-                    1u64 << i.import_shift
-                );
-            }
-            None => s.push_str(" no-import"),
+        for (i, source) in Level::first(self.depth()).skip(1).zip(&self.imports) {
+            let _ = write!(
+                s,
+                " import({i} quantum={:#x}, import quantum={:#x})",
+                1u64 << source.source_shift,
+                1u64 << source.import_shift
+            );
+        }
+        if self.imports.is_empty() {
+            s.push_str(" no-import");
         }
         let _ = write!(s, " ops={}", self.ops.len());
         s
-    }
-
-    /// The source's quantum (1 without a source).
-    pub(super) fn source_quantum(&self) -> u64 {
-        self.import.map_or(1, |i| 1u64 << i.source_shift)
-    }
-
-    /// The arena's import quantum (the arena quantum without a source).
-    pub(super) fn import_quantum(&self) -> u64 {
-        self.import
-            .map_or(self.quantum(), |i| 1u64 << i.import_shift)
     }
 }
 
@@ -338,32 +314,58 @@ impl fmt::Display for Scenario {
     }
 }
 
+/// The quanta of one level of a [`Shape`]'s chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelQuanta {
+    /// The level's quantum (a power of two, a multiple of the next level's).
+    pub quantum: u64,
+    /// What it rounds imports from the next level up to (its quantum at the deepest level).
+    pub import_quantum: u64,
+}
+
 /// What a scenario asks of the allocator under test, so that an adapter can build one to
 /// fit ([`crate::harness::run_range_allocator`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
     /// The address space.
     pub arch: Arch,
-    /// The arena's quantum (a power of two).
+    /// The arena's quantum (a power of two; `levels[0].quantum`).
     pub quantum: u64,
-    /// Whether the scenario gives the arena a source to import from (an allocator without
-    /// one says so in [`super::adapter::Caps::import`], and the source ops are skipped).
-    pub has_source: bool,
-    /// The source's quantum (1 without a source).
-    pub source_quantum: u64,
-    /// The arena's import quantum (the arena quantum without a source).
-    pub import_quantum: u64,
+    /// How many levels the chain has, 1 to [`MAX_LEVELS`] (an allocator with fewer says so
+    /// in [`super::adapter::Caps::levels`], and the ops at the levels it lacks are skipped).
+    pub depth: usize,
+    /// Each level's quanta, the arena first; those past `depth` are 1.
+    pub levels: [LevelQuanta; MAX_LEVELS],
+}
+
+impl Shape {
+    /// The quanta of the levels the chain has.
+    pub fn chain(&self) -> &[LevelQuanta] {
+        &self.levels[..self.depth]
+    }
 }
 
 impl Scenario {
     /// The shape of the allocator this scenario drives.
     pub fn shape(&self) -> Shape {
+        let mut levels = [LevelQuanta {
+            quantum: 1,
+            import_quantum: 1,
+        }; MAX_LEVELS];
+        let mut shift = self.quantum_shift;
+        for (i, level) in levels.iter_mut().take(self.depth()).enumerate() {
+            let next = self.imports.get(i);
+            *level = LevelQuanta {
+                quantum: 1u64 << shift,
+                import_quantum: 1u64 << next.map_or(shift, |s| s.import_shift),
+            };
+            shift = next.map_or(shift, |s| s.source_shift);
+        }
         Shape {
             arch: self.arch,
             quantum: self.quantum(),
-            has_source: self.import.is_some(),
-            source_quantum: self.source_quantum(),
-            import_quantum: self.import_quantum(),
+            depth: self.depth(),
+            levels,
         }
     }
 }
@@ -395,14 +397,8 @@ impl Case for Scenario {
     }
 
     fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
-        let stack = VmemStack::new(
-            self.arch,
-            self.quantum(),
-            self.import_quantum(),
-            self.source_quantum(),
-            bugs,
-        )
-        .map_err(|msg| setup_finding(super::VmemTarget::NAME, msg))?;
+        let stack = VmemStack::new(&self.shape(), bugs)
+            .map_err(|msg| setup_finding(super::VmemTarget::NAME, msg))?;
         self.execute_on(stack, trace)
     }
 }

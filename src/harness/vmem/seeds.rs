@@ -9,12 +9,12 @@ use crate::vmem::{Policy, Request, ALL_POLICIES};
 /// top-of-the-32-bit-space edge cases (ANCHORS section 1), on a quantum-1 IA-32 arena.
 pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let add = |base: u64, size: u64| Op::AddSpan {
-        level: Level::Arena,
+        level: Level::ARENA,
         base,
         size,
     };
     let x = |size, minaddr, maxaddr| Op::Alloc {
-        level: Level::Arena,
+        level: Level::ARENA,
         req: Request {
             minaddr,
             maxaddr,
@@ -24,7 +24,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         policy: Policy::InstantFit,
     };
     let xe = |size, edge, policy| Op::Alloc {
-        level: Level::Arena,
+        level: Level::ARENA,
         req: Request::size(size),
         edge: Some(edge),
         policy,
@@ -56,13 +56,13 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
             size: 50,
         },
         Op::FreeAt {
-            level: Level::Arena,
+            level: Level::ARENA,
             addr: AddrSel::Raw(0),
             size: 49,
         },
         Op::Free { handle: 0 },
         Op::FreeAt {
-            level: Level::Arena,
+            level: Level::ARENA,
             addr: AddrSel::Freed { index: 0 },
             size: 50,
         },
@@ -70,7 +70,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let ia32 = |ops| Scenario {
         arch: Arch::Ia32,
         quantum_shift: 0,
-        import: None,
+        imports: Vec::new(),
         ops,
     };
     // Bounds exactly at segment edges (module [`Edge`]): each request's only placements end
@@ -118,7 +118,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     {
         let policy = ALL_POLICIES[i % 4];
         mixed.push(Op::Alloc {
-            level: Level::Arena,
+            level: Level::ARENA,
             req: Request {
                 align: 1 << (i * 2 % 15),
                 nocross: if i % 3 == 0 { 0 } else { 1 << 16 },
@@ -132,13 +132,13 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let import = Scenario {
         arch: Arch::X86_64,
         quantum_shift: 12,
-        import: Some(ImportShape {
+        imports: vec![ImportShape {
             source_shift: 12,
             import_shift: 16,
-        }),
+        }],
         ops: vec![
             Op::AddSpan {
-                level: Level::Source,
+                level: Level::SOURCE,
                 base: 0xFFFF_FFFF_0000_0000,
                 size: 0x1_0000_0000,
             },
@@ -151,12 +151,12 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     // Every typed error of every operation, once (IA-32, 4 KiB quantum; the hole needs
     // x86_64, below).
     let span = |base, size| Op::AddSpan {
-        level: Level::Arena,
+        level: Level::ARENA,
         base,
         size,
     };
     let xr = |req: Request| Op::Alloc {
-        level: Level::Arena,
+        level: Level::ARENA,
         req,
         edge: None,
         policy: Policy::FirstFit,
@@ -167,14 +167,14 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         size,
     };
     let free_at = |addr, size| Op::FreeAt {
-        level: Level::Arena,
+        level: Level::ARENA,
         addr,
         size,
     };
     let errors = Scenario {
         arch: Arch::Ia32,
         quantum_shift: 12,
-        import: None,
+        imports: Vec::new(),
         ops: vec![
             span(0x1_0000, 0),              // ZeroSize
             span(u64::MAX - 0xFFF, 0x2000), // Wraps
@@ -247,7 +247,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let hole = Scenario {
         arch: Arch::X86_64,
         quantum_shift: 12,
-        import: None,
+        imports: Vec::new(),
         ops: vec![
             span(0x7FFF_FFFF_F000, 0x2000),    // NonCanonical: covers the hole
             span(0x8000_0000_0000, 0x1000),    // NonCanonical: inside it
@@ -262,7 +262,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     let touching = Scenario {
         arch: Arch::Ia32,
         quantum_shift: 0,
-        import: None,
+        imports: Vec::new(),
         ops: vec![
             span(0, 32),
             span(32, 32),
@@ -286,6 +286,44 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
             },
         ],
     };
+    // Four levels, as deep as a chain goes, each rounding its imports up further: the first
+    // allocation imports through every level (16 KiB from the source, which imports 32 KiB
+    // from source2, which imports 64 KiB from source3, whose quantum is 2 KiB); the second
+    // fits in the arena's span; one made at the source imports through source2. Freeing the
+    // arena's two releases three spans, one level after the other; freeing the source's, two.
+    let level = |i| Level::new(i).expect("a level of the chain");
+    let cascade = Scenario {
+        arch: Arch::Ia32,
+        quantum_shift: 12,
+        imports: [(12, 14), (12, 15), (11, 16)]
+            .into_iter()
+            .map(|(source_shift, import_shift)| ImportShape {
+                source_shift,
+                import_shift,
+            })
+            .collect(),
+        ops: vec![
+            Op::AddSpan {
+                level: level(3),
+                base: 0x4000_0000,
+                size: 0x1000_0000,
+            },
+            x(0x2000, 0, u64::MAX),
+            Op::AllocSize {
+                size: 0x1000,
+                policy: Policy::FirstFit,
+            },
+            Op::Alloc {
+                level: Level::SOURCE,
+                req: Request::size(0x20_0000),
+                edge: None,
+                policy: Policy::InstantFit,
+            },
+            Op::Free { handle: 0 },
+            Op::Free { handle: 0 },
+            Op::Free { handle: 0 },
+        ],
+    };
     vec![
         ("every-error-of-every-op", errors),
         ("touching-spans-never-merge", touching),
@@ -294,5 +332,6 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ("netbsd-spans-mixed-constraints", ia32(mixed)),
         ("bounds-at-segment-edges", ia32(edges)),
         ("x86_64-import-top-of-upper-half", import),
+        ("import-cascades-through-four-levels", cascade),
     ]
 }

@@ -2,14 +2,16 @@
 
 use kvafuzz_oracles::vmem::{AllocErrorKind, Mismatch as Verdict, Policy as OPolicy};
 
-use super::adapter::Level;
+use super::adapter::{Level, RangeAllocator, VmemStack, MAX_LEVELS};
+use super::codec::{read_scenario_v1, write_scenario_v1};
 use super::exec::changed_spans;
 use super::{
-    from_verdict, seed_scenarios, AddrSel, Bound, Edge, EdgeAt, Op, Scenario, EDGE_QUANTA,
+    from_verdict, seed_scenarios, AddrSel, Bound, Edge, EdgeAt, Op, Scenario, VmemTarget,
+    EDGE_QUANTA,
 };
 use crate::addr::Arch;
 use crate::harness::campaign::generate;
-use crate::harness::{BugSet, Case, Claim};
+use crate::harness::{BugSet, Case, Claim, Target};
 use crate::vmem::{Policy, Request};
 
 /// The seed scenario called `name`.
@@ -42,6 +44,97 @@ fn decoded_bytes_round_trip() {
         let case = Scenario::decode(&generate(0x766d_656d, 0, k));
         assert_eq!(Scenario::decode(&case.encode()), case, "case {k}");
     }
+}
+
+/// Version 1 is still read as it was: a scenario of at most two levels written in it reads
+/// back whole, and whatever bytes version 1 decodes re-encode (in version 2) to the same
+/// scenario, which is what `kvafuzz corpus migrate` relies on.
+#[test]
+fn version_1_reads_as_it_did_and_migrates() {
+    for (name, s) in seed_scenarios() {
+        if s.imports.len() <= 1 {
+            assert_eq!(read_scenario_v1(&write_scenario_v1(&s)), s, "{name}");
+        }
+    }
+    let mut sources = 0;
+    for k in 0..500 {
+        let old = VmemTarget::decode_version(1, &generate(0x766d_656d, 1, k)).unwrap();
+        assert!(old.imports.len() <= 1, "case {k}");
+        sources += old.imports.len();
+        assert_eq!(Scenario::decode(&old.encode()), old, "case {k}");
+    }
+    assert!(
+        sources > 100,
+        "only {sources} of 500 version 1 cases had a source"
+    );
+    assert_eq!(VmemTarget::decode_version(3, &[]), None);
+}
+
+/// Version 2 draws every depth, and a source op at any level below the arena.
+#[test]
+fn every_depth_and_every_level_is_drawn() {
+    let mut depths = [0; MAX_LEVELS + 1];
+    let mut levels = [0; MAX_LEVELS];
+    for k in 0..2000 {
+        let s = Scenario::decode(&generate(0x766d_656d, 2, k));
+        depths[s.imports.len() + 1] += 1;
+        for op in &s.ops {
+            if let Op::AddSpan { level, .. } | Op::Alloc { level, .. } | Op::FreeAt { level, .. } =
+                op
+            {
+                assert!(level.index() <= s.imports.len(), "case {k}: {op}");
+                levels[level.index()] += 1;
+            }
+        }
+    }
+    assert!(depths[1..].iter().all(|&n| n > 100), "{depths:?}");
+    assert!(levels.iter().all(|&n| n > 100), "{levels:?}");
+}
+
+/// The four-level seed imports through every level and releases back: the production
+/// chain's counters say so level by level (the harness holds them to the model's).
+#[test]
+fn the_four_level_seed_imports_and_releases_at_every_level() {
+    let s = seed("import-cascades-through-four-levels");
+    assert_eq!(s.imports.len() + 1, MAX_LEVELS);
+    assert_trace_has(
+        &s,
+        &[
+            "(imported [0x40000000, 0x40003fff]) (source imported [0x40000000, 0x40007fff]) \
+             (source2 imported [0x40000000, 0x4000ffff])",
+            "(imported [0x40010000, 0x4020ffff]) (source2 imported [0x40010000, 0x4020ffff])",
+        ],
+    );
+    let mut stack = VmemStack::new(&s.shape(), BugSet::NONE).unwrap();
+    let mut live = Vec::new();
+    for op in &s.ops {
+        match *op {
+            Op::AddSpan { level, base, size } => stack.add_span(level, base, size).unwrap(),
+            Op::Alloc { level, req, .. } => {
+                live.push((
+                    level,
+                    stack.alloc(level, &req, Policy::InstantFit).unwrap(),
+                    req.size,
+                ));
+            }
+            Op::AllocSize { size, policy } => {
+                live.push((Level::ARENA, stack.alloc_size(size, policy).unwrap(), size));
+            }
+            Op::Free { .. } => {
+                let (level, addr, size) = live.remove(0);
+                stack.free(level, addr, size).unwrap();
+            }
+            _ => unreachable!("{op}"),
+        }
+    }
+    let moves: Vec<(u64, u64)> = Level::first(MAX_LEVELS)
+        .map(|l| {
+            let c = stack.counts(l).unwrap();
+            assert_eq!((c.in_use, c.imported_spans), (0, 0), "{l}");
+            (c.imports, c.releases)
+        })
+        .collect();
+    assert_eq!(moves, [(1, 1), (2, 2), (2, 2), (0, 0)]);
 }
 
 /// The error seeds replay every typed error of every operation (so a corpus replay runs
@@ -92,7 +185,7 @@ fn edges_resolve_against_the_state() {
     );
 
     let at = |bound, at, quanta, byte| Op::Alloc {
-        level: Level::Arena,
+        level: Level::ARENA,
         req: Request::size(0x1000),
         edge: Some(Edge {
             bound,
@@ -105,12 +198,12 @@ fn edges_resolve_against_the_state() {
     let s = Scenario {
         arch: Arch::X86_64,
         quantum_shift: 12,
-        import: None,
+        imports: Vec::new(),
         ops: vec![
             // Nothing live and no span yet: the point is 0.
             at(Bound::Min, EdgeAt::LiveEnd(0), 1, 0),
             Op::AddSpan {
-                level: Level::Arena,
+                level: Level::ARENA,
                 base: 0x10000,
                 size: 0x10000,
             },
@@ -134,7 +227,7 @@ fn edges_resolve_against_the_state() {
                 size: 0x1000,
             },
             Op::FreeAt {
-                level: Level::Arena,
+                level: Level::ARENA,
                 addr: AddrSel::LiveEdge {
                     handle: 4,
                     end: true,
@@ -166,7 +259,7 @@ fn edges_resolve_against_the_state() {
 #[test]
 fn edges_encode_exactly_or_clamped() {
     let alloc = |req, edge| Op::Alloc {
-        level: Level::Arena,
+        level: Level::ARENA,
         req,
         edge: Some(edge),
         policy: Policy::FirstFit,
@@ -180,7 +273,7 @@ fn edges_encode_exactly_or_clamped() {
     let scenario = |ops| Scenario {
         arch: Arch::X86_64,
         quantum_shift: 12,
-        import: None,
+        imports: Vec::new(),
         ops,
     };
     let exact = scenario(vec![
@@ -200,7 +293,7 @@ fn edges_encode_exactly_or_clamped() {
         ),
         alloc(Request::size(0x1000), edge(Bound::Max, 0, 0)),
         Op::FreeAt {
-            level: Level::Arena,
+            level: Level::ARENA,
             addr: AddrSel::LiveEdge {
                 handle: 7,
                 end: false,
