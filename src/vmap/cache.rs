@@ -83,17 +83,19 @@ impl VmapSpace {
 
         // The starting point: ALIGN(cache end, align), or the aligned window start.
         if let Some(cs) = st.area {
-            let at = self
-                .areas
-                .get(&cs)
-                .map(|cached| self.cache_start(self.va_end(cs, cached), a));
+            // One look-up gives the cached area and the areas after it (Linux's loop starts
+            // with `first` = the cached area itself; it never holds the candidate).
+            let mut rest = self.areas.range((Bound::Included(cs), Bound::Unbounded));
+            let at = match rest.next() {
+                Some((&k, cached)) if k == cs => Some(self.cache_start(self.va_end(cs, cached), a)),
+                _ => None,
+            };
             match at {
                 Some(addr) if addr >= u128::from(c.ws) => {
                     #[cfg(test)]
                     {
                         st.hits += 1;
                     }
-                    let rest = self.areas.range((Bound::Excluded(cs), Bound::Unbounded));
                     return self.cache_walk(st, c, fit_size, addr, rest);
                 }
                 // goto nocache: the cached area lies below this window.

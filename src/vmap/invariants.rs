@@ -9,15 +9,17 @@ use crate::addr::PAGE_SIZE;
 
 pub(super) fn check(s: &VmapSpace) -> Result<(), InvariantError> {
     let (lo, hi) = (s.cfg.start, s.cfg.last);
-    let mut prev: Option<(u64, u64)> = None; // (start, last) of the previous area
-    let (mut busy, mut busy_pages, mut lazy_pages, mut used) = (0u64, 0u64, 0u64, 0u128);
+    // (start, last) of the previous area.
+    let mut prev: Option<(u64, u64)> = None;
+    // Sums in u128: a seeded bug may leave overlapping areas whose pages add up past u64.
+    let (mut busy, mut busy_pages, mut lazy_pages, mut used) = (0u64, 0u128, 0u128, 0u128);
     let mut lazy_starts = Vec::new();
     for (&start, a) in &s.areas {
         let guard = if a.guard { PAGE_SIZE } else { 0 };
         let last = start.checked_add(a.extent.wrapping_sub(1));
-        if start % PAGE_SIZE != 0
+        if !start.is_multiple_of(PAGE_SIZE)
             || a.pages == 0
-            || a.pages % PAGE_SIZE != 0
+            || !a.pages.is_multiple_of(PAGE_SIZE)
             || a.pages.checked_add(guard) != Some(a.extent)
             || last != Some(a.last)
         {
@@ -38,7 +40,7 @@ pub(super) fn check(s: &VmapSpace) -> Result<(), InvariantError> {
             }
         }
         prev = Some((start, a.last));
-        let pages = a.extent / PAGE_SIZE;
+        let pages = u128::from(a.extent / PAGE_SIZE);
         match a.state {
             AreaState::Busy => {
                 busy += 1;
@@ -59,10 +61,10 @@ pub(super) fn check(s: &VmapSpace) -> Result<(), InvariantError> {
             listed: s.lazy.len() as u64,
         });
     }
-    if lazy_pages != s.lazy_pages {
+    if lazy_pages != u128::from(s.lazy_pages) {
         return Err(InvariantError::LazyPagesWrong {
             recorded: s.lazy_pages,
-            counted: lazy_pages,
+            counted: u64::try_from(lazy_pages).unwrap_or(u64::MAX),
         });
     }
     if s.lazy_pages > s.cfg.lazy_max_pages {
@@ -73,11 +75,7 @@ pub(super) fn check(s: &VmapSpace) -> Result<(), InvariantError> {
     }
     for (counter, recorded, counted) in [
         ("busy", u128::from(s.busy), u128::from(busy)),
-        (
-            "busy_pages",
-            u128::from(s.busy_pages),
-            u128::from(busy_pages),
-        ),
+        ("busy_pages", u128::from(s.busy_pages), busy_pages),
         ("used bytes", s.used, used),
     ] {
         if recorded != counted {

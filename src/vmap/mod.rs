@@ -236,7 +236,7 @@ struct Placement {
 impl VmapSpace {
     /// An empty space over `[cfg.start, cfg.last]` searched with `strategy`.
     pub fn new(cfg: VmapConfig, strategy: Strategy) -> Result<VmapSpace, CreateError> {
-        if cfg.start % PAGE_SIZE != 0
+        if !cfg.start.is_multiple_of(PAGE_SIZE)
             || cfg.last % PAGE_SIZE != PAGE_SIZE - 1
             || cfg.start > cfg.last
         {

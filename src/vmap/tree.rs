@@ -406,7 +406,7 @@ impl FreeTree {
 fn fit_in(start: u64, last: u64, c: &Checked) -> Option<u64> {
     let a = align_up_wide(u128::from(start.max(c.ws)), c.align);
     let end = a + u128::from(c.extent);
-    (end <= u128::from(last) + 1).then(|| a as u64)
+    (end <= u128::from(last) + 1).then_some(a as u64)
 }
 
 impl super::VmapSpace {
