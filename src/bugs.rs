@@ -67,10 +67,37 @@ pub enum Bug {
     /// the request's constraints): the unconstrained fast path also takes requests with
     /// address bounds, so the recent segment or a list head is handed out outside them.
     FastPathSkipsBounds,
+    /// Linux 2010 (seed 002, ANCHORS 6 #2: Nick Piggin's first vmap area cache, corrected by
+    /// Hugh Dickins): the cache's hole test `size <= cached_hole_size` and the walk's
+    /// `addr + size > first->va_start` forget the guard page, so an area is placed where its
+    /// guard page overlaps the next area.
+    CacheHoleForgetsGuard,
+    /// Linux 2010 (seed 002, ANCHORS 6 #1: the `BUG_ON(first->va_start < addr)` Hugh Dickins
+    /// hit with 0x4000 and 0x8000 alignments): a search from the free-area cache starts at
+    /// the cached area's end without re-aligning it, so an alignment above a page is not
+    /// honoured.
+    CacheStartNotRealigned,
+    /// Linux 2013 (ANCHORS 6 #3, Hugh Dickins' question in seed 002): `va_end = addr + size`
+    /// is 0 for an area ending at the top of the space; the walk that steps past it restarts
+    /// at `ALIGN(0)` and places the next request at address 0, outside the window.
+    TopEndWrapsToZero,
+    /// Linux 2019 (ANCHORS 6 #4): ALIGN() of a huge alignment wraps to 0 near the top of the
+    /// space and the `addr < vstart` check is missing, so the walk places the request at 0.
+    AlignWrapsToZero,
+    /// Linux 2019-2021 (ANCHORS 6 #6, the vmap free-space tree): the augmented search asks
+    /// each subtree for `size + align - 1` bytes and misses blocks that fit exactly once
+    /// aligned (spurious failure or a higher address).
+    TreePadsByAlign,
+    /// A lazily freed vmap range is handed out again before its purge, i.e. before the TLB
+    /// flush: CPUs may still translate it through the previous owner's stale entries.
+    LazyReusedBeforePurge,
+    /// The vmap purge flushes `[min start, max start]` instead of reaching the highest purged
+    /// area's end: the rest of that area keeps its stale TLB entries.
+    PurgeFlushesToMaxStart,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 18] = [
+pub const ALL_BUGS: [Bug; 25] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -89,6 +116,13 @@ pub const ALL_BUGS: [Bug; 18] = [
     Bug::TablePageFreedWithEntries,
     Bug::NonCanonicalAccepted,
     Bug::FlushWrongRange,
+    Bug::CacheHoleForgetsGuard,
+    Bug::CacheStartNotRealigned,
+    Bug::TopEndWrapsToZero,
+    Bug::AlignWrapsToZero,
+    Bug::TreePadsByAlign,
+    Bug::LazyReusedBeforePurge,
+    Bug::PurgeFlushesToMaxStart,
 ];
 
 impl Bug {
@@ -113,6 +147,13 @@ impl Bug {
             Bug::InstantFitNoFallback => "instant-fit-no-fallback",
             Bug::ImportIgnoresMinmax => "import-ignores-minmax",
             Bug::FastPathSkipsBounds => "fast-path-skips-bounds",
+            Bug::CacheHoleForgetsGuard => "cache-hole-forgets-guard",
+            Bug::CacheStartNotRealigned => "cache-start-not-realigned",
+            Bug::TopEndWrapsToZero => "top-end-wraps-to-zero",
+            Bug::AlignWrapsToZero => "align-wraps-to-zero",
+            Bug::TreePadsByAlign => "tree-pads-by-align",
+            Bug::LazyReusedBeforePurge => "lazy-reused-before-purge",
+            Bug::PurgeFlushesToMaxStart => "purge-flushes-to-max-start",
         }
     }
 

@@ -22,6 +22,7 @@ extern crate alloc;
 
 pub mod addr;
 pub mod mmu;
+pub mod vmap;
 pub mod vmem;
 pub mod vmmap;
 
