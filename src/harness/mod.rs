@@ -53,6 +53,7 @@ pub mod minimize;
 pub mod mmu;
 pub mod recent;
 pub mod target;
+pub mod vmap;
 pub mod vmem;
 pub mod vmmap;
 
@@ -133,8 +134,10 @@ mod tests {
     fn every_seeded_bug_is_found_and_minimized() {
         use super::campaign::{run_campaign, CampaignConfig};
         use super::*;
-        /// Longest minimized case accepted (ops).
-        const MAX_MINIMIZED_OPS: usize = 12;
+        /// Longest minimized case accepted (ops): vmap's top-end-wraps-to-zero needs a
+        /// space ending at the top filled to its last page before the wrapped end shows,
+        /// which takes 14 allocations at seed 1 (the minimizer removes ops, never merges them).
+        const MAX_MINIMIZED_OPS: usize = 16;
         for target in REGISTRY.iter().copied() {
             for &bug in target.bugs() {
                 let bugs = BugSet::only(bug);

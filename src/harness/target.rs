@@ -249,6 +249,7 @@ pub static REGISTRY: &[&dyn AnyTarget] = &[
     &super::vmem::VmemTarget,
     &super::vmmap::VmmapTarget,
     &super::mmu::MmuTarget,
+    &super::vmap::VmapTarget,
 ];
 
 /// The registered target called `name`.

@@ -1,0 +1,104 @@
+//! The `vmap` target: Linux's vmalloc address-space allocator ([`crate::vmap::VmapSpace`]) with
+//! its three search strategies run side by side on the same ops, judged after every op by
+//! `kvafuzz_oracles::vmap::VmapModel`.
+//!
+//! ## 1. What it checks
+//!
+//! Seed 002's promise is that the free-area cache does not change allocation patterns; the
+//! 2019 augmented tree made the same promise. So every op runs on three spaces (the naive
+//! walk, the 2011 cache, the 2019 tree) and on the model, and every space must give exactly
+//! the model's answer: the lowest fit honouring alignment, the request's window and the
+//! guard pages, or the error the contract's precedence names; the same purge (which areas,
+//! which pages, and the flush range up to the highest end, guard page included) at the same
+//! op, whether a free crossed the lazy limit or an allocation purged and retried. After every
+//! op each space's `check_invariants()` runs (busy, lazy and free ranges partition the space;
+//! the cache's state is real; every tree node's subtree maximum is right) and its areas, lazy
+//! pages and counters are compared with the model's.
+//!
+//! ## 2. Decoding
+//!
+//! Header: the space (at IA-32's, x86_64's or LA57's vmalloc start, ending at the top of the
+//! 32- or 64-bit space, at address 0, or raw bounds the space may refuse), the lazy limit (0,
+//! a few pages, Linux's 32 MiB x log2(CPUs), raw), the swarm mask. Ops: `alloc` (sizes in
+//! pages as test_vmalloc draws them, unaligned bytes, sizes whose rounding wraps; alignments
+//! of a page, up to 8 MiB, `1 << 0..63`, 0 and raw; a window of pages from the start, the
+//! last pages, or raw; a guard page three times in four), `free` of a live area by handle,
+//! `free_at` of a selected address (a lazily freed area's start: a double free; a live area's
+//! start plus some pages: an interior pointer or its guard; raw), and `purge`.
+//!
+//! ## 3. Files
+//!
+//! `scenario.rs` (the ops and their printing), `codec.rs` (bytes), `exec.rs` (the spaces
+//! against the model), `seeds.rs` (test_vmalloc's shapes, the tops of the 32- and 64-bit
+//! spaces), `tests.rs`.
+
+mod codec;
+mod exec;
+mod scenario;
+mod seeds;
+#[cfg(test)]
+mod tests;
+
+pub use codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START};
+pub use scenario::{AddrSel, Op, Scenario, WindowSel};
+pub use seeds::seed_scenarios;
+
+use super::{BugSet, Case, Finding, Stats, Target};
+
+impl Case for Scenario {
+    fn decode(data: &[u8]) -> Scenario {
+        codec::decode(data)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    fn header(&self) -> String {
+        self.header_line()
+    }
+
+    type Op = Op;
+
+    fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    fn with_ops(&self, ops: Vec<Op>) -> Scenario {
+        Scenario {
+            ops,
+            ..self.clone()
+        }
+    }
+
+    fn execute(&self, bugs: BugSet, trace: Option<&mut String>) -> Result<Stats, Finding> {
+        exec::execute(self, bugs, trace)
+    }
+}
+
+/// The `vmap` target (Linux's vmalloc allocator, three strategies) in the registry.
+pub struct VmapTarget;
+
+impl Target for VmapTarget {
+    const NAME: &'static str = "vmap";
+    const ABOUT: &'static str = "vmalloc areas (walk, free-area cache, augmented tree side by side; guard pages, windows, lazy purge, the top of the space) vs the vmap oracle";
+    const VERSION: u16 = 1;
+    #[cfg(feature = "seeded-bugs")]
+    const BUGS: &'static [crate::bugs::Bug] = {
+        use crate::bugs::Bug;
+        &[
+            Bug::CacheHoleForgetsGuard,
+            Bug::CacheStartNotRealigned,
+            Bug::TopEndWrapsToZero,
+            Bug::AlignWrapsToZero,
+            Bug::TreePadsByAlign,
+            Bug::LazyReusedBeforePurge,
+            Bug::PurgeFlushesToMaxStart,
+        ]
+    };
+    type Scenario = Scenario;
+
+    fn seeds() -> Vec<(&'static str, Scenario)> {
+        seed_scenarios()
+    }
+}
