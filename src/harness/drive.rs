@@ -3,6 +3,7 @@
 //! model's, trace it, and turn the first failure into a typed [`Finding`]. A panic during an
 //! op (or the checks after it) is caught here, so its finding names the op too.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::panic::{self, AssertUnwindSafe};
 
@@ -70,6 +71,47 @@ fn guarded(
     }
 }
 
+thread_local! {
+    /// Whether the [`drive`] running on this thread writes a trace. Campaigns, fuzz engines
+    /// and the corpus test do not, and then an op's outcome text would be formatted only to
+    /// be dropped: a quarter of the time of a cheap op. [`outcome!`] reads this.
+    static TRACING: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether the op being stepped has a trace to write its outcome into (see [`outcome!`]).
+pub fn tracing() -> bool {
+    TRACING.with(Cell::get)
+}
+
+/// `format!` for the outcome text a [`Machine::step`] returns: formatted only when the
+/// running [`drive`] writes a trace, else an empty string (which does not allocate).
+#[macro_export]
+macro_rules! outcome {
+    ($($arg:tt)*) => {
+        if $crate::harness::drive::tracing() {
+            ::std::format!($($arg)*)
+        } else {
+            ::std::string::String::new()
+        }
+    };
+}
+
+/// Sets [`TRACING`] for the life of a [`drive`], and puts the old value back when it ends,
+/// even by a panic (drives nest: a minimizer's re-runs inside a traced command).
+struct TracingScope(bool);
+
+impl TracingScope {
+    fn set(on: bool) -> TracingScope {
+        TracingScope(TRACING.with(|t| t.replace(on)))
+    }
+}
+
+impl Drop for TracingScope {
+    fn drop(&mut self) {
+        TRACING.with(|t| t.set(self.0));
+    }
+}
+
 /// Runs `ops` through `m`, checking after each; appends a line per op to `trace`.
 pub fn drive<M: Machine>(
     target: &'static str,
@@ -77,6 +119,7 @@ pub fn drive<M: Machine>(
     ops: &[M::Op],
     mut trace: Option<&mut String>,
 ) -> Result<Stats, Finding> {
+    let _tracing = TracingScope::set(trace.is_some());
     for (i, op) in ops.iter().enumerate() {
         let r = guarded(|stage| {
             let outcome = m.step(op).map_err(|mismatch| {
@@ -199,6 +242,8 @@ mod tests {
         fail: Fail,
         done: usize,
         stats: Stats,
+        /// [`tracing`] as each step saw it.
+        tracing: Vec<bool>,
     }
 
     impl Toy {
@@ -207,6 +252,7 @@ mod tests {
                 fail,
                 done: 0,
                 stats: Stats::default(),
+                tracing: Vec::new(),
             }
         }
     }
@@ -218,6 +264,7 @@ mod tests {
             let i = self.done;
             self.done += 1;
             self.stats.count(true);
+            self.tracing.push(tracing());
             if self.fail == Fail::PanicInStep(i) {
                 panic!("step {i} broke");
             }
@@ -349,6 +396,29 @@ mod tests {
         );
         assert!(!trace.contains("verdict"), "{trace}");
         assert_eq!(f.signature(), "oracle: count: expected Ok, got Ok");
+    }
+
+    /// Outcome texts are formatted only for a trace; the flag is restored after a drive,
+    /// also one that ends in a panic.
+    #[test]
+    fn outcomes_are_formatted_only_for_a_trace() {
+        assert!(tracing(), "outside any drive");
+        let mut quiet = Toy::new(Fail::Mismatch(usize::MAX));
+        drive("vmem", &mut quiet, &[1, 2], None).unwrap();
+        assert_eq!(quiet.tracing, [false, false]);
+        assert!(tracing());
+        let mut traced = Toy::new(Fail::Mismatch(usize::MAX));
+        drive("vmem", &mut traced, &[1, 2], Some(&mut String::new())).unwrap();
+        assert_eq!(traced.tracing, [true, true]);
+        let r = panic::catch_unwind(|| {
+            let _scope = TracingScope::set(false);
+            assert!(!tracing());
+            let _ = outcome!("{}", 1);
+            panic!("inside");
+        });
+        assert!(r.is_err());
+        assert!(tracing(), "restored after a panic");
+        assert_eq!(outcome!("{:#x}", 16), "0x10");
     }
 
     #[test]

@@ -188,6 +188,7 @@ impl PhysMem {
     }
 
     /// Entry `i` of the table in `f`, widened to 64 bits.
+    #[inline]
     pub fn read(&self, f: Frame, i: TableIndex) -> u64 {
         read_data(&self.page(f).data, i.get())
     }
@@ -225,7 +226,9 @@ impl PhysMem {
     }
 }
 
-/// Entry `i` of `data` (widened).
+/// Entry `i` of `data` (widened). Inlined: the invariant walk reads every entry of every
+/// table after each op.
+#[inline]
 pub fn read_data(data: &TableData, i: usize) -> u64 {
     match data {
         TableData::Narrow(t) => t[i] as u64,
@@ -235,6 +238,7 @@ pub fn read_data(data: &TableData, i: usize) -> u64 {
 }
 
 /// Number of entries of `data`.
+#[inline]
 pub fn data_len(data: &TableData) -> usize {
     match data {
         TableData::Narrow(t) => t.len(),

@@ -22,6 +22,7 @@ use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CpuId, Flush, Mmu, MmuConfig, NewError,
     PageFlags, TlbEntry, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
 };
+use crate::outcome;
 
 /// Most live address spaces (the kernel's included) a scenario creates; further
 /// `CreateSpace` ops are skipped. Bounds the per-op state comparison (spaces x watched
@@ -433,7 +434,7 @@ impl Executor {
             self.remember(asid, va, len, page_size);
             self.changed = true;
         }
-        Ok(format!(
+        Ok(outcome!(
             "{asid} va {va:#x} flags {:#x}: {}",
             flags.bits(),
             show(&got)
@@ -501,7 +502,7 @@ impl Executor {
                     self.live.retain(|&a| a != asid);
                     self.changed = true;
                 }
-                Ok(format!("{asid}: {}", show(&g)))
+                Ok(outcome!("{asid}: {}", show(&g)))
             }
             Op::Map {
                 space,
@@ -516,7 +517,7 @@ impl Executor {
                 let flags = fit_flags(arch, flags, va);
                 if let Some(pages) = len.checked_div(page_size) {
                     if pages > MAX_STEP_PAGES && pages <= MAX_MAP_PAGES {
-                        return Ok(format!("skipped ({pages} pages > MAX_STEP_PAGES)"));
+                        return Ok(outcome!("skipped ({pages} pages > MAX_STEP_PAGES)"));
                     }
                 }
                 let got = self
@@ -598,7 +599,7 @@ impl Executor {
                     self.take_flush(token, asid, pred, flush);
                     self.changed = true;
                 }
-                Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+                Ok(outcome!("{asid} va {va:#x}: {}", show(&g)))
             }
             Op::Translate { point } => {
                 let (asid, va) = self.point(point);
@@ -617,7 +618,7 @@ impl Executor {
                         &got,
                     ));
                 }
-                Ok(format!("{asid} va {va:#x}: {}", show(&got)))
+                Ok(outcome!("{asid} va {va:#x}: {}", show(&got)))
             }
             Op::Access {
                 cpu,
@@ -662,7 +663,7 @@ impl Executor {
                         .record_fill(u32::from(cpu), page(t.page_base, t.page_size));
                     self.watch(va);
                 }
-                Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+                Ok(outcome!("{asid} va {va:#x}: {}", show(&g)))
             }
             Op::Tlb { cpu, op } => {
                 let c = CpuId(u32::from(cpu));
@@ -728,11 +729,11 @@ impl Executor {
                         ));
                     }
                 }
-                Ok(format!("{got:?}"))
+                Ok(outcome!("{got:?}"))
             }
             Op::ApplyHeldFlushes => {
                 let n = self.apply_held();
-                Ok(format!("applied {n} token(s)"))
+                Ok(outcome!("applied {n} token(s)"))
             }
         }
     }
@@ -819,7 +820,7 @@ impl Executor {
             self.watch(va);
             self.changed = true;
         }
-        Ok(format!("{asid} va {va:#x}: {}", show(&g)))
+        Ok(outcome!("{asid} va {va:#x}: {}", show(&g)))
     }
 
     /// A stale TLB hit is legal only under a held token (module comment, section 2).
@@ -845,7 +846,7 @@ impl Executor {
         } else if current != model_now {
             "its current translation differs from the model's"
         } else {
-            return Ok(format!(
+            return Ok(outcome!(
                 "{asid} va {va:#x}: stale (legal: a held flush covers it): {:x?}",
                 s.cached
             ));

@@ -17,6 +17,7 @@ use crate::harness::finding::variant_path;
 use crate::harness::{
     BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
 };
+use crate::outcome;
 use crate::vmap::{
     AllocError, AreaState, FreeError, Purge, Strategy, VmapConfig, VmapRequest, VmapSpace,
     ALL_STRATEGIES,
@@ -198,7 +199,7 @@ impl Executor {
     fn judge_purges(
         &mut self,
         check: &str,
-        args: &str,
+        args: impl Fn() -> String,
         expected: Option<PurgeRecord>,
     ) -> Result<(), Mismatch> {
         for space in &mut self.spaces {
@@ -206,7 +207,7 @@ impl Executor {
             if let Err(v) = ov::judge_purge(expected, actual) {
                 return Err(from_verdict(
                     format!("{check} {} purge", space.strategy().name()),
-                    args.to_string(),
+                    args(),
                     Claim::value(&expected),
                     v,
                 ));
@@ -229,7 +230,7 @@ impl Executor {
             window,
             guard,
         };
-        let args = match window {
+        let args = || match window {
             Some((s, l)) => format!("size {size:#x} align {align:#x} window [{s:#x}, {l:#x}]"),
             None => format!("size {size:#x} align {align:#x}"),
         };
@@ -240,7 +241,7 @@ impl Executor {
             if let Err(v) = self.model.judge_alloc(size, align, window, guard, actual) {
                 return Err(from_verdict(
                     format!("alloc {}", space.strategy().name()),
-                    args,
+                    args(),
                     Claim::value(&expected),
                     v,
                 ));
@@ -249,18 +250,18 @@ impl Executor {
         }
         self.count(&answer);
         let outcome = self.model.alloc(size, align, window, guard);
-        self.judge_purges("alloc", &args, outcome.purge)?;
+        self.judge_purges("alloc", args, outcome.purge)?;
         if let Ok(addr) = answer {
             self.live.push(addr);
         }
         Ok(match outcome.purge {
-            Some(p) => format!("{answer:x?} (after a purge of {p:x?})"),
-            None => format!("{answer:x?}"),
+            Some(p) => outcome!("{answer:x?} (after a purge of {p:x?})"),
+            None => outcome!("{answer:x?}"),
         })
     }
 
     fn free(&mut self, addr: u64) -> Result<String, Mismatch> {
-        let args = format!("{addr:#x}");
+        let args = || format!("{addr:#x}");
         let expected = self.model.predict_free(addr);
         let mut answer = Ok(());
         for space in &mut self.spaces {
@@ -268,7 +269,7 @@ impl Executor {
             if actual != expected {
                 return Err(Mismatch::values(
                     format!("free {}", space.strategy().name()),
-                    args,
+                    args(),
                     &expected,
                     &actual,
                 ));
@@ -277,13 +278,13 @@ impl Executor {
         }
         self.count(&answer);
         let outcome = self.model.free(addr);
-        self.judge_purges("free", &args, outcome.purge)?;
+        self.judge_purges("free", args, outcome.purge)?;
         if answer.is_ok() {
             self.live.retain(|&a| a != addr);
         }
         Ok(match outcome.purge {
-            Some(p) => format!("{addr:#x}: {answer:x?}, purged {p:x?}"),
-            None => format!("{addr:#x}: {answer:x?}"),
+            Some(p) => outcome!("{addr:#x}: {answer:x?}, purged {p:x?}"),
+            None => outcome!("{addr:#x}: {answer:x?}"),
         })
     }
 
@@ -293,8 +294,8 @@ impl Executor {
         }
         let expected = self.model.purge();
         self.stats.count(true);
-        self.judge_purges("purge", "", expected)?;
-        Ok(format!("{expected:x?}"))
+        self.judge_purges("purge", String::new, expected)?;
+        Ok(outcome!("{expected:x?}"))
     }
 
     /// One space's state against the model's.

@@ -11,10 +11,11 @@ use kvafuzz_oracles::vmem::{
 use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
 use super::scenario::{AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
-use crate::harness::drive::{drive, Machine};
+use crate::harness::drive::{drive, tracing, Machine};
 use crate::harness::finding::variant_path;
 use crate::harness::recent::Recent;
 use crate::harness::{BrokenInvariant, Claim, Finding, Mismatch, StateDiff, Stats, Target};
+use crate::outcome;
 use crate::vmem::{Policy, Request};
 
 /// How many freed allocations are remembered for double frees.
@@ -286,7 +287,9 @@ impl<A: RangeAllocator> Executor<A> {
                 Bound::Min => req.minaddr = v,
                 Bound::Max => req.maxaddr = v,
             }
-            let _ = write!(out, "({} {v:#x}) ", e.bound.field());
+            if tracing() {
+                let _ = write!(out, "({} {v:#x}) ", e.bound.field());
+            }
         }
         let actual = if plain {
             self.alloc.alloc_size(req.size, policy)
@@ -310,7 +313,7 @@ impl<A: RangeAllocator> Executor<A> {
             ),
             a => a,
         };
-        if !caps.complete && judged == Err(AllocErrorKind::NoSpace) {
+        if tracing() && !caps.complete && judged == Err(AllocErrorKind::NoSpace) {
             if let Ok(p) = self.model_at(level).predict_alloc(&oreq(&req), opolicy) {
                 let _ = write!(out, "refused although {p:#x} was free (not complete): ");
             }
@@ -331,6 +334,9 @@ impl<A: RangeAllocator> Executor<A> {
                 addr,
                 size: req.size,
             });
+        }
+        if !tracing() {
+            return Ok(out);
         }
         let _ = write!(out, "{actual:x?}");
         for (l, spans) in Level::first(self.model.depth())
@@ -386,7 +392,7 @@ impl<A: RangeAllocator> Executor<A> {
                 if actual.is_ok() {
                     self.model.add_span(level.index(), base, size);
                 }
-                Ok(format!("{actual:x?}"))
+                Ok(outcome!("{actual:x?}"))
             }
             Op::AllocSize { size, policy } => {
                 self.execute_alloc(Level::ARENA, Request::size(size), None, policy, true)
@@ -410,7 +416,7 @@ impl<A: RangeAllocator> Executor<A> {
                     (Err(_), Err(k)) if !caps.typed_errors => Err(k),
                     // Not complete: a refusal of a free range changes nothing.
                     (Err(_), Ok(_)) if !caps.complete => {
-                        return Ok(format!("at {addr:#x}: {actual:x?} (not complete)"));
+                        return Ok(outcome!("at {addr:#x}: {actual:x?} (not complete)"));
                     }
                     (a, _) => a,
                 };
@@ -427,7 +433,7 @@ impl<A: RangeAllocator> Executor<A> {
                         size,
                     });
                 }
-                Ok(format!("at {addr:#x}: {actual:x?}"))
+                Ok(outcome!("at {addr:#x}: {actual:x?}"))
             }
             Op::Free { handle } => {
                 if self.live.is_empty() {
@@ -446,7 +452,7 @@ impl<A: RangeAllocator> Executor<A> {
                 if let Some(above) = level.above() {
                     let spans = self.model_at(above).spans();
                     if spans.iter().any(|&(s, _, imported)| imported && s == addr) {
-                        return Ok(format!("skipped (span imported by the {above})"));
+                        return Ok(outcome!("skipped (span imported by the {above})"));
                     }
                 }
                 self.free(level, addr, size)
@@ -477,7 +483,7 @@ impl<A: RangeAllocator> Executor<A> {
                 self.freed.push(l);
             }
         }
-        Ok(format!("free {addr:#x} size {size:#x}: {actual:x?}"))
+        Ok(outcome!("free {addr:#x} size {size:#x}: {actual:x?}"))
     }
 
     /// The allocator's spans and allocations, level by level, equal the model's.

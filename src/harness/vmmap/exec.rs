@@ -15,6 +15,7 @@ use super::VmmapTarget;
 use crate::addr::{Arch, Range};
 use crate::harness::drive::{setup_finding, Machine};
 use crate::harness::{BrokenInvariant, BugSet, Claim, Finding, Mismatch, StateDiff, Stats, Target};
+use crate::outcome;
 use crate::vmmap::{
     Entry, FindspaceError, MapAnywhereError, MapFixedError, Strategy, UnmapError, VmMap,
 };
@@ -232,7 +233,7 @@ impl Executor {
                         &actual,
                     ));
                 }
-                Ok(format!(
+                Ok(outcome!(
                     "({start:#x}, {length:#x}, {align:#x}) {s}: {actual:x?}"
                 ))
             }
@@ -272,7 +273,7 @@ impl Executor {
                         &lin,
                     ));
                 }
-                Ok(format!(
+                Ok(outcome!(
                     "({start:#x}, {length:#x}, {align:#x}) both: {lin:x?}"
                 ))
             }
@@ -289,7 +290,7 @@ impl Executor {
                         &actual,
                     ));
                 }
-                Ok(format!("({length:#x}, {align:#x}): {actual:x?}"))
+                Ok(outcome!("({length:#x}, {align:#x}): {actual:x?}"))
             }
             Op::MapAnywhereFrom {
                 start,
@@ -309,7 +310,7 @@ impl Executor {
                         &actual,
                     ));
                 }
-                Ok(format!(
+                Ok(outcome!(
                     "({start:#x}, {length:#x}, {align:#x}): {actual:x?}"
                 ))
             }
@@ -363,7 +364,7 @@ impl Executor {
                 &actual,
             ));
         }
-        Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
+        Ok(outcome!("({addr:#x}, {length:#x}): {actual:x?}"))
     }
 
     /// `unmap` on the map and the model, judged.
@@ -379,7 +380,7 @@ impl Executor {
                 &actual,
             ));
         }
-        Ok(format!("({addr:#x}, {length:#x}): {actual:x?}"))
+        Ok(outcome!("({addr:#x}, {length:#x}): {actual:x?}"))
     }
 
     /// The map's entries (ranges and tags) equal the model's.

@@ -35,6 +35,7 @@ use kvafuzz_oracles::sharing as os;
 use super::scenario::half;
 use crate::addr::{Arch, RangeError, PAGE_SIZE};
 use crate::harness::{Claim, Mismatch};
+use crate::outcome;
 use crate::vmmap::segment::MAX_SHARING_SEGMENTS;
 use crate::vmmap::{segment_sharing, ObjectMapping, Sharing, SharingError};
 
@@ -44,7 +45,7 @@ pub(super) fn judge(arch: Arch, model: &MapModel) -> Result<String, Mismatch> {
     let [(n0, raw), (n1, pages)] = inputs(arch, model);
     let raw = judge_sharing(arch, n0, &raw)?;
     let pages = judge_sharing(arch, n1, &pages)?;
-    Ok(format!("segment_sharing {raw}; {pages}"))
+    Ok(outcome!("segment_sharing {raw}; {pages}"))
 }
 
 /// The two derived inputs of the module comment, named, from the entries of `model`.
@@ -273,7 +274,7 @@ fn judge_sharing(arch: Arch, name: &str, input: &[ObjectMapping]) -> Result<Stri
     let plain: Vec<os::Mapping> = input.iter().map(oracle_mapping).collect();
     let expected = match os::validate(&g, &plain) {
         Ok(pairs) if pairs > SHARING_CHECK_SEGMENTS => {
-            return Ok(format!("{name}: {pairs} segments, not counted"));
+            return Ok(outcome!("{name}: {pairs} segments, not counted"));
         }
         Ok(_) => Ok(os::count(&g, &plain)),
         Err(e) => Err(e),
