@@ -262,7 +262,29 @@ impl Mmu {
         let g = self.geo;
         let page = self.phys.page(t);
         let span = g.entry_span(level);
-        for i in 0..g.entries(level) {
+        // Only the entries whose span can meet [first, last]: the indices of the range's
+        // ends where they lie in this table (at the root, where both ends do, if in order).
+        let table_last = if level == g.top() {
+            u64::MAX
+        } else {
+            base.saturating_add((span - 1).saturating_add(span * (g.entries(level) as u64 - 1)))
+        };
+        let lo = if level == g.top() || first > base {
+            g.index(first.max(base), level).get()
+        } else {
+            0
+        };
+        let hi = if level == g.top() || last < table_last {
+            g.index(last.min(table_last), level).get()
+        } else {
+            g.entries(level) - 1
+        };
+        let (lo, hi) = if lo <= hi {
+            (lo, hi)
+        } else {
+            (0, g.entries(level) - 1)
+        };
+        for i in lo..=hi {
             let e = read_data(&page.data, i);
             if !present(e) {
                 continue;

@@ -34,13 +34,16 @@
 
 mod codec;
 mod exec;
+mod pages;
 mod scenario;
 mod seeds;
 #[cfg(test)]
 mod tests;
 
 pub use codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START};
-pub use scenario::{AddrSel, Op, Scenario, WindowSel};
+pub use scenario::{
+    AccessSel, AddrSel, Op, Scenario, WindowSel, CASE_TLB_ENTRIES, MAX_CASE_CPUS, MAX_CASE_FRAMES,
+};
 pub use seeds::seed_scenarios;
 
 use super::{BugSet, Case, Finding, Stats, Target};
@@ -94,6 +97,8 @@ impl Target for VmapTarget {
             Bug::TreePadsByAlign,
             Bug::LazyReusedBeforePurge,
             Bug::PurgeFlushesToMaxStart,
+            Bug::VfreeFlushesNothing,
+            Bug::GuardPageMapped,
         ]
     };
     type Scenario = Scenario;
