@@ -293,10 +293,10 @@ impl Pages {
         match got {
             Ok(t) if want.answer == Ok(t.pa) && t.page_size == PAGE_SIZE => {
                 self.flushes.record_fill(u32::from(c), page(t.page_base));
-                Ok((outcome!("{:#x} ({})", t.pa, want.what), ok))
+                Ok((outcome!("cpu{c}: {:#x} ({})", t.pa, want.what), ok))
             }
             Err(AccessError::Stale(s)) => self.judge_stale(c, addr, &want, s).map(|t| (t, ok)),
-            Err(e) if want.answer == Err(e) => Ok((outcome!("{e:?} ({})", want.what), ok)),
+            Err(e) if want.answer == Err(e) => Ok((outcome!("cpu{c}: {e:?} ({})", want.what), ok)),
             got => Err(Mismatch::new(
                 "access",
                 args(),
@@ -335,7 +335,7 @@ impl Pages {
             (Some(_), Ok(())) if s.cpu != CpuId(u32::from(c)) => "reported for another CPU",
             (Some(_), Ok(())) => {
                 return Ok(outcome!(
-                    "stale (legal: loaded before the vfree, purge pending): {:#x}",
+                    "cpu{c}: stale (legal: loaded before the vfree, purge pending): {:#x}",
                     s.cached.pa
                 ))
             }
