@@ -94,10 +94,19 @@ pub enum Bug {
     /// The vmap purge flushes `[min start, max start]` instead of reaching the highest purged
     /// area's end: the rest of that area keeps its stale TLB entries.
     PurgeFlushesToMaxStart,
+    /// Linux's lazy vfree (`unmap_kernel_range_noflush`, then one flush per purge) with the
+    /// purge's shootdown reduced to a local flush (`flush_tlb_kernel_range` replaced by a
+    /// flush of the purging CPU's TLB only, CPU 0 here): the other CPUs keep translating the
+    /// purged range, and a range handed out again through their stale entries.
+    VfreeFlushesNothing,
+    /// Linux's `vm_struct.size` counts the guard page (`get_vm_area_size()` subtracts it):
+    /// a vmalloc that maps `area->size` pages maps one page too many, the guard page, so an
+    /// overrun no longer faults.
+    GuardPageMapped,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 25] = [
+pub const ALL_BUGS: [Bug; 27] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -123,6 +132,8 @@ pub const ALL_BUGS: [Bug; 25] = [
     Bug::TreePadsByAlign,
     Bug::LazyReusedBeforePurge,
     Bug::PurgeFlushesToMaxStart,
+    Bug::VfreeFlushesNothing,
+    Bug::GuardPageMapped,
 ];
 
 impl Bug {
@@ -154,6 +165,8 @@ impl Bug {
             Bug::TreePadsByAlign => "tree-pads-by-align",
             Bug::LazyReusedBeforePurge => "lazy-reused-before-purge",
             Bug::PurgeFlushesToMaxStart => "purge-flushes-to-max-start",
+            Bug::VfreeFlushesNothing => "vfree-flushes-nothing",
+            Bug::GuardPageMapped => "guard-page-mapped",
         }
     }
 

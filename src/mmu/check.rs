@@ -7,7 +7,7 @@ use crate::addr::PAGE_SIZE;
 
 use super::geometry::{bits, is_leaf, is_pointer, present, Level};
 use super::phys::{data_len, read_data, Frame, TableKind};
-use super::types::{Asid, CpuId, InvariantError, PageFlags, TableStats};
+use super::types::{Asid, CpuId, InvariantError, PageFlags, TableStats, Translation};
 use super::Mmu;
 
 /// Per-frame facts gathered by the traversal.
@@ -224,6 +224,108 @@ impl Mmu {
             return Err(InvariantError::EmptyTable { frame: t.index() });
         }
         Ok(())
+    }
+
+    /// Every leaf of `asid`'s tables whose page overlaps `[first, last]`, by address, as the
+    /// translation of its first byte (empty for an unknown space). Only present entries are
+    /// followed, so the cost is the tables on the way, not the size of the range: what a
+    /// layer above checks "exactly these pages are mapped" with (the vmalloc layer's
+    /// invariants).
+    pub fn leaves(&self, asid: Asid, first: u64, last: u64) -> Vec<Translation> {
+        let mut out = Vec::new();
+        if let Some(&root) = self.spaces.get(&asid) {
+            if first <= last {
+                self.collect(
+                    root,
+                    self.geo.top(),
+                    0,
+                    (first, last),
+                    (true, true, false),
+                    &mut out,
+                );
+            }
+        }
+        out
+    }
+
+    /// [`Mmu::leaves`] below table `t` (level `level`, mapping VAs from `base`); `perm` is
+    /// RW and US ANDed and NX ORed over the pointers above it.
+    fn collect(
+        &self,
+        t: Frame,
+        level: Level,
+        base: u64,
+        (first, last): (u64, u64),
+        perm: (bool, bool, bool),
+        out: &mut Vec<Translation>,
+    ) {
+        let g = self.geo;
+        let page = self.phys.page(t);
+        let span = g.entry_span(level);
+        // Only the entries whose span can meet [first, last]: the indices of the range's
+        // ends where they lie in this table (at the root, where both ends do, if in order).
+        let table_last = if level == g.top() {
+            u64::MAX
+        } else {
+            base.saturating_add((span - 1).saturating_add(span * (g.entries(level) as u64 - 1)))
+        };
+        let lo = if level == g.top() || first > base {
+            g.index(first.max(base), level).get()
+        } else {
+            0
+        };
+        let hi = if level == g.top() || last < table_last {
+            g.index(last.min(table_last), level).get()
+        } else {
+            g.entries(level) - 1
+        };
+        let (lo, hi) = if lo <= hi {
+            (lo, hi)
+        } else {
+            (0, g.entries(level) - 1)
+        };
+        for i in lo..=hi {
+            let e = read_data(&page.data, i);
+            if !present(e) {
+                continue;
+            }
+            let va = entry_va(self, level, base, i);
+            let va_last = va + (span - 1);
+            if va_last < first || va > last {
+                continue;
+            }
+            if is_leaf(e, level) {
+                let leaf = g.leaf_flags(e);
+                let mut flags = leaf.difference(PageFlags::WRITABLE | PageFlags::USER);
+                if perm.0 && leaf.contains(PageFlags::WRITABLE) {
+                    flags = flags | PageFlags::WRITABLE;
+                }
+                if perm.1 && leaf.contains(PageFlags::USER) {
+                    flags = flags | PageFlags::USER;
+                }
+                if perm.2 {
+                    flags = flags | PageFlags::NO_EXECUTE;
+                }
+                out.push(Translation {
+                    va,
+                    pa: e & g.addr_mask(level, true),
+                    page_base: va,
+                    page_size: span,
+                    flags,
+                });
+            } else if let Some(child) = self.phys.frame_at(e & g.addr_mask(level, false)) {
+                let perm = if g.has_perm_bits(level) {
+                    (
+                        perm.0 && e & bits::RW != 0,
+                        perm.1 && e & bits::US != 0,
+                        perm.2 || e & bits::NX != 0,
+                    )
+                } else {
+                    perm
+                };
+                self.collect(child, level - 1, va, (first, last), perm, out);
+            }
+        }
     }
 
     /// Table pages in use, and how many private tables would be needed (every table counted

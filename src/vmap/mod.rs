@@ -152,6 +152,7 @@ mod invariants;
 mod lazy;
 mod tree;
 mod types;
+pub mod vmalloc;
 mod walk;
 
 use alloc::collections::BTreeMap;
@@ -165,6 +166,10 @@ use types::Checked;
 pub use types::{
     AllocError, AreaState, AreaView, CreateError, FreeError, InvariantError, Purge, Strategy,
     VmapConfig, VmapRequest, VmapStats, ALL_STRATEGIES,
+};
+pub use vmalloc::{
+    NewVmallocError, VfreeError, Vmalloc, VmallocConfig, VmallocError, VmallocInvariantError,
+    DATA_POOL_BASE, MAX_DATA_FRAMES,
 };
 
 #[cfg(feature = "seeded-bugs")]
@@ -300,6 +305,13 @@ impl VmapSpace {
         }
         let p = found.ok_or(AllocError::NoSpace)?;
         self.commit(p, &c)
+    }
+
+    /// Checks `req` as [`VmapSpace::alloc`] does before it searches (section 2, checks 1-4)
+    /// and returns its size in whole pages, in bytes: what a caller must back with frames
+    /// before it asks for the area (the vmalloc layer). Changes nothing.
+    pub fn validate(&self, req: &VmapRequest) -> Result<u64, AllocError> {
+        Checked::new(req, self.cfg.start, self.cfg.last).map(|c| c.pages)
     }
 
     /// The strategy's lowest fit of `c`.

@@ -7,20 +7,27 @@
 //! has a tag of its own. The op kinds are the `K_*` constants, numbered as the swarm mask
 //! numbers them; [`read_op`] and [`write_op`] handle them in the same order.
 //!
-//! Layout: the space, the lazy limit, the swarm mask; then each op as its kind byte and its
+//! Layout: the space, the lazy limit, the CPU count, the paging-mode byte, the data frames,
+//! the swarm mask; then each op as its kind byte and its
 //! fields, until the bytes run out or [`MAX_OPS`] ops.
 //!
 //! [`MAX_OPS`]: crate::harness::MAX_OPS
 
-use super::scenario::{AddrSel, Op, Scenario, WindowSel};
+use super::scenario::{
+    AccessSel, AddrSel, Op, Scenario, WindowSel, MAX_CASE_CPUS, MAX_CASE_FRAMES,
+};
 use crate::addr::PAGE_SIZE;
 use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
+use crate::mmu::AccessKind;
 
 /// Decodes `data` (any bytes): the header, then ops until the bytes run out.
 pub(super) fn decode(data: &[u8]) -> Scenario {
     let mut d = Decoder::new(data);
     let (start, last) = SpaceField.read(&mut d);
     let lazy_max_pages = LazyField.read(&mut d);
+    let cpus = CpusField.read(&mut d);
+    let alt_mode = ModeField.read(&mut d);
+    let frames = FramesField.read(&mut d);
     let swarm = Swarm::read(&mut d, KINDS);
     let mut ops = Vec::new();
     swarm.read_ops(&mut d, &mut ops, read_op);
@@ -28,6 +35,9 @@ pub(super) fn decode(data: &[u8]) -> Scenario {
         start,
         last,
         lazy_max_pages,
+        cpus,
+        alt_mode,
+        frames,
         ops,
     }
 }
@@ -37,6 +47,9 @@ pub(super) fn encode(s: &Scenario) -> Vec<u8> {
     let mut e = Encoder::new();
     SpaceField.write(&mut e, &(s.start, s.last));
     LazyField.write(&mut e, &s.lazy_max_pages);
+    CpusField.write(&mut e, &s.cpus);
+    ModeField.write(&mut e, &s.alt_mode);
+    FramesField.write(&mut e, &s.frames);
     Swarm::write_all(&mut e, KINDS);
     for op in &s.ops {
         write_op(&mut e, op);
@@ -160,6 +173,65 @@ impl Selector for LazyField {
     }
 }
 
+/// The CPU count: `1 + byte % MAX_CASE_CPUS`.
+struct CpusField;
+
+impl Selector for CpusField {
+    type Value = u8;
+
+    fn read(&self, d: &mut Decoder) -> u8 {
+        1 + d.u8() % MAX_CASE_CPUS
+    }
+
+    fn write(&self, e: &mut Encoder, v: &u8) {
+        e.u8(v.wrapping_sub(1));
+    }
+}
+
+/// The paging-mode choice: the low bit asks for the other mode ([`Scenario::arch`]).
+struct ModeField;
+
+impl Selector for ModeField {
+    type Value = bool;
+
+    fn read(&self, d: &mut Decoder) -> bool {
+        d.u8() & 1 == 1
+    }
+
+    fn write(&self, e: &mut Encoder, v: &bool) {
+        e.u8(u8::from(*v));
+    }
+}
+
+/// The data frames: few (1..=256, so vmallocs run out), or any count up to
+/// [`MAX_CASE_FRAMES`].
+struct FramesField;
+
+impl FramesField {
+    /// The last tag of the few-frames family.
+    const FEW_LAST: u8 = 1;
+    /// `1 + u16 % MAX_CASE_FRAMES`.
+    const ANY: u8 = 2;
+    /// The last tag of that family (most cases have frames to spare).
+    const ANY_LAST: u8 = 7;
+}
+
+impl Selector for FramesField {
+    type Value = u16;
+
+    fn read(&self, d: &mut Decoder) -> u16 {
+        match d.below(Self::ANY_LAST + 1) {
+            0..=Self::FEW_LAST => 1 + u16::from(d.u8()),
+            Self::ANY.. => 1 + d.u16() % MAX_CASE_FRAMES,
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &u16) {
+        e.u8(Self::ANY);
+        e.u16(v.wrapping_sub(1));
+    }
+}
+
 // ---- the ops ------------------------------------------------------------------------------------
 
 /// `alloc` (four kinds, so it is drawn most often: half the ops allocate).
@@ -178,8 +250,18 @@ const K_FREE2: u8 = 5;
 const K_FREE_AT: u8 = 6;
 /// `purge`.
 const K_PURGE: u8 = 7;
+/// `vmalloc` (two kinds).
+const K_VMALLOC: u8 = 8;
+/// `vmalloc`, again.
+const K_VMALLOC2: u8 = 9;
+/// `vfree`.
+const K_VFREE: u8 = 10;
+/// `access` (two kinds).
+const K_ACCESS: u8 = 11;
+/// `access`, again.
+const K_ACCESS2: u8 = 12;
 /// Op kinds.
-const KINDS: u8 = 8;
+const KINDS: u8 = 13;
 
 /// Reads the fields of an op of `kind`.
 fn read_op(kind: u8, d: &mut Decoder) -> Op {
@@ -193,6 +275,17 @@ fn read_op(kind: u8, d: &mut Decoder) -> Op {
         K_FREE | K_FREE2 => Op::Free { handle: d.u16() },
         K_FREE_AT => Op::FreeAt {
             addr: AddrField.read(d),
+        },
+        K_VMALLOC | K_VMALLOC2 => Op::Vmalloc {
+            size: VmallocSizeField.read(d),
+            align: AlignField.read(d),
+            guard: GuardField.read(d),
+        },
+        K_VFREE => Op::Vfree { handle: d.u16() },
+        K_ACCESS | K_ACCESS2 => Op::Access {
+            cpu: d.u8(),
+            addr: AccessField.read(d),
+            kind: KindField.read(d),
         },
         _ => Op::Purge,
     }
@@ -222,6 +315,22 @@ fn write_op(e: &mut Encoder, op: &Op) {
             AddrField.write(e, addr);
         }
         Op::Purge => e.u8(K_PURGE),
+        Op::Vmalloc { size, align, guard } => {
+            e.u8(K_VMALLOC);
+            VmallocSizeField.write(e, size);
+            AlignField.write(e, align);
+            GuardField.write(e, guard);
+        }
+        Op::Vfree { handle } => {
+            e.u8(K_VFREE);
+            e.u16(*handle);
+        }
+        Op::Access { cpu, addr, kind } => {
+            e.u8(K_ACCESS);
+            e.u8(*cpu);
+            AccessField.write(e, addr);
+            KindField.write(e, kind);
+        }
     }
 }
 
@@ -419,5 +528,142 @@ impl Selector for AddrField {
                 e.u64(a);
             }
         }
+    }
+}
+
+/// A vmalloc's size: mostly a few pages (each is mapped, so sizes stay small), sometimes
+/// unaligned bytes, or a size from the alloc op's selector (errors, huge sizes: refused
+/// before anything is mapped).
+struct VmallocSizeField;
+
+impl VmallocSizeField {
+    /// 1..=4 pages.
+    const PAGES_LAST: u8 = 5;
+    /// 1..=16 pages.
+    const SOME_PAGES: u8 = 6;
+    /// 1..=8,192 bytes.
+    const BYTES: u8 = 7;
+    /// The alloc op's size selector follows.
+    const ALLOC: u8 = 8;
+}
+
+impl Selector for VmallocSizeField {
+    type Value = u64;
+
+    fn read(&self, d: &mut Decoder) -> u64 {
+        match d.below(Self::ALLOC + 1) {
+            0..=Self::PAGES_LAST => (1 + u64::from(d.u8() % 4)) * PAGE_SIZE,
+            Self::SOME_PAGES => (1 + u64::from(d.u8() % 16)) * PAGE_SIZE,
+            Self::BYTES => 1 + u64::from(d.u16() % 8192),
+            Self::ALLOC.. => SizeField.read(d),
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &u64) {
+        e.u8(Self::ALLOC);
+        SizeField.write(e, v);
+    }
+}
+
+/// The address of an [`Op::Access`].
+struct AccessField;
+
+impl AccessField {
+    /// A live area's page.
+    const LIVE_LAST: u8 = 2;
+    /// A live area's guard page.
+    const GUARD: u8 = 3;
+    /// A lazily freed area's page.
+    const LAZY: u8 = 4;
+    /// The last tag of that family.
+    const LAZY_LAST: u8 = 5;
+    /// A page of a recently vfree'd area.
+    const FREED: u8 = 6;
+    /// The last tag of that family.
+    const FREED_LAST: u8 = 7;
+    /// Raw.
+    const RAW: u8 = 8;
+}
+
+impl Selector for AccessField {
+    type Value = AccessSel;
+
+    fn read(&self, d: &mut Decoder) -> AccessSel {
+        match d.below(Self::RAW + 1) {
+            0..=Self::LIVE_LAST => AccessSel::Live {
+                handle: d.u16(),
+                page: d.u8(),
+                off: d.u8(),
+            },
+            Self::GUARD => AccessSel::Guard { handle: d.u16() },
+            Self::LAZY..=Self::LAZY_LAST => AccessSel::Lazy {
+                index: d.u16(),
+                page: d.u8(),
+            },
+            Self::FREED..=Self::FREED_LAST => AccessSel::Freed { index: d.u8() },
+            Self::RAW.. => AccessSel::Raw(d.u64()),
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &AccessSel) {
+        match *v {
+            AccessSel::Live { handle, page, off } => {
+                e.u8(0);
+                e.u16(handle);
+                e.u8(page);
+                e.u8(off);
+            }
+            AccessSel::Guard { handle } => {
+                e.u8(Self::GUARD);
+                e.u16(handle);
+            }
+            AccessSel::Lazy { index, page } => {
+                e.u8(Self::LAZY);
+                e.u16(index);
+                e.u8(page);
+            }
+            AccessSel::Freed { index } => {
+                e.u8(Self::FREED);
+                e.u8(index);
+            }
+            AccessSel::Raw(a) => {
+                e.u8(Self::RAW);
+                e.u64(a);
+            }
+        }
+    }
+}
+
+/// An access's kind: mostly reads, some writes, a few fetches (which fault on NX pages).
+struct KindField;
+
+impl KindField {
+    /// Reads.
+    const READ_LAST: u8 = 4;
+    /// Writes.
+    const WRITE: u8 = 5;
+    /// The last write tag.
+    const WRITE_LAST: u8 = 6;
+    /// A fetch.
+    const EXECUTE: u8 = 7;
+}
+
+impl Selector for KindField {
+    type Value = AccessKind;
+
+    fn read(&self, d: &mut Decoder) -> AccessKind {
+        match d.below(Self::EXECUTE + 1) {
+            0..=Self::READ_LAST => AccessKind::Read,
+            Self::WRITE..=Self::WRITE_LAST => AccessKind::Write,
+            Self::EXECUTE.. => AccessKind::Execute,
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &AccessKind) {
+        e.u8(match v {
+            AccessKind::Read => 0,
+            AccessKind::Write => Self::WRITE,
+            AccessKind::Execute => Self::EXECUTE,
+        });
     }
 }

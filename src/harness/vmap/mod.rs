@@ -15,6 +15,15 @@
 //! the cache's state is real; every tree node's subtree maximum is right) and its areas, lazy
 //! pages and counters are compared with the model's.
 //!
+//! With a paging mode that holds the space in its kernel half, the Tree strategy's space
+//! runs inside a [`crate::vmap::Vmalloc`] over an MMU with the scenario's CPUs (the other
+//! two stay plain: they would hand out the same addresses, and mapping them too would triple
+//! the page-table work): `vmalloc` maps every page, `vfree` unmaps and holds the flush until
+//! the purge, and every access is judged page by page (`pages.rs`): busy pages translate to
+//! their frames, guard pages fault on every CPU, a lazily freed page may still translate
+//! through a stale entry only on a CPU that loaded it before the vfree and only until the
+//! purge, and no CPU holds an entry in a purged range or in an area handed out again.
+//!
 //! ## 2. Decoding
 //!
 //! Header: the space (at IA-32's, x86_64's or LA57's vmalloc start, ending at the top of the
@@ -24,23 +33,30 @@
 //! of a page, up to 8 MiB, `1 << 0..63`, 0 and raw; a window of pages from the start, the
 //! last pages, or raw; a guard page three times in four), `free` of a live area by handle,
 //! `free_at` of a selected address (a lazily freed area's start: a double free; a live area's
-//! start plus some pages: an interior pointer or its guard; raw), and `purge`.
+//! start plus some pages: an interior pointer or its guard; raw), `purge`, `vmalloc` (a few
+//! pages mostly), `vfree` of a vmalloc'd area, and `access` (a CPU, a live area's page, its
+//! guard page, a lazily freed area's page, a page of a recently vfree'd area, or raw; read,
+//! write or fetch). The header also holds the CPU count (1..=8), the paging-mode choice and
+//! the data frames (1..=4096).
 //!
 //! ## 3. Files
 //!
 //! `scenario.rs` (the ops and their printing), `codec.rs` (bytes), `exec.rs` (the spaces
-//! against the model), `seeds.rs` (test_vmalloc's shapes, the tops of the 32- and 64-bit
+//! against the model), `pages.rs` (the page-level judge of the vmalloc layer), `seeds.rs` (test_vmalloc's shapes, the tops of the 32- and 64-bit
 //! spaces), `tests.rs`.
 
 mod codec;
 mod exec;
+mod pages;
 mod scenario;
 mod seeds;
 #[cfg(test)]
 mod tests;
 
 pub use codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START};
-pub use scenario::{AddrSel, Op, Scenario, WindowSel};
+pub use scenario::{
+    AccessSel, AddrSel, Op, Scenario, WindowSel, CASE_TLB_ENTRIES, MAX_CASE_CPUS, MAX_CASE_FRAMES,
+};
 pub use seeds::seed_scenarios;
 
 use super::{BugSet, Case, Finding, Stats, Target};
@@ -94,6 +110,8 @@ impl Target for VmapTarget {
             Bug::TreePadsByAlign,
             Bug::LazyReusedBeforePurge,
             Bug::PurgeFlushesToMaxStart,
+            Bug::VfreeFlushesNothing,
+            Bug::GuardPageMapped,
         ]
     };
     type Scenario = Scenario;

@@ -4,7 +4,23 @@
 
 use std::fmt;
 
-use crate::addr::PAGE_SIZE;
+use crate::addr::{Arch, PAGE_SIZE};
+use crate::mmu::AccessKind;
+use crate::vmap::vmalloc::in_kernel_space;
+
+/// Most simulated CPUs a scenario has (one TLB each): 8, enough for "some CPUs loaded the
+/// page, some did not" in every shape, and a bound on the per-op TLB scans.
+pub const MAX_CASE_CPUS: u8 = 8;
+
+/// Most data frames a scenario's vmalloc layer has: 4096 (16 MiB). With at most 4 table
+/// levels below the root, mapping all of them needs at most 4 x 4096 + 1 page-table frames,
+/// so the MMU's table pool ([`crate::mmu::MAX_FRAMES`], allocated lazily) never runs out in
+/// the harness, and `OutOfTableFrames` is never a predicted outcome (unit-tested instead).
+pub const MAX_CASE_FRAMES: u16 = 4096;
+
+/// TLB entries per CPU in a scenario: 64 ([`crate::mmu::DEFAULT_TLB_ENTRIES`]), more than a
+/// scenario's accesses usually touch, so entries stay until a flush drops them.
+pub const CASE_TLB_ENTRIES: u32 = 64;
 
 /// An allocation's window: where in the space the area (guard page included) must lie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +71,42 @@ pub enum AddrSel {
     Raw(u64),
 }
 
+/// An address an access names (resolved against the model's areas when the op runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessSel {
+    /// Page `page` (modulo its pages) of busy area `handle` (modulo the live count; the
+    /// space's start if none), at byte `off * 8` of the page.
+    Live {
+        /// Which live area.
+        handle: u16,
+        /// Which page.
+        page: u8,
+        /// Offset in the page, in units of 8 bytes.
+        off: u8,
+    },
+    /// The page right after live area `handle`'s pages: its guard page, if it has one.
+    Guard {
+        /// Which live area.
+        handle: u16,
+    },
+    /// Page `page` (modulo its pages) of lazily freed area `index` (modulo their count, in
+    /// address order), or the space's start if none.
+    Lazy {
+        /// Which lazily freed area.
+        index: u16,
+        /// Which page.
+        page: u8,
+    },
+    /// A page of a recently vfree'd area, whatever it is now: still lazily freed, purged
+    /// and free, or handed out again (the freed-and-reused range); the space's start if none.
+    Freed {
+        /// Which remembered page (modulo their count).
+        index: u8,
+    },
+    /// This address.
+    Raw(u64),
+}
+
 /// One operation of a vmap scenario: run on every search strategy and on the oracle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -82,6 +134,31 @@ pub enum Op {
     },
     /// An explicit purge of every lazily freed area.
     Purge,
+    /// `vmalloc(size, align, guard)`: an area anywhere in the space, every page mapped (on
+    /// the strategies without the mmu layer, and on all of them when the space is not in a
+    /// kernel half: a plain allocation).
+    Vmalloc {
+        /// Bytes (rounded up to pages).
+        size: u64,
+        /// Alignment.
+        align: u64,
+        /// A guard page after the area.
+        guard: bool,
+    },
+    /// `vfree` of vmalloc'd area `handle` (modulo their count; the space's start if none).
+    Vfree {
+        /// Which vmalloc'd busy area.
+        handle: u16,
+    },
+    /// An access by CPU `cpu` (modulo the CPU count) through its TLB.
+    Access {
+        /// Which CPU.
+        cpu: u8,
+        /// Where.
+        addr: AccessSel,
+        /// Read, write or fetch.
+        kind: AccessKind,
+    },
 }
 
 /// A decoded vmap scenario.
@@ -93,6 +170,13 @@ pub struct Scenario {
     pub last: u64,
     /// The lazily freed pages a free may leave before it purges.
     pub lazy_max_pages: u64,
+    /// Simulated CPUs, `1..=MAX_CASE_CPUS`.
+    pub cpus: u8,
+    /// Pick the other paging mode that holds the space (PAE instead of IA-32, LA57 instead
+    /// of 4-level x86_64) where there is one; see [`Scenario::arch`].
+    pub alt_mode: bool,
+    /// Data frames of the vmalloc layer, `1..=MAX_CASE_FRAMES`.
+    pub frames: u16,
     /// The ops.
     pub ops: Vec<Op>,
 }
@@ -119,6 +203,20 @@ impl fmt::Display for AddrSel {
     }
 }
 
+impl fmt::Display for AccessSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AccessSel::Live { handle, page, off } => {
+                write!(f, "live[{handle}] page {page} +{:#x}", u16::from(off) * 8)
+            }
+            AccessSel::Guard { handle } => write!(f, "guard of live[{handle}]"),
+            AccessSel::Lazy { index, page } => write!(f, "lazy[{index}] page {page}"),
+            AccessSel::Freed { index } => write!(f, "freed[{index}]"),
+            AccessSel::Raw(a) => write!(f, "{a:#x}"),
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -135,20 +233,50 @@ impl fmt::Display for Op {
             Op::Free { handle } => write!(f, "free live[{handle}]"),
             Op::FreeAt { addr } => write!(f, "free_at {addr}"),
             Op::Purge => f.write_str("purge"),
+            Op::Vmalloc { size, align, guard } => write!(
+                f,
+                "vmalloc size={size:#x} align={align:#x}{}",
+                if guard { "" } else { " no-guard" }
+            ),
+            Op::Vfree { handle } => write!(f, "vfree vmalloc[{handle}]"),
+            Op::Access { cpu, addr, kind } => write!(f, "access cpu{cpu} {kind:?} {addr}"),
         }
     }
 }
 
 impl Scenario {
+    /// The paging mode the vmalloc layer runs in: IA-32 (PAE with `alt_mode`) for a space
+    /// below 4 GiB; else 4-level x86_64 if it holds the space in its kernel half (LA57 with
+    /// `alt_mode` when that does too), else LA57. `None` if no mode holds the space in its
+    /// kernel half: then no mmu layer runs (every strategy allocates plainly, accesses are
+    /// skipped).
+    pub fn arch(&self) -> Option<Arch> {
+        let fits = |a: Arch| in_kernel_space(a, self.start, self.last);
+        let (first, other) = if self.last <= 0xffff_ffff {
+            (Arch::Ia32, Arch::Pae)
+        } else {
+            (Arch::X86_64, Arch::X86_64La57)
+        };
+        match (fits(first), fits(other)) {
+            (true, true) => Some(if self.alt_mode { other } else { first }),
+            (true, false) => Some(first),
+            (false, true) => Some(other),
+            (false, false) => None,
+        }
+    }
+
     /// The header line of a trace.
     pub(super) fn header_line(&self) -> String {
         let pages = (u128::from(self.last) + 1).saturating_sub(u128::from(self.start))
             / u128::from(PAGE_SIZE);
         format!(
-            "vmap scenario: space=[{:#x}, {:#x}] ({pages} pages) lazy_max_pages={} ops={}",
+            "vmap scenario: space=[{:#x}, {:#x}] ({pages} pages) lazy_max_pages={} cpus={} mode={} frames={} ops={}",
             self.start,
             self.last,
             self.lazy_max_pages,
+            self.cpus,
+            self.arch().map_or("none", Arch::name),
+            self.frames,
             self.ops.len()
         )
     }

@@ -3,16 +3,47 @@
 //! 64-bit address spaces (where `addr + size` is 0: Hugh Dickins' question in seed 002).
 
 use super::codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START};
-use super::scenario::{AddrSel, Op, Scenario, WindowSel};
+use super::scenario::{AccessSel, AddrSel, Op, Scenario, WindowSel, MAX_CASE_FRAMES};
 use crate::addr::PAGE_SIZE;
+use crate::mmu::AccessKind;
 
-/// A space of `pages` pages from `start`.
+/// A space of `pages` pages from `start`, two CPUs, every data frame.
 fn space(start: u64, pages: u64, lazy_max_pages: u64, ops: Vec<Op>) -> Scenario {
     Scenario {
         start,
         last: start + (pages * PAGE_SIZE - 1),
         lazy_max_pages,
+        cpus: 2,
+        alt_mode: false,
+        frames: MAX_CASE_FRAMES,
         ops,
+    }
+}
+
+/// `vmalloc` of `pages` pages, page-aligned, guarded.
+fn vmalloc(pages: u64) -> Op {
+    Op::Vmalloc {
+        size: pages * PAGE_SIZE,
+        align: PAGE_SIZE,
+        guard: true,
+    }
+}
+
+/// A read by `cpu` at `addr`.
+fn read(cpu: u8, addr: AccessSel) -> Op {
+    Op::Access {
+        cpu,
+        addr,
+        kind: AccessKind::Read,
+    }
+}
+
+/// Page `page` of live area `handle`.
+fn live(handle: u16, page: u8) -> AccessSel {
+    AccessSel::Live {
+        handle,
+        page,
+        off: 0,
     }
 }
 
@@ -207,5 +238,151 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ];
     out.push(("top-of-64-bit-space", space(top64, 16, 0, ops)));
 
+    vmalloc_seeds(&mut out);
     out
+}
+
+/// The vmalloc layer's seeds: accesses from several CPUs before and after a purge, guard
+/// pages, a range reused after its purge, running out of frames, the top of the 64-bit space.
+fn vmalloc_seeds(out: &mut Vec<(&'static str, Scenario)>) {
+    // Three CPUs load both pages of an area; it is vfree'd: CPUs 1 and 2 may still hit their
+    // stale entries (to the old frames), CPU 0 never loaded page 1; the purge flushes all
+    // three, then the range is handed out again and translates to new frames only.
+    let mut ops = vec![vmalloc(2), vmalloc(2)];
+    for cpu in 0..3 {
+        ops.push(read(cpu, live(0, cpu.min(1))));
+    }
+    ops.push(Op::Access {
+        cpu: 2,
+        addr: live(0, 1),
+        kind: AccessKind::Write,
+    });
+    ops.push(Op::Vfree { handle: 0 });
+    for cpu in 0..3 {
+        for page in 0..2 {
+            ops.push(read(cpu, AccessSel::Lazy { index: 0, page }));
+        }
+    }
+    ops.push(Op::Access {
+        cpu: 2,
+        addr: AccessSel::Lazy { index: 0, page: 1 },
+        kind: AccessKind::Write,
+    });
+    ops.push(Op::Purge);
+    for cpu in 0..3 {
+        ops.push(read(cpu, AccessSel::Freed { index: 0 }));
+    }
+    ops.push(vmalloc(2));
+    for cpu in 0..3 {
+        ops.push(read(cpu, AccessSel::Freed { index: 0 }));
+        ops.push(read(cpu, AccessSel::Freed { index: 1 }));
+    }
+    ops.push(Op::Access {
+        cpu: 1,
+        addr: live(1, 0),
+        kind: AccessKind::Execute,
+    });
+    let mut s = space(X86_64_VMALLOC_START, 64, 1 << 10, ops);
+    s.cpus = 3;
+    out.push(("vmalloc-stale-until-purge", s));
+
+    // Guard pages fault on every CPU, before and after their areas' neighbours are freed;
+    // areas without a guard page touch; writes up to the last byte of an area (PAE).
+    let mut ops = vec![
+        vmalloc(1),
+        vmalloc(3),
+        Op::Vmalloc {
+            size: PAGE_SIZE + 1,
+            align: 4 * PAGE_SIZE,
+            guard: false,
+        },
+        vmalloc(1),
+    ];
+    for handle in 0..4 {
+        for cpu in 0..4 {
+            ops.push(read(cpu, AccessSel::Guard { handle }));
+        }
+        ops.push(Op::Access {
+            cpu: handle as u8,
+            addr: AccessSel::Live {
+                handle,
+                page: 2,
+                off: 0xff,
+            },
+            kind: AccessKind::Write,
+        });
+    }
+    ops.push(Op::Vfree { handle: 1 });
+    ops.push(read(3, AccessSel::Guard { handle: 0 }));
+    ops.push(read(3, AccessSel::Lazy { index: 0, page: 2 }));
+    let mut s = space(IA32_VMALLOC_START, 32, 1 << 10, ops);
+    (s.cpus, s.alt_mode) = (4, true);
+    out.push(("vmalloc-guard-pages", s));
+
+    // A full space: the vmalloc that finds no room purges and retries, reusing the range of
+    // the area two CPUs still had entries for; a free past the lazy limit purges too (LA57).
+    let mut ops = vec![vmalloc(3), vmalloc(3)];
+    for cpu in 0..4 {
+        ops.push(read(cpu, live(0, cpu)));
+        ops.push(read(cpu, live(1, cpu)));
+    }
+    ops.push(Op::Vfree { handle: 0 });
+    ops.push(read(1, AccessSel::Lazy { index: 0, page: 1 }));
+    ops.push(vmalloc(3));
+    for cpu in 0..4 {
+        ops.push(read(cpu, live(1, cpu)));
+        ops.push(read(cpu, AccessSel::Freed { index: cpu }));
+    }
+    ops.push(Op::Vfree { handle: 0 });
+    ops.push(Op::Vfree { handle: 0 });
+    for cpu in 0..4 {
+        ops.push(read(cpu, AccessSel::Freed { index: cpu }));
+    }
+    ops.push(vmalloc(2));
+    ops.push(read(3, live(0, 1)));
+    let mut s = space(LA57_VMALLOC_START, 8, 6, ops);
+    s.cpus = 4;
+    out.push(("vmalloc-reuse-after-purge", s));
+
+    // Eight frames: a vmalloc the frames cannot back changes nothing; a vfree gives its
+    // frames back at once (before the purge); reserved areas take no frame.
+    let ops = vec![
+        vmalloc(4),
+        vmalloc(3),
+        vmalloc(2),
+        Op::Alloc {
+            size: 16 * PAGE_SIZE,
+            align: PAGE_SIZE,
+            window: WindowSel::Whole,
+            guard: true,
+        },
+        read(0, live(2, 3)),
+        Op::Vfree { handle: 0 },
+        vmalloc(5),
+        read(1, live(3, 4)),
+        read(1, AccessSel::Raw(0x1234)),
+        read(0, AccessSel::Raw(0x8000_0000_0000_0000)),
+    ];
+    let mut s = space(X86_64_VMALLOC_START, 128, 1 << 10, ops);
+    s.frames = 8;
+    out.push(("vmalloc-out-of-frames", s));
+
+    // The top of the 64-bit space: the last page below 2^64 mapped, its guard page the very
+    // last page; the purge's flush reaches u64::MAX.
+    let top64 = u64::MAX - (8 * PAGE_SIZE - 1);
+    let ops = vec![
+        vmalloc(3),
+        vmalloc(3),
+        read(0, live(1, 2)),
+        read(1, live(1, 2)),
+        read(1, AccessSel::Raw(u64::MAX)),
+        Op::Vfree { handle: 1 },
+        read(1, AccessSel::Lazy { index: 0, page: 2 }),
+        read(0, AccessSel::Guard { handle: 0 }),
+        Op::Purge,
+        read(1, AccessSel::Raw(u64::MAX - PAGE_SIZE)),
+        vmalloc(3),
+        read(1, AccessSel::Raw(u64::MAX - PAGE_SIZE)),
+    ];
+    out.push(("vmalloc-top-of-64-bit-space", space(top64, 8, 64, ops)));
 }
