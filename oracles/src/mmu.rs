@@ -2,8 +2,10 @@
 //!
 //! No tables, no walks, no TLB: each address space is a flat `BTreeMap` from the first
 //! virtual address of a mapping to what it maps. The number of page-table pages the real
-//! structure needs is recomputed from scratch on every question: for each level, the set of
-//! distinct address prefixes that the mapped pages fall in. All arithmetic is `u128`.
+//! structure needs is, for each level, the number of distinct address prefixes that the
+//! mapped pages fall in: kept as a count per prefix, updated by every change of a mapping,
+//! and recounted from scratch by [`MmuModel::check_counts`] (which the harness runs at the
+//! end of every scenario). All arithmetic is `u128`.
 //!
 //! ## What the model knows about the modes
 //!
@@ -363,7 +365,22 @@ pub struct MmuModel {
     /// User-half mappings of each live space.
     spaces: BTreeMap<u32, BTreeMap<u128, Mapping>>,
     next: u128,
+    /// Every table name below the root ([`TableName`]) that some mapping needs, with the
+    /// number of mappings needing it: kept in step by [`MmuModel::insert`] and
+    /// [`MmuModel::remove`] (the only writers of the mapping maps besides `protect`, which
+    /// changes flags only), and compared with the from-scratch count by
+    /// [`MmuModel::check_counts`].
+    names: BTreeMap<TableName, u32>,
+    /// Every distinct segment key `(pa, len, flags)` mapped anywhere, with its mappings.
+    segment_keys: BTreeMap<(u128, u128, u8), u32>,
+    /// Changes made so far (every mapping added, removed or re-flagged, every space created
+    /// or destroyed): the same at two moments iff the model did not change between them.
+    version: u64,
 }
+
+/// A table below the root: (scope, level, `va >>` the bits one whole table of that level
+/// maps); scope `None` is the kernel half, `Some(asid)` an address space's user half.
+type TableName = (Option<u32>, u32, u128);
 
 impl MmuModel {
     /// A model with `frames` table frames, `cpus` CPUs and address space 0.
@@ -377,12 +394,21 @@ impl MmuModel {
             kernel: BTreeMap::new(),
             spaces,
             next: 1,
+            names: BTreeMap::new(),
+            segment_keys: BTreeMap::new(),
+            version: 0,
         }
     }
 
     /// The mode.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The model's version: the same at two moments iff nothing changed between them, so
+    /// every answer of [`MmuModel::translate`] is the same too.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Live address spaces.
@@ -451,6 +477,46 @@ impl MmuModel {
             &mut self.kernel
         } else {
             self.spaces.get_mut(&asid).expect("live space")
+        }
+    }
+
+    /// The table names below the root that mapping `m` at `b` in `asid`'s view needs (not
+    /// its shared segment table, which [`MmuModel::segment_keys`] counts).
+    fn names_of(&self, asid: u32, b: u128, m: &Mapping) -> impl Iterator<Item = TableName> {
+        let mode = self.mode;
+        let scope = (b < mode.kernel_base()).then_some(asid);
+        let entry_level = if m.segment { 1 } else { mode.level_of(m.size) };
+        (entry_level..mode.top()).map(move |l| (scope, l, b / mode.table_span(l)))
+    }
+
+    /// Adds mapping `m` at `b` to `asid`'s view, and its tables to the counts.
+    fn insert(&mut self, asid: u32, b: u128, m: Mapping) {
+        self.version += 1;
+        let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
+        for n in names {
+            *self.names.entry(n).or_insert(0) += 1;
+        }
+        if m.segment {
+            *self
+                .segment_keys
+                .entry((m.pa, m.size, m.flags))
+                .or_insert(0) += 1;
+        }
+        self.map_of_mut(asid, b).insert(b, m);
+    }
+
+    /// Removes the mapping at `b` from `asid`'s view, and its tables from the counts.
+    fn remove(&mut self, asid: u32, b: u128) {
+        self.version += 1;
+        let Some(m) = self.map_of_mut(asid, b).remove(&b) else {
+            return;
+        };
+        let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
+        for n in names {
+            release(&mut self.names, n);
+        }
+        if m.segment {
+            release(&mut self.segment_keys, (m.pa, m.size, m.flags));
         }
     }
 
@@ -531,7 +597,6 @@ impl MmuModel {
             }
             v += size;
         }
-        let mut after = self.clone();
         let mut v = va;
         while v <= last {
             let m = Mapping {
@@ -540,13 +605,18 @@ impl MmuModel {
                 flags,
                 segment: false,
             };
-            after.map_of_mut(asid, v).insert(v, m);
+            self.insert(asid, v, m);
             v += size;
         }
-        if after.table_pages() > self.frames {
+        if self.table_pages() > self.frames {
+            // All or nothing: take the pages out again (the counts return with them).
+            let mut v = va;
+            while v <= last {
+                self.remove(asid, v);
+                v += size;
+            }
             return Err(ErrKind::OutOfFrames);
         }
-        *self = after;
         Ok(())
     }
 
@@ -596,7 +666,7 @@ impl MmuModel {
         }
         let last = self.edit_range(va, len)?;
         for b in self.tiles(asid, va, last)? {
-            self.map_of_mut(asid, b).remove(&b);
+            self.remove(asid, b);
         }
         Ok(self.flush(va, last))
     }
@@ -622,6 +692,7 @@ impl MmuModel {
             if let Some(m) = self.map_of_mut(asid, b).get_mut(&b) {
                 m.flags = flags;
             }
+            self.version += 1;
         }
         Ok(self.flush(va, last))
     }
@@ -669,18 +740,17 @@ impl MmuModel {
                 ErrKind::TableInTheWay { va }
             });
         }
-        let mut after = self.clone();
         let m = Mapping {
             size: len,
             pa,
             flags,
             segment: true,
         };
-        after.map_of_mut(asid, va).insert(va, m);
-        if after.table_pages() > self.frames {
+        self.insert(asid, va, m);
+        if self.table_pages() > self.frames {
+            self.remove(asid, va);
             return Err(ErrKind::OutOfFrames);
         }
-        *self = after;
         Ok(())
     }
 
@@ -701,7 +771,7 @@ impl MmuModel {
         match self.overlapping(asid, va, seg).first() {
             None => Err(ErrKind::NotMapped { va }),
             Some((b, m)) if m.segment && *b == va => {
-                self.map_of_mut(asid, va).remove(&va);
+                self.remove(asid, va);
                 Ok(self.flush(va, last))
             }
             Some(_) => Err(ErrKind::NotShared),
@@ -771,6 +841,7 @@ impl MmuModel {
         let id = self.next as u32;
         self.next += 1;
         self.spaces.insert(id, BTreeMap::new());
+        self.version += 1;
         Ok(id)
     }
 
@@ -779,10 +850,16 @@ impl MmuModel {
         if asid == 0 {
             return Err(ErrKind::KernelSpace);
         }
-        self.spaces
-            .remove(&asid)
-            .map(|_| ())
-            .ok_or(ErrKind::NoSuchSpace)
+        let Some(map) = self.spaces.get(&asid) else {
+            return Err(ErrKind::NoSuchSpace);
+        };
+        let bases: Vec<u128> = map.keys().copied().collect();
+        for b in bases {
+            self.remove(asid, b);
+        }
+        self.spaces.remove(&asid);
+        self.version += 1;
+        Ok(())
     }
 
     /// The names of the tables below the root that the mappings of `map` need.
@@ -801,8 +878,52 @@ impl MmuModel {
         names
     }
 
-    /// Page-table pages in use, from scratch.
+    /// Page-table pages in use: one root per space, the tables below the roots and the
+    /// shared segment tables, from the counts kept by every change (see
+    /// [`MmuModel::table_pages_from_scratch`] for the same number recounted).
     pub fn table_pages(&self) -> u128 {
+        (self.spaces.len() + self.names.len() + self.segment_keys.len()) as u128
+    }
+
+    /// The counts kept by every change against the same counts recomputed from the mappings:
+    /// the table names and segment keys, and the page total. `Err` describes the first
+    /// difference (a bug in the model's bookkeeping).
+    pub fn check_counts(&self) -> Result<(), String> {
+        let mut names: BTreeMap<TableName, u32> = BTreeMap::new();
+        let mut keys: BTreeMap<(u128, u128, u8), u32> = BTreeMap::new();
+        let views =
+            core::iter::once((0, &self.kernel)).chain(self.spaces.iter().map(|(&a, map)| (a, map)));
+        for (asid, map) in views {
+            for (&b, m) in map {
+                for n in self.names_of(asid, b, m) {
+                    *names.entry(n).or_insert(0) += 1;
+                }
+                if m.segment {
+                    *keys.entry((m.pa, m.size, m.flags)).or_insert(0) += 1;
+                }
+            }
+        }
+        if names != self.names {
+            return Err(format!(
+                "table names kept {:?}, recounted {names:?}",
+                self.names
+            ));
+        }
+        if keys != self.segment_keys {
+            return Err(format!(
+                "segment keys kept {:?}, recounted {keys:?}",
+                self.segment_keys
+            ));
+        }
+        let (kept, scratch) = (self.table_pages(), self.table_pages_from_scratch());
+        if kept != scratch {
+            return Err(format!("table pages kept {kept}, recounted {scratch}"));
+        }
+        Ok(())
+    }
+
+    /// Page-table pages in use, from scratch (what [`MmuModel::table_pages`] must equal).
+    pub fn table_pages_from_scratch(&self) -> u128 {
         let mut n = self.spaces.len() as u128 + self.table_names(&self.kernel, false).len() as u128;
         for map in self.spaces.values() {
             n += self.table_names(map, false).len() as u128;
@@ -832,6 +953,16 @@ impl MmuModel {
     /// Frames not holding tables.
     pub fn free_frames(&self) -> u128 {
         self.frames - self.table_pages()
+    }
+}
+
+/// Drops one use of `key` from `counts`, and the key with its last use.
+fn release<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
     }
 }
 
@@ -926,6 +1057,33 @@ mod tests {
         );
         o.unmap_shared_segment(a, 0x4000_0000).unwrap();
         assert_eq!(o.table_pages(), before);
+    }
+
+    #[test]
+    fn kept_counts_equal_the_recount() {
+        for m in ALL {
+            let seg = m.segment();
+            let mut o = MmuModel::new(m, 40, 1);
+            let a = o.create_space().unwrap();
+            let kb = m.kernel_base();
+            let steps: [&dyn Fn(&mut MmuModel) -> bool; 9] = [
+                &|o| o.map(a, 0, 0, 8 * KIB4, WRITABLE, KIB4).is_ok(),
+                &|o| o.map(0, kb, 0, seg, GLOBAL, seg).is_ok(),
+                &|o| o.map_shared_segment(a, seg, 0, KIB4, USER).is_ok(),
+                &|o| o.map_shared_segment(0, kb + seg, 0, KIB4, 0).is_ok(),
+                // Too many tables for the frames: refused, counts unchanged.
+                &|o| o.map(a, 0, 0, 512 * seg, 0, seg).is_err(),
+                &|o| o.unmap(a, KIB4, 2 * KIB4).is_ok(),
+                &|o| o.protect(a, 0, KIB4, 0).is_ok(),
+                &|o| o.unmap_shared_segment(0, kb + seg).is_ok(),
+                &|o| o.destroy_space(a).is_ok(),
+            ];
+            for (i, step) in steps.iter().enumerate() {
+                assert!(step(&mut o), "{m:?} step {i}");
+                assert_eq!(o.check_counts(), Ok(()), "{m:?} step {i}");
+            }
+            assert_eq!(o.table_pages(), 1 + (m.levels() as u128 - 2));
+        }
     }
 
     #[test]

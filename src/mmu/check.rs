@@ -6,7 +6,10 @@ use alloc::vec::Vec;
 use crate::addr::PAGE_SIZE;
 
 use super::geometry::{bits, is_leaf, is_pointer, present, Level};
-use super::phys::{data_len, read_data, Frame, TableKind};
+use super::phys::{
+    clean_present_count, data_len, first_masked_diff, holds_exactly, next_nonzero, read_data,
+    Frame, SegmentKey, TableKind, TablePage,
+};
 use super::types::{Asid, CpuId, InvariantError, PageFlags, TableStats, Translation};
 use super::Mmu;
 
@@ -21,9 +24,95 @@ struct Seen {
     base: u64,
 }
 
+/// What earlier runs of [`Mmu::check_invariants_memo`] on one MMU found: the page tables
+/// (level 0, a segment's included) whose every entry passed, each with the pool stamp it had
+/// then and the first address it mapped. A later walk that reaches such a table at the same
+/// address, with the same stamp, skips its entries: the stamp changes with every change of
+/// the page (`PhysMem`'s comment), and its entries' checks depend on nothing but the page and
+/// that address, so they would pass again. Everything else is checked anew every time.
+#[derive(Clone, Debug, Default)]
+pub struct CheckMemo {
+    /// The pool these stamps are of (a memo used with another MMU starts over).
+    pool: u64,
+    /// By frame index: `(stamp, first address)` of a page table that passed.
+    passed: Vec<Option<(u64, u64)>>,
+    /// By frame index: `(stamp, indices of the nonzero entries)` of a table above level 0.
+    nonzero: Vec<Option<(u64, Vec<u16>)>>,
+    /// By frame index: the stamps of a root and of the kernel space's root when the root's
+    /// kernel half was found equal to the kernel space's.
+    kernel_half: Vec<Option<(u64, u64)>>,
+}
+
+impl CheckMemo {
+    /// An empty memo (a walk with it checks every entry).
+    pub fn new() -> CheckMemo {
+        CheckMemo::default()
+    }
+
+    /// Whether frame `f`, now stamped `stamp` and reached at `base`, passed before.
+    fn passed(&self, f: Frame, stamp: u64, base: u64) -> bool {
+        self.passed.get(f.index() as usize).copied().flatten() == Some((stamp, base))
+    }
+
+    /// The nonzero indices of frame `f` if listed when it had stamp `stamp` (taken out:
+    /// [`CheckMemo::put_nonzero`] puts them back).
+    fn take_nonzero(&mut self, f: Frame, stamp: u64) -> Option<Vec<u16>> {
+        let slot = self.nonzero.get_mut(f.index() as usize)?;
+        match slot.take() {
+            Some((s, listed)) if s == stamp => Some(listed),
+            _ => None,
+        }
+    }
+
+    /// The nonzero indices of frame `f`, stamped `stamp`.
+    fn put_nonzero(&mut self, f: Frame, stamp: u64, listed: Vec<u16>) {
+        let i = f.index() as usize;
+        if self.nonzero.len() <= i {
+            self.nonzero.resize(i + 1, None);
+        }
+        self.nonzero[i] = Some((stamp, listed));
+    }
+
+    /// Whether root `f`'s kernel half was found equal to the kernel's with these `stamps`.
+    fn kernel_half_equal(&self, f: Frame, stamps: (u64, u64)) -> bool {
+        self.kernel_half.get(f.index() as usize).copied().flatten() == Some(stamps)
+    }
+
+    /// Root `f`'s kernel half is equal to the kernel's, with these `stamps`.
+    fn set_kernel_half_equal(&mut self, f: Frame, stamps: (u64, u64)) {
+        let i = f.index() as usize;
+        if self.kernel_half.len() <= i {
+            self.kernel_half.resize(i + 1, None);
+        }
+        self.kernel_half[i] = Some(stamps);
+    }
+
+    /// Frame `f`, stamped `stamp` and reached at `base`, passed.
+    fn record(&mut self, f: Frame, stamp: u64, base: u64) {
+        let i = f.index() as usize;
+        if self.passed.len() <= i {
+            self.passed.resize(i + 1, None);
+        }
+        self.passed[i] = Some((stamp, base));
+    }
+}
+
 impl Mmu {
     /// Check every structural invariant (module comment, section 3); the first violation.
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
+        self.check_invariants_memo(&mut CheckMemo::new())
+    }
+
+    /// [`Mmu::check_invariants`], skipping the entries of the page tables that `memo` saw
+    /// pass and that have not changed since (see [`CheckMemo`]); the same answer, and the
+    /// tables that pass now are added to `memo`. For a harness that checks after every op.
+    pub fn check_invariants_memo(&self, memo: &mut CheckMemo) -> Result<(), InvariantError> {
+        if memo.pool != self.phys.id() {
+            *memo = CheckMemo {
+                pool: self.phys.id(),
+                ..CheckMemo::default()
+            };
+        }
         let g = self.geo;
         let nframes = self.phys.frames().count();
         // 1. Free list versus contents.
@@ -54,19 +143,24 @@ impl Mmu {
                 });
             }
             // 6. Kernel half equal to the kernel space's.
-            for i in g.kernel_top_index()..g.entries(g.top()) {
-                let Some(idx) = g.table_index(g.top(), i) else {
-                    break;
-                };
-                let ad = bits::A | bits::D;
-                if self.phys.read(root, idx) & !ad != self.phys.read(kroot, idx) & !ad {
-                    return Err(InvariantError::KernelHalfDiverged {
-                        asid,
-                        index: idx.raw(),
-                    });
+            // The first entry that differs outside A and D (a block scan, as in `visit`).
+            let (mine, kernel) = (&page.data, &self.phys.page(kroot).data);
+            let (from, to) = (g.kernel_top_index(), g.entries(g.top()));
+            // Skipped if the two roots are unchanged since they last compared equal.
+            let ad = bits::A | bits::D;
+            let stamps = (self.phys.stamp(root), self.phys.stamp(kroot));
+            if !memo.kernel_half_equal(root, stamps) {
+                if let Some(i) = first_masked_diff(mine, kernel, from, to, !ad) {
+                    if let Some(idx) = g.table_index(g.top(), i) {
+                        return Err(InvariantError::KernelHalfDiverged {
+                            asid,
+                            index: idx.raw(),
+                        });
+                    }
                 }
+                memo.set_kernel_half_equal(root, stamps);
             }
-            self.visit(root, g.top(), 0, &mut seen)?;
+            self.visit(root, g.top(), 0, &mut seen, memo)?;
         }
         for (f, p) in self.phys.frames() {
             let Some(p) = p else { continue };
@@ -113,6 +207,7 @@ impl Mmu {
         level: Level,
         base: u64,
         seen: &mut [Seen],
+        memo: &mut CheckMemo,
     ) -> Result<(), InvariantError> {
         let g = self.geo;
         let page = self.phys.page(t);
@@ -143,10 +238,103 @@ impl Mmu {
         if segment.is_some() && level != 0 {
             return Err(InvariantError::Shape { frame: t.index() });
         }
+        if level == 0 {
+            // A page table has no children: its checks are its entries and counts only.
+            let stamp = self.phys.stamp(t);
+            if memo.passed(t, stamp, base) {
+                return Ok(());
+            }
+            let r = self.page_table_entries(t, page, base, segment);
+            if r.is_ok() {
+                memo.record(t, stamp, base);
+            }
+            return r;
+        }
+        self.entries(t, page, level, base, segment, seen, memo)
+    }
+
+    /// The checks of the entries of page table `t` (level 0; `segment`: its key if shared),
+    /// mapping from `base`, and of its counts.
+    fn page_table_entries(
+        &self,
+        t: Frame,
+        page: &TablePage,
+        base: u64,
+        segment: Option<SegmentKey>,
+    ) -> Result<(), InvariantError> {
+        let mut no_seen: [Seen; 0] = [];
+        let mut no_memo = CheckMemo::new();
+        self.entries(t, page, 0, base, segment, &mut no_seen, &mut no_memo)
+    }
+
+    /// The checks of the entries of table `t` (level `level`; `segment`: its key if shared),
+    /// mapping from `base`, and of its counts, recursing into its children (none at level 0,
+    /// so `seen` and `memo` are not used there).
+    #[allow(clippy::too_many_arguments)]
+    fn entries(
+        &self,
+        t: Frame,
+        page: &TablePage,
+        level: Level,
+        base: u64,
+        segment: Option<SegmentKey>,
+        seen: &mut [Seen],
+        memo: &mut CheckMemo,
+    ) -> Result<(), InvariantError> {
+        let g = self.geo;
+        // A page table (level 0, not a segment's) in one half holds only leaves, and its
+        // per-entry checks below reduce to: zero, or present with no bit outside
+        // `allowed_bits(0, true)` and no USER (kernel half) or GLOBAL (user half). One
+        // vectorized pass decides that for every entry; only if some entry fails it does the
+        // loop below run, to name the first one. Either way the result is the loop's.
+        if level == 0 && segment.is_none() {
+            let last = entry_va(self, level, base, g.entries(level) - 1);
+            let kernel = g.in_kernel_half(base);
+            if kernel == g.in_kernel_half(last) {
+                let half = if kernel { bits::US } else { bits::G };
+                let bad = !g.allowed_bits(level, true) | half;
+                if let Some(count) = clean_present_count(&page.data, bad) {
+                    return self.counted(t, page, count);
+                }
+            }
+        }
+        // A segment table: the loop below requires every entry to be the key's page (mod A
+        // and D) or zero past the key's length, and every present one to be a leaf with no
+        // bit outside `allowed_bits(0, true)` (the half checks do not apply to it). The same
+        // two facts, decided for every entry in two vectorized passes.
+        if let (0, Some(key)) = (level, segment) {
+            let leaf = g.leaf_bits(key.flags, 0);
+            let pages = key.len / PAGE_SIZE;
+            if holds_exactly(&page.data, leaf, key.pa, pages, bits::A | bits::D) {
+                if let Some(count) = clean_present_count(&page.data, !g.allowed_bits(0, true)) {
+                    return self.counted(t, page, count);
+                }
+            }
+        }
         let mut count: u16 = 0;
-        for i in 0..g.entries(level) {
+        // A segment table's every entry is compared with its key (a missing page is an
+        // error); any other table's zero entries are legal and say nothing, so only its
+        // nonzero ones are visited, in index order: the same first violation as a loop over
+        // every entry, at a fraction of the cost (most entries are zero).
+        // The nonzero indices of a table above level 0 are kept in `memo` with its stamp: an
+        // unchanged page has the same ones, so the scan for them is skipped.
+        let stamp = self.phys.stamp(t);
+        let order: Vec<u16> = if segment.is_some() {
+            (0..g.entries(level) as u16).collect()
+        } else if let Some(listed) = memo.take_nonzero(t, stamp) {
+            listed
+        } else {
+            let mut listed = Vec::new();
+            let mut next = next_nonzero(&page.data, 0);
+            while let Some(i) = next.filter(|&i| i < g.entries(level)) {
+                listed.push(i as u16);
+                next = next_nonzero(&page.data, i + 1);
+            }
+            listed
+        };
+        for &index in &order {
+            let i = usize::from(index);
             let e = read_data(&page.data, i);
-            let index = i as u16;
             let bad = InvariantError::BadEntry {
                 frame: t.index(),
                 index,
@@ -211,8 +399,17 @@ impl Mmu {
                 }
             }
             seen[child.index() as usize].pointers += 1;
-            self.visit(child, level - 1, va, seen)?;
+            self.visit(child, level - 1, va, seen, memo)?;
         }
+        if level > 0 && segment.is_none() {
+            memo.put_nonzero(t, stamp, order);
+        }
+        self.counted(t, page, count)
+    }
+
+    /// The last checks of table `t` (its `page`), which has `count` present entries: its
+    /// stored count is right, and only a root may be empty.
+    fn counted(&self, t: Frame, page: &TablePage, count: u16) -> Result<(), InvariantError> {
         if count != page.present {
             return Err(InvariantError::PresentCount {
                 frame: t.index(),
@@ -346,11 +543,17 @@ impl Mmu {
         let page = self.phys.page(t);
         let mut n = 1;
         if level > 0 {
-            for i in 0..self.geo.entries(level) {
+            // Only nonzero entries can be pointers (the block scan of `visit`).
+            let mut next = next_nonzero(&page.data, 0);
+            while let Some(i) = next {
+                if i >= self.geo.entries(level) {
+                    break;
+                }
                 let e = read_data(&page.data, i);
                 if is_pointer(e, level) {
                     n += self.paths(self.child(e, level), level - 1);
                 }
+                next = next_nonzero(&page.data, i + 1);
             }
         }
         n

@@ -59,6 +59,10 @@
 //!
 //! ## 3. Invariants (checked by [`Mmu::check_invariants`] after every fuzz step)
 //!
+//! [`Mmu::check_invariants_memo`] gives the same answer, re-reading only the tables that
+//! changed since a [`CheckMemo`] saw them pass (every change of a table page restamps it:
+//! `phys.rs`); the harness runs it after every op, and the full walk at the end.
+//!
 //! 1. A frame is free iff no table lives in it; a free frame is on the free list exactly once.
 //! 2. A table is reachable from some root iff it is in use (no leaks), and its reference
 //!    count equals the number of present pointer entries to it.
@@ -137,6 +141,7 @@ use tlb::Tlb;
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
 
+pub use check::CheckMemo;
 pub use phys::SegmentKey;
 pub use tlb::TlbEntry;
 pub use types::{
@@ -651,6 +656,14 @@ impl Mmu {
         }
         self.leaf_translation(&self.walk(root, va, 0), va)
             .ok_or(TranslateError::NotMapped)
+    }
+
+    /// The tables' version: `(pool, epoch)` is the same at two moments iff no table page
+    /// changed between them (no entry written, A and D included; no table made or freed) and
+    /// the MMU is the same one (a clone gets a new pool). With the same live spaces, every
+    /// [`Mmu::translate`] answer is then the same too (a walk reads nothing else).
+    pub fn table_version(&self) -> (u64, u64) {
+        (self.phys.id(), self.phys.epoch())
     }
 
     /// The raw hardware entry at `level` on `asid`'s walk to `va` (widened to 64 bits), or

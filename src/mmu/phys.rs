@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::addr::PAGE_SIZE;
 
 use super::geometry::{
-    present, Geometry, Level, TableIndex, NARROW_ENTRIES, PDPT_ENTRIES, WIDE_ENTRIES,
+    bits, present, Geometry, Level, TableIndex, NARROW_ENTRIES, PDPT_ENTRIES, WIDE_ENTRIES,
 };
 use super::types::PageFlags;
 
@@ -88,7 +88,14 @@ pub struct TablePage {
 /// Invariant: a frame index `i < watermark` is in `free` iff `pages[i]` is `None`; indices
 /// `>= watermark` have never been used and are free too. Allocation pops `free` first (LIFO,
 /// deterministic), then raises the watermark.
-#[derive(Clone, Debug)]
+///
+/// Stamps: every change of a frame's page (its allocation, freeing, and every mutable
+/// access, which [`PhysMem::page_mut`] is the only way to get, [`PhysMem::write`] included)
+/// gives the frame a new stamp from a counter of this pool, and every pool (a clone too) has
+/// its own [`PhysMem::id`]. So a frame whose `(id, stamp)` is the same at two moments holds
+/// the same page at both, bit for bit: what lets the invariant walk skip re-scanning a table
+/// it has seen pass (`Mmu::check_invariants_memo`).
+#[derive(Debug)]
 pub struct PhysMem {
     /// `pages[i]`: the table in frame `i`, or `None` if free. Length = watermark.
     pages: Vec<Option<TablePage>>,
@@ -96,6 +103,33 @@ pub struct PhysMem {
     free: Vec<Frame>,
     /// Total frames in the pool.
     limit: u32,
+    /// This pool's identity (distinct for every pool made or cloned in this process).
+    id: u64,
+    /// `stamps[i]`: the stamp of frame `i`'s last change. Length = watermark.
+    stamps: Vec<u64>,
+    /// The last stamp given.
+    epoch: u64,
+}
+
+/// The next pool identity.
+static NEXT_POOL_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+fn next_pool_id() -> u64 {
+    NEXT_POOL_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
+
+impl Clone for PhysMem {
+    /// The same frames and stamps under a new identity: the two pools change apart.
+    fn clone(&self) -> PhysMem {
+        PhysMem {
+            pages: self.pages.clone(),
+            free: self.free.clone(),
+            limit: self.limit,
+            id: next_pool_id(),
+            stamps: self.stamps.clone(),
+            epoch: self.epoch,
+        }
+    }
 }
 
 impl PhysMem {
@@ -105,6 +139,33 @@ impl PhysMem {
             pages: Vec::new(),
             free: Vec::new(),
             limit,
+            id: next_pool_id(),
+            stamps: Vec::new(),
+            epoch: 0,
+        }
+    }
+
+    /// This pool's identity (see the stamps, in the type's comment).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The last stamp given: unchanged iff no page of the pool changed (see the type's
+    /// comment).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The stamp of `f`'s last change (see the type's comment); 0 for a frame never used.
+    pub fn stamp(&self, f: Frame) -> u64 {
+        self.stamps.get(f.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Gives frame `i` a new stamp.
+    fn touch(&mut self, i: usize) {
+        self.epoch += 1;
+        if let Some(s) = self.stamps.get_mut(i) {
+            *s = self.epoch;
         }
     }
 
@@ -141,18 +202,22 @@ impl PhysMem {
         };
         if let Some(f) = self.free.pop() {
             self.pages[f.0 as usize] = Some(page);
+            self.touch(f.0 as usize);
             return Some(f);
         }
         if self.pages.len() as u32 >= self.limit {
             return None;
         }
         self.pages.push(Some(page));
+        self.stamps.push(0);
+        self.touch(self.pages.len() - 1);
         Some(Frame(self.pages.len() as u32 - 1))
     }
 
     /// Return `f` to the pool; its table goes away. Returns the removed page.
     pub fn free(&mut self, f: Frame) -> Option<TablePage> {
         let page = self.pages.get_mut(f.0 as usize)?.take()?;
+        self.touch(f.0 as usize);
         self.free.push(f);
         Some(page)
     }
@@ -181,6 +246,7 @@ impl PhysMem {
 
     /// Mutable access to the table in `f` (see [`PhysMem::page`]).
     pub fn page_mut(&mut self, f: Frame) -> &mut TablePage {
+        self.touch(f.0 as usize);
         match self.pages.get_mut(f.0 as usize) {
             Some(Some(p)) => p,
             _ => panic!("mmu: frame {} holds no table", f.0),
@@ -234,6 +300,125 @@ pub fn read_data(data: &TableData, i: usize) -> u64 {
         TableData::Narrow(t) => t[i] as u64,
         TableData::Wide(t) => t[i],
         TableData::Pdpt(t) => t[i],
+    }
+}
+
+/// Entries scanned as one block by [`next_nonzero`] and [`first_masked_diff`]: the OR of a
+/// block is tested once, so a run of zero (or equal) entries costs one test per block, and
+/// the block loop vectorizes. The invariant walk scans every table after each op; most
+/// entries are zero.
+const SCAN_BLOCK: usize = 8;
+
+/// The first index `>= from` whose entry is nonzero, or `None`. Exactly the indices a loop
+/// over every entry testing `e != 0` would stop at, in the same order.
+#[inline]
+pub fn next_nonzero(data: &TableData, from: usize) -> Option<usize> {
+    fn scan<T: Copy + Default + PartialEq + core::ops::BitOr<Output = T>>(
+        t: &[T],
+        from: usize,
+    ) -> Option<usize> {
+        let zero = T::default();
+        let mut i = from;
+        // Up to the next block boundary one at a time, then whole blocks.
+        while i < t.len() && !i.is_multiple_of(SCAN_BLOCK) {
+            if t[i] != zero {
+                return Some(i);
+            }
+            i += 1;
+        }
+        for block in t[i..].chunks_exact(SCAN_BLOCK) {
+            if block.iter().fold(zero, |a, &e| a | e) != zero {
+                return block.iter().position(|&e| e != zero).map(|k| i + k);
+            }
+            i += SCAN_BLOCK;
+        }
+        (i..t.len()).find(|&k| t[k] != zero)
+    }
+    match data {
+        TableData::Narrow(t) => scan(&t[..], from),
+        TableData::Wide(t) => scan(&t[..], from),
+        TableData::Pdpt(t) => scan(&t[..], from),
+    }
+}
+
+/// The first index in `from..to` where entries of `a` and `b` differ in a bit of `mask`, or
+/// `None` (`a` and `b` of the same width; `to` at most their length).
+#[inline]
+pub fn first_masked_diff(
+    a: &TableData,
+    b: &TableData,
+    from: usize,
+    to: usize,
+    mask: u64,
+) -> Option<usize> {
+    fn scan(n: usize, from: usize, to: usize, diff: impl Fn(usize) -> u64) -> Option<usize> {
+        let mut i = from;
+        while i + SCAN_BLOCK <= to {
+            if (i..i + SCAN_BLOCK).fold(0, |acc, k| acc | diff(k)) != 0 {
+                break;
+            }
+            i += SCAN_BLOCK;
+        }
+        (i..to.min(n)).find(|&k| diff(k) != 0)
+    }
+    match (a, b) {
+        (TableData::Wide(x), TableData::Wide(y)) => {
+            scan(x.len(), from, to, |k| (x[k] ^ y[k]) & mask)
+        }
+        (TableData::Narrow(x), TableData::Narrow(y)) => {
+            scan(x.len(), from, to, |k| u64::from(x[k] ^ y[k]) & mask)
+        }
+        _ => (from..to).find(|&k| (read_data(a, k) ^ read_data(b, k)) & mask != 0),
+    }
+}
+
+/// The number of present entries of `data` if every entry is either zero or present with
+/// no bit of `bad` set; `None` if some entry is neither (then a loop over every entry finds
+/// which). One branch-free pass that vectorizes: what the invariant walk runs over a page
+/// table, whose entries are all leaves, before it looks at any entry one by one.
+#[inline]
+pub fn clean_present_count(data: &TableData, bad: u64) -> Option<u16> {
+    fn scan<T: Copy + Into<u64>>(t: &[T], bad: u64) -> Option<u16> {
+        // P is bit 0: `p - 1` is all ones for an absent entry (which must be zero) and
+        // zero for a present one (which must have no bit of `bad`). No branch: it vectorizes.
+        let (mut acc, mut n) = (0u64, 0u64);
+        for &e in t {
+            let e: u64 = e.into();
+            let p = e & bits::P;
+            n += p;
+            acc |= e & (bad | p.wrapping_sub(1));
+        }
+        (acc == 0).then_some(n as u16)
+    }
+    match data {
+        TableData::Narrow(t) => scan(&t[..], bad),
+        TableData::Wide(t) => scan(&t[..], bad),
+        TableData::Pdpt(t) => scan(&t[..], bad),
+    }
+}
+
+/// `true` iff every entry `i` of `data`, outside the bits of `ignore`, is
+/// `leaf | (pa + i * 4096)` for `i < pages` and zero from there on: a shared segment table
+/// holding exactly its key's pages. One branch-free pass that vectorizes.
+#[inline]
+pub fn holds_exactly(data: &TableData, leaf: u64, pa: u64, pages: u64, ignore: u64) -> bool {
+    fn scan<T: Copy + Into<u64>>(t: &[T], leaf: u64, pa: u64, pages: u64, ignore: u64) -> bool {
+        let mut acc = 0u64;
+        for (i, &e) in t.iter().enumerate() {
+            let i = i as u64;
+            let want = if i < pages {
+                leaf | pa.wrapping_add(i.wrapping_mul(PAGE_SIZE))
+            } else {
+                0
+            };
+            acc |= (e.into() & !ignore) ^ want;
+        }
+        acc == 0
+    }
+    match data {
+        TableData::Narrow(t) => scan(&t[..], leaf, pa, pages, ignore),
+        TableData::Wide(t) => scan(&t[..], leaf, pa, pages, ignore),
+        TableData::Pdpt(t) => scan(&t[..], leaf, pa, pages, ignore),
     }
 }
 

@@ -1011,8 +1011,16 @@ fn every_invariant_can_fail() {
     ];
     for (i, (expected, corrupt)) in cases.into_iter().enumerate() {
         let mut m = healthy.clone();
+        // A memo that saw every table pass just before the corruption must not hide it.
+        let mut memo = CheckMemo::new();
+        m.check_invariants_memo(&mut memo).unwrap();
         corrupt(&mut m);
         assert_eq!(m.check_invariants(), Err(expected), "case {i}");
+        assert_eq!(
+            m.check_invariants_memo(&mut memo),
+            Err(expected),
+            "case {i}, memo"
+        );
     }
 }
 
@@ -1092,6 +1100,8 @@ mod differential {
         )
         .unwrap();
         let mut model = o::MmuModel::new(mode(a), frames.into(), cpus.into());
+        // Carried from op to op, as the harness does: must agree with the walk from nothing.
+        let mut memo = CheckMemo::new();
         let mut live: Vec<Asid> = vec![Asid::KERNEL];
         let sizes = a.page_sizes();
         let seg = a.segment_size();
@@ -1300,6 +1310,10 @@ mod differential {
             }
             if let Err(e) = m.check_invariants() {
                 panic!("invariant broken: {e:?} {ctx}");
+            }
+            assert_eq!(m.check_invariants_memo(&mut memo), Ok(()), "memo {ctx}");
+            if let Err(e) = model.check_counts() {
+                panic!("model counts: {e} {ctx}");
             }
             m.check_tlb_coherent().unwrap();
             assert_eq!(

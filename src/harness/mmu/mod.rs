@@ -54,9 +54,42 @@
 //!
 //! The oracle's verdict on the result; `check_invariants()`; `check_tlb_coherent()` when no
 //! flush is held; then the state: the live address spaces, the table pages in use and the
-//! free frames against the model's from-scratch count, the private-table equivalent after
-//! every successful change, and the translation of every *watched* address (the last
+//! free frames against the model's count, the private-table equivalent after every
+//! successful change, and the translation of every *watched* address (the last
 //! [`MAX_WATCHED`] addresses the scenario touched) in every live space.
+//!
+//! Each of these checks has the answer it would have from scratch, but costs in proportion
+//! to what the op changed (an op changes a few table pages; the walk from scratch read every
+//! entry of every table, 98% of the time of a case):
+//!
+//! - **Which pages changed.** The MMU's page pool gives a frame a new *stamp* at every
+//!   change of its page (allocation, freeing, and every mutable access, the only way to
+//!   write an entry, A and D included); a clone is a new pool. Same pool and stamp at two
+//!   moments: the same page, bit for bit. This rests on the pool alone (`phys.rs`, whose
+//!   fields are private), not on the paging code under test: a bug there that writes a
+//!   wrong entry writes it through the pool, and restamps the page.
+//! - **Invariants.** `Mmu::check_invariants_memo` runs the same walk as `check_invariants`
+//!   (reachability, reference counts, shapes, the kernel halves, the segment registry, the
+//!   free list, the TLBs: all global, all from scratch), but keeps in a
+//!   [`crate::mmu::CheckMemo`] the page tables whose entries passed (with stamp and the
+//!   address the walk reached them at), the nonzero indices of the tables above them, and
+//!   the root pairs whose kernel halves compared equal. An entry's checks depend only on its
+//!   page and that address, so an unchanged page reached at the same address would pass
+//!   again and is not re-read; every changed page is read whole. After the last op the walk
+//!   starts from an empty memo: the full walk, as before. Unit tests corrupt every kind of
+//!   table after a memo saw it pass, and compare the two walks after every op of the
+//!   differential test.
+//! - **Table counts.** The model keeps, per table name, the number of mappings needing it,
+//!   updated by the op that adds or removes them (`MmuModel::table_pages` is a sum of three
+//!   lengths); at the end of each scenario (and after every op of the unit tests)
+//!   `MmuModel::check_counts` recounts them from scratch and must agree.
+//! - **Watched translations.** `Mmu::translate` reads nothing but the live spaces' roots and
+//!   the table pages; `MmuModel::translate` nothing but the model. So when the MMU's table
+//!   version (pool, last stamp), the model's version, the live spaces and the watched
+//!   addresses are all what they were at the last comparison that passed, every answer on
+//!   both sides is too, and the comparison is skipped; any change on either side (an access
+//!   that sets A; a map the model refuses for frames after inserting and removing its
+//!   pages) brings it back in full.
 //!
 //! ## 4. Limits
 //!
