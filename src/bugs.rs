@@ -94,10 +94,14 @@ pub enum Bug {
     /// The vmap purge flushes `[min start, max start]` instead of reaching the highest purged
     /// area's end: the rest of that area keeps its stale TLB entries.
     PurgeFlushesToMaxStart,
+    /// A change of permissions rewrites the leaf without its Accessed and Dirty bits (issue
+    /// 17, blind spot 1): the page looks clean, so a write to it is lost when it is reclaimed
+    /// without being written back.
+    DirtyLostOnProtect,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 25] = [
+pub const ALL_BUGS: [Bug; 26] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -123,6 +127,7 @@ pub const ALL_BUGS: [Bug; 25] = [
     Bug::TreePadsByAlign,
     Bug::LazyReusedBeforePurge,
     Bug::PurgeFlushesToMaxStart,
+    Bug::DirtyLostOnProtect,
 ];
 
 impl Bug {
@@ -154,6 +159,7 @@ impl Bug {
             Bug::TreePadsByAlign => "tree-pads-by-align",
             Bug::LazyReusedBeforePurge => "lazy-reused-before-purge",
             Bug::PurgeFlushesToMaxStart => "purge-flushes-to-max-start",
+            Bug::DirtyLostOnProtect => "dirty-lost-on-protect",
         }
     }
 
