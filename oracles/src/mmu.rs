@@ -660,14 +660,28 @@ impl MmuModel {
     /// The [`ACCESSED`] and [`DIRTY`] bits the entry at `level` on `asid`'s walk to `va`
     /// must have (0 where the walk has no such entry, or for a space that does not exist).
     pub fn accessed_dirty(&self, asid: u32, va: u128, level: u32) -> u8 {
-        if !self.spaces.contains_key(&asid) || !self.mode.canonical(va) {
-            return 0;
+        self.accessed_dirty_levels(asid, va)
+            .get(level as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// [`MmuModel::accessed_dirty`] at every level (indexed by level; 0 above the top), in
+    /// one lookup of the mapping.
+    pub fn accessed_dirty_levels(&self, asid: u32, va: u128) -> [u8; 5] {
+        let mut out = [0; 5];
+        if self.ad.is_empty() || !self.spaces.contains_key(&asid) || !self.mode.canonical(va) {
+            return out;
         }
-        let key = match self.at(asid, va) {
-            Some((b, m)) => self.ad_key(asid, va, level, b, &m),
-            None => self.entry_key(asid, va, level),
-        };
-        self.ad.get(&key).copied().unwrap_or(0)
+        let at = self.at(asid, va);
+        for (level, bits) in (0..self.mode.levels()).zip(out.iter_mut()) {
+            let key = match &at {
+                Some((b, m)) => self.ad_key(asid, va, level, *b, m),
+                None => self.entry_key(asid, va, level),
+            };
+            *bits = self.ad.get(&key).copied().unwrap_or(0);
+        }
+        out
     }
 
     /// The mapping whose footprint contains `a`, in `asid`'s view.

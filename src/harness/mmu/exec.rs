@@ -459,11 +459,12 @@ impl Executor {
         let Some((lowest, entries)) = self.mmu.walk_entries(Asid::from_raw(s), a) else {
             return Ok(());
         };
+        let model = self.model.accessed_dirty_levels(s, a.into());
         for level in lowest..=self.mmu.geometry().top() {
             let e = entries[usize::from(level)];
             let got = (u8::from(e & bits::A != 0) * o::ACCESSED)
                 | (u8::from(e & bits::D != 0) * o::DIRTY);
-            let want = self.model.accessed_dirty(s, a.into(), level.into());
+            let want = model[usize::from(level)];
             if got != want {
                 let show_ad = |ad: u8| {
                     format!(
