@@ -103,10 +103,14 @@ pub enum Bug {
     /// a vmalloc that maps `area->size` pages maps one page too many, the guard page, so an
     /// overrun no longer faults.
     GuardPageMapped,
+    /// A change of permissions rewrites the leaf without its Accessed and Dirty bits (issue
+    /// 17, blind spot 1): the page looks clean, so a write to it is lost when it is reclaimed
+    /// without being written back.
+    DirtyLostOnProtect,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 27] = [
+pub const ALL_BUGS: [Bug; 28] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -134,6 +138,7 @@ pub const ALL_BUGS: [Bug; 27] = [
     Bug::PurgeFlushesToMaxStart,
     Bug::VfreeFlushesNothing,
     Bug::GuardPageMapped,
+    Bug::DirtyLostOnProtect,
 ];
 
 impl Bug {
@@ -167,6 +172,7 @@ impl Bug {
             Bug::PurgeFlushesToMaxStart => "purge-flushes-to-max-start",
             Bug::VfreeFlushesNothing => "vfree-flushes-nothing",
             Bug::GuardPageMapped => "guard-page-mapped",
+            Bug::DirtyLostOnProtect => "dirty-lost-on-protect",
         }
     }
 

@@ -67,6 +67,24 @@
 //!   `OutOfFrames` (no frame for the root). `destroy_space(asid)`: `KernelSpace` (0),
 //!   `NoSuchSpace`.
 //!
+//! ## Accessed and dirty
+//!
+//! The model keeps the A bit (and D, in leaves) of every entry that has one set, by entry:
+//! entry `va / entry_span(L)` of the level-`L` table of a scope (the kernel half or a space;
+//! at the root always the space, since every root holds its own copy of the kernel half's
+//! entries), or entry `i` of a shared segment table (one per segment key, so shared by every
+//! space that maps it). Rules, the same in every mode and for every page size:
+//!
+//! - **Set** by a successful access that walks ([`MmuModel::walked`]: the caller says so,
+//!   since the model has no TLB): A in every entry of the walk that has one (PAE's
+//!   page-directory pointers do not), D in the leaf on a write. A TLB hit sets nothing.
+//! - **Kept** by everything else, a change of flags (`protect`) included.
+//! - **Cleared** when the entry is made or cleared: a page mapped or unmapped (its leaf),
+//!   a table made or freed (the entry pointing at it: in every root, for a kernel-half table
+//!   below the root), a segment mapped or unmapped (the entry pointing at its table), a
+//!   segment table made or freed (all its entries), a space destroyed (all of its own).
+//! - **Copied** into a new space's root from the kernel space's root (its kernel half).
+//!
 //! ## Table pages
 //!
 //! A page of size `s` has its entry at level `L` (the level whose entries span `s`) and
@@ -93,6 +111,11 @@ pub const GLOBAL: u8 = 16;
 pub const NO_EXECUTE: u8 = 32;
 /// Every defined flag bit.
 pub const ALL_FLAGS: u8 = 63;
+
+/// Accessed, in [`MmuModel::accessed_dirty`]'s answer (the hardware's A bit of the entry).
+pub const ACCESSED: u8 = 1;
+/// Dirty, in [`MmuModel::accessed_dirty`]'s answer (the hardware's D bit, leaves only).
+pub const DIRTY: u8 = 2;
 
 /// Most pages one `map` may map (2^16).
 pub const MAX_MAP_PAGES: u128 = 1 << 16;
@@ -374,8 +397,22 @@ pub struct MmuModel {
     /// Every distinct segment key `(pa, len, flags)` mapped anywhere, with its mappings.
     segment_keys: BTreeMap<(u128, u128, u8), u32>,
     /// Changes made so far (every mapping added, removed or re-flagged, every space created
-    /// or destroyed): the same at two moments iff the model did not change between them.
+    /// or destroyed, every walk that set A or D): the same at two moments iff the model did
+    /// not change between them.
     version: u64,
+    /// The [`ACCESSED`] and [`DIRTY`] bits of the entries that have any (module comment,
+    /// "Accessed and dirty").
+    ad: BTreeMap<EntryKey, u8>,
+}
+
+/// One entry of the tables, as far as its A and D bits go: entry `va / entry_span(level)`
+/// of the level-`level` table of `scope` (the root's entries always of their own space:
+/// every root has its own copy of the kernel half), or entry `index` of the shared segment
+/// table of a segment key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum EntryKey {
+    Table(Option<u32>, u32, u128),
+    Segment((u128, u128, u8), u128),
 }
 
 /// A table below the root: (scope, level, `va >>` the bits one whole table of that level
@@ -397,6 +434,7 @@ impl MmuModel {
             names: BTreeMap::new(),
             segment_keys: BTreeMap::new(),
             version: 0,
+            ad: BTreeMap::new(),
         }
     }
 
@@ -494,15 +532,69 @@ impl MmuModel {
         self.version += 1;
         let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
         for n in names {
-            *self.names.entry(n).or_insert(0) += 1;
+            let uses = self.names.entry(n).or_insert(0);
+            *uses += 1;
+            if *uses == 1 {
+                self.table_made_or_freed(asid, n);
+            }
         }
         if m.segment {
-            *self
-                .segment_keys
-                .entry((m.pa, m.size, m.flags))
-                .or_insert(0) += 1;
+            let key = (m.pa, m.size, m.flags);
+            let uses = self.segment_keys.entry(key).or_insert(0);
+            *uses += 1;
+            if *uses == 1 {
+                self.segment_made_or_freed(key);
+            }
         }
+        self.clear_ad(asid, b, self.entry_level(&m));
         self.map_of_mut(asid, b).insert(b, m);
+    }
+
+    /// The level of the entry that maps `m` in its space's tables: its page's level, or 1
+    /// for a segment (the entry pointing at the shared table).
+    fn entry_level(&self, m: &Mapping) -> u32 {
+        if m.segment {
+            1
+        } else {
+            self.mode.level_of(m.size)
+        }
+    }
+
+    /// Forgets the A and D bits of the entry at `level` on the walk to `va` in `asid`: the
+    /// entry was just made or cleared. At the root in the kernel half, the entry of every
+    /// space (the MMU writes it into every root).
+    fn clear_ad(&mut self, asid: u32, va: u128, level: u32) {
+        let m = self.mode;
+        let index = va / m.entry_span(level);
+        if level == m.top() && va >= m.kernel_base() {
+            let spaces: Vec<u32> = self.spaces.keys().copied().collect();
+            for s in spaces {
+                self.ad.remove(&EntryKey::Table(Some(s), level, index));
+            }
+        } else {
+            self.ad.remove(&self.entry_key(asid, va, level));
+        }
+    }
+
+    /// The key of the entry at `level` (not of a segment's page) on the walk to `va`.
+    fn entry_key(&self, asid: u32, va: u128, level: u32) -> EntryKey {
+        let m = self.mode;
+        let scope = (level == m.top() || va < m.kernel_base()).then_some(asid);
+        EntryKey::Table(scope, level, va / m.entry_span(level))
+    }
+
+    /// Table `n` (of a mapping in `asid`) was made or freed: the entry pointing at it, one
+    /// level up, was made or cleared.
+    fn table_made_or_freed(&mut self, asid: u32, n: TableName) {
+        let (_, level, prefix) = n;
+        let va = prefix * self.mode.table_span(level);
+        self.clear_ad(asid, va, level + 1);
+    }
+
+    /// The shared table of segment `key` was made or freed: its entries with it.
+    fn segment_made_or_freed(&mut self, key: (u128, u128, u8)) {
+        self.ad
+            .retain(|k, _| !matches!(k, EntryKey::Segment(s, _) if *s == key));
     }
 
     /// Removes the mapping at `b` from `asid`'s view, and its tables from the counts.
@@ -511,13 +603,85 @@ impl MmuModel {
         let Some(m) = self.map_of_mut(asid, b).remove(&b) else {
             return;
         };
+        self.clear_ad(asid, b, self.entry_level(&m));
         let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
         for n in names {
-            release(&mut self.names, n);
+            if release(&mut self.names, n) {
+                self.table_made_or_freed(asid, n);
+            }
         }
         if m.segment {
-            release(&mut self.segment_keys, (m.pa, m.size, m.flags));
+            let key = (m.pa, m.size, m.flags);
+            if release(&mut self.segment_keys, key) {
+                self.segment_made_or_freed(key);
+            }
         }
+    }
+
+    /// A walk by a successful access to `va` in `asid` that did not hit the TLB (the caller
+    /// knows the TLB; the model does not): A set in every entry of the walk that has one (all
+    /// but PAE's page-directory pointers), D in the leaf too on a write. Nothing if `va` does
+    /// not translate.
+    pub fn walked(&mut self, asid: u32, va: u128, write: bool) {
+        if !self.spaces.contains_key(&asid) || !self.mode.canonical(va) {
+            return;
+        }
+        let Some((b, m)) = self.at(asid, va) else {
+            return;
+        };
+        if m.segment && va - b >= m.size {
+            return;
+        }
+        self.version += 1;
+        let mode = self.mode;
+        let leaf_level = if m.segment { 0 } else { mode.level_of(m.size) };
+        for level in leaf_level..=mode.top() {
+            if mode == Mode::Pae && level == 2 {
+                continue;
+            }
+            let key = self.ad_key(asid, va, level, b, &m);
+            let bits = self.ad.entry(key).or_insert(0);
+            *bits |= ACCESSED;
+            if level == leaf_level && write {
+                *bits |= DIRTY;
+            }
+        }
+    }
+
+    /// The key of the entry at `level` on the walk to `va`, through mapping `m` at `b`.
+    fn ad_key(&self, asid: u32, va: u128, level: u32, b: u128, m: &Mapping) -> EntryKey {
+        if m.segment && level == 0 {
+            EntryKey::Segment((m.pa, m.size, m.flags), (va - b) / KIB4)
+        } else {
+            self.entry_key(asid, va, level)
+        }
+    }
+
+    /// The [`ACCESSED`] and [`DIRTY`] bits the entry at `level` on `asid`'s walk to `va`
+    /// must have (0 where the walk has no such entry, or for a space that does not exist).
+    pub fn accessed_dirty(&self, asid: u32, va: u128, level: u32) -> u8 {
+        self.accessed_dirty_levels(asid, va)
+            .get(level as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// [`MmuModel::accessed_dirty`] at every level (indexed by level; 0 above the top), in
+    /// one lookup of the mapping.
+    pub fn accessed_dirty_levels(&self, asid: u32, va: u128) -> [u8; 5] {
+        let mut out = [0; 5];
+        if self.ad.is_empty() || !self.spaces.contains_key(&asid) || !self.mode.canonical(va) {
+            return out;
+        }
+        let at = self.at(asid, va);
+        for (level, bits) in (0..self.mode.levels()).zip(out.iter_mut()) {
+            let key = match &at {
+                Some((b, m)) => self.ad_key(asid, va, level, *b, m),
+                None => self.entry_key(asid, va, level),
+            };
+            *bits = self.ad.get(&key).copied().unwrap_or(0);
+        }
+        out
     }
 
     /// The mapping whose footprint contains `a`, in `asid`'s view.
@@ -841,6 +1005,21 @@ impl MmuModel {
         let id = self.next as u32;
         self.next += 1;
         self.spaces.insert(id, BTreeMap::new());
+        // The new root's kernel half is a copy of the kernel's, A bits included.
+        let top = self.mode.top();
+        let copied: Vec<(EntryKey, u8)> = self
+            .ad
+            .iter()
+            .filter_map(|(k, &bits)| match *k {
+                EntryKey::Table(Some(0), l, i)
+                    if l == top && i * self.mode.entry_span(l) >= self.mode.kernel_base() =>
+                {
+                    Some((EntryKey::Table(Some(id), l, i), bits))
+                }
+                _ => None,
+            })
+            .collect();
+        self.ad.extend(copied);
         self.version += 1;
         Ok(id)
     }
@@ -858,6 +1037,8 @@ impl MmuModel {
             self.remove(asid, b);
         }
         self.spaces.remove(&asid);
+        self.ad
+            .retain(|k, _| !matches!(k, EntryKey::Table(Some(s), _, _) if *s == asid));
         self.version += 1;
         Ok(())
     }
@@ -956,14 +1137,16 @@ impl MmuModel {
     }
 }
 
-/// Drops one use of `key` from `counts`, and the key with its last use.
-fn release<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) {
+/// Drops one use of `key` from `counts`, and the key with its last use: `true` then.
+fn release<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) -> bool {
     if let Some(n) = counts.get_mut(&key) {
         *n -= 1;
         if *n == 0 {
             counts.remove(&key);
+            return true;
         }
     }
+    false
 }
 
 #[cfg(test)]
@@ -1084,6 +1267,41 @@ mod tests {
             }
             assert_eq!(o.table_pages(), 1 + (m.levels() as u128 - 2));
         }
+    }
+
+    #[test]
+    fn accessed_and_dirty_follow_the_rules() {
+        let mut o = MmuModel::new(Mode::X86_64, 100, 1);
+        let a = o.create_space().unwrap();
+        o.map(a, 0, 0, 2 * KIB4, WRITABLE, KIB4).unwrap();
+        // A write walk: A at every level, D in the leaf only.
+        o.walked(a, 8, true);
+        let ad = |o: &MmuModel, l| o.accessed_dirty(a, 8, l);
+        assert_eq!([0, 1, 2, 3].map(|l| ad(&o, l)), [3, 1, 1, 1]);
+        assert_eq!(o.accessed_dirty(a, KIB4, 0), 0, "the other page");
+        // Kept by protect, cleared with the leaf by unmap (the tables stay).
+        o.protect(a, 0, KIB4, 0).unwrap();
+        assert_eq!(ad(&o, 0), ACCESSED | DIRTY);
+        o.unmap(a, 0, KIB4).unwrap();
+        assert_eq!([0, 1, 2, 3].map(|l| ad(&o, l)), [0, 1, 1, 1]);
+        // The last page gone, its tables go and the root's entry with them.
+        o.unmap(a, KIB4, KIB4).unwrap();
+        assert_eq!(ad(&o, 3), 0);
+        // A kernel walk in space 0 sets its root entry only; a new space copies it.
+        let kb = Mode::X86_64.kernel_base();
+        o.map(0, kb, 0, KIB4, GLOBAL, KIB4).unwrap();
+        o.walked(0, kb, false);
+        assert_eq!(
+            (o.accessed_dirty(0, kb, 3), o.accessed_dirty(a, kb, 3)),
+            (1, 0)
+        );
+        assert_eq!(
+            o.accessed_dirty(a, kb, 2),
+            ACCESSED,
+            "shared below the root"
+        );
+        let b = o.create_space().unwrap();
+        assert_eq!(o.accessed_dirty(b, kb, 3), ACCESSED);
     }
 
     #[test]

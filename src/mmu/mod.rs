@@ -522,8 +522,8 @@ impl Mmu {
         for (base, level) in leaves {
             let w = self.walk(root, base, level);
             let (t, idx) = w.tables[level as usize];
-            let keep = w.entry & (g.addr_mask(level, true) | bits::A | bits::D);
-            self.set_everywhere(t, level, idx, keep | g.leaf_bits(flags, level));
+            let keep = w.entry & g.addr_mask(level, true);
+            self.set_everywhere_keeping_ad(t, level, idx, keep | g.leaf_bits(flags, level));
         }
         Ok(self.flush_token(asid, r))
     }
@@ -664,6 +664,24 @@ impl Mmu {
     /// [`Mmu::translate`] answer is then the same too (a walk reads nothing else).
     pub fn table_version(&self) -> (u64, u64) {
         (self.phys.id(), self.phys.epoch())
+    }
+
+    /// The raw hardware entries on `asid`'s walk to `va` (widened to 64 bits, indexed by
+    /// level) and the lowest level it reached (where it met a leaf, a non-present entry, or
+    /// level 0); entries below that level are 0. `None` if the space does not exist or `va`
+    /// is not in the space. One walk for what [`Mmu::entry`] answers level by level.
+    pub fn walk_entries(&self, asid: Asid, va: u64) -> Option<(u8, [u64; MAX_LEVELS])> {
+        let root = *self.spaces.get(&asid)?;
+        if !self.geo.arch().is_canonical(va) {
+            return None;
+        }
+        let w = self.walk(root, va, 0);
+        let mut entries = [0; MAX_LEVELS];
+        for l in w.level..=self.geo.top() {
+            let (t, idx) = w.tables[l as usize];
+            entries[l as usize] = self.phys.read(t, idx);
+        }
+        Some((w.level, entries))
     }
 
     /// The raw hardware entry at `level` on `asid`'s walk to `va` (widened to 64 bits), or
@@ -999,6 +1017,41 @@ impl Mmu {
             }
         } else {
             self.set_entry(table, level, idx, e);
+        }
+    }
+
+    /// [`Mmu::set_everywhere`] for a change of flags: every entry written keeps its own A and
+    /// D bits (each root has its own copy of a kernel-half root entry, and its own A and D
+    /// in it: another space's must not overwrite them, nor a lost D lose a write).
+    fn set_everywhere_keeping_ad(&mut self, table: Frame, level: Level, idx: TableIndex, e: u64) {
+        let g = self.geo;
+        let ad = bits::A | bits::D;
+        if level == g.top() && g.is_kernel_top_index(idx) {
+            let roots: Vec<Frame> = self.spaces.values().copied().collect();
+            for r in roots {
+                let own = self.phys.read(r, idx) & self.kept_ad(ad);
+                self.set_entry(r, level, idx, e | own);
+            }
+        } else {
+            let own = self.phys.read(table, idx) & self.kept_ad(ad);
+            self.set_entry(table, level, idx, e | own);
+        }
+    }
+
+    /// The A and D bits a change of flags keeps: `ad`.
+    #[cfg(not(feature = "seeded-bugs"))]
+    fn kept_ad(&self, ad: u64) -> u64 {
+        ad
+    }
+
+    /// The A and D bits a change of flags keeps: `ad`.
+    #[cfg(feature = "seeded-bugs")]
+    fn kept_ad(&self, ad: u64) -> u64 {
+        // SEEDED BUG DirtyLostOnProtect: the rewritten leaf loses its A and D bits.
+        if self.bug(Bug::DirtyLostOnProtect) {
+            0
+        } else {
+            ad
         }
     }
 

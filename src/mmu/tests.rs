@@ -641,6 +641,26 @@ fn a_write_after_a_read_sets_the_dirty_bit() {
     }
 }
 
+/// IA-32 maps 4 MiB kernel pages in the root, and every root has its own copy of that entry:
+/// a protect from one space keeps each copy's own A and D (found by the harness's comparison
+/// of A and D with the oracle: protect used to copy the calling space's into every root,
+/// setting A where no access had been and clearing D after a write).
+#[test]
+fn protect_keeps_each_roots_own_accessed_and_dirty_bits() {
+    let mut m = mmu(Arch::Ia32, 64, 1);
+    let s = m.create_space().unwrap();
+    let va = 0xFF40_0000;
+    m.map(Asid::KERNEL, va, 0, M4, RW, M4).unwrap();
+    m.access(CPU0, s, va, WRITE).unwrap();
+    let ad = |m: &Mmu, a| m.entry(a, va, 1).unwrap() & (bits::A | bits::D);
+    assert_eq!((ad(&m, Asid::KERNEL), ad(&m, s)), (0, bits::A | bits::D));
+    m.protect(Asid::KERNEL, va, M4, PageFlags::from_bits_truncate(0))
+        .unwrap()
+        .ignore();
+    assert_eq!((ad(&m, Asid::KERNEL), ad(&m, s)), (0, bits::A | bits::D));
+    m.check_invariants().unwrap();
+}
+
 /// INVLPG of any address inside a cached large page drops the entry, not only of its base.
 #[test]
 fn invlpg_inside_a_large_page_drops_it() {

@@ -446,9 +446,40 @@ impl Executor {
                         format!("asid{s} {a:#x}: {}", show(&want)),
                     ));
                 }
+                self.compare_accessed_dirty(s, a)?;
             }
         }
         *self.translated.borrow_mut() = Some(inputs);
+        Ok(())
+    }
+
+    /// The A and D bits of every entry on space `s`'s walk to `a`, against the model's.
+    fn compare_accessed_dirty(&self, s: u32, a: u64) -> Result<(), StateDiff> {
+        use crate::mmu::geometry::bits;
+        let Some((lowest, entries)) = self.mmu.walk_entries(Asid::from_raw(s), a) else {
+            return Ok(());
+        };
+        let model = self.model.accessed_dirty_levels(s, a.into());
+        for level in lowest..=self.mmu.geometry().top() {
+            let e = entries[usize::from(level)];
+            let got = (u8::from(e & bits::A != 0) * o::ACCESSED)
+                | (u8::from(e & bits::D != 0) * o::DIRTY);
+            let want = model[usize::from(level)];
+            if got != want {
+                let show_ad = |ad: u8| {
+                    format!(
+                        "asid{s} {a:#x} level {level}: A={} D={}",
+                        ad & o::ACCESSED != 0,
+                        ad & o::DIRTY != 0
+                    )
+                };
+                return Err(StateDiff::new(
+                    "accessed/dirty bits",
+                    format!("{} (entry {e:#x})", show_ad(got)),
+                    show_ad(want),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -673,7 +704,7 @@ impl Executor {
             } => {
                 let (asid, va) = self.point(point);
                 let write = kind == AccessKind::Write;
-                let walks = self.access_walks(cpu, asid, va, write);
+                let walks = self.access_walks(cpu, asid, va, Access { kind, user });
                 let got = self
                     .mmu
                     .access(CpuId(u32::from(cpu)), asid, va, Access { kind, user });
@@ -703,6 +734,7 @@ impl Executor {
                 if let Ok(t) = got {
                     if walks {
                         self.check_accessed_dirty(cpu, asid, va, t.page_size, write)?;
+                        self.model.walked(asid.raw(), va.into(), write);
                     }
                     self.flushes
                         .record_fill(u32::from(cpu), page(t.page_base, t.page_size));
@@ -787,26 +819,38 @@ impl Executor {
         self.mmu.cpus() as u8
     }
 
-    /// Whether an access by `cpu` in `asid` at `va` must walk the tables: its TLB holds no
-    /// entry for the page (local to `asid`, or global), or the access is a write and every
-    /// such entry is clean (hardware walks again to set D). A walk that succeeds leaves A set
-    /// in the leaf, and D on a write ([`Executor::check_accessed_dirty`]); a TLB hit sets
-    /// nothing (and the leaf may have been rewritten since the entry was loaded).
-    fn access_walks(&self, cpu: u8, asid: Asid, va: u64, write: bool) -> bool {
+    /// Whether `access` by `cpu` in `asid` at `va` must walk the tables. The TLB is looked
+    /// up as the hardware does (the entries of `asid` by page size, smallest first, then the
+    /// global ones; the first that covers `va` is the hit): no hit, a hit that does not
+    /// permit the access (a spurious fault: dropped, walked again), or a write hitting a
+    /// clean entry (walked again to set D) walks. A walk that succeeds sets A along it and D
+    /// in the leaf on a write ([`Executor::check_accessed_dirty`], and the model's
+    /// `walked`); a TLB hit sets nothing (and the leaf may have changed since it was loaded).
+    /// Exact only as far as the MMU reports its TLB truly (the oracle has no TLB yet).
+    fn access_walks(&self, cpu: u8, asid: Asid, va: u64, access: Access) -> bool {
         if cpu >= self.cpus() {
             return false;
         }
-        let (mut any, mut any_dirty) = (false, false);
-        for e in self.mmu.tlb_entries(CpuId(u32::from(cpu))) {
-            if e.page_base <= va
-                && va - e.page_base < e.page_size
-                && (e.asid == asid || e.flags.contains(PageFlags::GLOBAL))
-            {
-                any = true;
-                any_dirty |= e.dirty;
+        let entries = self.mmu.tlb_entries(CpuId(u32::from(cpu)));
+        let sizes = self.arch.page_sizes();
+        let find = |global: bool| {
+            sizes.iter().find_map(|&size| {
+                let base = va & !(size - 1);
+                entries.iter().find(|e| {
+                    e.page_size == size
+                        && e.page_base == base
+                        && e.flags.contains(PageFlags::GLOBAL) == global
+                        && (global || e.asid == asid)
+                })
+            })
+        };
+        match find(false).or_else(|| find(true)) {
+            None => true,
+            Some(e) => {
+                let write = access.kind == AccessKind::Write;
+                !(access.permitted_by(e.flags) && (e.dirty || !write))
             }
         }
-        !any || (write && !any_dirty)
     }
 
     /// After a successful access that walked: the leaf entry of the page has A set, and D if

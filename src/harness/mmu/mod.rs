@@ -56,7 +56,10 @@
 //! flush is held; then the state: the live address spaces, the table pages in use and the
 //! free frames against the model's count, the private-table equivalent after every
 //! successful change, and the translation of every *watched* address (the last
-//! [`MAX_WATCHED`] addresses the scenario touched) in every live space.
+//! [`MAX_WATCHED`] addresses the scenario touched) in every live space, with the A and D
+//! bits of every entry on its walk at every level (the oracle's "Accessed and dirty"
+//! rules; whether an access walked, which sets them, is decided from the MMU's TLB entries
+//! as the hardware looks them up, until the oracle models the TLB).
 //!
 //! Each of these checks has the answer it would have from scratch, but costs in proportion
 //! to what the op changed (an op changes a few table pages; the walk from scratch read every
@@ -83,8 +86,9 @@
 //!   updated by the op that adds or removes them (`MmuModel::table_pages` is a sum of three
 //!   lengths); at the end of each scenario (and after every op of the unit tests)
 //!   `MmuModel::check_counts` recounts them from scratch and must agree.
-//! - **Watched translations.** `Mmu::translate` reads nothing but the live spaces' roots and
-//!   the table pages; `MmuModel::translate` nothing but the model. So when the MMU's table
+//! - **Watched translations.** `Mmu::translate` and `Mmu::walk_entries` read nothing but
+//!   the live spaces' roots and the table pages; `MmuModel::translate` and
+//!   `MmuModel::accessed_dirty` nothing but the model (whose version counts A and D too). So when the MMU's table
 //!   version (pool, last stamp), the model's version, the live spaces and the watched
 //!   addresses are all what they were at the last comparison that passed, every answer on
 //!   both sides is too, and the comparison is skipped; any change on either side (an access
@@ -151,6 +155,7 @@ impl Target for MmuTarget {
             Bug::TablePageFreedWithEntries,
             Bug::NonCanonicalAccepted,
             Bug::FlushWrongRange,
+            Bug::DirtyLostOnProtect,
         ]
     };
     type Scenario = Scenario;
