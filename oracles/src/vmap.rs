@@ -244,6 +244,17 @@ pub struct OpOutcome<T, E> {
     pub purge: Option<PurgeRecord>,
 }
 
+/// What [`VmapModel::fill`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FillOutcome {
+    /// The addresses the allocations returned, in order.
+    pub placed: Vec<u64>,
+    /// The error of the allocation that failed and ended the fill, if one did.
+    pub error: Option<AllocErrorKind>,
+    /// The purge, and the index of the allocation that caused it.
+    pub purge: Option<(usize, PurgeRecord)>,
+}
+
 /// Counters derived from the areas alone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct VmapStats {
@@ -730,6 +741,62 @@ impl VmapModel {
             None => Err(AllocErrorKind::NoSpace),
         };
         OpOutcome { result, purge }
+    }
+
+    /// `count` allocations of one request in a row, stopping at the first failure (the
+    /// harness's bulk op, test_vmalloc's long busy list): what each returns, in order, and
+    /// the purge one of them caused (with its index; at most one, since nothing is freed
+    /// in between, so nothing is lazy after it).
+    ///
+    /// Each result is exactly [`VmapModel::alloc`]'s, computed faster: with identical
+    /// requests and areas only added, every placement lies above the previous one (a lower
+    /// address that fits now fitted then too, and the previous search would have taken it),
+    /// so each search may start at the previous area's end; a purge frees space below, and
+    /// the search starts over from the window's start.
+    pub fn fill(
+        &mut self,
+        size: u64,
+        align: u64,
+        window: Option<(u64, u64)>,
+        guard: bool,
+        count: usize,
+    ) -> FillOutcome {
+        let mut out = FillOutcome::default();
+        let mut n = match self.request(size, align, window, guard) {
+            Ok(n) => n,
+            Err(k) => {
+                out.error = (count > 0).then_some(k);
+                return out;
+            }
+        };
+        let ws = n.ws;
+        while out.placed.len() < count {
+            match lowest_fit(&self.areas, &n) {
+                Some(addr) => {
+                    let at = self.areas.partition_point(|x| x.start < addr);
+                    self.areas.insert(
+                        at,
+                        Area {
+                            start: addr,
+                            size: n.pages as u64, // checked <= u64::MAX
+                            guard: n.guard,
+                            state: AreaState::Busy,
+                        },
+                    );
+                    out.placed.push(addr);
+                    n.ws = u128::from(addr) + n.extent;
+                }
+                None if out.purge.is_none() && self.areas.iter().any(Area::is_lazy) => {
+                    out.purge = self.purge().map(|p| (out.placed.len(), p));
+                    n.ws = ws;
+                }
+                None => {
+                    out.error = Some(AllocErrorKind::NoSpace);
+                    break;
+                }
+            }
+        }
+        out
     }
 
     /// Judges an allocator's answer to a request against this (pre-operation) state: `Ok`
@@ -1605,6 +1672,66 @@ mod tests {
     }
 
     /// xorshift64 with a fixed seed.
+    #[test]
+    fn fill_equals_one_alloc_after_another() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        // (fills that purged, fills that ended in NoSpace): both must happen.
+        let mut seen = (0, 0);
+        for case in 0..200 {
+            let last = match case % 3 {
+                0 => 0x100_0000 + 96 * P - 1,
+                1 => 0xffff_ffff,
+                _ => u64::MAX,
+            };
+            let start = last - 96 * P + 1;
+            let mut m = model(start, last, rng.below(16));
+            // A random history: allocations and frees, so lazy areas and holes of every
+            // size lie below where the fill starts.
+            for _ in 0..rng.below(30) {
+                if rng.below(3) == 0 && !m.areas().is_empty() {
+                    let i = rng.below(m.areas().len() as u64) as usize;
+                    let addr = m.areas()[i].start;
+                    let _ = m.free(addr);
+                } else {
+                    let _ = m.alloc(1 + rng.below(3 * P), P << rng.below(2), NONE, true);
+                }
+            }
+            let size = 1 + rng.below(4 * P);
+            let align = if rng.below(3) == 0 {
+                P << rng.below(3)
+            } else {
+                1
+            };
+            let window = (rng.below(4) == 0).then(|| (start + P * rng.below(8), last));
+            let guard = rng.below(2) == 0;
+            let count = rng.below(40) as usize;
+            let mut one_by_one = m.clone();
+            let mut expected = FillOutcome::default();
+            for i in 0..count {
+                let out = one_by_one.alloc(size, align, window, guard);
+                if let Some(p) = out.purge {
+                    expected.purge = Some((i, p));
+                }
+                match out.result {
+                    Ok(addr) => expected.placed.push(addr),
+                    Err(k) => {
+                        expected.error = Some(k);
+                        break;
+                    }
+                }
+            }
+            seen.0 += usize::from(expected.purge.is_some());
+            seen.1 += usize::from(expected.error == Some(AllocErrorKind::NoSpace));
+            assert_eq!(
+                m.fill(size, align, window, guard, count),
+                expected,
+                "case {case}"
+            );
+            assert_eq!(m, one_by_one, "case {case}");
+        }
+        assert!(seen.0 > 5 && seen.1 > 5, "{seen:?}");
+    }
+
     struct Rng(u64);
 
     impl Rng {

@@ -136,10 +136,10 @@ mod tests {
         use super::*;
         /// Longest minimized case accepted (ops): vmap's top-end-wraps-to-zero needs a
         /// space ending at the top filled to its last page before the wrapped end shows,
-        /// which takes 20 ops at seed 1 since the vmap header grew (CPUs, paging mode,
-        /// frames: the campaign's stream now finds it in another case; the minimizer removes
-        /// ops, never merges them).
-        const MAX_MINIMIZED_OPS: usize = 24;
+        /// which takes 28 ops at seed 1 since the vmap op language grew a fill (version 2:
+        /// the campaign's stream now finds it in another case; the minimizer removes ops,
+        /// never merges them into one fill).
+        const MAX_MINIMIZED_OPS: usize = 32;
         for target in REGISTRY.iter().copied() {
             for &bug in target.bugs() {
                 let bugs = BugSet::only(bug);

@@ -14,7 +14,7 @@
 //! [`MAX_OPS`]: crate::harness::MAX_OPS
 
 use super::scenario::{
-    AccessSel, AddrSel, Op, Scenario, WindowSel, MAX_CASE_CPUS, MAX_CASE_FRAMES,
+    AccessSel, AddrSel, Op, Scenario, WindowSel, MAX_CASE_CPUS, MAX_CASE_FRAMES, MAX_FILL_AREAS,
 };
 use crate::addr::PAGE_SIZE;
 use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
@@ -22,13 +22,24 @@ use crate::mmu::AccessKind;
 
 /// Decodes `data` (any bytes): the header, then ops until the bytes run out.
 pub(super) fn decode(data: &[u8]) -> Scenario {
+    decode_kinds(data, KINDS)
+}
+
+/// Decodes `data` written in version 1 of the op language: the same, without
+/// [`Op::Fill`] (13 kinds, so every kind byte means what it meant then).
+pub(super) fn decode_v1(data: &[u8]) -> Scenario {
+    decode_kinds(data, KINDS_V1)
+}
+
+/// Decodes with the first `kinds` op kinds.
+fn decode_kinds(data: &[u8], kinds: u8) -> Scenario {
     let mut d = Decoder::new(data);
     let (start, last) = SpaceField.read(&mut d);
     let lazy_max_pages = LazyField.read(&mut d);
     let cpus = CpusField.read(&mut d);
     let alt_mode = ModeField.read(&mut d);
     let frames = FramesField.read(&mut d);
-    let swarm = Swarm::read(&mut d, KINDS);
+    let swarm = Swarm::read(&mut d, kinds);
     let mut ops = Vec::new();
     swarm.read_ops(&mut d, &mut ops, read_op);
     Scenario {
@@ -260,8 +271,12 @@ const K_VFREE: u8 = 10;
 const K_ACCESS: u8 = 11;
 /// `access`, again.
 const K_ACCESS2: u8 = 12;
+/// `fill` (version 2).
+const K_FILL: u8 = 13;
 /// Op kinds.
-const KINDS: u8 = 13;
+const KINDS: u8 = 14;
+/// Op kinds of version 1 (before `fill`).
+const KINDS_V1: u8 = 13;
 
 /// Reads the fields of an op of `kind`.
 fn read_op(kind: u8, d: &mut Decoder) -> Op {
@@ -286,6 +301,13 @@ fn read_op(kind: u8, d: &mut Decoder) -> Op {
             cpu: d.u8(),
             addr: AccessField.read(d),
             kind: KindField.read(d),
+        },
+        K_FILL => Op::Fill {
+            count: FillCountField.read(d),
+            size: SizeField.read(d),
+            align: AlignField.read(d),
+            window: WindowField.read(d),
+            guard: GuardField.read(d),
         },
         _ => Op::Purge,
     }
@@ -331,6 +353,48 @@ fn write_op(e: &mut Encoder, op: &Op) {
             AccessField.write(e, addr);
             KindField.write(e, kind);
         }
+        Op::Fill {
+            count,
+            size,
+            align,
+            window,
+            guard,
+        } => {
+            e.u8(K_FILL);
+            FillCountField.write(e, count);
+            SizeField.write(e, size);
+            AlignField.write(e, align);
+            WindowField.write(e, window);
+            GuardField.write(e, guard);
+        }
+    }
+}
+
+/// How many allocations a fill makes: a few (1..=16), or, rarely (a long fill makes every
+/// later op of the case cost O(areas), and the walk's own fill O(areas^2)), any count up to
+/// [`MAX_FILL_AREAS`] (the limit itself included).
+struct FillCountField;
+
+impl FillCountField {
+    /// The last tag of the few family.
+    const FEW_LAST: u8 = 254;
+    /// `1 + u16 % MAX_FILL_AREAS`.
+    const ANY: u8 = 255;
+}
+
+impl Selector for FillCountField {
+    type Value = u16;
+
+    fn read(&self, d: &mut Decoder) -> u16 {
+        match d.u8() {
+            tag @ 0..=Self::FEW_LAST => 1 + u16::from(tag % 16),
+            Self::ANY => 1 + d.u16() % MAX_FILL_AREAS,
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &u16) {
+        e.u8(Self::ANY);
+        e.u16(v.wrapping_sub(1));
     }
 }
 

@@ -17,7 +17,8 @@
 //! does nothing.
 
 use kvafuzz_oracles::vmap::{
-    self as ov, AllocErrorKind, AreaState as OAreaState, FreeErrorKind, PurgeRecord, VmapModel,
+    self as ov, AllocErrorKind, AreaState as OAreaState, FillOutcome, FreeErrorKind, PurgeRecord,
+    VmapModel,
 };
 
 use super::pages::Pages;
@@ -213,6 +214,46 @@ fn from_verdict(check: String, args: String, expected: Claim, v: ov::Verdict) ->
     Mismatch::new(check, args, expected, Claim::new(kind, text))
 }
 
+/// One space's run of a fill (`alloc` makes one allocation and takes its purge) against
+/// the model's outcome: the same answers in the same order, the purge at the same one.
+fn fill_one<S>(
+    expected: &FillOutcome,
+    args: &dyn Fn(usize) -> String,
+    name: &str,
+    count: usize,
+    mut alloc: impl FnMut(&mut S) -> (Result<u64, AllocErrorKind>, Option<PurgeRecord>),
+    space: &mut S,
+) -> Result<(), Mismatch> {
+    for i in 0..count {
+        let (actual, purge) = alloc(space);
+        let want = match expected.placed.get(i) {
+            Some(&addr) => Ok(addr),
+            None => Err(expected.error.unwrap_or(AllocErrorKind::NoSpace)),
+        };
+        if actual != want {
+            return Err(Mismatch::values(
+                format!("fill {name}"),
+                args(i),
+                &want,
+                &actual,
+            ));
+        }
+        let want_purge = expected.purge.filter(|&(at, _)| at == i).map(|(_, p)| p);
+        ov::judge_purge(want_purge, purge).map_err(|v| {
+            from_verdict(
+                format!("fill {name} purge"),
+                args(i),
+                Claim::value(&want_purge),
+                v,
+            )
+        })?;
+        if actual.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 impl Executor {
     fn count<T, E>(&mut self, r: &Result<T, E>) {
         self.stats.count(r.is_ok());
@@ -393,6 +434,82 @@ impl Executor {
         Ok(match outcome.purge {
             Some(p) => outcome!("{answer:x?} (after a purge of {p:x?})"),
             None => outcome!("{answer:x?}"),
+        })
+    }
+
+    /// `count` allocations of one request on every space, each stopping at its first
+    /// failure; every answer and every purge must be the model's [`VmapModel::fill`], in
+    /// order (it is [`VmapModel::alloc`]'s, one after the other).
+    fn fill(
+        &mut self,
+        count: u16,
+        size: u64,
+        align: u64,
+        w: WindowSel,
+        guard: bool,
+    ) -> Result<String, Mismatch> {
+        let window = self.window(w);
+        let req = VmapRequest {
+            size,
+            align,
+            window,
+            guard,
+        };
+        let args = |i: usize| match window {
+            Some((s, l)) => {
+                format!("#{i} of {count}: size {size:#x} align {align:#x} window [{s:#x}, {l:#x}]")
+            }
+            None => format!("#{i} of {count}: size {size:#x} align {align:#x}"),
+        };
+        let expected = self
+            .model
+            .fill(size, align, window, guard, usize::from(count));
+        for space in &mut self.spaces {
+            let name = space.strategy().name();
+            fill_one(
+                &expected,
+                &args,
+                name,
+                usize::from(count),
+                |space| {
+                    let r = space.alloc(&req).map_err(alloc_kind);
+                    (r, space.take_purge().map(record))
+                },
+                space,
+            )?;
+        }
+        if let Some(m) = &mut self.mapped {
+            fill_one(
+                &expected,
+                &args,
+                "tree (vmalloc)",
+                usize::from(count),
+                |m| {
+                    let r = m.vm.reserve(&req).map_err(alloc_kind);
+                    (r, m.vm.take_purge().map(record))
+                },
+                m,
+            )?;
+            if let Some((_, p)) = expected.purge {
+                m.pages.purged(&m.vm, p)?;
+            }
+        }
+        self.changed = !expected.placed.is_empty() || expected.purge.is_some();
+        for &addr in &expected.placed {
+            self.stats.count(true);
+            self.live.push(addr);
+            self.fresh(addr, size, guard)?;
+        }
+        if expected.error.is_some() {
+            self.stats.count(false);
+        }
+        Ok(match (expected.purge, expected.error) {
+            (None, None) => outcome!("{} placed", expected.placed.len()),
+            (None, Some(e)) => outcome!("{} placed, then {e:?}", expected.placed.len()),
+            (Some((i, p)), e) => outcome!(
+                "{} placed, then {e:?}; #{i} purged {p:x?}",
+                expected.placed.len()
+            ),
         })
     }
 
@@ -673,6 +790,13 @@ impl Machine for Executor {
                 };
                 self.free(addr)
             }
+            Op::Fill {
+                count,
+                size,
+                align,
+                window,
+                guard,
+            } => self.fill(count, size, align, window, guard),
             Op::Access { cpu, addr, kind } => self.access(cpu, addr, kind),
         }
     }

@@ -56,6 +56,7 @@ mod tests;
 pub use codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START};
 pub use scenario::{
     AccessSel, AddrSel, Op, Scenario, WindowSel, CASE_TLB_ENTRIES, MAX_CASE_CPUS, MAX_CASE_FRAMES,
+    MAX_FILL_AREAS,
 };
 pub use seeds::seed_scenarios;
 
@@ -98,7 +99,7 @@ pub struct VmapTarget;
 impl Target for VmapTarget {
     const NAME: &'static str = "vmap";
     const ABOUT: &'static str = "vmalloc areas (walk, free-area cache, augmented tree side by side; guard pages, windows, lazy purge, the top of the space) vs the vmap oracle";
-    const VERSION: u16 = 1;
+    const VERSION: u16 = 2;
     #[cfg(feature = "seeded-bugs")]
     const BUGS: &'static [crate::bugs::Bug] = {
         use crate::bugs::Bug;
@@ -118,5 +119,14 @@ impl Target for VmapTarget {
 
     fn seeds() -> Vec<(&'static str, Scenario)> {
         seed_scenarios()
+    }
+
+    /// Version 1 (before [`Op::Fill`]) is read as it always was.
+    fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
+        match version {
+            1 => Some(codec::decode_v1(payload)),
+            Self::VERSION => Some(Scenario::decode(payload)),
+            _ => None,
+        }
     }
 }

@@ -22,6 +22,10 @@ pub const MAX_CASE_FRAMES: u16 = 4096;
 /// scenario's accesses usually touch, so entries stay until a flush drops them.
 pub const CASE_TLB_ENTRIES: u32 = 64;
 
+/// Most allocations one [`Op::Fill`] makes: 16,384, above the 15,000 one-page areas of
+/// test_vmalloc's long_busy_list (a busy list the uncached walk crosses on every search).
+pub const MAX_FILL_AREAS: u16 = 16_384;
+
 /// An allocation's window: where in the space the area (guard page included) must lie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowSel {
@@ -150,6 +154,20 @@ pub enum Op {
         /// Which vmalloc'd busy area.
         handle: u16,
     },
+    /// `count` allocations of one request in a row, stopping at the first failure: a long
+    /// busy list in one op (test_vmalloc's long_busy_list at its real size).
+    Fill {
+        /// Allocations, `1..=MAX_FILL_AREAS`.
+        count: u16,
+        /// Bytes (rounded up to pages by the allocator).
+        size: u64,
+        /// Alignment.
+        align: u64,
+        /// Where the areas must lie.
+        window: WindowSel,
+        /// A guard page after each area.
+        guard: bool,
+    },
     /// An access by CPU `cpu` (modulo the CPU count) through its TLB.
     Access {
         /// Which CPU.
@@ -239,6 +257,17 @@ impl fmt::Display for Op {
                 if guard { "" } else { " no-guard" }
             ),
             Op::Vfree { handle } => write!(f, "vfree vmalloc[{handle}]"),
+            Op::Fill {
+                count,
+                size,
+                align,
+                window,
+                guard,
+            } => write!(
+                f,
+                "fill {count} x size={size:#x} align={align:#x} window={window}{}",
+                if guard { "" } else { " no-guard" }
+            ),
             Op::Access { cpu, addr, kind } => write!(f, "access cpu{cpu} {kind:?} {addr}"),
         }
     }

@@ -113,19 +113,35 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         space(X86_64_VMALLOC_START, 40, 1 << 20, ops),
     ));
 
-    // long_busy_list_alloc, scaled: 300 busy one-page areas, then 100- and 1-page requests
-    // that must walk past all of them (the O(n) the cache and the tree remove).
-    let mut ops = Vec::new();
-    for _ in 0..300 {
-        ops.push(alloc(1, PAGE_SIZE));
-    }
-    for _ in 0..10 {
+    // long_busy_list_alloc at its real size: a 100-page area, a 1-page one, then 15,000
+    // one-page areas in one fill; the 100-page area is freed (a hole the fill did not see),
+    // then 100- and 1-page areas are allocated and freed again and again: every 1-page
+    // search walks past the whole busy list (the O(n) the cache and the tree remove), and
+    // the lazy backlog grows until a free (Linux's limit for 2 CPUs) or an allocation that
+    // finds no room purges it.
+    let busy = 15_000;
+    let mut ops = vec![
+        alloc(100, PAGE_SIZE),
+        alloc(1, PAGE_SIZE),
+        Op::Fill {
+            count: busy,
+            size: PAGE_SIZE,
+            align: PAGE_SIZE,
+            window: WindowSel::Whole,
+            guard: true,
+        },
+        Op::Free { handle: 0 },
+    ];
+    while ops.len() + 4 <= crate::harness::MAX_OPS {
         ops.push(alloc(100, PAGE_SIZE));
         ops.push(alloc(1, PAGE_SIZE));
+        // The two newest live areas sit after ptr_2 and the busy list.
+        ops.push(Op::Free { handle: busy + 1 });
+        ops.push(Op::Free { handle: busy + 1 });
     }
     out.push((
         "test-vmalloc-long-busy-list",
-        space(LA57_VMALLOC_START, 4096, 8192, ops),
+        space(LA57_VMALLOC_START, 32_768, 8192, ops),
     ));
 
     // random_size_alloc: 1..=100 pages, every third freed again.

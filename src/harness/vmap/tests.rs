@@ -1,6 +1,6 @@
 //! Unit tests of the vmap target: the codec round trip, the seeds, and the seeds' reach.
 
-use super::{seed_scenarios, Op, Scenario};
+use super::{seed_scenarios, Op, Scenario, MAX_FILL_AREAS};
 use crate::harness::campaign::generate;
 use crate::harness::{assert_seeds_pass_and_round_trip, BugSet, Case};
 
@@ -95,7 +95,49 @@ fn generated_scenarios_reach_every_outcome() {
         "Err(BadWindow)",
         "Err(BadAlign)",
         "Err(ZeroSize)",
+        " placed, then NoSpace",
     ] {
         assert!(text.contains(needle), "no generated op shows {needle}");
+    }
+}
+
+/// test_vmalloc's long busy list runs at its real size: one seed holds 15,000 busy areas
+/// at once, every later 1-page search crossing them.
+#[test]
+fn the_long_busy_list_seed_holds_15000_areas() {
+    let (_, s) = seed_scenarios()
+        .into_iter()
+        .find(|(name, _)| *name == "test-vmalloc-long-busy-list")
+        .unwrap();
+    let mut t = String::new();
+    s.execute(BugSet::NONE, Some(&mut t)).unwrap();
+    assert!(t.contains("fill 15000 x size=0x1000"), "{t}");
+    assert!(t.contains("-> 15000 placed"), "{t}");
+    assert!(t.contains("15001 busy"), "{t}");
+}
+
+/// A fill's count reaches its limit from below and at it, and the codec keeps both.
+#[test]
+fn fill_counts_reach_the_limit() {
+    for count in [1, MAX_FILL_AREAS - 1, MAX_FILL_AREAS] {
+        let s = Scenario {
+            start: 0x1000_0000,
+            last: 0x1000_0000 + 40_000 * 4096 - 1,
+            lazy_max_pages: 0,
+            cpus: 1,
+            alt_mode: false,
+            frames: 1,
+            ops: vec![Op::Fill {
+                count,
+                size: 4096,
+                align: 4096,
+                window: super::WindowSel::Whole,
+                guard: true,
+            }],
+        };
+        assert_eq!(Scenario::decode(&s.encode()), s);
+        let mut t = String::new();
+        s.execute(BugSet::NONE, Some(&mut t)).unwrap();
+        assert!(t.contains(&format!("-> {count} placed")), "{t}");
     }
 }
