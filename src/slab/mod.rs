@@ -632,3 +632,6 @@ impl<H: ItemHooks> Slabs<H> {
         invariants::check(self)
     }
 }
+
+#[cfg(test)]
+mod tests;
