@@ -90,7 +90,7 @@ fn check_keg<H: ItemHooks>(
             }
         }
         // No set bit past the last item (they would count as free items).
-        if items % 64 != 0 && sl.free.last().is_some_and(|w| w >> (items % 64) != 0) {
+        if !items.is_multiple_of(64) && sl.free.last().is_some_and(|w| w >> (items % 64) != 0) {
             return Err(bad);
         }
         // Truncation finds the slab of its first and last item (every item lies between).

@@ -165,7 +165,7 @@ impl Keg {
         }
         let idx = match self.stride_shift {
             Some(sh) if off & (l.stride - 1) == 0 => off >> sh,
-            None if off % l.stride == 0 => off / l.stride,
+            None if off.is_multiple_of(l.stride) => off / l.stride,
             _ => return Err(LookupError::NotItemStart),
         };
         if idx >= l.items {

@@ -458,13 +458,13 @@ impl<H: ItemHooks> Slabs<H> {
         z.frees += 1;
         if let Err(r) = z.push(usize::from(cpu), r) {
             let (kid, secondary, id) = (z.keg, z.secondary, z.id);
-            self.to_kegs(id, kid, secondary, r);
+            self.back_to_kegs(id, kid, secondary, r);
         }
         Ok(())
     }
 
     /// Free step 4 and reclaim: `dtor`, then the round's item(s) back to their keg(s).
-    fn to_kegs(&mut self, zone: ZoneId, keg: u8, secondary: Option<u8>, r: Round) {
+    fn back_to_kegs(&mut self, zone: ZoneId, keg: u8, secondary: Option<u8>, r: Round) {
         self.hooks
             .dtor(zone, r.addr, secondary.is_some().then_some(r.pair));
         if let Some(k) = self.kegs.get_mut(usize::from(keg)) {
@@ -501,7 +501,7 @@ impl<H: ItemHooks> Slabs<H> {
             z.drain(&mut drained);
             let (id, keg, secondary) = (z.id, z.keg, z.secondary);
             for &r in &drained {
-                self.to_kegs(id, keg, secondary, r);
+                self.back_to_kegs(id, keg, secondary, r);
             }
             report.items += drained.len() as u64;
         }
