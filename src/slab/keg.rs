@@ -156,9 +156,8 @@ impl Keg {
     #[inline]
     pub(super) fn locate(&self, addr: u64) -> Result<Loc, LookupError> {
         let slab = self.slab_of(addr).ok_or(LookupError::NotSlab)?;
-        let base = self.slabs.get(slab as usize).map_or(0, |s| s.base);
-        // Truncation found `base <= addr` in the same slab-sized block: `off < slab_size`.
-        let off = addr.wrapping_sub(base);
+        // Truncation found the slab at `addr & mask`: `off < slab_size`.
+        let off = addr & !self.mask;
         let l = &self.layout;
         if off >= l.slab_size - l.header_in_slab() {
             return Err(LookupError::InHeader);
@@ -195,6 +194,14 @@ impl Keg {
             let (w, b) = (loc.idx as usize / 64, loc.idx % 64);
             s.free.get(w).is_none_or(|word| word & (1 << b) != 0)
         })
+    }
+
+    /// The state byte of the item at `loc`, mutably (`None` for a stale location).
+    #[inline]
+    pub(super) fn state_mut(&mut self, loc: Loc) -> Option<&mut u8> {
+        self.slabs
+            .get_mut(loc.slab as usize)
+            .and_then(|s| s.state.get_mut(loc.idx as usize))
     }
 
     /// Sets the state byte of an item that is out of the keg.

@@ -421,26 +421,28 @@ impl<H: ItemHooks> Slabs<H> {
             LookupError::InHeader => FreeError::InHeader,
             LookupError::NotItemStart => FreeError::NotItemStart,
         })?;
-        let state = keg.state(loc);
+        // SEEDED BUG MagazineDoubleFreeUnseen: the double-free check looks only at the slab
+        // bitmap, so an item whose first free still sits in a magazine passes and goes into
+        // a magazine a second time.
+        #[cfg(feature = "seeded-bugs")]
+        let bitmap_free = self
+            .bugs
+            .contains(Bug::MagazineDoubleFreeUnseen)
+            .then(|| keg.bit_free(loc));
+        let st = keg.state_mut(loc).ok_or(FreeError::NotLive)?;
+        let state = *st;
         if state & CACHED == 0 && state != zone.0 {
             return Err(FreeError::WrongZone);
         }
         #[cfg(feature = "seeded-bugs")]
-        let not_live = if self.bugs.contains(Bug::MagazineDoubleFreeUnseen) {
-            // SEEDED BUG MagazineDoubleFreeUnseen: the double-free check looks only at the
-            // slab bitmap, so an item whose first free still sits in a magazine passes and
-            // goes into a magazine a second time.
-            keg.bit_free(loc)
-        } else {
-            state != zone.0
-        };
+        let not_live = bitmap_free.unwrap_or(state != zone.0);
         #[cfg(not(feature = "seeded-bugs"))]
         let not_live = state != zone.0;
         if not_live {
             return Err(FreeError::NotLive);
         }
         let cached = CACHED | zone.0;
-        keg.set_state(loc, cached);
+        *st = cached;
         let mut r = Round {
             addr,
             loc,
