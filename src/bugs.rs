@@ -107,10 +107,28 @@ pub enum Bug {
     /// 17, blind spot 1): the page looks clean, so a write to it is lost when it is reclaimed
     /// without being written back.
     DirtyLostOnProtect,
+    /// FreeBSD r338836 (seed 000: code assuming vmem returned size-aligned space): a keg asks
+    /// its backend for a slab aligned only to a page, not to the slab size, yet finds an
+    /// item's slab by truncating the address to the slab size, which then finds the wrong
+    /// slab or none (a live item's free is refused, or lands in another slab).
+    SlabNotSizeAligned,
+    /// Issue 15 (Bonwick's magazines make it easy: the first free of an item no longer
+    /// touches its slab): the double-free check looks only at the slab bitmap, so a second
+    /// free while the first still sits in a CPU's magazine is accepted and the item sits in
+    /// a magazine twice, to be handed out twice.
+    MagazineDoubleFreeUnseen,
+    /// Issue 15 (Bonwick & Adams 2001's depot exchange done without taking the magazine off
+    /// the depot list): a full magazine is copied from the depot into a CPU's `loaded` slot
+    /// but stays on the depot, so a later exchange hands the same items to another CPU.
+    MagazineExchangeShares,
+    /// Issue 15 (the "wholly free" test of a slab reclaim off by one, `free >= items - 1`):
+    /// reclaim gives back a slab that still holds a live item, whose memory the backend then
+    /// hands out again.
+    ReclaimFreesLiveSlab,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 28] = [
+pub const ALL_BUGS: [Bug; 32] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -139,6 +157,10 @@ pub const ALL_BUGS: [Bug; 28] = [
     Bug::VfreeFlushesNothing,
     Bug::GuardPageMapped,
     Bug::DirtyLostOnProtect,
+    Bug::SlabNotSizeAligned,
+    Bug::MagazineDoubleFreeUnseen,
+    Bug::MagazineExchangeShares,
+    Bug::ReclaimFreesLiveSlab,
 ];
 
 impl Bug {
@@ -173,6 +195,10 @@ impl Bug {
             Bug::VfreeFlushesNothing => "vfree-flushes-nothing",
             Bug::GuardPageMapped => "guard-page-mapped",
             Bug::DirtyLostOnProtect => "dirty-lost-on-protect",
+            Bug::SlabNotSizeAligned => "slab-not-size-aligned",
+            Bug::MagazineDoubleFreeUnseen => "magazine-double-free-unseen",
+            Bug::MagazineExchangeShares => "magazine-exchange-shares",
+            Bug::ReclaimFreesLiveSlab => "reclaim-frees-live-slab",
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! 1. **Kernel virtual-address allocators** (`no_std` + `alloc`, safe Rust): [`vmem`] arenas
 //!    with constrained allocation, import and release, on the [`addr`] model of IA-32, PAE and
-//!    x86_64 (4- and 5-level) address spaces.
+//!    x86_64 (4- and 5-level) address spaces, and UMA-style [`slab`] kegs and zones with
+//!    per-CPU magazines on top of them.
 //! 2. **A differential fuzzing harness** ([`harness`], behind the default `std` feature) that
 //!    drives those allocators, and any allocator implementing its adapter trait, against the
 //!    naive reference models of the `kvafuzz-oracles` crate, checking every invariant after
@@ -22,6 +23,7 @@ extern crate alloc;
 
 pub mod addr;
 pub mod mmu;
+pub mod slab;
 pub mod vmap;
 pub mod vmem;
 pub mod vmmap;
