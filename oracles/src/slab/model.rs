@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::mem;
 
 use super::{
-    judge_eq, layout, AllocErrorKind, Check, CreateErrorKind, Event, FreeErrorKind, Item,
-    KegErrorKind, KegStats, Layout, ModelFault, RefErrorKind, SlabView, Verdict, ZoneConfig,
+    judge_eq, layout, AllocErrorKind, Check, CreateErrorKind, Event, FreeErrorKind, HeaderKind,
+    Item, KegErrorKind, KegStats, Layout, ModelFault, RefErrorKind, SlabView, Verdict, ZoneConfig,
     ZoneErrorKind, ZoneKind, ZoneStats, MAX_CPUS, MAX_DEPOT, MAX_KEGS, MAX_ROUNDS, MAX_ZONES,
 };
 
@@ -549,9 +549,15 @@ impl SlabModel {
 
     // ---- event matching -------------------------------------------------------------------
 
-    /// The check to blame when `seen` is wrong: finalizing or releasing a slab with an item
-    /// out of the keg is named for what it is, anything else gets `default`.
+    /// The check to blame when `seen` is wrong: a slab taken, where the ctor is due, by a keg
+    /// with a free item (a second slab in one op), and finalizing or releasing a slab with an item out of
+    /// the keg, are named for what they are; anything else gets `default`.
     fn blame(&self, seen: Option<Event>, default: Check) -> Check {
+        if let (Some(Event::SlabAdded { keg, .. }), Check::Ctor) = (seen, default) {
+            if self.kegs.get(usize::from(keg)).is_some_and(Keg::has_free) {
+                return Check::SlabWithFreeItem;
+            }
+        }
         let touched = match seen {
             Some(Event::SlabReleased { keg, base }) => Some((keg, base)),
             Some(Event::Fini { keg, addr }) => self
@@ -1152,6 +1158,18 @@ impl SlabModel {
         Ok(())
     }
 
+    /// Test hook: lets a test break the free flags of keg 0's first slab.
+    #[cfg(test)]
+    pub(super) fn kegs_mut_for_test(&mut self, f: impl FnOnce(&mut Vec<bool>)) {
+        if let Some(s) = self
+            .kegs
+            .first_mut()
+            .and_then(|k| k.slabs.values_mut().next())
+        {
+            f(&mut s.free);
+        }
+    }
+
     // ---- self check -----------------------------------------------------------------------
 
     /// The model's own consistency: ids and limits in range, layouts as the rule gives them,
@@ -1174,8 +1192,15 @@ impl SlabModel {
         let mut all: Vec<(u128, u128, usize)> = Vec::new();
         for (k, keg) in self.kegs.iter().enumerate() {
             let l = keg.layout;
-            if layout(l.item_size, l.align, keg.refcounts) != Ok(l) {
-                return fault("layout follows the rule", format!("keg {k}: {l:?}"));
+            let on = if l.header == HeaderKind::OnSlab {
+                l.header_bytes
+            } else {
+                0
+            };
+            let fits = u128::from(l.items) * u128::from(l.stride) + u128::from(on)
+                <= u128::from(l.slab_size);
+            if !l.slab_size.is_power_of_two() || l.items == 0 || !fits {
+                return fault("layout geometry", format!("keg {k}: {l:?}"));
             }
             let rc = if keg.refcounts { l.items } else { 0 };
             for (&b, s) in &keg.slabs {
