@@ -707,15 +707,13 @@ impl SlabModel {
                 // A slab for this keg is one too many (a slab for the secondary keg of a
                 // pair is the next round's business).
                 if let Some(e @ Event::SlabAdded { keg: j, .. }) = ev.peek() {
-                    if j != k {
-                        classes.push((k, class_of(keg)));
-                        continue;
+                    if j == k {
+                        return Err(Verdict::new(
+                            Check::SlabWithFreeItem,
+                            format!("no slab: keg {k} has a free item"),
+                            show(Some(e)),
+                        ));
                     }
-                    return Err(Verdict::new(
-                        Check::SlabWithFreeItem,
-                        format!("no slab: keg {k} has a free item"),
-                        show(Some(e)),
-                    ));
                 }
                 classes.push((k, class_of(keg)));
                 continue;
@@ -735,6 +733,16 @@ impl SlabModel {
                 }
                 seen => {
                     if !refused {
+                        // An item handed out of a dry keg without a slab: name a duplicate
+                        // for what it is.
+                        let half = match actual {
+                            Ok(it) if k == kind.home() => Some(it.addr),
+                            Ok(it) => it.pair,
+                            Err(_) => None,
+                        };
+                        if let Some(v) = half.and_then(|a| self.taken_item(k, a)) {
+                            return Err(v);
+                        }
                         return Err(Verdict::new(
                             Check::SlabMissing,
                             format!("SlabAdded for keg {k} (no free item) or a refusal"),
@@ -890,16 +898,9 @@ impl SlabModel {
             return Err(Verdict::new(Check::NotInKegSlab, "a slab", "none"));
         };
         if slab.free.get(i) != Some(&true) {
-            let (check, who) = match self.owner(k, addr) {
-                Owner::Live(z) => (Check::HandedOutLive, format!("live in zone {z}")),
-                Owner::Cached(z) => (Check::HandedOutCached, format!("cached in zone {z}")),
-                Owner::Free | Owner::Lost => (Check::HandedOutLost, "out of the keg".into()),
-            };
-            return Err(Verdict::new(
-                check,
-                format!("a free item of keg {k}"),
-                format!("{addr:#x}, {who}"),
-            ));
+            return Err(self
+                .taken_item(k, addr)
+                .unwrap_or_else(|| Verdict::new(Check::HandedOutLost, "a free item", "none")));
         }
         let ok = match class {
             Class::Partial => slab.is_partial(),
@@ -924,6 +925,29 @@ impl SlabModel {
                 format!("{addr:#x} of {kind} at {base:#x}"),
             ))
         }
+    }
+
+    /// If `addr` is an item start of keg `k` that is out of the keg (live or cached), the
+    /// verdict for handing it out again.
+    fn taken_item(&self, k: u8, addr: u64) -> Option<Verdict> {
+        let keg = self.kegs.get(usize::from(k))?;
+        let base = keg.slab_at(addr)?;
+        let Spot::Item(i) = keg.spot(base, addr) else {
+            return None;
+        };
+        if keg.slabs.get(&base)?.free.get(i) != Some(&false) {
+            return None;
+        }
+        let (check, who) = match self.owner(k, addr) {
+            Owner::Live(z) => (Check::HandedOutLive, format!("live in zone {z}")),
+            Owner::Cached(z) => (Check::HandedOutCached, format!("cached in zone {z}")),
+            Owner::Free | Owner::Lost => (Check::HandedOutLost, "out of the keg".into()),
+        };
+        Some(Verdict::new(
+            check,
+            format!("a free item of keg {k}"),
+            format!("{addr:#x}, {who}"),
+        ))
     }
 
     // ---- free -----------------------------------------------------------------------------

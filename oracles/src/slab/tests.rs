@@ -1139,3 +1139,22 @@ fn a_second_slab_in_one_alloc_is_caught() {
          seen SlabAdded { keg: 0, base: 2000 }"
     );
 }
+
+#[test]
+fn one_item_to_two_cpus_is_caught() {
+    // Two CPUs; the keg is dry; CPU 1 gets the item CPU 0 holds (a magazine exchange bug).
+    let mut m = SlabModel::new(2).unwrap();
+    m.add_keg(65536, 8, false).unwrap(); // one item per slab
+    m.add_zone(0, cfg(1, 1)).unwrap();
+    alloc_new(&mut m, 0, 0, 0x10000, 0x10000);
+    let before = m.clone();
+    let r = m.alloc(0, 1, Ok((0x10000, None)), false, &[]);
+    assert_eq!(caught(&m, r, &before), Check::HandedOutLive);
+    free_push(&mut m, 0, 0, 0x10000);
+    let before = m.clone();
+    let r = m.alloc(0, 1, Ok((0x10000, None)), false, &[]);
+    assert_eq!(caught(&m, r, &before), Check::HandedOutCached);
+    let r = m.alloc(0, 1, Ok((0x20000, None)), false, &[]);
+    assert_eq!(caught(&m, r, &before), Check::SlabMissing);
+    alloc_hit(&mut m, 0, 0, 0x10000);
+}
