@@ -552,8 +552,8 @@ impl SlabModel {
     // ---- event matching -------------------------------------------------------------------
 
     /// The check to blame when `seen` is wrong: a slab taken, where the ctor is due, by a keg
-    /// with a free item (a second slab in one op), and finalizing or releasing a slab with an item out of
-    /// the keg, are named for what they are; anything else gets `default`.
+    /// with a free item (a second slab in one op), and finalizing or releasing a slab with an
+    /// item out of the keg, are named for what they are; anything else gets `default`.
     fn blame(&self, seen: Option<Event>, default: Check) -> Check {
         if let (Some(Event::SlabAdded { keg, .. }), Check::Ctor) = (seen, default) {
             if self.kegs.get(usize::from(keg)).is_some_and(Keg::has_free) {
