@@ -11,5 +11,6 @@
 pub mod findspace;
 pub mod mmu;
 pub mod sharing;
+pub mod slab;
 pub mod vmap;
 pub mod vmem;
