@@ -495,3 +495,76 @@ impl KmemModel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod self_check_tests {
+    //! `self_check` on states no judging call can produce (the fields are private here).
+
+    use super::*;
+
+    fn with(debug: bool, guard: bool, objects: &[(u64, u64)]) -> KmemModel {
+        let mut m = KmemModel::new(debug, guard, 1);
+        for &(addr, size) in objects {
+            let s = Shape::of(size, debug, guard).unwrap();
+            let guard = s.guard.then(|| Range {
+                first: addr + s.chunk,
+                last: addr + s.extent() - 1,
+            });
+            m.live.push(Object {
+                addr,
+                size,
+                chunk: s.chunk,
+                route: s.route,
+                guard,
+            });
+        }
+        m
+    }
+
+    #[track_caller]
+    fn rule(m: &KmemModel) -> &'static str {
+        m.self_check().unwrap_err().rule
+    }
+
+    #[test]
+    fn self_check_finds_broken_states() {
+        assert!(with(true, true, &[(0, 8), (0x1000, 5000), (0x4000, 1)])
+            .self_check()
+            .is_ok());
+        assert_eq!(
+            rule(&with(false, false, &[(0x100, 16), (0x108, 8)])),
+            "not sorted, or overlapping the previous extent"
+        );
+        assert_eq!(
+            rule(&with(false, false, &[(0x100, 8), (0x0, 8)])),
+            "not sorted, or overlapping the previous extent"
+        );
+        // A small object in a guard range.
+        assert_eq!(
+            rule(&with(false, true, &[(0x0, 5000), (0x2008, 8)])),
+            "not sorted, or overlapping the previous extent"
+        );
+        assert_eq!(rule(&with(false, false, &[(0x4, 8)])), "misaligned");
+        assert_eq!(rule(&with(false, false, &[(0x808, 5000)])), "misaligned");
+        let mut m = with(true, false, &[(0, 20)]);
+        m.live[0].chunk = 24;
+        assert_eq!(rule(&m), "shape differs from the size's");
+        let mut m = with(true, true, &[(0, 5000)]);
+        m.live[0].guard = Some(Range {
+            first: 0x3000,
+            last: 0x3fff,
+        });
+        assert_eq!(rule(&m), "guard range not the page after the chunk");
+        let mut m = with(false, false, &[(u64::MAX - 4095, 4096)]);
+        m.live[0].route = Route::Large;
+        m.live[0].chunk = 8192;
+        m.live[0].size = 8000;
+        assert_eq!(rule(&m), "extent past 2^64");
+        let mut m = with(false, false, &[(0, 1)]);
+        m.live[0].size = 0;
+        assert_eq!(rule(&m), "size out of range");
+        let mut m = with(false, false, &[(0, 16)]);
+        m.debug = true; // 16 + 8 needs 24
+        assert_eq!(rule(&m), "shape differs from the size's");
+    }
+}

@@ -799,3 +799,133 @@ fn stats_per_route() {
     free_as(&mut m, 0x110, 2, Ok(()));
     assert_eq!(m.route_stats(Route::Quantum(2)).objects, 1);
 }
+
+// ---- seeded random runs -----------------------------------------------------------------
+
+/// A tiny deterministic generator (Knuth's MMIX LCG, high bits).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random runs where an honest "implementation" (a bump pointer from a random base: 0, the
+/// middle, or close below the top) answers every op; each honest answer must be accepted and
+/// keep the model sound, and a wrong answer beside it (an overlapping address, an accepted
+/// failing free, a missed clobber, a flipped byte) must be caught without changing the model.
+#[test]
+fn honest_answers_pass_and_wrong_ones_are_caught() {
+    // How often each interesting case came up: clobbers, failing frees, frees, large objects.
+    let mut seen = [0u32; 4];
+    for seed in 0..24u64 {
+        let mut rng = Lcg(seed);
+        let debug = seed % 2 == 0;
+        let guard = seed % 4 < 2;
+        let base = [0, 1 << 40, u64::MAX - (1 << 24) + 1][(seed % 3) as usize];
+        let mut m = KmemModel::new(debug, guard, 3);
+        let mut bump = u128::from(base);
+        for _ in 0..300 {
+            match rng.below(5) {
+                0 | 1 => {
+                    let size = match rng.below(4) {
+                        0 => 1 + rng.below(136),
+                        1 => 1 + rng.below(4200),
+                        2 => 4000 + rng.below(9000),
+                        _ => [0, 1, 8, 120, 121, 128, 129, 4088, 4089, 4096, 4097]
+                            [rng.below(11) as usize],
+                    };
+                    let Some(shape) = m.shape(size) else {
+                        m.alloc(size, 0, Err(KmemAllocErrorKind::ZeroSize), false)
+                            .unwrap();
+                        continue;
+                    };
+                    let align = u128::from(shape.route.align());
+                    let addr = bump.div_ceil(align) * align;
+                    if addr + u128::from(shape.extent()) > TOP {
+                        m.alloc(size, 1, Err(KmemAllocErrorKind::NoSpace), true)
+                            .unwrap();
+                        continue;
+                    }
+                    if let Some(o) = m.live().last().copied() {
+                        let before = m.clone();
+                        let v = m.alloc(size, 1, Ok(o.addr), false).unwrap_err();
+                        assert!(matches!(v.check, Check::Overlap | Check::Misaligned), "{v}");
+                        assert_eq!(m, before);
+                    }
+                    let addr = addr as u64; // < 2^64: checked above
+                    seen[3] += u32::from(shape.route == Route::Large);
+                    m.alloc(size, 1, Ok(addr), false).unwrap();
+                    bump = u128::from(addr) + u128::from(shape.extent());
+                }
+                2 => {
+                    let n = m.live().len() as u64;
+                    let (addr, size) = match m.live().get(rng.below(n.max(1)) as usize) {
+                        Some(o) if rng.below(3) > 0 => (o.addr, o.size),
+                        Some(o) => (o.addr, 1 + rng.below(9000)),
+                        None => (rng.next(), 8),
+                    };
+                    let want = m.predict_free(addr, size, 2);
+                    seen[if want.is_err() { 1 } else { 2 }] += 1;
+                    if want.is_err() {
+                        let before = m.clone();
+                        assert!(m.free(addr, size, 2, Ok(())).is_err());
+                        assert_eq!(m, before);
+                    }
+                    m.free(addr, size, 2, want).unwrap();
+                }
+                3 => {
+                    // Write through an object, often past its end.
+                    let n = m.live().len() as u64;
+                    let Some(o) = m.live().get(rng.below(n.max(1)) as usize).copied() else {
+                        continue;
+                    };
+                    let len = o.size + rng.below(3) * rng.below(12);
+                    let len = u128::from(len).min(TOP - u128::from(o.addr)).min(20_000) as u64;
+                    let byte = if rng.below(2) == 0 {
+                        KMEM_REDZONE_BYTE
+                    } else {
+                        rng.below(256) as u8
+                    };
+                    write(&mut m, o.addr, &vec![byte; len as usize]);
+                    let want = m.predict_check(o.addr);
+                    if let Err(KmemCheckErrorKind::Redzone { .. }) = want {
+                        seen[0] += 1;
+                        assert_eq!(
+                            m.check(o.addr, Ok(())).unwrap_err().check,
+                            Check::RedzoneMissed
+                        );
+                    }
+                    m.check(o.addr, want).unwrap();
+                }
+                _ => {
+                    // Read an object back; a flipped byte is caught.
+                    let n = m.live().len() as u64;
+                    let Some(o) = m.live().get(rng.below(n.max(1)) as usize).copied() else {
+                        continue;
+                    };
+                    let len = o.chunk.min(20_000);
+                    let mut got = bytes(&m, o.addr, len as usize);
+                    m.read(o.addr, len, Ok(&got)).unwrap();
+                    let i = rng.below(len) as usize;
+                    got[i] ^= 1;
+                    assert_eq!(
+                        m.read(o.addr, len, Ok(&got)).unwrap_err().check,
+                        Check::ReadBytes
+                    );
+                }
+            }
+            m.self_check().unwrap();
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 20), "{seen:?}");
+}
