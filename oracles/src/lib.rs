@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod findspace;
+pub mod kmem;
 pub mod mmu;
 pub mod sharing;
 pub mod slab;
