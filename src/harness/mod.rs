@@ -52,6 +52,7 @@ pub mod finding;
 pub mod minimize;
 pub mod mmu;
 pub mod recent;
+pub mod slab;
 pub mod target;
 pub mod vmap;
 pub mod vmem;

@@ -250,6 +250,7 @@ pub static REGISTRY: &[&dyn AnyTarget] = &[
     &super::vmmap::VmmapTarget,
     &super::mmu::MmuTarget,
     &super::vmap::VmapTarget,
+    &super::slab::SlabTarget,
 ];
 
 /// The registered target called `name`.

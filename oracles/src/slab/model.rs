@@ -295,6 +295,9 @@ pub struct SlabModel {
     kegs: Vec<Keg>,
     /// Zones by id.
     zones: Vec<Zone>,
+    /// Whether a judging call leaves the model as it was when it returns a verdict (it
+    /// then judges a copy: O(state) per call). See [`SlabModel::set_rollback`].
+    rollback: bool,
 }
 
 impl SlabModel {
@@ -309,7 +312,16 @@ impl SlabModel {
             cpus,
             kegs: Vec::new(),
             zones: Vec::new(),
+            rollback: true,
         })
+    }
+
+    /// With `false`, `alloc`, `free` and `reclaim` judge the model itself instead of a copy:
+    /// after a verdict it is left half-applied (unspecified), which costs nothing to a
+    /// caller that stops at the first verdict (the harness) and saves a copy of every slab
+    /// on every call. On by default.
+    pub fn set_rollback(&mut self, rollback: bool) {
+        self.rollback = rollback;
     }
 
     /// Adds a keg: the layout errors, then `TooMany`; its id on success.
@@ -623,8 +635,11 @@ impl SlabModel {
         events: &[Event],
     ) -> Result<(), Verdict> {
         let actual = actual.map(|(addr, pair)| Item { addr, pair });
-        let mut next = self.clone();
         let mut ev = Events { all: events, at: 0 };
+        if !self.rollback {
+            return self.alloc_in_place(zone, cpu, actual, backend_refused, &mut ev);
+        }
+        let mut next = self.clone();
         next.alloc_in_place(zone, cpu, actual, backend_refused, &mut ev)?;
         *self = next;
         Ok(())
@@ -991,8 +1006,11 @@ impl SlabModel {
         actual: Result<(), FreeErrorKind>,
         events: &[Event],
     ) -> Result<(), Verdict> {
-        let mut next = self.clone();
         let mut ev = Events { all: events, at: 0 };
+        if !self.rollback {
+            return self.free_in_place(zone, cpu, addr, actual, &mut ev);
+        }
+        let mut next = self.clone();
         next.free_in_place(zone, cpu, addr, actual, &mut ev)?;
         *self = next;
         Ok(())
@@ -1068,8 +1086,11 @@ impl SlabModel {
     /// Judges one reclaim: `actual` is the report `(items, slabs)`, `events` what the
     /// backend and hooks saw. On `Ok` the model has applied it.
     pub fn reclaim(&mut self, actual: (u64, u64), events: &[Event]) -> Result<(), Verdict> {
-        let mut next = self.clone();
         let mut ev = Events { all: events, at: 0 };
+        if !self.rollback {
+            return self.reclaim_in_place(actual, &mut ev);
+        }
+        let mut next = self.clone();
         next.reclaim_in_place(actual, &mut ev)?;
         *self = next;
         Ok(())
