@@ -404,20 +404,38 @@ impl Executor {
                 pick(&v, handle.into()).wrapping_add(u64::from(offset))
             }
             AddrSel::SlabEnd { slab, back } => {
-                let mut v: Vec<(u64, u64)> = Vec::new();
+                let mut v: Vec<(u64, u8)> = Vec::new();
                 for k in 0..self.model.keg_count() as u8 {
                     for s in self.model.slab_views(k).unwrap_or_default() {
-                        v.push((s.base, s.size));
+                        v.push((s.base, k));
                     }
                 }
                 v.sort_unstable();
-                match v.len() {
-                    0 => self.fallback(),
+                let picked = match v.len() {
+                    0 => None,
                     n => {
-                        let (base, size) = v[usize::from(slab) % n];
-                        let end = u128::from(base) + u128::from(size);
-                        let back = u128::from(back) % u128::from(size.max(1));
-                        (end - 1 - back) as u64 // inside the slab
+                        let (base, k) = v[usize::from(slab) % n];
+                        self.model.layout(k).map(|l| (base, l))
+                    }
+                };
+                match picked {
+                    None => self.fallback(),
+                    Some((base, l)) => {
+                        // The edges of the slab's parts, each from both sides: the header's
+                        // first byte and the one before it, the first byte past the last
+                        // item and the last item's last byte, the last item's start; else
+                        // `back / 8` bytes before the slab's end.
+                        let header = l.header_offset().min(l.slab_size);
+                        let items_end = l.items * l.stride;
+                        let off = match back % 8 {
+                            0 => header.min(l.slab_size - 1),
+                            1 => header - 1,
+                            2 => items_end.min(l.slab_size - 1),
+                            3 => items_end - 1,
+                            4 => items_end - l.stride,
+                            _ => l.slab_size - 1 - u64::from(back / 8) % l.slab_size,
+                        };
+                        base.wrapping_add(off)
                     }
                 }
             }

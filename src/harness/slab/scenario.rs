@@ -117,12 +117,14 @@ pub enum AddrSel {
         /// Bytes added.
         offset: u16,
     },
-    /// Slab `slab` (modulo the slabs of every keg, in address order) at byte `offset` from
-    /// its end counted back: its header if on-slab, its tail waste, or its last item.
+    /// An edge of a part of slab `slab` (modulo the slabs of every keg, in address order),
+    /// by `back % 8`: 0 the header's first byte (the slab's last byte if off-slab), 1 the
+    /// byte before it, 2 the first byte past the last item, 3 the last item's last byte, 4
+    /// the last item's start; else `back / 8` bytes before the slab's last byte.
     SlabEnd {
         /// Which slab.
         slab: u16,
-        /// Bytes before the slab's end (plus one).
+        /// Which edge (or how far back).
         back: u16,
     },
     /// This address.
