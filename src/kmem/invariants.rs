@@ -90,7 +90,7 @@ fn check_records(k: &Kmem) -> Result<(), KmemInvariantError> {
     // The inclusive last byte (chunk and guard) of the previous record, and its address.
     let mut prev: Option<(u64, u64)> = None;
     for (&addr, r) in &k.records {
-        let s = r.size + pad;
+        let s = r.size.saturating_add(pad);
         let ok = r.size >= 1
             && r.size <= super::MAX_KMEM_SIZE
             && Route::of(s) == r.route

@@ -283,8 +283,10 @@ impl Kmem {
         let route = Route::of(s);
         let addr = self.alloc_on(route, s, cpu)?;
         let chunk = self.record(addr, size, s, route);
+        // The chunk lies in the arena, so neither end passes u64::MAX.
+        let last = addr.saturating_add(chunk.saturating_sub(1));
         self.memory
-            .fill(addr + size, addr + (chunk - 1), KMEM_REDZONE_BYTE);
+            .fill(addr.saturating_add(size), last, KMEM_REDZONE_BYTE);
         Ok(addr)
     }
 
