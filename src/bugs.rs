@@ -125,10 +125,22 @@ pub enum Bug {
     /// reclaim gives back a slab that still holds a live item, whose memory the backend then
     /// hands out again.
     ReclaimFreesLiveSlab,
+    // ---- kmem and the vmem quantum caches (issue 15) ----
+    /// NetBSD KMEM_GUARD (ANCHORS 6 #12: the delayed free recorded only the address, then
+    /// freed with the current call's size): kmem's debug free does not compare the recorded
+    /// size with the freed size and frees with the caller's size, so the object goes to the
+    /// route of the wrong size (or the large path frees the wrong extent), or leaks.
+    KmemWrongSizeAccepted,
+    /// FreeBSD (ANCHORS 6 #11): the quantum cache uses address 0 as "no item", so an item at
+    /// address 0 is reported as a failed allocation (`NoSpace`) and leaks.
+    QcacheZeroSentinel,
+    /// kmem's redzone check starts one byte late (`addr + size + 1`), so an overflow of
+    /// exactly one byte goes unseen.
+    RedzoneMissesOneByte,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 32] = [
+pub const ALL_BUGS: [Bug; 35] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -161,6 +173,10 @@ pub const ALL_BUGS: [Bug; 32] = [
     Bug::MagazineDoubleFreeUnseen,
     Bug::MagazineExchangeShares,
     Bug::ReclaimFreesLiveSlab,
+    // kmem and the vmem quantum caches (issue 15)
+    Bug::KmemWrongSizeAccepted,
+    Bug::QcacheZeroSentinel,
+    Bug::RedzoneMissesOneByte,
 ];
 
 impl Bug {
@@ -199,6 +215,10 @@ impl Bug {
             Bug::MagazineDoubleFreeUnseen => "magazine-double-free-unseen",
             Bug::MagazineExchangeShares => "magazine-exchange-shares",
             Bug::ReclaimFreesLiveSlab => "reclaim-frees-live-slab",
+            // kmem and the vmem quantum caches (issue 15)
+            Bug::KmemWrongSizeAccepted => "kmem-wrong-size-accepted",
+            Bug::QcacheZeroSentinel => "qcache-zero-sentinel",
+            Bug::RedzoneMissesOneByte => "redzone-misses-one-byte",
         }
     }
 

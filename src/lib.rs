@@ -4,8 +4,10 @@
 //!
 //! 1. **Kernel virtual-address allocators** (`no_std` + `alloc`, safe Rust): [`vmem`] arenas
 //!    with constrained allocation, import and release, on the [`addr`] model of IA-32, PAE and
-//!    x86_64 (4- and 5-level) address spaces, and UMA-style [`slab`] kegs and zones with
-//!    per-CPU magazines on top of them.
+//!    x86_64 (4- and 5-level) address spaces, UMA-style [`slab`] kegs and zones with
+//!    per-CPU magazines on top of them (also as vmem's quantum caches,
+//!    [`vmem::CachedArena`]), and NetBSD's [`kmem`] front end over both, with size checks,
+//!    redzones and guard pages on a simulated memory.
 //! 2. **A differential fuzzing harness** ([`harness`], behind the default `std` feature) that
 //!    drives those allocators, and any allocator implementing its adapter trait, against the
 //!    naive reference models of the `kvafuzz-oracles` crate, checking every invariant after
@@ -22,6 +24,7 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod kmem;
 pub mod mmu;
 pub mod slab;
 pub mod vmap;

@@ -141,12 +141,32 @@
 //! segment, merging a freed one with its neighbours), `index.rs`, `invariants.rs`, and
 //! `types.rs` (requests, policies, errors, reports). Each seeded bug (feature `seeded-bugs`)
 //! is one small function marked `SEEDED BUG <Name>`, beside the code it breaks.
+//!
+//! ## 10. Quantum caches (`qcache.rs`, [`CachedArena`])
+//!
+//! Most kernel allocations are a few quanta, and an arena pays its tag and free-list work on
+//! each. A [`CachedArena`] (illumos and NetBSD `qcache_max`) puts, in front of an arena, one
+//! zone of the [`crate::slab`] layer per multiple `k * q` of the quantum up to `qcache_max`
+//! (at most `MAX_QCACHE_QUANTA` = 16 quanta, and at most the slab layer's largest item):
+//! items of `k * q` bytes aligned to `q`, in slabs the caches import from the arena itself
+//! (an `xalloc` of the slab size aligned to the slab size). `alloc(size, cpu)` rounds the
+//! size up to `q` and takes an item of cache `size / q` (a magazine hit, else the keg, which
+//! may take a slab) when that is at most `qcache_max`, else allocates from the arena;
+//! `free(addr, size, cpu)` goes the same way, and an address that is not a live item of the
+//! size's cache is a bad free, never seen by the arena. `xalloc` (any constraint) and
+//! `xfree` bypass the caches. A cache slab is an allocated segment of the arena that belongs
+//! to the caches: freeing it through `free` or `xfree` is a bad free. Address 0 is an ordinary
+//! item address (FreeBSD's caches return 0 for "none" and cannot hold it: ANCHORS 6 #11).
+//! `reclaim()` drains every cache and gives every wholly free slab back, after which the
+//! arena's allocated bytes are exactly the live uncached allocations (rounded to `q`) plus
+//! the slab size times the slabs still holding a live item.
 
 mod carve;
 mod freelist;
 mod import;
 mod index;
 mod invariants;
+mod qcache;
 mod search;
 mod tags;
 mod types;
@@ -163,6 +183,10 @@ use tags::{BoundaryTag, Kind, Tag, MAX_TAGS, NIL};
 use types::Checked;
 
 pub use import::{ImportRequest, NoSource, SpanSource};
+pub use qcache::{
+    CachedArena, QcacheAllocError, QcacheConfig, QcacheCreateError, QcacheFreeError,
+    QcacheInvariantError, MAX_QCACHE_QUANTA,
+};
 pub use tags::Segments;
 pub use types::{
     AddSpanError, AllocError, ArenaConfig, ArenaStats, CreateError, FreeError, InvariantError,
