@@ -49,6 +49,7 @@ pub mod codec;
 pub mod corpus;
 pub mod drive;
 pub mod finding;
+pub mod kmem;
 pub mod minimize;
 pub mod mmu;
 pub mod recent;

@@ -251,6 +251,7 @@ pub static REGISTRY: &[&dyn AnyTarget] = &[
     &super::mmu::MmuTarget,
     &super::vmap::VmapTarget,
     &super::slab::SlabTarget,
+    &super::kmem::KmemTarget,
 ];
 
 /// The registered target called `name`.

@@ -64,17 +64,24 @@ impl SparseMemory {
     /// Writes `bytes` at `[addr, addr + bytes.len())`, or refuses the whole write (`PastTop`).
     pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), MemoryErrorKind> {
         range_ok(addr, bytes.len() as u128)?;
-        let mut a = addr;
-        for &b in bytes {
-            let (page, off) = split(a);
+        // Page by page: the part of `bytes` that falls in each page, copied at its offset.
+        let mut a = u128::from(addr);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (page, off) = (
+                (a / u128::from(PAGE_SIZE)) as u64,
+                (a % u128::from(PAGE_SIZE)) as usize,
+            );
+            let n = (PAGE_BYTES - off).min(rest.len());
             let p = self
                 .pages
                 .entry(page)
                 .or_insert_with(|| Box::new([0; PAGE_BYTES]));
-            if let Some(slot) = p.get_mut(off) {
-                *slot = b;
+            if let (Some(dst), Some(src)) = (p.get_mut(off..off + n), rest.get(..n)) {
+                dst.copy_from_slice(src);
             }
-            a = a.wrapping_add(1); // wraps only after the range's last byte, at 2^64
+            rest = rest.get(n..).unwrap_or_default();
+            a += n as u128;
         }
         Ok(())
     }
