@@ -107,10 +107,26 @@ pub enum Bug {
     /// 17, blind spot 1): the page looks clean, so a write to it is lost when it is reclaimed
     /// without being written back.
     DirtyLostOnProtect,
+    /// Linux's PAT work (2008, the `change_page_attr` series; issue 17, blind spot 2): a
+    /// change of caching attributes alone (write-through, cache-disable) was not followed by
+    /// a TLB flush, on the reasoning that the translation itself did not move; a CPU then
+    /// kept accessing an uncached device page through a write-back entry. Here the MMU's
+    /// staleness test ignores PWT and PCD, so such an entry is called fresh.
+    StaleCheckIgnoresCacheAttrs,
+    /// Linux 2016-2018 (`pmd_set_huge` / large-page splits without a flush, and the x86
+    /// erratum that a 4 KiB and a 2 MiB entry for one address may coexist; issue 17, blind
+    /// spot 2): an entry cached for a 4 KiB page is taken as fresh although a large page now
+    /// maps the address (same physical address). The MMU's staleness test ignores the page
+    /// size.
+    StaleCheckIgnoresPageSize,
+    /// An off-by-one at the largest map (issue 17, blind spot 3; the generator never made a
+    /// map of more than 512 pages): a map of exactly `MAX_MAP_PAGES` pages stops one page
+    /// short, so its last page is never mapped although the map succeeds.
+    LargestMapOffByOne,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 28] = [
+pub const ALL_BUGS: [Bug; 31] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -139,6 +155,9 @@ pub const ALL_BUGS: [Bug; 28] = [
     Bug::VfreeFlushesNothing,
     Bug::GuardPageMapped,
     Bug::DirtyLostOnProtect,
+    Bug::StaleCheckIgnoresCacheAttrs,
+    Bug::StaleCheckIgnoresPageSize,
+    Bug::LargestMapOffByOne,
 ];
 
 impl Bug {
@@ -173,6 +192,9 @@ impl Bug {
             Bug::VfreeFlushesNothing => "vfree-flushes-nothing",
             Bug::GuardPageMapped => "guard-page-mapped",
             Bug::DirtyLostOnProtect => "dirty-lost-on-protect",
+            Bug::StaleCheckIgnoresCacheAttrs => "stale-check-ignores-cache-attrs",
+            Bug::StaleCheckIgnoresPageSize => "stale-check-ignores-page-size",
+            Bug::LargestMapOffByOne => "largest-map-off-by-one",
         }
     }
 

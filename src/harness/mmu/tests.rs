@@ -43,7 +43,7 @@ fn seeds_run_clean_and_do_what_they_say() {
             assert!(text.contains("TableInTheWay"), "{name}\n{text}");
         }
         if name.contains("address-zero") {
-            assert!(text.contains("stale (legal"), "{name}\n{text}");
+            assert!(text.contains("stale TLB hit (predicted)"), "{name}\n{text}");
         }
     }
 }
