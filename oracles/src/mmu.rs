@@ -417,6 +417,10 @@ pub struct MmuModel {
     names: BTreeMap<TableName, u32>,
     /// Every distinct segment key `(pa, len, flags)` mapped anywhere, with its mappings.
     segment_keys: BTreeMap<(u128, u128, u8), u32>,
+    /// Per scope (`None` the kernel half, else a space), the table names of [`Self::names`]
+    /// in it plus its segment mappings (each a private level-0 table in the private
+    /// equivalent): what [`MmuModel::private_table_pages`] adds up.
+    private: BTreeMap<Option<u32>, u128>,
     /// Changes made so far (every mapping added, removed or re-flagged, every space created
     /// or destroyed, every walk that set A or D): the same at two moments iff the model did
     /// not change between them.
@@ -487,6 +491,7 @@ impl MmuModel {
             next: 1,
             names: BTreeMap::new(),
             segment_keys: BTreeMap::new(),
+            private: BTreeMap::new(),
             version: 0,
             ad: BTreeMap::new(),
             tlb_capacity: DEFAULT_TLB_ENTRIES,
@@ -608,10 +613,13 @@ impl MmuModel {
             let uses = self.names.entry(n).or_insert(0);
             *uses += 1;
             if *uses == 1 {
+                *self.private.entry(n.0).or_insert(0) += 1;
                 self.table_made_or_freed(asid, n);
             }
         }
         if m.segment {
+            let scope = (b < self.mode.kernel_base()).then_some(asid);
+            *self.private.entry(scope).or_insert(0) += 1;
             let key = (m.pa, m.size, m.flags);
             let uses = self.segment_keys.entry(key).or_insert(0);
             *uses += 1;
@@ -680,10 +688,12 @@ impl MmuModel {
         let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
         for n in names {
             if release(&mut self.names, n) {
+                self.private_drop(n.0);
                 self.table_made_or_freed(asid, n);
             }
         }
         if m.segment {
+            self.private_drop((b < self.mode.kernel_base()).then_some(asid));
             let key = (m.pa, m.size, m.flags);
             if release(&mut self.segment_keys, key) {
                 self.segment_made_or_freed(key);
@@ -814,8 +824,7 @@ impl MmuModel {
         }
         self.half_flags(va, last, flags)?;
         let seg = self.mode.segment();
-        let mut v = va;
-        while v <= last {
+        if let Some(v) = self.first_overlap(asid, va, last, size) {
             if let Some(&(b, m)) = self.overlapping(asid, v, size).first() {
                 let conflict = if m.segment {
                     if size < seg {
@@ -832,7 +841,9 @@ impl MmuModel {
                 };
                 return Err(conflict);
             }
-            v += size;
+        }
+        if self.table_pages() + self.new_tables(asid, va, last, size) > self.frames {
+            return Err(ErrKind::OutOfFrames);
         }
         let mut v = va;
         while v <= last {
@@ -845,16 +856,59 @@ impl MmuModel {
             self.insert(asid, v, m);
             v += size;
         }
-        if self.table_pages() > self.frames {
-            // All or nothing: take the pages out again (the counts return with them).
-            let mut v = va;
-            while v <= last {
-                self.remove(asid, v);
-                v += size;
-            }
-            return Err(ErrKind::OutOfFrames);
-        }
         Ok(())
+    }
+
+    /// The lowest page of size `size` in `[va, last]` (pages from `va`) whose footprint
+    /// some mapping overlaps, in `asid`'s view: the page of the lowest such mapping (they
+    /// do not overlap each other), found with one lookup per half the range touches.
+    fn first_overlap(&self, asid: u32, va: u128, last: u128, size: u128) -> Option<u128> {
+        let kb = self.mode.kernel_base();
+        let mut halves = vec![va];
+        if va < kb && last >= kb {
+            halves.push(kb);
+        }
+        halves
+            .into_iter()
+            .filter_map(|from| {
+                let map = self.map_of(asid, from);
+                let containing = self.at(asid, from).map(|(b, _)| b);
+                containing.or_else(|| map.range(from..=last).next().map(|(&b, _)| b))
+            })
+            .map(|b| {
+                if b <= va {
+                    va
+                } else {
+                    va + (b - va) / size * size
+                }
+            })
+            .min()
+    }
+
+    /// The tables below the root that mapping the pages of `size` over `[va, last]` in
+    /// `asid` would add: at each level, the prefixes of the range that no mapping needs
+    /// yet (a range's prefixes are consecutive), per half.
+    fn new_tables(&self, asid: u32, va: u128, last: u128, size: u128) -> u128 {
+        let m = self.mode;
+        let kb = m.kernel_base();
+        let halves = if va < kb && last >= kb {
+            vec![(va, kb - 1), (kb, last)]
+        } else {
+            vec![(va, last)]
+        };
+        let mut n = 0;
+        for (from, to) in halves {
+            let scope = (from < kb).then_some(asid);
+            for l in m.level_of(size)..m.top() {
+                let shift = m.table_shift(l);
+                for p in (from >> shift)..=(to >> shift) {
+                    if !self.names.contains_key(&(scope, l, p)) {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
     }
 
     /// The pages tiling `[va, last]`, or the first walk error.
@@ -1312,6 +1366,15 @@ impl MmuModel {
         if kept != scratch {
             return Err(format!("table pages kept {kept}, recounted {scratch}"));
         }
+        let (kept, scratch) = (
+            self.private_table_pages(),
+            self.private_table_pages_from_scratch(),
+        );
+        if kept != scratch {
+            return Err(format!(
+                "private-table equivalent kept {kept}, recounted {scratch}"
+            ));
+        }
         Ok(())
     }
 
@@ -1331,8 +1394,28 @@ impl MmuModel {
         n + keys.len() as u128
     }
 
-    /// Page-table pages if every space had private tables only.
+    /// One private-equivalent table fewer in `scope`.
+    fn private_drop(&mut self, scope: Option<u32>) {
+        if let Some(n) = self.private.get_mut(&scope) {
+            *n -= 1;
+            if *n == 0 {
+                self.private.remove(&scope);
+            }
+        }
+    }
+
+    /// Page-table pages if every space had private tables only: per space its root, the
+    /// kernel half's tables and its own (segments as private level-0 tables), from the
+    /// counts kept by every change (the names of two scopes never coincide: the halves do
+    /// not share a table below the root). Recounted by [`MmuModel::check_counts`].
     pub fn private_table_pages(&self) -> u128 {
+        let of = |scope| self.private.get(&scope).copied().unwrap_or(0);
+        let kernel = of(None);
+        self.spaces.keys().map(|&s| 1 + kernel + of(Some(s))).sum()
+    }
+
+    /// [`MmuModel::private_table_pages`] from scratch.
+    pub fn private_table_pages_from_scratch(&self) -> u128 {
         let kernel = self.table_names(&self.kernel, true);
         let mut n = 0;
         for map in self.spaces.values() {

@@ -146,7 +146,7 @@ pub struct MmuTarget;
 impl Target for MmuTarget {
     const NAME: &'static str = "mmu";
     const ABOUT: &'static str = "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model";
-    const VERSION: u16 = 1;
+    const VERSION: u16 = 2;
     #[cfg(feature = "seeded-bugs")]
     const BUGS: &'static [crate::bugs::Bug] = {
         use crate::bugs::Bug;
@@ -156,11 +156,23 @@ impl Target for MmuTarget {
             Bug::NonCanonicalAccepted,
             Bug::FlushWrongRange,
             Bug::DirtyLostOnProtect,
+            Bug::StaleCheckIgnoresCacheAttrs,
+            Bug::StaleCheckIgnoresPageSize,
+            Bug::LargestMapOffByOne,
         ]
     };
     type Scenario = Scenario;
 
     fn seeds() -> Vec<(&'static str, Scenario)> {
         seed_scenarios()
+    }
+
+    /// Version 1 (no limit tags, no limit map) is read as it always was.
+    fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
+        match version {
+            1 => Some(codec::decode_v1(payload)),
+            Self::VERSION => Some(codec::decode(payload)),
+            _ => None,
+        }
     }
 }
