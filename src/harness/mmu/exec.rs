@@ -36,6 +36,11 @@ pub const MAX_CASE_SPACES: usize = 8;
 /// at most.
 pub const MAX_WATCHED: usize = 32;
 
+/// Most pages an [`Op::Resize`] maps: a collapse (into larger pages) always runs, a split
+/// into more pages is skipped (a 2 MiB page split into 4 KiB ones is 512 steps, and a
+/// resize is as common as any op; maps of table size come from the limit map, rarely).
+pub const MAX_RESIZE_PAGES: u64 = 16;
+
 /// Mappings remembered for `Place::Mapped` / `Point::Mapped` (the most recent ones).
 pub const MAX_MAPPINGS: usize = 32;
 
@@ -152,12 +157,19 @@ impl TableAddrs {
     /// Records that a pointer to `table` holds `addr`: `Err` with the other table if
     /// `table` had another address, or `addr` belonged to another table.
     fn agree(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
-        let a = *self.addr.entry(table).or_insert(addr);
-        let t = *self.table.entry(addr).or_insert(table);
-        if a != addr || t != table {
-            return Err(if t != table { t } else { table });
+        match self.addr.get(&table) {
+            // Seen with this address: its reverse entry is there already.
+            Some(&a) if a == addr => Ok(()),
+            Some(_) => Err(table),
+            None => {
+                let t = *self.table.entry(addr).or_insert(table);
+                self.addr.insert(table, addr);
+                if t != table {
+                    return Err(t);
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 
@@ -854,6 +866,11 @@ impl Executor {
                 }
                 Ok(outcome!("{got:?}"))
             }
+            Op::Resize {
+                index,
+                page_size,
+                flush,
+            } => self.resize(index, page_size, flush),
             Op::ApplyHeldFlushes => {
                 let n = self.apply_held();
                 Ok(outcome!("applied {n} token(s)"))
@@ -887,6 +904,47 @@ impl Executor {
             ));
         }
         Ok(())
+    }
+
+    /// [`Op::Resize`]: the unmap and the map, each judged like its own op.
+    fn resize(&mut self, index: u8, size: u64, flush: FlushMode) -> Result<String, Mismatch> {
+        let (asid, va, len, _) = self.mapping(index);
+        let Ok(t) = self.model.translate(asid.raw(), va.into()) else {
+            return Ok("skipped (the mapping is gone)".into());
+        };
+        if !size.is_power_of_two() {
+            return Ok("skipped (not a power of two)".into());
+        }
+        let start = va & !(size - 1);
+        let Some(len_new) = va
+            .checked_add(len)
+            .and_then(|end| end.checked_next_multiple_of(size))
+            .map(|end| end - start)
+        else {
+            return Ok("skipped (past the top)".into());
+        };
+        if len_new / size > MAX_RESIZE_PAGES {
+            return Ok(format!("skipped (more than {MAX_RESIZE_PAGES} pages)"));
+        }
+        let pa = (t.pa as u64).wrapping_sub(va - start);
+        let got = self.mmu.unmap(asid, va, len);
+        self.count(&got);
+        let want = self.model.unmap(asid.raw(), va.into(), len.into());
+        let unmapped = self.judge_edit("resize: unmap", asid, va, got, want, flush)?;
+        let flags = PageFlags::from_bits_truncate(t.flags);
+        let got = self.mmu.map(asid, start, pa, len_new, flags, size);
+        let want = self.model.map(
+            asid.raw(),
+            start.into(),
+            pa.into(),
+            len_new.into(),
+            t.flags,
+            size.into(),
+        );
+        let at = (asid, start, pa, len_new);
+        let got = got.map_err(adapter::map_err);
+        let mapped = self.judge_map("resize: map", at, flags, size, got, want)?;
+        Ok(format!("{unmapped}; {mapped}"))
     }
 
     /// Judges an unmap or protect: result and token against the oracle; then applies or

@@ -132,7 +132,7 @@ mod tests;
 
 use crate::harness::Target;
 
-pub use exec::{MAX_CASE_SPACES, MAX_MAPPINGS, MAX_WATCHED};
+pub use exec::{MAX_CASE_SPACES, MAX_MAPPINGS, MAX_RESIZE_PAGES, MAX_WATCHED};
 pub use scenario::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va};
 pub use seeds::seed_scenarios;
 
