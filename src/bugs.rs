@@ -119,9 +119,11 @@ pub enum Bug {
     /// maps the address (same physical address). The MMU's staleness test ignores the page
     /// size.
     StaleCheckIgnoresPageSize,
-    /// An off-by-one at the largest map (issue 17, blind spot 3; the generator never made a
-    /// map of more than 512 pages): a map of exactly `MAX_MAP_PAGES` pages stops one page
-    /// short, so its last page is never mapped although the map succeeds.
+    /// An off-by-one at the limits of a map (issue 17, blind spot 3; the generator never
+    /// made a map of more than 512 pages, and crossed a table boundary by one page only by
+    /// chance): the per-table end of the commit loop (Linux's `pmd_addr_end` pattern) is
+    /// taken as inclusive, so a map of exactly `MAX_MAP_PAGES` pages, or one whose last page
+    /// is the first of a new leaf table, stops one page short; the map still succeeds.
     LargestMapOffByOne,
 }
 

@@ -474,9 +474,14 @@ impl Mmu {
         }
         // Pass 2: commit; cannot fail (frames were counted above).
         #[cfg(feature = "seeded-bugs")]
-        // SEEDED BUG LargestMapOffByOne: a map of exactly MAX_MAP_PAGES pages stops one page
-        // short (an exclusive bound taken for an inclusive one); the map still succeeds.
-        let pages = if pages == MAX_MAP_PAGES && self.bug(Bug::LargestMapOffByOne) {
+        // SEEDED BUG LargestMapOffByOne: the commit loop's end is computed per leaf table
+        // with an exclusive bound taken for an inclusive one: a map of exactly MAX_MAP_PAGES
+        // pages, or one whose last page is the first of a new table (one page past a table
+        // boundary), stops one page short; the map still succeeds.
+        let pages = if pages > 1
+            && (pages == MAX_MAP_PAGES || g.index(va + (pages - 1) * page_size, level).get() == 0)
+            && self.bug(Bug::LargestMapOffByOne)
+        {
             pages - 1
         } else {
             pages
