@@ -849,29 +849,29 @@ impl Mmu {
     /// ([`Translation::covered_by`]).
     fn fresh(&self, cached: &Translation, current: &Translation) -> bool {
         #[cfg(feature = "seeded-bugs")]
-        {
-            let mut current = *current;
+        let seen = {
+            let mut seen = *current;
             // SEEDED BUG StaleCheckIgnoresCacheAttrs: a change of PWT or PCD alone leaves
             // the cached entry "fresh" (the translation did not move).
             if self.bug(Bug::StaleCheckIgnoresCacheAttrs) {
                 let cache = PageFlags::WRITE_THROUGH | PageFlags::CACHE_DISABLE;
-                current.flags =
-                    current
-                        .flags
-                        .difference(cache)
-                        .union(PageFlags::from_bits_truncate(
-                            cached.flags.bits() & cache.bits(),
-                        ));
+                seen.flags = seen
+                    .flags
+                    .difference(cache)
+                    .union(PageFlags::from_bits_truncate(
+                        cached.flags.bits() & cache.bits(),
+                    ));
             }
             // SEEDED BUG StaleCheckIgnoresPageSize: an entry of another page size is
             // "fresh" when the physical address and flags agree.
             if self.bug(Bug::StaleCheckIgnoresPageSize) {
-                current.page_size = cached.page_size;
-                current.page_base = cached.page_base;
+                seen.page_size = cached.page_size;
+                seen.page_base = cached.page_base;
             }
-            return cached.covered_by(&current);
-        }
-        #[cfg(not(feature = "seeded-bugs"))]
+            seen
+        };
+        #[cfg(feature = "seeded-bugs")]
+        let current = &seen;
         cached.covered_by(current)
     }
 

@@ -567,7 +567,7 @@ impl LimitMapField {
                 let level = d.below(g.levels());
                 let span = 1u128 << g.table_span_shift(level);
                 let edge = span * (1 + u128::from(d.u8() % 3));
-                if d.u8() % 2 == 0 {
+                if d.u8().is_multiple_of(2) {
                     ending_at(edge)
                 } else {
                     starting_at(edge)
