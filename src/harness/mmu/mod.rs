@@ -24,6 +24,12 @@
 //!   overflowing values, the physical top; flags are a raw byte whose two high bits (undefined
 //!   in `PageFlags`) ask the executor to *fit* the flags to the half (drop USER in the kernel
 //!   half, GLOBAL in the user half, NX on IA-32) so that most maps can succeed.
+//! - **Version 2** adds two op kinds at the end: the *limit map* (a map at the named limits
+//!   from both sides, written back as a plain map with raw fields) and *resize* (a mapping
+//!   collapsed into larger pages or split into smaller ones at the same physical addresses,
+//!   as khugepaged and page splits do), and a limit tag to each header field (`MAX_FRAMES`,
+//!   `MAX_CPUS`, `MAX_TLB_ENTRIES` from both sides, and 0). Version 1 bytes are read as
+//!   they always were ([`MmuTarget`]'s `decode_version`).
 //!
 //! ## 2. Flushes: applied or held, never dropped
 //!
