@@ -137,10 +137,28 @@ pub enum Bug {
     /// kmem's redzone check starts one byte late (`addr + size + 1`), so an overflow of
     /// exactly one byte goes unseen.
     RedzoneMissesOneByte,
+    /// Linux's PAT work (2008, the `change_page_attr` series; issue 17, blind spot 2): a
+    /// change of caching attributes alone (write-through, cache-disable) was not followed by
+    /// a TLB flush, on the reasoning that the translation itself did not move; a CPU then
+    /// kept accessing an uncached device page through a write-back entry. Here the MMU's
+    /// staleness test ignores PWT and PCD, so such an entry is called fresh.
+    StaleCheckIgnoresCacheAttrs,
+    /// Linux 2016-2018 (`pmd_set_huge` / large-page splits without a flush, and the x86
+    /// erratum that a 4 KiB and a 2 MiB entry for one address may coexist; issue 17, blind
+    /// spot 2): an entry cached for a 4 KiB page is taken as fresh although a large page now
+    /// maps the address (same physical address). The MMU's staleness test ignores the page
+    /// size.
+    StaleCheckIgnoresPageSize,
+    /// An off-by-one at the limits of a map (issue 17, blind spot 3; the generator never
+    /// made a map of more than 512 pages, and crossed a table boundary by one page only by
+    /// chance): the per-table end of the commit loop (Linux's `pmd_addr_end` pattern) is
+    /// taken as inclusive, so a map of exactly `MAX_MAP_PAGES` pages, or one whose last page
+    /// is the first of a new leaf table, stops one page short; the map still succeeds.
+    LargestMapOffByOne,
 }
 
 /// Every seeded bug (the harness target that must find each names it in its `Target::BUGS`).
-pub const ALL_BUGS: [Bug; 35] = [
+pub const ALL_BUGS: [Bug; 38] = [
     Bug::MaxaddrExclusive,
     Bug::ImportSizeWrap,
     Bug::NocrossOffByOne,
@@ -177,6 +195,9 @@ pub const ALL_BUGS: [Bug; 35] = [
     Bug::KmemWrongSizeAccepted,
     Bug::QcacheZeroSentinel,
     Bug::RedzoneMissesOneByte,
+    Bug::StaleCheckIgnoresCacheAttrs,
+    Bug::StaleCheckIgnoresPageSize,
+    Bug::LargestMapOffByOne,
 ];
 
 impl Bug {
@@ -219,6 +240,9 @@ impl Bug {
             Bug::KmemWrongSizeAccepted => "kmem-wrong-size-accepted",
             Bug::QcacheZeroSentinel => "qcache-zero-sentinel",
             Bug::RedzoneMissesOneByte => "redzone-misses-one-byte",
+            Bug::StaleCheckIgnoresCacheAttrs => "stale-check-ignores-cache-attrs",
+            Bug::StaleCheckIgnoresPageSize => "stale-check-ignores-page-size",
+            Bug::LargestMapOffByOne => "largest-map-off-by-one",
         }
     }
 

@@ -1,7 +1,9 @@
 //! # Naive model of x86 page tables (oracle for `kvafuzz::mmu`)
 //!
-//! No tables, no walks, no TLB: each address space is a flat `BTreeMap` from the first
-//! virtual address of a mapping to what it maps. The number of page-table pages the real
+//! No tables and no walks: each address space is a flat `BTreeMap` from the first
+//! virtual address of a mapping to what it maps. Beside it, each CPU's TLB as a list of
+//! cached translations (module `tlb`: fills, drops, and which entries are stale), and the
+//! raw entries a walk must meet, derived from the mappings (module `entries`). The number of page-table pages the real
 //! structure needs is, for each level, the number of distinct address prefixes that the
 //! mapped pages fall in: kept as a count per prefix, updated by every change of a mapping,
 //! and recounted from scratch by [`MmuModel::check_counts`] (which the harness runs at the
@@ -97,6 +99,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod entries;
+mod tlb;
+
+pub use entries::{hw, EntryPrediction, TableId};
+use tlb::CpuTlb;
+pub use tlb::{fresh, CachedEntry};
+
 /// Writes allowed.
 pub const WRITABLE: u8 = 1;
 /// User accesses allowed.
@@ -116,6 +125,11 @@ pub const ALL_FLAGS: u8 = 63;
 pub const ACCESSED: u8 = 1;
 /// Dirty, in [`MmuModel::accessed_dirty`]'s answer (the hardware's D bit, leaves only).
 pub const DIRTY: u8 = 2;
+
+/// Entries per TLB of [`MmuModel::new`].
+pub const DEFAULT_TLB_ENTRIES: usize = 64;
+/// Most CPUs whose TLBs the model keeps (the implementation allows 64).
+pub const MAX_MODEL_CPUS: u128 = 1024;
 
 /// Most pages one `map` may map (2^16).
 pub const MAX_MAP_PAGES: u128 = 1 << 16;
@@ -167,16 +181,25 @@ impl Mode {
 
     /// Bytes one level-`l` entry maps.
     fn entry_span(self, l: u32) -> u128 {
-        let mut s = KIB4;
-        for k in 0..l {
-            s <<= self.bits(k);
+        1 << self.entry_shift(l)
+    }
+
+    /// log2 of [`Mode::entry_span`] (a shift is cheaper than a `u128` division).
+    fn entry_shift(self, l: u32) -> u32 {
+        match self {
+            Mode::Ia32 => 12 + 10 * l,
+            _ => 12 + 9 * l,
         }
-        s
     }
 
     /// Bytes a whole level-`l` table maps.
     fn table_span(self, l: u32) -> u128 {
-        self.entry_span(l) << self.bits(l)
+        1 << self.table_shift(l)
+    }
+
+    /// log2 of [`Mode::table_span`].
+    fn table_shift(self, l: u32) -> u32 {
+        self.entry_shift(l) + self.bits(l)
     }
 
     /// Supported page sizes.
@@ -396,6 +419,10 @@ pub struct MmuModel {
     names: BTreeMap<TableName, u32>,
     /// Every distinct segment key `(pa, len, flags)` mapped anywhere, with its mappings.
     segment_keys: BTreeMap<(u128, u128, u8), u32>,
+    /// Per scope (`None` the kernel half, else a space), the table names of [`Self::names`]
+    /// in it plus its segment mappings (each a private level-0 table in the private
+    /// equivalent): what [`MmuModel::private_table_pages`] adds up.
+    private: BTreeMap<Option<u32>, u128>,
     /// Changes made so far (every mapping added, removed or re-flagged, every space created
     /// or destroyed, every walk that set A or D): the same at two moments iff the model did
     /// not change between them.
@@ -403,6 +430,39 @@ pub struct MmuModel {
     /// The [`ACCESSED`] and [`DIRTY`] bits of the entries that have any (module comment,
     /// "Accessed and dirty").
     ad: BTreeMap<EntryKey, u8>,
+    /// Entries per TLB.
+    tlb_capacity: usize,
+    /// One TLB per CPU (module `tlb`).
+    tlbs: Vec<CpuTlb>,
+    /// Changes to the TLBs so far (fills, drops, flushes): with [`MmuModel::version`], the
+    /// same at two moments iff [`MmuModel::first_stale`] has the same answer.
+    tlb_version: u64,
+}
+
+/// What an access does on the model's TLBs ([`MmuModel::access_on_tlb`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessOutcome {
+    /// A fresh TLB hit: the current translation, nothing set, nothing filled.
+    Hit(Translation),
+    /// A walk: A set along it (D in the leaf on a write), the translation cached.
+    Walked(Translation),
+    /// A fault (or a bad CPU, space or address).
+    Fault(ErrKind),
+    /// A hit on a stale entry (module `tlb`, section 3).
+    Stale(StaleHit),
+}
+
+/// A stale TLB entry, as an access or the coherence check meets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleHit {
+    /// The CPU whose TLB holds it.
+    pub cpu: u128,
+    /// The space it was used for (the kernel's, 0, for a global entry in the coherence check).
+    pub asid: u32,
+    /// What the entry answers for the address checked.
+    pub cached: Translation,
+    /// The current translation of that address (`None`: not mapped).
+    pub current: Option<Translation>,
 }
 
 /// One entry of the tables, as far as its A and D bits go: entry `va / entry_span(level)`
@@ -433,8 +493,22 @@ impl MmuModel {
             next: 1,
             names: BTreeMap::new(),
             segment_keys: BTreeMap::new(),
+            private: BTreeMap::new(),
             version: 0,
             ad: BTreeMap::new(),
+            tlb_capacity: DEFAULT_TLB_ENTRIES,
+            tlbs: (0..cpus.min(MAX_MODEL_CPUS))
+                .map(|_| CpuTlb::default())
+                .collect(),
+            tlb_version: 0,
+        }
+    }
+
+    /// [`MmuModel::new`] with TLBs of `entries` entries.
+    pub fn with_tlbs(mode: Mode, frames: u128, cpus: u128, entries: usize) -> MmuModel {
+        MmuModel {
+            tlb_capacity: entries,
+            ..MmuModel::new(mode, frames, cpus)
         }
     }
 
@@ -447,6 +521,12 @@ impl MmuModel {
     /// every answer of [`MmuModel::translate`] is the same too.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The TLBs' version: the same at two moments (with the same [`MmuModel::version`]) iff
+    /// no TLB changed between them.
+    pub fn tlb_version(&self) -> u64 {
+        self.tlb_version
     }
 
     /// Live address spaces.
@@ -524,7 +604,7 @@ impl MmuModel {
         let mode = self.mode;
         let scope = (b < mode.kernel_base()).then_some(asid);
         let entry_level = if m.segment { 1 } else { mode.level_of(m.size) };
-        (entry_level..mode.top()).map(move |l| (scope, l, b / mode.table_span(l)))
+        (entry_level..mode.top()).map(move |l| (scope, l, b >> mode.table_shift(l)))
     }
 
     /// Adds mapping `m` at `b` to `asid`'s view, and its tables to the counts.
@@ -535,10 +615,13 @@ impl MmuModel {
             let uses = self.names.entry(n).or_insert(0);
             *uses += 1;
             if *uses == 1 {
+                *self.private.entry(n.0).or_insert(0) += 1;
                 self.table_made_or_freed(asid, n);
             }
         }
         if m.segment {
+            let scope = (b < self.mode.kernel_base()).then_some(asid);
+            *self.private.entry(scope).or_insert(0) += 1;
             let key = (m.pa, m.size, m.flags);
             let uses = self.segment_keys.entry(key).or_insert(0);
             *uses += 1;
@@ -565,7 +648,7 @@ impl MmuModel {
     /// space (the MMU writes it into every root).
     fn clear_ad(&mut self, asid: u32, va: u128, level: u32) {
         let m = self.mode;
-        let index = va / m.entry_span(level);
+        let index = va >> m.entry_shift(level);
         if level == m.top() && va >= m.kernel_base() {
             let spaces: Vec<u32> = self.spaces.keys().copied().collect();
             for s in spaces {
@@ -580,7 +663,7 @@ impl MmuModel {
     fn entry_key(&self, asid: u32, va: u128, level: u32) -> EntryKey {
         let m = self.mode;
         let scope = (level == m.top() || va < m.kernel_base()).then_some(asid);
-        EntryKey::Table(scope, level, va / m.entry_span(level))
+        EntryKey::Table(scope, level, va >> m.entry_shift(level))
     }
 
     /// Table `n` (of a mapping in `asid`) was made or freed: the entry pointing at it, one
@@ -607,10 +690,12 @@ impl MmuModel {
         let names: Vec<TableName> = self.names_of(asid, b, &m).collect();
         for n in names {
             if release(&mut self.names, n) {
+                self.private_drop(n.0);
                 self.table_made_or_freed(asid, n);
             }
         }
         if m.segment {
+            self.private_drop((b < self.mode.kernel_base()).then_some(asid));
             let key = (m.pa, m.size, m.flags);
             if release(&mut self.segment_keys, key) {
                 self.segment_made_or_freed(key);
@@ -741,8 +826,7 @@ impl MmuModel {
         }
         self.half_flags(va, last, flags)?;
         let seg = self.mode.segment();
-        let mut v = va;
-        while v <= last {
+        if let Some(v) = self.first_overlap(asid, va, last, size) {
             if let Some(&(b, m)) = self.overlapping(asid, v, size).first() {
                 let conflict = if m.segment {
                     if size < seg {
@@ -759,7 +843,9 @@ impl MmuModel {
                 };
                 return Err(conflict);
             }
-            v += size;
+        }
+        if self.table_pages() + self.new_tables(asid, va, last, size) > self.frames {
+            return Err(ErrKind::OutOfFrames);
         }
         let mut v = va;
         while v <= last {
@@ -772,16 +858,59 @@ impl MmuModel {
             self.insert(asid, v, m);
             v += size;
         }
-        if self.table_pages() > self.frames {
-            // All or nothing: take the pages out again (the counts return with them).
-            let mut v = va;
-            while v <= last {
-                self.remove(asid, v);
-                v += size;
-            }
-            return Err(ErrKind::OutOfFrames);
-        }
         Ok(())
+    }
+
+    /// The lowest page of size `size` in `[va, last]` (pages from `va`) whose footprint
+    /// some mapping overlaps, in `asid`'s view: the page of the lowest such mapping (they
+    /// do not overlap each other), found with one lookup per half the range touches.
+    fn first_overlap(&self, asid: u32, va: u128, last: u128, size: u128) -> Option<u128> {
+        let kb = self.mode.kernel_base();
+        let mut halves = vec![va];
+        if va < kb && last >= kb {
+            halves.push(kb);
+        }
+        halves
+            .into_iter()
+            .filter_map(|from| {
+                let map = self.map_of(asid, from);
+                let containing = self.at(asid, from).map(|(b, _)| b);
+                containing.or_else(|| map.range(from..=last).next().map(|(&b, _)| b))
+            })
+            .map(|b| {
+                if b <= va {
+                    va
+                } else {
+                    va + (b - va) / size * size
+                }
+            })
+            .min()
+    }
+
+    /// The tables below the root that mapping the pages of `size` over `[va, last]` in
+    /// `asid` would add: at each level, the prefixes of the range that no mapping needs
+    /// yet (a range's prefixes are consecutive), per half.
+    fn new_tables(&self, asid: u32, va: u128, last: u128, size: u128) -> u128 {
+        let m = self.mode;
+        let kb = m.kernel_base();
+        let halves = if va < kb && last >= kb {
+            vec![(va, kb - 1), (kb, last)]
+        } else {
+            vec![(va, last)]
+        };
+        let mut n = 0;
+        for (from, to) in halves {
+            let scope = (from < kb).then_some(asid);
+            for l in m.level_of(size)..m.top() {
+                let shift = m.table_shift(l);
+                for p in (from >> shift)..=(to >> shift) {
+                    if !self.names.contains_key(&(scope, l, p)) {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
     }
 
     /// The pages tiling `[va, last]`, or the first walk error.
@@ -991,6 +1120,145 @@ impl MmuModel {
         Ok(t)
     }
 
+    /// Predict `Mmu::access` on the model's TLBs (module `tlb`): `kind` 0 read, 1 write,
+    /// 2 execute. A hit that permits the access (a write only on a dirty entry) answers the
+    /// current translation if the entry is fresh and [`AccessOutcome::Stale`] otherwise;
+    /// any other hit is dropped, and the access walks as [`MmuModel::access`] predicts,
+    /// setting A and D ([`MmuModel::walked`]) and filling the TLB when it succeeds.
+    pub fn access_on_tlb(
+        &mut self,
+        cpu: u128,
+        asid: u32,
+        va: u128,
+        kind: u8,
+        user: bool,
+    ) -> AccessOutcome {
+        let Some(c) = self.cpu_index(cpu) else {
+            return AccessOutcome::Fault(ErrKind::NoSuchCpu);
+        };
+        if !self.spaces.contains_key(&asid) {
+            return AccessOutcome::Fault(ErrKind::NoSuchSpace);
+        }
+        if !self.mode.canonical(va) {
+            return AccessOutcome::Fault(ErrKind::NonCanonical);
+        }
+        let write = kind == 1;
+        let permits = |flags: u8| {
+            !((user && flags & USER == 0)
+                || (write && flags & WRITABLE == 0)
+                || (kind == 2 && flags & NO_EXECUTE != 0))
+        };
+        if let Some((slot, e)) = self.tlbs[c].lookup(asid, va, self.mode.page_sizes()) {
+            let cached = e.translation(va);
+            if permits(cached.flags) && (e.dirty || !write) {
+                let current = self.translate(asid, va).ok();
+                return match current {
+                    Some(t) if fresh(&cached, &t) => AccessOutcome::Hit(t),
+                    _ => AccessOutcome::Stale(StaleHit {
+                        cpu,
+                        asid,
+                        cached,
+                        current,
+                    }),
+                };
+            }
+            self.tlbs[c].remove(slot);
+            self.tlb_version += 1;
+        }
+        match self.access(cpu, asid, va, kind, user) {
+            Err(e) => AccessOutcome::Fault(e),
+            Ok(t) => {
+                self.walked(asid, va, write);
+                let capacity = self.tlb_capacity;
+                self.tlbs[c].fill(asid, &t, write, capacity);
+                self.tlb_version += 1;
+                AccessOutcome::Walked(t)
+            }
+        }
+    }
+
+    /// The TLB index of `cpu`, if it exists.
+    fn cpu_index(&self, cpu: u128) -> Option<usize> {
+        let c = usize::try_from(cpu).ok()?;
+        (cpu < self.cpus && c < self.tlbs.len()).then_some(c)
+    }
+
+    fn tlb_mut(&mut self, cpu: u128) -> Result<&mut CpuTlb, ErrKind> {
+        let c = self.cpu_index(cpu).ok_or(ErrKind::NoSuchCpu)?;
+        self.tlb_version += 1;
+        Ok(&mut self.tlbs[c])
+    }
+
+    /// Predict `Mmu::invlpg` / `Mmu::flush_range`: `cpu` drops `asid`'s entries and the
+    /// global ones whose page overlaps `[start, last]`.
+    pub fn invlpg(&mut self, cpu: u128, asid: u32, start: u128, last: u128) -> Result<(), ErrKind> {
+        self.tlb_mut(cpu)?.invalidate(Some(asid), start, last);
+        Ok(())
+    }
+
+    /// Predict `Mmu::flush_asid`: `cpu` drops `asid`'s non-global entries.
+    pub fn flush_asid(&mut self, cpu: u128, asid: u32) -> Result<(), ErrKind> {
+        self.tlb_mut(cpu)?.flush_nonglobal(Some(asid));
+        Ok(())
+    }
+
+    /// Predict `Mmu::flush_nonglobal`: `cpu` drops every non-global entry.
+    pub fn flush_nonglobal(&mut self, cpu: u128) -> Result<(), ErrKind> {
+        self.tlb_mut(cpu)?.flush_nonglobal(None);
+        Ok(())
+    }
+
+    /// Predict `Mmu::flush_all`: `cpu` drops every entry.
+    pub fn flush_all(&mut self, cpu: u128) -> Result<(), ErrKind> {
+        self.tlb_mut(cpu)?.flush_all();
+        Ok(())
+    }
+
+    /// Predict `Mmu::flush` of the token `f` that an op in `asid` returned: on every CPU,
+    /// the entries of `asid` (of every space if `f.all_spaces`) and the global ones whose
+    /// page overlaps `f`'s range.
+    pub fn shootdown(&mut self, asid: u32, f: &FlushPrediction) {
+        let spaces = (!f.all_spaces).then_some(asid);
+        self.tlb_version += 1;
+        for t in &mut self.tlbs {
+            t.invalidate(spaces, f.start, f.last);
+        }
+    }
+
+    /// What `cpu`'s TLB holds: non-global entries by (space, size, base), then global ones
+    /// by (size, base). Empty for a CPU that does not exist.
+    pub fn tlb_entries(&self, cpu: u128) -> Vec<CachedEntry> {
+        self.cpu_index(cpu)
+            .map(|c| self.tlbs[c].entries().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The first stale entry (module `tlb`, section 3) in the order `Mmu::check_tlb_coherent`
+    /// looks: by CPU, then as [`MmuModel::tlb_entries`] lists them; each checked at its page
+    /// base in its space (a global one in the kernel's, 0); entries of destroyed spaces
+    /// skipped (never hit again). `None`: the coherence check must pass.
+    pub fn first_stale(&self) -> Option<StaleHit> {
+        for (c, tlb) in self.tlbs.iter().enumerate() {
+            for e in tlb.entries() {
+                let asid = if e.flags & GLOBAL != 0 { 0 } else { e.asid };
+                if !self.spaces.contains_key(&asid) {
+                    continue;
+                }
+                let cached = e.translation(e.page_base);
+                let current = self.translate(asid, e.page_base).ok();
+                if !current.is_some_and(|t| fresh(&cached, &t)) {
+                    return Some(StaleHit {
+                        cpu: c as u128,
+                        asid,
+                        cached,
+                        current,
+                    });
+                }
+            }
+        }
+        None
+    }
+
     /// Predict `Mmu::create_space`.
     pub fn create_space(&mut self) -> Result<u32, ErrKind> {
         if self.spaces.len() >= MAX_SPACES {
@@ -1100,6 +1368,15 @@ impl MmuModel {
         if kept != scratch {
             return Err(format!("table pages kept {kept}, recounted {scratch}"));
         }
+        let (kept, scratch) = (
+            self.private_table_pages(),
+            self.private_table_pages_from_scratch(),
+        );
+        if kept != scratch {
+            return Err(format!(
+                "private-table equivalent kept {kept}, recounted {scratch}"
+            ));
+        }
         Ok(())
     }
 
@@ -1119,8 +1396,28 @@ impl MmuModel {
         n + keys.len() as u128
     }
 
-    /// Page-table pages if every space had private tables only.
+    /// One private-equivalent table fewer in `scope`.
+    fn private_drop(&mut self, scope: Option<u32>) {
+        if let Some(n) = self.private.get_mut(&scope) {
+            *n -= 1;
+            if *n == 0 {
+                self.private.remove(&scope);
+            }
+        }
+    }
+
+    /// Page-table pages if every space had private tables only: per space its root, the
+    /// kernel half's tables and its own (segments as private level-0 tables), from the
+    /// counts kept by every change (the names of two scopes never coincide: the halves do
+    /// not share a table below the root). Recounted by [`MmuModel::check_counts`].
     pub fn private_table_pages(&self) -> u128 {
+        let of = |scope| self.private.get(&scope).copied().unwrap_or(0);
+        let kernel = of(None);
+        self.spaces.keys().map(|&s| 1 + kernel + of(Some(s))).sum()
+    }
+
+    /// [`MmuModel::private_table_pages`] from scratch.
+    pub fn private_table_pages_from_scratch(&self) -> u128 {
         let kernel = self.table_names(&self.kernel, true);
         let mut n = 0;
         for map in self.spaces.values() {

@@ -40,8 +40,8 @@
 //! - **Flush token** ([`Flush`]): returned by every operation that removes or downgrades
 //!   translations, naming the range and the address spaces; `#[must_use]`.
 //! - **Stale entry**: a TLB entry that is not *covered* by a fresh walk
-//!   ([`Translation::covered_by`]): different physical address or caching attributes, or a
-//!   permission the tables no longer grant, or nothing mapped at all.
+//!   ([`Translation::covered_by`]): different physical address, page size or caching
+//!   attributes, or a permission the tables no longer grant, or nothing mapped at all.
 //!
 //! ## 2. Shapes (every constant derived)
 //!
@@ -473,6 +473,19 @@ impl Mmu {
             return Err(MapError::OutOfFrames);
         }
         // Pass 2: commit; cannot fail (frames were counted above).
+        #[cfg(feature = "seeded-bugs")]
+        // SEEDED BUG LargestMapOffByOne: the commit loop's end is computed per leaf table
+        // with an exclusive bound taken for an inclusive one: a map of exactly MAX_MAP_PAGES
+        // pages, or one whose last page is the first of a new table (one page past a table
+        // boundary), stops one page short; the map still succeeds.
+        let pages = if pages > 1
+            && (pages == MAX_MAP_PAGES || g.index(va + (pages - 1) * page_size, level).get() == 0)
+            && self.bug(Bug::LargestMapOffByOne)
+        {
+            pages - 1
+        } else {
+            pages
+        };
         for i in 0..pages {
             let v = va + i * page_size;
             let table = self.make_path(root, v, level);
@@ -722,7 +735,7 @@ impl Mmu {
             if access.permitted_by(cached.flags) && (e.dirty || !write) {
                 let current = self.leaf_translation(&self.walk(root, va, 0), va);
                 return match current {
-                    Some(t) if cached.covered_by(&t) => Ok(t),
+                    Some(t) if self.fresh(&cached, &t) => Ok(t),
                     _ => Err(AccessError::Stale(StaleTlb {
                         cpu,
                         asid,
@@ -809,7 +822,7 @@ impl Mmu {
                     let cached = e.translation(a);
                     let current = self.leaf_translation(&self.walk(root, a, 0), a);
                     let t = match current {
-                        Some(t) if cached.covered_by(&t) => t,
+                        Some(t) if self.fresh(&cached, &t) => t,
                         _ => {
                             return Err(StaleTlb {
                                 cpu: CpuId(c as u32),
@@ -831,6 +844,36 @@ impl Mmu {
     }
 
     // ----- internals --------------------------------------------------------------------
+
+    /// `true` iff `cached` may be used instead of the fresh walk's `current`
+    /// ([`Translation::covered_by`]).
+    fn fresh(&self, cached: &Translation, current: &Translation) -> bool {
+        #[cfg(feature = "seeded-bugs")]
+        let seen = {
+            let mut seen = *current;
+            // SEEDED BUG StaleCheckIgnoresCacheAttrs: a change of PWT or PCD alone leaves
+            // the cached entry "fresh" (the translation did not move).
+            if self.bug(Bug::StaleCheckIgnoresCacheAttrs) {
+                let cache = PageFlags::WRITE_THROUGH | PageFlags::CACHE_DISABLE;
+                seen.flags = seen
+                    .flags
+                    .difference(cache)
+                    .union(PageFlags::from_bits_truncate(
+                        cached.flags.bits() & cache.bits(),
+                    ));
+            }
+            // SEEDED BUG StaleCheckIgnoresPageSize: an entry of another page size is
+            // "fresh" when the physical address and flags agree.
+            if self.bug(Bug::StaleCheckIgnoresPageSize) {
+                seen.page_size = cached.page_size;
+                seen.page_base = cached.page_base;
+            }
+            seen
+        };
+        #[cfg(feature = "seeded-bugs")]
+        let current = &seen;
+        cached.covered_by(current)
+    }
 
     fn root(&self, asid: Asid) -> Frame {
         *self

@@ -157,12 +157,13 @@ pub struct Translation {
 
 impl Translation {
     /// `true` iff using `self` (e.g. a cached TLB entry) instead of `current` (a fresh walk)
-    /// is harmless: same physical address, same caching attributes, and `self` grants no
-    /// permission that `current` lacks. A cached entry *less* permissive than the tables is
+    /// is harmless: same physical address, same page size, same caching attributes, and
+    /// `self` grants no permission that `current` lacks. A cached entry *less* permissive than the tables is
     /// legal on x86 (the spurious fault re-walks), so it is not staleness.
     pub const fn covered_by(&self, current: &Translation) -> bool {
         let cache = PageFlags(PageFlags::WRITE_THROUGH.0 | PageFlags::CACHE_DISABLE.0);
         self.pa == current.pa
+            && self.page_size == current.page_size
             && (self.flags.0 & cache.0) == (current.flags.0 & cache.0)
             && (!self.flags.contains(PageFlags::WRITABLE)
                 || current.flags.contains(PageFlags::WRITABLE))

@@ -12,7 +12,7 @@ use kvafuzz_oracles::mmu as o;
 use crate::addr::{Arch, RangeError};
 use crate::mmu::{
     AccessError, AccessKind, CreateSpaceError, DestroySpaceError, Flush, FlushScope, MapError,
-    MapSharedError, StaleTlb, TranslateError, Translation, UnmapError, UnmapSharedError,
+    MapSharedError, StaleTlb, TlbEntry, TranslateError, Translation, UnmapError, UnmapSharedError,
 };
 
 /// The oracle's name for a paging mode.
@@ -174,5 +174,49 @@ pub fn flush(f: &Flush) -> o::FlushPrediction {
         all_spaces: f.scope() == FlushScope::AllSpaces,
         start: f.range().start().into(),
         last: f.range().last().into(),
+    }
+}
+
+/// A stale TLB entry the MMU reported (by an access or the coherence check), as the oracle
+/// predicts it.
+pub fn stale(s: &StaleTlb) -> o::StaleHit {
+    o::StaleHit {
+        cpu: s.cpu.0.into(),
+        asid: s.asid.raw(),
+        cached: translation(s.cached),
+        current: s.current.map(translation),
+    }
+}
+
+/// A TLB entry, as the oracle's TLB model keeps it.
+pub fn cached(e: &TlbEntry) -> o::CachedEntry {
+    o::CachedEntry {
+        asid: e.asid.raw(),
+        page_base: e.page_base.into(),
+        page_size: e.page_size.into(),
+        pa_base: e.pa_base.into(),
+        flags: e.flags.bits(),
+        dirty: e.dirty,
+        seq: e.seq,
+    }
+}
+
+/// An access's answer, in the oracle's vocabulary: the translation, or the fault, or the
+/// stale entry hit.
+pub fn access(
+    r: Result<Translation, AccessError>,
+) -> Result<o::Translation, Result<o::ErrKind, o::StaleHit>> {
+    r.map(translation)
+        .map_err(|e| access_err(e).map_err(|s| stale(&s)))
+}
+
+/// The oracle's prediction of an access in the same form as [`access`] (hit or walk alike).
+pub fn access_outcome(
+    o: o::AccessOutcome,
+) -> Result<o::Translation, Result<o::ErrKind, o::StaleHit>> {
+    match o {
+        o::AccessOutcome::Hit(t) | o::AccessOutcome::Walked(t) => Ok(t),
+        o::AccessOutcome::Fault(e) => Err(Ok(e)),
+        o::AccessOutcome::Stale(s) => Err(Err(s)),
     }
 }

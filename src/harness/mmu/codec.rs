@@ -9,14 +9,22 @@
 //! [`OpFields::read`] and written by [`OpFields::write`], one arm per kind in the same order.
 //!
 //! The format is fixed: corpus files, seeded-bug campaigns and fuzzer corpora depend on it.
+//! Version 2 ([`super::MmuTarget`]'s `VERSION`) adds, at the end of each list, the op kind
+//! [`K_LIMIT_MAP`] (a map at the named limits, [`LimitMapField`]), the op kind [`K_RESIZE`]
+//! (a mapping split or collapsed to another page size) and a tag for the
+//! header's limits ([`MAX_FRAMES`], [`MAX_CPUS`], [`MAX_TLB_ENTRIES`], each from both
+//! sides, and 0); [`decode_v1`] reads version 1 bytes as they always were.
 
 use super::super::codec::{Decoder, Encoder, Selector, Swarm};
 use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
 use crate::addr::{Arch, ALL_ARCHES};
-use crate::mmu::{geometry::Geometry, AccessKind, MAX_MAP_PAGES};
+use crate::mmu::geometry::{Geometry, NARROW_ENTRIES, PDPT_ENTRIES, WIDE_ENTRIES};
+use crate::mmu::{AccessKind, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES};
 
-/// Op kinds, as the swarm mask numbers them.
-const KINDS: u8 = 13;
+/// Op kinds of version 2, as the swarm mask numbers them.
+const KINDS: u8 = 15;
+/// Op kinds of version 1 (all but [`K_LIMIT_MAP`] and [`K_RESIZE`]).
+const KINDS_V1: u8 = 13;
 
 // Op kind numbers (the swarm mask uses the same numbering). Two kinds of map and of access
 // make those ops twice as likely; the writer uses the first.
@@ -44,17 +52,32 @@ const K_ACCESS: u8 = 9;
 const K_ACCESS2: u8 = 10;
 /// An explicit TLB operation.
 const K_TLB: u8 = 11;
-/// Apply the held flushes (the last kind).
+/// Apply the held flushes (the last kind of version 1).
 const K_APPLY: u8 = 12;
+/// `map` at a named limit (version 2): [`LimitMapField`]. Written back as a plain
+/// [`K_MAP`] with raw fields.
+const K_LIMIT_MAP: u8 = 13;
+/// Remap a remembered mapping with another page size (version 2): [`Op::Resize`].
+const K_RESIZE: u8 = 14;
 
 /// Decodes any bytes into a scenario (`Case::decode`).
 pub(super) fn decode(data: &[u8]) -> Scenario {
+    decode_lang(data, true)
+}
+
+/// Decodes bytes of version 1 (no limit tags, no [`K_LIMIT_MAP`]) as they always were.
+pub(super) fn decode_v1(data: &[u8]) -> Scenario {
+    decode_lang(data, false)
+}
+
+/// Decodes `data` in version 2 (`v2`) or 1.
+fn decode_lang(data: &[u8], v2: bool) -> Scenario {
     let mut d = Decoder::new(data);
     let arch = ArchField.read(&mut d);
-    let frames = FramesField { arch }.read(&mut d);
-    let cpus = CpuCountField.read(&mut d);
-    let tlb_entries = TlbSizeField.read(&mut d);
-    let swarm = Swarm::read(&mut d, KINDS);
+    let frames = FramesField { arch, v2 }.read(&mut d);
+    let cpus = CpuCountField { v2 }.read(&mut d);
+    let tlb_entries = TlbSizeField { v2 }.read(&mut d);
+    let swarm = Swarm::read(&mut d, if v2 { KINDS } else { KINDS_V1 });
     let fields = OpFields { arch, cpus };
     let mut ops = Vec::new();
     swarm.read_ops(&mut d, &mut ops, |kind, d| fields.read(kind, d));
@@ -71,9 +94,13 @@ pub(super) fn decode(data: &[u8]) -> Scenario {
 pub(super) fn encode(s: &Scenario) -> Vec<u8> {
     let mut e = Encoder::new();
     ArchField.write(&mut e, &s.arch);
-    FramesField { arch: s.arch }.write(&mut e, &s.frames);
-    CpuCountField.write(&mut e, &s.cpus);
-    TlbSizeField.write(&mut e, &s.tlb_entries);
+    FramesField {
+        arch: s.arch,
+        v2: true,
+    }
+    .write(&mut e, &s.frames);
+    CpuCountField { v2: true }.write(&mut e, &s.cpus);
+    TlbSizeField { v2: true }.write(&mut e, &s.tlb_entries);
     // Everything on: ops are written with their final kinds.
     Swarm::write_all(&mut e, KINDS);
     let fields = OpFields {
@@ -171,9 +198,25 @@ impl OpFields {
                 let op = TlbOpField { arch }.read(d);
                 Op::Tlb { cpu, op }
             }
+            K_APPLY => Op::ApplyHeldFlushes,
+            K_RESIZE => Op::Resize {
+                index: d.u8(),
+                page_size: PageSizeField { arch }.read(d),
+                flush: FlushField.read(d),
+            },
             _ => {
-                debug_assert_eq!(kind, K_APPLY);
-                Op::ApplyHeldFlushes
+                debug_assert_eq!(kind, K_LIMIT_MAP);
+                let space = SpaceField.read(d);
+                let page_size = PageSizeField { arch }.read(d);
+                let (va, len, pa) = LimitMapField { arch, page_size }.read(d);
+                Op::Map {
+                    space,
+                    va: Va::Raw(va),
+                    pa,
+                    len,
+                    flags: d.u8() | FIT,
+                    page_size,
+                }
             }
         }
     }
@@ -265,6 +308,16 @@ impl OpFields {
                 TlbOpField { arch }.write(e, &op);
             }
             Op::ApplyHeldFlushes => e.u8(K_APPLY),
+            Op::Resize {
+                index,
+                page_size,
+                flush,
+            } => {
+                e.u8(K_RESIZE);
+                e.u8(index);
+                PageSizeField { arch }.write(e, &page_size);
+                FlushField.write(e, &flush);
+            }
         }
     }
 }
@@ -296,13 +349,13 @@ impl Selector for ArchField {
 struct FramesField {
     /// The mode (its level count sizes the tight pools).
     arch: Arch,
+    /// Version 2: the limit tag.
+    v2: bool,
 }
 
 impl FramesField {
-    /// A raw `u32` follows.
-    const RAW: u8 = 7;
-    /// Tags.
-    const COUNT: u8 = 8;
+    /// Version 2: 0, 1 (the kernel root alone) or [`MAX_FRAMES`] - 1, + 0, + 1 follows.
+    const LIMIT: u8 = 7;
 }
 
 impl Selector for FramesField {
@@ -310,75 +363,97 @@ impl Selector for FramesField {
 
     fn read(&self, d: &mut Decoder) -> u32 {
         let levels = u32::from(Geometry::new(self.arch).levels());
-        match d.below(Self::COUNT) {
+        match d.below(raw_tag(self.v2) + 1) {
             0 | 1 => levels * (2 + u32::from(d.u8() % 4)),
             2..=4 => 64,
             5 => 256,
             6 => 1024,
-            Self::RAW.. => d.u32(),
+            Self::LIMIT if self.v2 => pick(d, &[0, 1, MAX_FRAMES - 1, MAX_FRAMES, MAX_FRAMES + 1]),
+            _ => d.u32(),
         }
     }
 
     fn write(&self, e: &mut Encoder, v: &u32) {
-        e.u8(Self::RAW);
+        e.u8(raw_tag(self.v2));
         e.u32(*v);
     }
 }
 
+/// The raw tag of a header field (the last): 7 in version 1, 8 in version 2 (after the
+/// limit tag).
+fn raw_tag(v2: bool) -> u8 {
+    if v2 {
+        8
+    } else {
+        7
+    }
+}
+
+/// One of `values`, by the next byte.
+fn pick<T: Copy>(d: &mut Decoder, values: &[T]) -> T {
+    values[usize::from(d.u8()) % values.len()]
+}
+
 /// The CPU count.
-struct CpuCountField;
+struct CpuCountField {
+    /// Version 2: the limit tag.
+    v2: bool,
+}
 
 impl CpuCountField {
-    /// A raw byte follows.
-    const RAW: u8 = 7;
-    /// Tags.
-    const COUNT: u8 = 8;
+    /// Version 2: 0 or [`MAX_CPUS`] - 1, + 0, + 1 follows.
+    const LIMIT: u8 = 7;
 }
 
 impl Selector for CpuCountField {
     type Value = u8;
 
     fn read(&self, d: &mut Decoder) -> u8 {
-        match d.below(Self::COUNT) {
+        let max = MAX_CPUS as u8;
+        match d.below(raw_tag(self.v2) + 1) {
             0..=2 => 1,
             3..=5 => 2,
             6 => 4,
-            Self::RAW.. => d.u8(),
+            Self::LIMIT if self.v2 => pick(d, &[0, max - 1, max, max + 1]),
+            _ => d.u8(),
         }
     }
 
     fn write(&self, e: &mut Encoder, v: &u8) {
-        e.u8(Self::RAW);
+        e.u8(raw_tag(self.v2));
         e.u8(*v);
     }
 }
 
 /// Entries per TLB, down to one (so that eviction is constant).
-struct TlbSizeField;
+struct TlbSizeField {
+    /// Version 2: the limit tag.
+    v2: bool,
+}
 
 impl TlbSizeField {
-    /// A raw `u16` follows.
-    const RAW: u8 = 7;
-    /// Tags.
-    const COUNT: u8 = 8;
+    /// Version 2: 0 or [`MAX_TLB_ENTRIES`] - 1, + 0, + 1 follows.
+    const LIMIT: u8 = 7;
 }
 
 impl Selector for TlbSizeField {
     type Value = u16;
 
     fn read(&self, d: &mut Decoder) -> u16 {
-        match d.below(Self::COUNT) {
+        let max = MAX_TLB_ENTRIES as u16;
+        match d.below(raw_tag(self.v2) + 1) {
             0 => 1,
             1 => 2,
             2 | 3 => 4,
             4 | 5 => 16,
             6 => 64,
-            Self::RAW.. => d.u16(),
+            Self::LIMIT if self.v2 => pick(d, &[0, max - 1, max, max + 1]),
+            _ => d.u16(),
         }
     }
 
     fn write(&self, e: &mut Encoder, v: &u16) {
-        e.u8(Self::RAW);
+        e.u8(raw_tag(self.v2));
         e.u16(*v);
     }
 }
@@ -398,6 +473,121 @@ fn max_phys(a: Arch) -> u64 {
 /// Largest page size of the mode.
 fn largest(a: Arch) -> u64 {
     *a.page_sizes().last().unwrap_or(&K4)
+}
+
+/// The fit request of a flag byte (bit 7; module comment of [`super`], section 1): a map at
+/// a limit should fail only for the limit, not for its flags.
+const FIT: u8 = 0x80;
+
+/// Page counts of a map at a limit ([`K_LIMIT_MAP`]) that cost little: one page, the PAE
+/// page-directory-pointer table's 4 from both sides, and one past [`MAX_MAP_PAGES`]
+/// (refused before any step).
+const LIMIT_CHEAP_COUNTS: [u64; 5] = [
+    1,
+    PDPT_ENTRIES as u64 - 1,
+    PDPT_ENTRIES as u64,
+    PDPT_ENTRIES as u64 + 1,
+    MAX_MAP_PAGES + 1,
+];
+
+/// Page counts at the table sizes (the wide tables' 512, IA-32's 1024) from both sides:
+/// hundreds of steps each, so picked by [`LIMIT_TABLE_FIRST`] and above only.
+const LIMIT_TABLE_COUNTS: [u64; 6] = [
+    WIDE_ENTRIES as u64 - 1,
+    WIDE_ENTRIES as u64,
+    WIDE_ENTRIES as u64 + 1,
+    NARROW_ENTRIES as u64 - 1,
+    NARROW_ENTRIES as u64,
+    NARROW_ENTRIES as u64 + 1,
+];
+
+/// The largest map ([`MAX_MAP_PAGES`]) and one short of it: 2^16 steps each (about 20 ms
+/// with the model), so picked by [`LIMIT_BIG_FIRST`] and above only; one past it is cheap
+/// ([`LIMIT_CHEAP_COUNTS`]).
+const LIMIT_BIG_COUNTS: [u64; 2] = [MAX_MAP_PAGES - 1, MAX_MAP_PAGES];
+
+/// The first value of a count selector (a `u16`) that picks from [`LIMIT_TABLE_COUNTS`]:
+/// 1 in 64 limit maps.
+const LIMIT_TABLE_FIRST: u16 = 64_512;
+
+/// The first value of a count selector that picks from [`LIMIT_BIG_COUNTS`]: 1 in 8192
+/// limit maps (about 1 in 120,000 ops), so that a minute of fuzzing makes about a hundred
+/// while the throughput stays within a few percent.
+const LIMIT_BIG_FIRST: u16 = 65_528;
+
+/// A map at the named limits ([`K_LIMIT_MAP`], version 2): how many pages
+/// ([`LIMIT_CHEAP_COUNTS`], [`LIMIT_TABLE_COUNTS`], [`LIMIT_BIG_COUNTS`]), where (placed so that the map starts at, ends
+/// at, or crosses by one page a table boundary of any level, the top of the space, either
+/// edge of the canonical hole, the kernel base, or address 0) and at which physical address
+/// (0, ending at the physical top, or one page past it). Read only: the op is written as a
+/// plain map with raw fields.
+struct LimitMapField {
+    /// The mode.
+    arch: Arch,
+    /// The page size (may be another mode's, or raw).
+    page_size: u64,
+}
+
+impl LimitMapField {
+    /// `(va, len, pa)`.
+    fn read(&self, d: &mut Decoder) -> (u64, u64, u64) {
+        let (a, size) = (self.arch, u128::from(self.page_size.max(1)));
+        let g = Geometry::new(a);
+        let c = d.u16();
+        let pages = if c >= LIMIT_BIG_FIRST {
+            LIMIT_BIG_COUNTS[usize::from(c) % LIMIT_BIG_COUNTS.len()]
+        } else if c >= LIMIT_TABLE_FIRST {
+            LIMIT_TABLE_COUNTS[usize::from(c) % LIMIT_TABLE_COUNTS.len()]
+        } else {
+            LIMIT_CHEAP_COUNTS[usize::from(c) % LIMIT_CHEAP_COUNTS.len()]
+        };
+        let len = u128::from(pages) * size;
+        // Which side of the edge: ending at it, one page past it, one page short of it.
+        let side = u128::from(d.u8() % 3);
+        let ending_at = |edge: u128| match side {
+            0 => edge.wrapping_sub(len),
+            1 => edge.wrapping_sub(len).wrapping_add(size),
+            _ => edge.wrapping_sub(len).wrapping_sub(size),
+        };
+        let starting_at = |edge: u128| match side {
+            0 => edge,
+            1 => edge.wrapping_sub(size),
+            _ => edge.wrapping_add(size),
+        };
+        let upper = a.upper_half_start().unwrap_or(g.kernel_base());
+        // Half the largest maps start at a GiB boundary low in the space, where they fit
+        // (they are rare, and one that fits is what shows an off-by-one at the limit).
+        let place = d.u8();
+        if pages >= MAX_MAP_PAGES - 1 && place >= 128 {
+            let va = (1u128 << 30) * (1 + u128::from(place % 2));
+            return (va as u64, len as u64, 0);
+        }
+        let va = match place % 8 {
+            0 | 1 => {
+                let level = d.below(g.levels());
+                let span = 1u128 << g.table_span_shift(level);
+                let edge = span * (1 + u128::from(d.u8() % 3));
+                if d.u8().is_multiple_of(2) {
+                    ending_at(edge)
+                } else {
+                    starting_at(edge)
+                }
+            }
+            2 => ending_at(u128::from(a.max_addr()) + 1),
+            3 => ending_at(u128::from(a.lower_half_last()) + 1),
+            4 => starting_at(u128::from(upper)),
+            5 => ending_at(u128::from(g.kernel_base())),
+            6 => starting_at(u128::from(g.kernel_base())),
+            _ => starting_at(0),
+        };
+        let phys_end = u128::from(max_phys(a)) + 1;
+        let pa = match d.u8() % 4 {
+            0 => phys_end.wrapping_sub(len),
+            1 => phys_end.wrapping_sub(len).wrapping_add(size),
+            _ => 0,
+        };
+        (va as u64, len as u64, pa as u64)
+    }
 }
 
 /// An address space: a live one by handle, or a raw ASID.

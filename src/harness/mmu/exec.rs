@@ -3,7 +3,8 @@
 //! (module comment of [`super`], sections 2 to 4); the held flushes and the stale hits they
 //! allow are kept by [`super::flushes`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use kvafuzz_oracles::mmu as o;
@@ -14,14 +15,14 @@ use super::super::{
     BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
 };
 use super::adapter;
-use super::flushes::{CachedPage, FlushRange, HeldFlushes, Page, Spaces, TlbDrop};
+use super::flushes::{FlushRange, HeldFlushes, Spaces};
 use super::MmuTarget;
 use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
 use crate::addr::{Arch, Range};
 use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CheckMemo, CpuId, Flush, Mmu, MmuConfig,
-    NewError, PageFlags, TlbEntry, TlbError, MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_TLB_ENTRIES,
+    NewError, PageFlags, TlbError, MAX_CPUS, MAX_FRAMES, MAX_TLB_ENTRIES,
 };
 use crate::outcome;
 
@@ -35,10 +36,10 @@ pub const MAX_CASE_SPACES: usize = 8;
 /// at most.
 pub const MAX_WATCHED: usize = 32;
 
-/// Most pages one `map` op may map in the harness: 512 (one full table of the wide modes).
-/// A map of more pages that the MMU could accept is skipped (a 2^16-page map would make every
-/// later model step clone 2^16 mappings); above `MAX_MAP_PAGES` it runs (refused at once).
-pub const MAX_STEP_PAGES: u64 = 512;
+/// Most pages an [`Op::Resize`] maps: a collapse (into larger pages) always runs, a split
+/// into more pages is skipped (a 2 MiB page split into 4 KiB ones is 512 steps, and a
+/// resize is as common as any op; maps of table size come from the limit map, rarely).
+pub const MAX_RESIZE_PAGES: u64 = 16;
 
 /// Mappings remembered for `Place::Mapped` / `Point::Mapped` (the most recent ones).
 pub const MAX_MAPPINGS: usize = 32;
@@ -113,9 +114,9 @@ struct Executor {
     /// Recently made mappings (space, first address, length, page size; at most
     /// [`MAX_MAPPINGS`], oldest first), whether or not they still exist.
     mapped: Recent<(Asid, u64, u64, u64), MAX_MAPPINGS>,
-    /// Held flush tokens, oldest first, and the pages every successful access loaded into a
-    /// TLB (CPU numbers and ASIDs as `u32`).
-    flushes: HeldFlushes<Flush>,
+    /// Held flush tokens, oldest first, each with the space whose op returned it and the
+    /// oracle's description (applied to the model's TLBs when the token is applied).
+    flushes: HeldFlushes<(Flush, Asid, o::FlushPrediction)>,
     /// The current op changed the structure (the private-table count is compared then).
     changed: bool,
     /// The page tables the invariant walk after earlier ops saw pass, unchanged since (module
@@ -125,9 +126,15 @@ struct Executor {
     /// version, the model's version, the live spaces and the watched addresses. When all four
     /// are the same again, so is every answer on both sides, and the comparison is skipped.
     translated: RefCell<Option<Translated>>,
+    /// The MMU's table version and the model's versions (tables, TLBs) at the last
+    /// coherence check that agreed with the oracle: the same again, both answers are too.
+    coherent: Cell<Option<CoherenceInputs>>,
     /// Counters so far.
     stats: Stats,
 }
+
+/// The inputs of a TLB coherence check (see `Executor::coherent`).
+type CoherenceInputs = ((u64, u64), u64, u64);
 
 /// The inputs of a comparison of the watched translations (see `Executor::translated`).
 #[derive(PartialEq, Eq)]
@@ -136,6 +143,34 @@ struct Translated {
     model: u64,
     spaces: Vec<u32>,
     watched: Vec<u64>,
+}
+
+/// The physical address of each table that pointer entries seen so far point at, both
+/// ways (`Executor::compare_entries`).
+#[derive(Default)]
+struct TableAddrs {
+    addr: BTreeMap<o::TableId, u64>,
+    table: BTreeMap<u64, o::TableId>,
+}
+
+impl TableAddrs {
+    /// Records that a pointer to `table` holds `addr`: `Err` with the other table if
+    /// `table` had another address, or `addr` belonged to another table.
+    fn agree(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
+        match self.addr.get(&table) {
+            // Seen with this address: its reverse entry is there already.
+            Some(&a) if a == addr => Ok(()),
+            Some(_) => Err(table),
+            None => {
+                let t = *self.table.entry(addr).or_insert(table);
+                self.addr.insert(table, addr);
+                if t != table {
+                    return Err(t);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The effective flags of a flag byte: bits 6-7 ask to fit them to the half of `va`.
@@ -166,23 +201,6 @@ fn held_range(asid: Asid, pred: o::FlushPrediction) -> FlushRange {
         },
         start: pred.start,
         last: pred.last,
-    }
-}
-
-/// A page of the MMU, as [`super::flushes`] counts it.
-fn page(base: u64, size: u64) -> Page {
-    Page {
-        base: base.into(),
-        size: size.into(),
-    }
-}
-
-/// A TLB entry, as [`TlbDrop`] judges it.
-fn cached(e: &TlbEntry) -> CachedPage {
-    CachedPage {
-        space: e.asid.raw(),
-        page: page(e.page_base, e.page_size),
-        global: e.flags.contains(PageFlags::GLOBAL),
     }
 }
 
@@ -243,10 +261,11 @@ impl Executor {
         Executor {
             arch: s.arch,
             mmu,
-            model: o::MmuModel::new(
+            model: o::MmuModel::with_tlbs(
                 adapter::mode(s.arch),
                 u128::from(s.frames),
                 u128::from(s.cpus),
+                usize::from(s.tlb_entries),
             ),
             live: vec![Asid::KERNEL],
             watched: Recent::new(),
@@ -255,6 +274,7 @@ impl Executor {
             changed: false,
             memo: Some(RefCell::new(CheckMemo::new())),
             translated: RefCell::new(None),
+            coherent: Cell::new(None),
             stats: Stats::default(),
         }
     }
@@ -341,8 +361,13 @@ impl Executor {
     /// Apply or hold a token whose oracle description is `pred`.
     fn take_flush(&mut self, token: Flush, asid: Asid, pred: o::FlushPrediction, mode: FlushMode) {
         match mode {
-            FlushMode::Apply => self.mmu.flush(token),
-            FlushMode::Hold => self.flushes.hold(token, held_range(asid, pred)),
+            FlushMode::Apply => {
+                self.mmu.flush(token);
+                self.model.shootdown(asid.raw(), &pred);
+            }
+            FlushMode::Hold => self
+                .flushes
+                .hold((token, asid, pred), held_range(asid, pred)),
         }
     }
 
@@ -350,20 +375,15 @@ impl Executor {
     fn apply_held(&mut self) -> usize {
         let tokens = self.flushes.release();
         let n = tokens.len();
-        for token in tokens {
+        for (token, asid, pred) in tokens {
             self.mmu.flush(token);
+            self.model.shootdown(asid.raw(), &pred);
         }
         n
     }
 
-    /// `true` iff a held token may leave a stale entry that `check_tlb_coherent` would see
-    /// (one for the kernel half, or for a space that is still live).
-    fn coherence_pending(&self) -> bool {
-        self.flushes
-            .pending(|space| self.live.iter().any(|a| a.raw() == space))
-    }
-
-    /// Invariants, and TLB coherence when no flush token is held for a live space.
+    /// Invariants, and TLB coherence: `check_tlb_coherent` must report exactly the first
+    /// stale entry the oracle's TLBs hold (none: it must pass), held flushes or not.
     fn invariants(&self) -> Result<(), BrokenInvariant> {
         let checked = match &self.memo {
             Some(memo) => self.mmu.check_invariants_memo(&mut memo.borrow_mut()),
@@ -373,14 +393,29 @@ impl Executor {
             let detail = format!("{e:x?}");
             BrokenInvariant::new(variant_path(&detail), detail)
         })?;
-        if !self.coherence_pending() {
-            self.mmu.check_tlb_coherent().map_err(|s| {
-                BrokenInvariant::new(
-                    "TlbCoherent",
-                    format!("stale entry with no flush held: {s:x?}"),
-                )
-            })?;
+        let inputs = (
+            self.mmu.table_version(),
+            self.model.version(),
+            self.model.tlb_version(),
+        );
+        if self.coherent.get() == Some(inputs) {
+            return Ok(());
         }
+        let got = self
+            .mmu
+            .check_tlb_coherent()
+            .map_err(|s| adapter::stale(&s));
+        let want = match self.model.first_stale() {
+            Some(s) => Err(s),
+            None => Ok(()),
+        };
+        if got != want {
+            return Err(BrokenInvariant::new(
+                "TlbCoherent",
+                format!("check_tlb_coherent answered {got:x?}, the oracle's TLBs {want:x?}"),
+            ));
+        }
+        self.coherent.set(Some(inputs));
         Ok(())
     }
 
@@ -431,6 +466,8 @@ impl Executor {
         if self.translated.borrow().as_ref() == Some(&inputs) {
             return Ok(());
         }
+        // Pointer addresses change only with the structure (an access sets A, nothing else).
+        let mut tables = self.changed.then(TableAddrs::default);
         for &s in &inputs.spaces {
             for &a in &inputs.watched {
                 let got = self
@@ -446,37 +483,71 @@ impl Executor {
                         format!("asid{s} {a:#x}: {}", show(&want)),
                     ));
                 }
-                self.compare_accessed_dirty(s, a)?;
+                self.compare_entries(s, a, tables.as_mut())?;
             }
         }
         *self.translated.borrow_mut() = Some(inputs);
         Ok(())
     }
 
-    /// The A and D bits of every entry on space `s`'s walk to `a`, against the model's.
-    fn compare_accessed_dirty(&self, s: u32, a: u64) -> Result<(), StateDiff> {
-        use crate::mmu::geometry::bits;
-        let Some((lowest, entries)) = self.mmu.walk_entries(Asid::from_raw(s), a) else {
-            return Ok(());
+    /// Every entry on space `s`'s walk to `a`, bit for bit (P, RW, US, PWT, PCD, A, D, PS,
+    /// G, NX and the address), against the oracle's prediction. A pointer's address is the
+    /// frame of the table it points at, which the oracle names instead: `tables` checks,
+    /// over one comparison of every watched address, that one table has one address and two
+    /// tables two (after each op that changed the structure, the only ops that move a table).
+    fn compare_entries(
+        &self,
+        s: u32,
+        a: u64,
+        mut tables: Option<&mut TableAddrs>,
+    ) -> Result<(), StateDiff> {
+        let got = self.mmu.walk_entries(Asid::from_raw(s), a);
+        let want = self.model.walk_prediction(s, a.into());
+        let (Some((lowest, entries)), Some((mlowest, pred))) = (got, want) else {
+            if got.is_none() && want.is_none() {
+                return Ok(());
+            }
+            return Err(StateDiff::new(
+                "walk",
+                format!("asid{s} {a:#x}: {got:x?}"),
+                format!("asid{s} {a:#x}: {want:x?}"),
+            ));
         };
-        let model = self.model.accessed_dirty_levels(s, a.into());
+        if u32::from(lowest) != mlowest {
+            return Err(StateDiff::new(
+                "walk: lowest level reached",
+                format!("asid{s} {a:#x}: level {lowest} ({entries:x?})"),
+                format!("asid{s} {a:#x}: level {mlowest} ({pred:x?})"),
+            ));
+        }
+        let mask = self.model.table_address_mask();
         for level in lowest..=self.mmu.geometry().top() {
-            let e = entries[usize::from(level)];
-            let got = (u8::from(e & bits::A != 0) * o::ACCESSED)
-                | (u8::from(e & bits::D != 0) * o::DIRTY);
-            let want = model[usize::from(level)];
-            if got != want {
-                let show_ad = |ad: u8| {
-                    format!(
-                        "asid{s} {a:#x} level {level}: A={} D={}",
-                        ad & o::ACCESSED != 0,
-                        ad & o::DIRTY != 0
-                    )
+            let (e, p) = (entries[usize::from(level)], pred[usize::from(level)]);
+            let fits = match p {
+                o::EntryPrediction::Empty => e == 0,
+                o::EntryPrediction::Leaf(bits) => e == bits,
+                o::EntryPrediction::Pointer { bits, table } => {
+                    e & !mask == bits
+                        && tables
+                            .as_deref_mut()
+                            .is_none_or(|t| t.agree(table, e & mask).is_ok())
+                }
+            };
+            if !fits {
+                let seen = match p {
+                    o::EntryPrediction::Pointer { table, .. } => tables
+                        .as_deref_mut()
+                        .and_then(|t| t.agree(table, e & mask).err())
+                        .map(|other| format!(" (address also seen for {other:x?})")),
+                    _ => None,
                 };
                 return Err(StateDiff::new(
-                    "accessed/dirty bits",
-                    format!("{} (entry {e:#x})", show_ad(got)),
-                    show_ad(want),
+                    "page-table entry",
+                    format!(
+                        "asid{s} {a:#x} level {level}: {e:#x}{}",
+                        seen.unwrap_or_default()
+                    ),
+                    format!("asid{s} {a:#x} level {level}: {p:x?}"),
                 ));
             }
         }
@@ -591,11 +662,6 @@ impl Executor {
                 let asid = self.asid(space);
                 let va = self.va(va);
                 let flags = fit_flags(arch, flags, va);
-                if let Some(pages) = len.checked_div(page_size) {
-                    if pages > MAX_STEP_PAGES && pages <= MAX_MAP_PAGES {
-                        return Ok(outcome!("skipped ({pages} pages > MAX_STEP_PAGES)"));
-                    }
-                }
                 let got = self
                     .mmu
                     .map(asid, va, pa, len, flags, page_size)
@@ -704,25 +770,18 @@ impl Executor {
             } => {
                 let (asid, va) = self.point(point);
                 let write = kind == AccessKind::Write;
-                let walks = self.access_walks(cpu, asid, va, Access { kind, user });
                 let got = self
                     .mmu
                     .access(CpuId(u32::from(cpu)), asid, va, Access { kind, user });
                 self.count(&got);
-                let want = self.model.access(
+                let outcome = self.model.access_on_tlb(
                     u128::from(cpu),
                     asid.raw(),
                     va.into(),
                     adapter::access_kind(kind),
                     user,
                 );
-                let g = match got {
-                    Ok(t) => Ok(adapter::translation(t)),
-                    Err(e) => match adapter::access_err(e) {
-                        Ok(k) => Err(k),
-                        Err(stale) => return self.judge_stale(cpu, asid, va, stale, want),
-                    },
-                };
+                let (g, want) = (adapter::access(got), adapter::access_outcome(outcome));
                 if g != want {
                     return Err(Mismatch::values(
                         format!("access cpu{cpu}"),
@@ -731,54 +790,52 @@ impl Executor {
                         &g,
                     ));
                 }
-                if let Ok(t) = got {
-                    if walks {
+                match (got, outcome) {
+                    (Ok(t), o::AccessOutcome::Walked(_)) => {
                         self.check_accessed_dirty(cpu, asid, va, t.page_size, write)?;
-                        self.model.walked(asid.raw(), va.into(), write);
+                        self.watch(va);
                     }
-                    self.flushes
-                        .record_fill(u32::from(cpu), page(t.page_base, t.page_size));
-                    self.watch(va);
+                    (Ok(_), _) => self.watch(va),
+                    _ => {}
                 }
-                Ok(outcome!("{asid} va {va:#x}: {}", show(&g)))
+                let how = match outcome {
+                    o::AccessOutcome::Hit(_) => "TLB hit",
+                    o::AccessOutcome::Walked(_) => "walked",
+                    o::AccessOutcome::Stale(_) => "stale TLB hit (predicted)",
+                    o::AccessOutcome::Fault(_) => "fault",
+                };
+                Ok(outcome!("{asid} va {va:#x}: {how}: {}", show(&g)))
             }
             Op::Tlb { cpu, op } => {
                 let c = CpuId(u32::from(cpu));
-                let (got, must_drop) = match op {
+                let m = u128::from(cpu);
+                let (got, want) = match op {
                     TlbOp::Invlpg { space, va } => {
                         let (asid, va) = (self.asid(space), self.va(va));
-                        let must_drop = TlbDrop::Range {
-                            space: asid.raw(),
-                            start: va.into(),
-                            last: va.into(),
-                        };
-                        (self.mmu.invlpg(c, asid, va), must_drop)
+                        let want = self.model.invlpg(m, asid.raw(), va.into(), va.into());
+                        (self.mmu.invlpg(c, asid, va), want)
                     }
                     TlbOp::FlushRange { space, va, len } => {
                         let (asid, va) = (self.asid(space), self.va(va));
                         let Ok(r) = Range::new(va, len) else {
                             return Ok("skipped (not a range)".into());
                         };
-                        let must_drop = TlbDrop::Range {
-                            space: asid.raw(),
-                            start: r.start().into(),
-                            last: r.last().into(),
-                        };
-                        (self.mmu.flush_range(c, asid, r), must_drop)
+                        let (start, last) = (r.start().into(), r.last().into());
+                        let want = self.model.invlpg(m, asid.raw(), start, last);
+                        (self.mmu.flush_range(c, asid, r), want)
                     }
                     TlbOp::FlushAsid { space } => {
                         let asid = self.asid(space);
-                        (self.mmu.flush_asid(c, asid), TlbDrop::Space(asid.raw()))
+                        let want = self.model.flush_asid(m, asid.raw());
+                        (self.mmu.flush_asid(c, asid), want)
                     }
-                    TlbOp::FlushNonGlobal => (self.mmu.flush_nonglobal(c), TlbDrop::NonGlobal),
-                    TlbOp::FlushAll => (self.mmu.flush_all(c), TlbDrop::All),
+                    TlbOp::FlushNonGlobal => {
+                        (self.mmu.flush_nonglobal(c), self.model.flush_nonglobal(m))
+                    }
+                    TlbOp::FlushAll => (self.mmu.flush_all(c), self.model.flush_all(m)),
                 };
                 self.count(&got);
-                let want = if cpu >= self.cpus() {
-                    Err(TlbError::NoSuchCpu)
-                } else {
-                    Ok(())
-                };
+                let want = want.map_err(|_| TlbError::NoSuchCpu);
                 if got != want {
                     return Err(Mismatch::values(
                         "tlb op",
@@ -787,68 +844,36 @@ impl Executor {
                         &got,
                     ));
                 }
-                if got.is_ok() {
-                    // The entries the op must have dropped are gone (a large page overlapping
-                    // the range anywhere, not only at its base).
-                    let left: Vec<_> = self
-                        .mmu
-                        .tlb_entries(c)
-                        .into_iter()
-                        .filter(|e| must_drop.drops(&cached(e)))
-                        .map(|e| (e.asid.raw(), e.page_base, e.page_size))
-                        .collect();
-                    if !left.is_empty() {
-                        return Err(Mismatch::new(
-                            "tlb op: entries it must drop",
-                            format!("on cpu{cpu}"),
-                            Claim::new("none left", "none left"),
-                            Claim::new("entries left", format!("(asid, page, size) {left:x?}")),
-                        ));
-                    }
+                // What the CPU's TLB holds afterwards, entry for entry (what it dropped and
+                // what it kept: a large page overlapping the range anywhere goes).
+                let left: Vec<o::CachedEntry> = self
+                    .mmu
+                    .tlb_entries(c)
+                    .iter()
+                    .map(adapter::cached)
+                    .collect();
+                let model_left = self.model.tlb_entries(m);
+                if left != model_left {
+                    return Err(Mismatch::new(
+                        "tlb op: the entries left",
+                        format!("on cpu{cpu}"),
+                        Claim::new(
+                            format!("{} entries", model_left.len()),
+                            format!("{model_left:x?}"),
+                        ),
+                        Claim::new(format!("{} entries", left.len()), format!("{left:x?}")),
+                    ));
                 }
                 Ok(outcome!("{got:?}"))
             }
+            Op::Resize {
+                index,
+                page_size,
+                flush,
+            } => self.resize(index, page_size, flush),
             Op::ApplyHeldFlushes => {
                 let n = self.apply_held();
                 Ok(outcome!("applied {n} token(s)"))
-            }
-        }
-    }
-
-    fn cpus(&self) -> u8 {
-        self.mmu.cpus() as u8
-    }
-
-    /// Whether `access` by `cpu` in `asid` at `va` must walk the tables. The TLB is looked
-    /// up as the hardware does (the entries of `asid` by page size, smallest first, then the
-    /// global ones; the first that covers `va` is the hit): no hit, a hit that does not
-    /// permit the access (a spurious fault: dropped, walked again), or a write hitting a
-    /// clean entry (walked again to set D) walks. A walk that succeeds sets A along it and D
-    /// in the leaf on a write ([`Executor::check_accessed_dirty`], and the model's
-    /// `walked`); a TLB hit sets nothing (and the leaf may have changed since it was loaded).
-    /// Exact only as far as the MMU reports its TLB truly (the oracle has no TLB yet).
-    fn access_walks(&self, cpu: u8, asid: Asid, va: u64, access: Access) -> bool {
-        if cpu >= self.cpus() {
-            return false;
-        }
-        let entries = self.mmu.tlb_entries(CpuId(u32::from(cpu)));
-        let sizes = self.arch.page_sizes();
-        let find = |global: bool| {
-            sizes.iter().find_map(|&size| {
-                let base = va & !(size - 1);
-                entries.iter().find(|e| {
-                    e.page_size == size
-                        && e.page_base == base
-                        && e.flags.contains(PageFlags::GLOBAL) == global
-                        && (global || e.asid == asid)
-                })
-            })
-        };
-        match find(false).or_else(|| find(true)) {
-            None => true,
-            Some(e) => {
-                let write = access.kind == AccessKind::Write;
-                !(access.permitted_by(e.flags) && (e.dirty || !write))
             }
         }
     }
@@ -881,6 +906,47 @@ impl Executor {
         Ok(())
     }
 
+    /// [`Op::Resize`]: the unmap and the map, each judged like its own op.
+    fn resize(&mut self, index: u8, size: u64, flush: FlushMode) -> Result<String, Mismatch> {
+        let (asid, va, len, _) = self.mapping(index);
+        let Ok(t) = self.model.translate(asid.raw(), va.into()) else {
+            return Ok("skipped (the mapping is gone)".into());
+        };
+        if !size.is_power_of_two() {
+            return Ok("skipped (not a power of two)".into());
+        }
+        let start = va & !(size - 1);
+        let Some(len_new) = va
+            .checked_add(len)
+            .and_then(|end| end.checked_next_multiple_of(size))
+            .map(|end| end - start)
+        else {
+            return Ok("skipped (past the top)".into());
+        };
+        if len_new / size > MAX_RESIZE_PAGES {
+            return Ok(format!("skipped (more than {MAX_RESIZE_PAGES} pages)"));
+        }
+        let pa = (t.pa as u64).wrapping_sub(va - start);
+        let got = self.mmu.unmap(asid, va, len);
+        self.count(&got);
+        let want = self.model.unmap(asid.raw(), va.into(), len.into());
+        let unmapped = self.judge_edit("resize: unmap", asid, va, got, want, flush)?;
+        let flags = PageFlags::from_bits_truncate(t.flags);
+        let got = self.mmu.map(asid, start, pa, len_new, flags, size);
+        let want = self.model.map(
+            asid.raw(),
+            start.into(),
+            pa.into(),
+            len_new.into(),
+            t.flags,
+            size.into(),
+        );
+        let at = (asid, start, pa, len_new);
+        let got = got.map_err(adapter::map_err);
+        let mapped = self.judge_map("resize: map", at, flags, size, got, want)?;
+        Ok(format!("{unmapped}; {mapped}"))
+    }
+
     /// Judges an unmap or protect: result and token against the oracle; then applies or
     /// holds the token.
     fn judge_edit(
@@ -910,49 +976,5 @@ impl Executor {
             self.changed = true;
         }
         Ok(outcome!("{asid} va {va:#x}: {}", show(&g)))
-    }
-
-    /// A stale TLB hit is legal only under a held token (module comment, section 2).
-    fn judge_stale(
-        &self,
-        cpu: u8,
-        asid: Asid,
-        va: u64,
-        s: crate::mmu::StaleTlb,
-        want: Result<o::Translation, o::ErrKind>,
-    ) -> Result<String, Mismatch> {
-        let a = u128::from(va);
-        let cached_page = page(s.cached.page_base, s.cached.page_size);
-        let legal = self
-            .flushes
-            .allows_stale(u32::from(cpu), asid.raw(), a, cached_page);
-        let current = s.current.map(adapter::translation);
-        let model_now = self.model.translate(asid.raw(), a).ok();
-        let why = if let Err(unexplained) = legal {
-            unexplained.reason()
-        } else if s.cpu != CpuId(u32::from(cpu)) {
-            "reported for another CPU"
-        } else if current != model_now {
-            "its current translation differs from the model's"
-        } else {
-            return Ok(outcome!(
-                "{asid} va {va:#x}: stale (legal: a held flush covers it): {:x?}",
-                s.cached
-            ));
-        };
-        // The oracle knows no TLB: its answer is the current translation's.
-        Err(Mismatch::new(
-            "access",
-            format!("cpu{cpu} {asid} va {va:#x}"),
-            Claim::value(&want),
-            Claim::new(
-                format!("a stale TLB hit, {why}"),
-                format!(
-                    "a stale TLB hit, {why}: cached {:x?}, current {current:x?}, model {}",
-                    s.cached,
-                    show(&Ok::<_, ()>(model_now))
-                ),
-            ),
-        ))
     }
 }

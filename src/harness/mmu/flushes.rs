@@ -10,6 +10,10 @@
 //! staleness from a flush that covered the wrong range, without a TLB model of its own (the
 //! oracles know no TLB, and an exact model would re-implement the replacement policy).
 //!
+//! The `mmu` target itself no longer needs this approximation: its oracle models every
+//! CPU's TLB and predicts each stale hit exactly (`kvafuzz_oracles::mmu`, module `tlb`). It
+//! still holds its tokens here; the vmap target, whose oracle has no TLB, uses the rest.
+//!
 //! ## 2. What is kept
 //!
 //! [`HeldFlushes`] keeps the flushes not yet applied, oldest first, each with its

@@ -24,6 +24,12 @@
 //!   overflowing values, the physical top; flags are a raw byte whose two high bits (undefined
 //!   in `PageFlags`) ask the executor to *fit* the flags to the half (drop USER in the kernel
 //!   half, GLOBAL in the user half, NX on IA-32) so that most maps can succeed.
+//! - **Version 2** adds two op kinds at the end: the *limit map* (a map at the named limits
+//!   from both sides, written back as a plain map with raw fields) and *resize* (a mapping
+//!   collapsed into larger pages or split into smaller ones at the same physical addresses,
+//!   as khugepaged and page splits do), and a limit tag to each header field (`MAX_FRAMES`,
+//!   `MAX_CPUS`, `MAX_TLB_ENTRIES` from both sides, and 0). Version 1 bytes are read as
+//!   they always were ([`MmuTarget`]'s `decode_version`).
 //!
 //! ## 2. Flushes: applied or held, never dropped
 //!
@@ -34,21 +40,16 @@
 //! token is first compared with the oracle's [`o::FlushPrediction`] (destroy's with the whole
 //! space of that ASID).
 //!
-//! While tokens are held, the TLBs may legitimately hold stale entries. The harness predicts
-//! them with a *may* set, not an exact TLB model (the oracle knows no TLB, and an exact one
-//! would re-implement the replacement policy): an access may answer
-//! [`crate::mmu::AccessError::Stale`] only if
-//!
-//! 1. its address lies in the range of a held token whose scope covers the accessing space,
-//! 2. the stale entry's page is one that an earlier successful access on that CPU loaded
-//!    (every TLB fill is such an access, so this set is complete; it is never shrunk, so it is
-//!    a superset of what the TLB holds), and
-//! 3. the entry's "current" translation equals the oracle's translation now.
-//!
-//! Every other answer must equal the oracle's exactly, stale or not. When no token is held,
-//! `check_tlb_coherent()` must pass after every op; a stale entry outside every held range
-//! (a flush that covered the wrong range) is a finding at the first access that hits it, and
-//! at the latest when the tokens are applied.
+//! While tokens are held, the TLBs may legitimately hold stale entries. The oracle models
+//! every CPU's TLB (`kvafuzz_oracles::mmu`, module `tlb`: what each CPU cached, from which
+//! walk, in which order, and what every flush, INVLPG and eviction dropped), so it knows at
+//! every op exactly which entries are stale (another physical address, page size or cache
+//! attribute, or more rights than the current translation, or nothing mapped). An access
+//! must answer exactly what the oracle predicts: the current translation on a fresh hit or
+//! a walk, the fault, or [`crate::mmu::AccessError::Stale`] with the very entry and current
+//! translation the oracle names; and `check_tlb_coherent()` must report exactly the
+//! oracle's first stale entry (none: pass), held flushes or not. After every explicit TLB
+//! operation the CPU's TLB must hold exactly the oracle's entries.
 //!
 //! ## 3. Checks after every op
 //!
@@ -56,10 +57,12 @@
 //! flush is held; then the state: the live address spaces, the table pages in use and the
 //! free frames against the model's count, the private-table equivalent after every
 //! successful change, and the translation of every *watched* address (the last
-//! [`MAX_WATCHED`] addresses the scenario touched) in every live space, with the A and D
-//! bits of every entry on its walk at every level (the oracle's "Accessed and dirty"
-//! rules; whether an access walked, which sets them, is decided from the MMU's TLB entries
-//! as the hardware looks them up, until the oracle models the TLB).
+//! [`MAX_WATCHED`] addresses the scenario touched) in every live space, with every entry on
+//! its walk at every level bit for bit (P, RW, US, PWT, PCD, A, D, PS, G, NX and the
+//! physical address: the oracle's `walk_prediction`; a pointer's address is the frame of
+//! its table, which the oracle names instead, so one table must have one address and two
+//! tables two). Whether an access walked, which sets A and D, is the oracle's TLB model's
+//! answer.
 //!
 //! Each of these checks has the answer it would have from scratch, but costs in proportion
 //! to what the op changed (an op changes a few table pages; the walk from scratch read every
@@ -98,8 +101,11 @@
 //! ## 4. Limits
 //!
 //! [`MAX_CASE_SPACES`] live spaces per scenario, [`MAX_WATCHED`] watched addresses,
-//! [`MAX_STEP_PAGES`] pages per map that the executor runs (larger maps that the MMU would
-//! accept are skipped; maps above `MAX_MAP_PAGES` still run, to check the refusal).
+//! [`MAX_RESIZE_PAGES`] pages per resize. Every map runs, up to the MMU's `MAX_MAP_PAGES`
+//! and past it: the *limit map* op (version 2) makes maps at every named limit from both
+//! sides (the table sizes, the largest map, table boundaries of every level, the top of
+//! the space, both hole edges, the kernel base, the physical top), the costly ones rarely
+//! (see `codec.rs`); `tests/limits.rs` lists every limit with the op that reaches it.
 //!
 //! ## 5. Files
 //!
@@ -111,9 +117,8 @@
 //!   beside its writing.
 //! - `exec.rs`: the executor (section 3, and the limits of section 4), the
 //!   [`super::drive::Machine`] that runs a scenario against the MMU and the model.
-//! - [`flushes`]: section 2's bookkeeping, free of this target's op types: the held flush
-//!   tokens and the TLB fills that decide which stale hits are legal, and what an explicit TLB
-//!   operation must drop.
+//! - [`flushes`]: the held flush tokens (the vmap target also uses its legality test for
+//!   stale hits and its TLB-drop rules; this target asks the oracle's TLB model instead).
 //! - [`adapter`]: the MMU's results in the oracle's vocabulary.
 //! - `seeds.rs`: [`seed_scenarios`], the hand-written corpus; `tests.rs`: the unit tests.
 //!
@@ -132,7 +137,7 @@ mod tests;
 
 use crate::harness::Target;
 
-pub use exec::{MAX_CASE_SPACES, MAX_MAPPINGS, MAX_STEP_PAGES, MAX_WATCHED};
+pub use exec::{MAX_CASE_SPACES, MAX_MAPPINGS, MAX_RESIZE_PAGES, MAX_WATCHED};
 pub use scenario::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va};
 pub use seeds::seed_scenarios;
 
@@ -146,7 +151,7 @@ pub struct MmuTarget;
 impl Target for MmuTarget {
     const NAME: &'static str = "mmu";
     const ABOUT: &'static str = "x86 page tables in all four modes (address 0, top of space, canonical hole, large pages, shared segments, TLBs with held flushes) vs the flat page model";
-    const VERSION: u16 = 1;
+    const VERSION: u16 = 2;
     #[cfg(feature = "seeded-bugs")]
     const BUGS: &'static [crate::bugs::Bug] = {
         use crate::bugs::Bug;
@@ -156,11 +161,23 @@ impl Target for MmuTarget {
             Bug::NonCanonicalAccepted,
             Bug::FlushWrongRange,
             Bug::DirtyLostOnProtect,
+            Bug::StaleCheckIgnoresCacheAttrs,
+            Bug::StaleCheckIgnoresPageSize,
+            Bug::LargestMapOffByOne,
         ]
     };
     type Scenario = Scenario;
 
     fn seeds() -> Vec<(&'static str, Scenario)> {
         seed_scenarios()
+    }
+
+    /// Version 1 (no limit tags, no limit map) is read as it always was.
+    fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
+        match version {
+            1 => Some(codec::decode_v1(payload)),
+            Self::VERSION => Some(codec::decode(payload)),
+            _ => None,
+        }
     }
 }

@@ -208,6 +208,18 @@ pub enum Op {
     },
     /// Apply every held flush token on every CPU.
     ApplyHeldFlushes,
+    /// A remembered mapping split or collapsed to another page size (a huge page made of
+    /// small ones, or broken up): `unmap` of the mapping, then `map` of the pages of
+    /// `page_size` covering it at the same physical addresses and flags (the first page's
+    /// translation in the oracle), the unmap's token applied or held.
+    Resize {
+        /// Which remembered mapping (modulo their count).
+        index: u8,
+        /// The new page size.
+        page_size: u64,
+        /// What to do with the unmap's token.
+        flush: FlushMode,
+    },
 }
 
 /// A decoded mmu scenario.
@@ -349,6 +361,15 @@ impl fmt::Display for Op {
                 TlbOp::FlushAll => write!(f, "flush_all cpu{cpu}"),
             },
             Op::ApplyHeldFlushes => write!(f, "apply_held_flushes"),
+            Op::Resize {
+                index,
+                page_size,
+                flush,
+            } => write!(
+                f,
+                "resize mapping[{index}] page={page_size:#x} flush={}",
+                hold(flush)
+            ),
         }
     }
 }

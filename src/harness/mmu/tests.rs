@@ -43,7 +43,7 @@ fn seeds_run_clean_and_do_what_they_say() {
             assert!(text.contains("TableInTheWay"), "{name}\n{text}");
         }
         if name.contains("address-zero") {
-            assert!(text.contains("stale (legal"), "{name}\n{text}");
+            assert!(text.contains("stale TLB hit (predicted)"), "{name}\n{text}");
         }
     }
 }
@@ -65,6 +65,38 @@ fn a_refused_configuration_is_predicted() {
                 ok: 0,
                 errors: 1
             })
+        );
+    }
+}
+
+#[cfg(feature = "seeded-bugs")]
+#[test]
+fn the_largest_map_off_by_one_shows_at_exactly_the_largest_map() {
+    use crate::bugs::Bug;
+    use crate::mmu::MAX_MAP_PAGES;
+    // From a GiB boundary its last page is entry 511 of its table: only the size matters.
+    let map = |pages: u64| Op::Map {
+        space: SpaceSel::Live(0),
+        va: Va::Raw(1 << 30),
+        pa: 0,
+        len: pages * K4,
+        flags: 0x81,
+        page_size: K4,
+    };
+    let bug = BugSet::only(Bug::LargestMapOffByOne);
+    for pages in [MAX_MAP_PAGES - 1, MAX_MAP_PAGES] {
+        let s = Scenario {
+            arch: Arch::X86_64,
+            frames: 1024,
+            cpus: 1,
+            tlb_entries: 4,
+            ops: vec![map(pages)],
+        };
+        assert!(s.execute(BugSet::NONE, None).is_ok());
+        assert_eq!(
+            s.execute(bug, None).is_err(),
+            pages == MAX_MAP_PAGES,
+            "{pages}"
         );
     }
 }
