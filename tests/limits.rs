@@ -1,6 +1,6 @@
 //! Every named limit of the allocators, with the op that reaches it, and the proof that the
-//! generator reaches the mmu's from both sides (limit - 1, limit, limit + 1; issue 17,
-//! blind spot 3).
+//! generators reach the mmu's, the slab layer's and kmem's from both sides (limit - 1,
+//! limit, limit + 1; issue 17, blind spot 3).
 //!
 //! The proof runs the campaign's generator ([`generate`]) and decodes its inputs (decoding is
 //! all it takes to know what an op asks for), then executes scenarios at each limit against
@@ -20,6 +20,10 @@ use kvafuzz::mmu::{MAX_CPUS, MAX_FRAMES, MAX_MAP_PAGES, MAX_SPACES, MAX_TLB_ENTR
 enum Reach {
     /// By the mmu target's generator, from both sides (checked below).
     MmuGenerator,
+    /// By the slab target's generator, from both sides (checked below).
+    SlabGenerator,
+    /// By the kmem target's generator, from both sides (checked below).
+    KmemGenerator,
     /// Not by a generator: by the unit test named, or not at all (the reason).
     Elsewhere(&'static str),
 }
@@ -96,6 +100,84 @@ fn limits() -> Vec<(&'static str, u128, &'static str, Reach)> {
             kvafuzz::vmap::MAX_DATA_FRAMES.into(),
             "Vmalloc::new",
             Elsewhere("vmap target caps its pool at MAX_CASE_FRAMES = 4096; vmalloc unit tests"),
+        ),
+        (
+            "slab::MAX_ITEM_SIZE",
+            kvafuzz::slab::MAX_ITEM_SIZE.into(),
+            "add_keg (slab header: item size 65,535 / 65,536 / 65,537)",
+            SlabGenerator,
+        ),
+        (
+            "slab::MAX_ITEM_ALIGN",
+            kvafuzz::slab::MAX_ITEM_ALIGN.into(),
+            "add_keg (slab header: alignment 2,048 / 4,096 / 8,192)",
+            SlabGenerator,
+        ),
+        (
+            "slab::MAX_ROUNDS",
+            kvafuzz::slab::MAX_ROUNDS.into(),
+            "add_zone (slab header: rounds 63 / 64 / 65), Kmem::new (kmem header)",
+            SlabGenerator,
+        ),
+        (
+            "slab::MAX_DEPOT",
+            kvafuzz::slab::MAX_DEPOT.into(),
+            "add_zone (slab header: depot 63 / 64 / 65), Kmem::new (kmem header)",
+            SlabGenerator,
+        ),
+        (
+            "slab::MAX_CPUS",
+            kvafuzz::slab::MAX_CPUS.into(),
+            "Slabs::new (slab header: CPUs 7 / 8 / 9)",
+            SlabGenerator,
+        ),
+        (
+            "slab::MAX_SLAB_SIZE",
+            kvafuzz::slab::MAX_SLAB_SIZE.into(),
+            "add_keg (the layout of the largest items)",
+            Elsewhere("slab::tests and the slab oracle's layout tests (a layout, not an op)"),
+        ),
+        (
+            "slab::MAX_KEGS",
+            kvafuzz::slab::MAX_KEGS as u128,
+            "add_keg",
+            Elsewhere("slab::tests (a slab scenario makes at most MAX_CASE_KEGS = 4)"),
+        ),
+        (
+            "slab::MAX_ZONES",
+            kvafuzz::slab::MAX_ZONES as u128,
+            "add_zone",
+            Elsewhere("slab::tests (a slab scenario makes at most MAX_CASE_ZONES = 6)"),
+        ),
+        (
+            "kmem::MAX_KMEM_SIZE",
+            kvafuzz::kmem::MAX_KMEM_SIZE.into(),
+            "kmem alloc (size 2^40 - 1 / 2^40 / 2^40 + 1)",
+            KmemGenerator,
+        ),
+        (
+            "kmem::KMEM_QCACHE_MAX",
+            kvafuzz::kmem::KMEM_QCACHE_MAX.into(),
+            "kmem alloc (size 127 / 128 / 129: the quantum caches' end)",
+            KmemGenerator,
+        ),
+        (
+            "kmem::KMEM_CLASS_MAX",
+            kvafuzz::kmem::KMEM_CLASS_MAX.into(),
+            "kmem alloc (size 4,095 / 4,096 / 4,097: the classes' end)",
+            KmemGenerator,
+        ),
+        (
+            "vmem::MAX_QCACHE_QUANTA",
+            kvafuzz::vmem::MAX_QCACHE_QUANTA.into(),
+            "CachedArena::new",
+            Elsewhere("vmem::qcache tests (kmem uses 16 quanta)"),
+        ),
+        (
+            "harness::vmap::MAX_FILL_AREAS",
+            kvafuzz::harness::vmap::MAX_FILL_AREAS.into(),
+            "vmap fill (16,383 / 16,384 areas; one more cannot be encoded)",
+            Elsewhere("harness::vmap::tests::fill_counts_reach_the_limit"),
         ),
         (
             "vmmap::MAX_ENTRIES",
@@ -287,5 +369,67 @@ fn a_map_across_a_table_boundary_by_one_page_in_every_mode() {
             let r = s.execute(BugSet::NONE, Some(&mut text));
             assert!(r.is_ok_and(|st| st.ok == 1), "{a} {pages}\n{text}");
         }
+    }
+}
+
+#[test]
+fn the_generators_reach_every_slab_and_kmem_limit_from_both_sides() {
+    use kvafuzz::harness::kmem::{Op as KOp, Scenario as KScenario};
+    use kvafuzz::harness::slab::Scenario as SScenario;
+    let (mut sizes, mut aligns, mut rounds, mut depots, mut cpus) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for k in 0..20_000 {
+        let s = SScenario::decode(&generate(7, 0, k));
+        cpus.insert(u128::from(s.cpus));
+        for keg in &s.kegs {
+            sizes.insert(u128::from(keg.item_size));
+            aligns.insert(u128::from(keg.align));
+        }
+        for z in &s.zones {
+            rounds.insert(u128::from(z.rounds));
+            depots.insert(u128::from(z.depot));
+        }
+    }
+    for n in both_sides(kvafuzz::slab::MAX_ITEM_SIZE.into()) {
+        assert!(sizes.contains(&n), "item size {n}");
+    }
+    for n in [2048, 4096, 8192] {
+        assert!(aligns.contains(&n), "align {n}");
+    }
+    for n in both_sides(kvafuzz::slab::MAX_ROUNDS.into()) {
+        assert!(rounds.contains(&n), "rounds {n}");
+    }
+    for n in both_sides(kvafuzz::slab::MAX_DEPOT.into()) {
+        assert!(depots.contains(&n), "depot {n}");
+    }
+    for n in both_sides(kvafuzz::slab::MAX_CPUS.into()) {
+        assert!(cpus.contains(&n), "cpus {n}");
+    }
+    let (mut alloc_sizes, mut kmem_rounds) = (BTreeSet::new(), BTreeSet::new());
+    for k in 0..20_000 {
+        let s = KScenario::decode(&generate(7, 0, k));
+        kmem_rounds.insert(u128::from(s.rounds));
+        for op in &s.ops {
+            if let KOp::Alloc { size, .. } = *op {
+                alloc_sizes.insert(u128::from(size));
+            }
+        }
+    }
+    for limit in [
+        kvafuzz::kmem::MAX_KMEM_SIZE,
+        kvafuzz::kmem::KMEM_QCACHE_MAX,
+        kvafuzz::kmem::KMEM_CLASS_MAX,
+    ] {
+        for n in both_sides(limit.into()) {
+            assert!(alloc_sizes.contains(&n), "kmem alloc of {n}");
+        }
+    }
+    for n in both_sides(kvafuzz::slab::MAX_ROUNDS.into()) {
+        assert!(kmem_rounds.contains(&n), "kmem rounds {n}");
     }
 }

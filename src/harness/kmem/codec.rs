@@ -93,7 +93,7 @@ impl CountField {
     const FEW: u8 = 1;
     /// The last tag of that family.
     const FEW_LAST: u8 = 3;
-    /// The limit or one more.
+    /// The limit minus one, itself or one more.
     const LIMIT: u8 = 4;
     /// Raw.
     const RAW: u8 = 5;
@@ -106,7 +106,7 @@ impl Selector for CountField {
         match d.below(Self::RAW + 1) {
             Self::NONE => 0,
             Self::FEW..=Self::FEW_LAST => 1 + u16::from(d.u8() % 8),
-            Self::LIMIT => self.0 + u16::from(d.u8() % 2),
+            Self::LIMIT => self.0 - 1 + u16::from(d.u8() % 3),
             Self::RAW.. => d.u16(),
         }
     }

@@ -292,7 +292,7 @@ impl RoundsField {
     const FEW_LAST: u8 = 2;
     /// `1..=MAX_ROUNDS`.
     const ANY: u8 = 3;
-    /// `MAX_ROUNDS` or one more.
+    /// `MAX_ROUNDS` - 1, itself or one more.
     const LIMIT: u8 = 4;
     /// Raw.
     const RAW: u8 = 5;
@@ -306,7 +306,7 @@ impl Selector for RoundsField {
             Self::NONE => 0,
             Self::FEW..=Self::FEW_LAST => 1 + u16::from(d.u8() % 8),
             Self::ANY => 1 + u16::from(d.u8()) % MAX_ROUNDS,
-            Self::LIMIT => MAX_ROUNDS + u16::from(d.u8() % 2),
+            Self::LIMIT => MAX_ROUNDS - 1 + u16::from(d.u8() % 3),
             Self::RAW.. => d.u16(),
         }
     }
@@ -327,7 +327,7 @@ impl DepotField {
     const FEW: u8 = 1;
     /// The last tag of that family.
     const FEW_LAST: u8 = 2;
-    /// `MAX_DEPOT` or one more.
+    /// `MAX_DEPOT` - 1, itself or one more.
     const LIMIT: u8 = 3;
     /// Raw.
     const RAW: u8 = 4;
@@ -340,7 +340,7 @@ impl Selector for DepotField {
         match d.below(Self::RAW + 1) {
             Self::NONE => 0,
             Self::FEW..=Self::FEW_LAST => u16::from(d.u8() % 4),
-            Self::LIMIT => MAX_DEPOT + u16::from(d.u8() % 2),
+            Self::LIMIT => MAX_DEPOT - 1 + u16::from(d.u8() % 3),
             Self::RAW.. => d.u16(),
         }
     }
