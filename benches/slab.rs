@@ -52,7 +52,8 @@
 //!
 //! With `KVAFUZZ_SLAB=<who>:<n>:<pairs>` in the environment the binary times nothing: it
 //! builds `who` (`magazine-zone`, `magazine-talc`: the loaded-magazine pair, `n` ignored;
-//! `kmem`, `kmem-talc`: the kmem steady state at `n`) exactly as the benchmark does, runs
+//! `kmem`, `kmem-talc`: the kmem steady state at `n`; `qcache-cached`, `qcache-vmem`: the
+//! quantum-cache steady state at `n`) exactly as the benchmark does, runs
 //! `pairs` more pairs and exits. `ci/bench-counts slab` runs that under cachegrind twice and
 //! divides the difference.
 //!
@@ -719,6 +720,14 @@ fn kmem_pairs(c: &mut Criterion<ThreadTime>, mix: &Mix) {
 /// Salt of the kmem traces' seed.
 const KMEM_SALT: u64 = 0x6b6d;
 
+/// The quantum-cache sizes: 1 to 16 pages, uniform.
+fn qcache_mix() -> Mix {
+    let sizes: Vec<u32> = (1..=QCACHE_QUANTA as u32)
+        .map(|k| k * PAGE as u32)
+        .collect();
+    Mix::uniform(&sizes)
+}
+
 /// `slab/qcache/*` (section 1).
 fn qcache_pairs(c: &mut Criterion<ThreadTime>) {
     let sizes: Vec<u32> = (1..=QCACHE_QUANTA as u32)
@@ -767,6 +776,14 @@ fn count_pairs(spec: &str) {
             } else {
                 let buffer = TalcBuffer::new(trace.talc_bytes());
                 run_steady(Talc::new(&buffer), "talc", &trace, pairs);
+            }
+        }
+        "qcache-cached" | "qcache-vmem" => {
+            let trace = Trace::new(n, &qcache_mix(), QCACHE_QUANTA);
+            if who == "qcache-cached" {
+                run_steady(Cached::new(), "cached", &trace, pairs);
+            } else {
+                run_steady(Vmem(arena("plain")), "vmem", &trace, pairs);
             }
         }
         _ => panic!("KVAFUZZ_SLAB: unknown allocator {who:?}"),
