@@ -42,6 +42,11 @@ USAGE:
       Rewrite corpus files in the current version of their target's op language: files
       in an older version it still reads, and raw engine inputs (no header), get today's
       header and encoding. Exit 1 if a file cannot be read as its target's.
+  kvafuzz slab-report [PATH]
+      Our keg layout for each slab cache of a Linux slabinfo listing (default
+      benches/workloads/linux-slabinfo.tsv) beside Linux's: slab size, items, header,
+      waste per slab; the share of caches wasting at most Linux's (goal >= 90%), the
+      worst ten. Exit 0 when the listing was read (goal met or not), 2 when it was not.
   kvafuzz list
       Targets and seeded bugs.
   kvafuzz targets
@@ -177,6 +182,7 @@ fn dispatch(reg: Registry, raw: Vec<String>) -> Result<i32, String> {
         "bugs" => cmd_bugs(reg, &args),
         "seeds" => cmd_seeds(reg, &args),
         "corpus" => cmd_corpus(reg, &args),
+        "slab-report" => cmd_slab_report(&args),
         "list" => {
             cmd_list(reg);
             Ok(0)
@@ -193,6 +199,19 @@ fn dispatch(reg: Registry, raw: Vec<String>) -> Result<i32, String> {
         }
         other => Err(format!("unknown command {other}")),
     }
+}
+
+fn cmd_slab_report(args: &Args) -> Result<i32, String> {
+    use super::slab_report::{parse, SlabReport, DEFAULT_SLABINFO};
+    args.check_known(&[])?;
+    let path = args
+        .positional
+        .first()
+        .map_or(DEFAULT_SLABINFO, String::as_str);
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let rows = parse(&text).map_err(|e| format!("{path}: {e}"))?;
+    say!("{}", SlabReport::new(rows).render().trim_end());
+    Ok(0)
 }
 
 fn cmd_list(reg: Registry) {

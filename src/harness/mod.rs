@@ -54,6 +54,7 @@ pub mod minimize;
 pub mod mmu;
 pub mod recent;
 pub mod slab;
+pub mod slab_report;
 pub mod target;
 pub mod vmap;
 pub mod vmem;
