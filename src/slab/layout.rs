@@ -86,7 +86,10 @@ fn placement(s: u64, stride: u64, refcounts: bool) -> (u64, HeaderPlacement, u64
     let w_on = s - n_on * stride;
     let hb_off = header_bytes(n_off, refcounts);
     let w_off = (s - n_off * stride) + hb_off;
-    if n_on >= 1 && w_on <= w_off {
+    // On the slab only when the header fits in the tail the items leave (it displaces no
+    // item; its bytes then count as waste); else off the slab, where it displaces nothing
+    // and its bytes are counted as waste all the same.
+    if n_on >= 1 && n_on == n_off {
         (
             n_on,
             HeaderPlacement::OnSlab,

@@ -26,7 +26,10 @@
 //! `n_off = S / stride` items and wastes `S - n_off * stride + header_bytes(n_off)` (the
 //! header lives elsewhere but is not free); on-slab holds the largest `n_on` with `n_on *
 //! stride + header_bytes(n_on) <= S` and wastes `S - n_on * stride`; on-slab is chosen iff
-//! `n_on >= 1` and it wastes no more. Candidates are `max(PAGE_SIZE, next_pow2(stride))`
+//! `n_on == n_off >= 1`: the header fits in the tail the items leave and displaces none of
+//! them (else the slab's bytes go to items and the header lives off it, as SLUB keeps its
+//! metadata outside the slab: `kvafuzz slab-report` measures the in-slab waste against
+//! Linux's). Candidates are `max(PAGE_SIZE, next_pow2(stride))`
 //! doubling up to `MAX_SLAB_SIZE`; the first whose waste is at most `S / 16` wins, else the
 //! one with the smallest waste ratio (ties: the smaller). Items sit at `base + i * stride`;
 //! an on-slab header takes the last `header_bytes` bytes; the rest is tail waste.

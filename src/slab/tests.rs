@@ -85,14 +85,19 @@ fn layout_hand_computed() {
     use HeaderPlacement::{OffSlab, OnSlab};
     // 64-byte items: off-slab wastes 40 (the header), on-slab 63 items waste 64.
     assert_eq!(lay(64, 8, false), (4096, 64, OffSlab, 40, 0));
-    // 8-byte items: 500 on-slab (4000 + 96 = 4096) waste 96 == off-slab's 0 + 96.
-    assert_eq!(lay(8, 8, false), (4096, 500, OnSlab, 96, 96));
-    // 100-byte items, stride 104: 39 on-slab (4056 + 40) waste 40 < off-slab's 40 + 40.
+    // 8-byte items: an on-slab header would displace 12 items (500 + 96 bytes), so it goes
+    // off the slab: 512 items, no in-slab waste.
+    assert_eq!(lay(8, 8, false), (4096, 512, OffSlab, 96, 0));
+    // 100-byte items, stride 104: the 40-byte header fits in the 40-byte tail of 39 items.
     assert_eq!(lay(100, 8, false), (4096, 39, OnSlab, 40, 40));
     assert_eq!(SlabLayout::new(100, 8, false).unwrap().stride, 104);
-    // Refcounts: at 4096 and 8192 off-slab wastes more than 1/16; at 16384 240 items
-    // on-slab (15360 + 32 + 32 + 960 = 16384) waste 1024 == 16384 / 16.
-    assert_eq!(lay(64, 8, true), (16384, 240, OnSlab, 1024, 1024));
+    // Refcounts on 64-byte items: the header (4 bytes an item) never fits in a tail and
+    // wastes about 6.4% off the slab at every size, above 1/16: the smallest share wins,
+    // the largest slab (2048 items, 32 + 256 + 8192 header bytes).
+    assert_eq!(lay(64, 8, true), (131072, 2048, OffSlab, 8480, 0));
+    // 2000-byte items with refcounts: two fill 4000 bytes, the 48-byte header fits in the
+    // 96-byte tail.
+    assert_eq!(lay(2000, 8, true), (4096, 2, OnSlab, 48, 96));
     // One 64 KiB item per 64 KiB slab, off-slab.
     assert_eq!(lay(65536, 8, false), (65536, 1, OffSlab, 40, 0));
     // Alignment 4096 makes a 100-byte item take a page.
@@ -254,8 +259,8 @@ fn free_errors_in_order() {
 fn refcount_errors_in_order() {
     let mut s = system(1);
     let plain = s.add_keg(3000, 8, false).unwrap();
-    // 240 items on a 16 KiB slab, on-slab header of 1024 bytes.
-    let rk = s.add_keg(64, 8, true).unwrap();
+    // Two items on a 4 KiB slab, an on-slab header of 48 bytes.
+    let rk = s.add_keg(2000, 8, true).unwrap();
     let zp = s.add_zone(plain, zc(0, 0, 0)).unwrap();
     let zr = s.add_zone(rk, zc(2, 0, 0)).unwrap();
     let mut a = arena(0, 4 * MIB);

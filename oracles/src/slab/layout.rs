@@ -75,7 +75,10 @@ fn placement(s: u64, stride: u64, refcounts: bool) -> (HeaderKind, u64, u64, u64
         .unwrap_or(0);
     let w_on = s - n_on * stride;
     let w_off = (s - n_off * stride) + header_bytes(n_off, refcounts);
-    if n_on >= 1 && w_on <= w_off {
+    // On the slab only when the header fits in the tail the items leave (it displaces no
+    // item; its bytes then count as waste); else off the slab, where it displaces nothing
+    // and its bytes are counted as waste all the same.
+    if n_on >= 1 && n_on == n_off {
         (
             HeaderKind::OnSlab,
             n_on,

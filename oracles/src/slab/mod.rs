@@ -32,7 +32,8 @@
 //! roundup(SLAB_HEADER_BASE + 8 ceil(n / 64) + (refcounts ? 4n : 0), 8)`. At a size `S`:
 //! `n_off = S / stride`, `n_on` the largest `n` with `n stride + header_bytes(n) <= S` (found
 //! by trying every `n`), `w_on = S - n_on stride`, `w_off = S - n_off stride +
-//! header_bytes(n_off)`; on-slab iff `n_on >= 1 && w_on <= w_off`. The sizes tried are
+//! header_bytes(n_off)`; on-slab iff `n_on >= 1 && n_on == n_off` (the header fits in the tail the
+//! items leave: it displaces no item). The sizes tried are
 //! `max(PAGE_SIZE, next_power_of_two(stride))` doubling up to [`MAX_SLAB_SIZE`]: the first
 //! with `waste * 16 <= S`, else the smallest `waste / S` (cross-multiplied; ties: smaller S).
 //! Argument errors, in order: `ZeroSize`, `TooBig`, `BadAlign` ([`KegErrorKind`]).

@@ -151,15 +151,21 @@ fn layout_hand_computed_cases() {
         (4096, 20, HeaderKind::OnSlab, 40)
     );
     assert_eq!(l.waste, 96);
-    // Refcounts, 64-byte items: 4 KiB (off-slab waste 296 > 256) and 8 KiB (560 > 512) fail
-    // the 1/16 test; at 16 KiB 240 items + a 1024-byte header (32 + 32 + 960) fill it
-    // exactly: waste 1024 = 16384 / 16.
+    // Refcounts, 64-byte items: the header (4 bytes an item) never fits in a tail, and off
+    // the slab it wastes about 6.4% at every size, above 1/16: the smallest share wins, the
+    // largest slab (2048 items, a 32 + 256 + 8192-byte header).
     let l = lay(64, 8, true);
     assert_eq!(
         (l.slab_size, l.items, l.header),
-        (16384, 240, HeaderKind::OnSlab)
+        (131072, 2048, HeaderKind::OffSlab)
     );
-    assert_eq!((l.header_bytes, l.waste), (1024, 1024));
+    assert_eq!((l.header_bytes, l.waste), (8480, 0));
+    // Refcounts, 1000-byte items: four fill 4000 bytes, the 56-byte header fits in the tail.
+    let l = lay(1000, 8, true);
+    assert_eq!(
+        (l.slab_size, l.items, l.header, l.header_bytes, l.waste),
+        (4096, 4, HeaderKind::OnSlab, 56, 96)
+    );
     // 65536-byte items: one per 64 KiB slab, header off-slab (no room on it).
     let l = lay(65536, 8, false);
     assert_eq!((l.stride, l.slab_size, l.items), (65536, 65536, 1));
@@ -938,31 +944,31 @@ fn packet_pairs() {
 fn refcounts() {
     use RefErrorKind::*;
     let mut m = SlabModel::new(1).unwrap();
-    m.add_keg(64, 8, true).unwrap(); // 16 KiB, 240 items, header [+15360, +16384)
+    m.add_keg(1000, 8, true).unwrap(); // 4 KiB, 4 items, header [+4040, +4096)
     m.add_keg(64, 8, false).unwrap();
     m.add_zone(0, cfg(2, 0)).unwrap(); // zone 0, magazines
     m.add_zone(0, cfg(0, 0)).unwrap(); // zone 1, straight to the keg
     m.add_zone(1, cfg(0, 0)).unwrap(); // zone 2, no refcounts
     let b = 0x40000;
     alloc_new(&mut m, 0, 0, b, b);
-    alloc_keg(&mut m, 1, 0, b + 64);
+    alloc_keg(&mut m, 1, 0, b + 1000);
     alloc_new(&mut m, 2, 0, 0x1000, 0x1000);
     assert_eq!(m.predict_refcount(0x999_0000), Err(NotSlab));
-    assert_eq!(m.predict_refcount(b + 15360), Err(InHeader));
-    assert_eq!(m.predict_refcount(b + 16383), Err(InHeader));
+    assert_eq!(m.predict_refcount(b + 4040), Err(InHeader));
+    assert_eq!(m.predict_refcount(b + 4095), Err(InHeader));
     assert_eq!(m.predict_refcount(b + 1), Err(NotItemStart));
     assert_eq!(m.predict_refcount(0x1000), Err(NoRefcounts));
     assert_eq!(m.predict_refcount(0x1040), Err(NoRefcounts)); // before NotLive
-    assert_eq!(m.predict_refcount(b + 128), Err(NotLive));
+    assert_eq!(m.predict_refcount(b + 2000), Err(NotLive));
     m.refcount(b, Ok(0)).unwrap();
     let r = m.refcount(b, Ok(1));
     assert_eq!(r.unwrap_err().check, Check::RefcountResult);
     m.set_refcount(b, 5, Ok(())).unwrap();
-    m.set_refcount(b + 64, 7, Ok(())).unwrap();
+    m.set_refcount(b + 1000, 7, Ok(())).unwrap();
     let before = m.clone();
-    let r = m.set_refcount(b + 128, 1, Ok(()));
+    let r = m.set_refcount(b + 2000, 1, Ok(()));
     assert_eq!(caught(&m, r, &before), Check::SetRefcountResult);
-    m.set_refcount(b + 128, 1, Err(NotLive)).unwrap();
+    m.set_refcount(b + 2000, 1, Err(NotLive)).unwrap();
     m.refcount(b, Ok(5)).unwrap();
     // Through a magazine: not live while cached, kept.
     free_push(&mut m, 0, 0, b);
@@ -970,11 +976,11 @@ fn refcounts() {
     alloc_hit(&mut m, 0, 0, b);
     m.refcount(b, Ok(5)).unwrap();
     // Through the keg: kept with the slot.
-    free_back(&mut m, 1, 0, b + 64);
-    alloc_keg(&mut m, 1, 0, b + 64);
-    m.refcount(b + 64, Ok(7)).unwrap();
+    free_back(&mut m, 1, 0, b + 1000);
+    alloc_keg(&mut m, 1, 0, b + 1000);
+    m.refcount(b + 1000, Ok(7)).unwrap();
     // Gone with the slab: free everything, reclaim, take the slab back.
-    free_back(&mut m, 1, 0, b + 64);
+    free_back(&mut m, 1, 0, b + 1000);
     free_push(&mut m, 0, 0, b);
     let mut ev = vec![Event::Dtor {
         zone: 0,
@@ -984,8 +990,8 @@ fn refcounts() {
     ev.extend(finis(&m, 0, b));
     m.reclaim((1, 1), &ev).unwrap();
     m.refcount(b, Err(NotSlab)).unwrap();
-    alloc_new(&mut m, 1, 0, b, b + 64);
-    m.refcount(b + 64, Ok(0)).unwrap();
+    alloc_new(&mut m, 1, 0, b, b + 1000);
+    m.refcount(b + 1000, Ok(0)).unwrap();
 }
 
 // ---- reclaim ---------------------------------------------------------------------------

@@ -172,7 +172,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         scenario(
             1,
             SpanSel::Zero,
-            16,
+            64,
             vec![keg(64, 8, true)],
             vec![zone(0, 2, 1, 0)],
             ops,
