@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::mem;
 
 use super::keg::Loc;
-use super::types::ZoneId;
+use super::types::{ZoneId, MAX_CPUS};
 
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
@@ -52,8 +52,14 @@ pub(super) struct Zone {
     pub(super) depot_max: usize,
     /// Live item limit (0 = unlimited).
     pub(super) limit: u64,
-    /// Per-CPU magazines.
-    pub(super) cpus: Vec<CpuMags>,
+    /// The live count allocation refuses at: the limit, or `u64::MAX` for 0 (unlimited; the
+    /// live count never gets there).
+    pub(super) cap: u64,
+    /// Per-CPU magazines, inline (one pointer less on a hit); CPUs past the system's count
+    /// keep two empty magazines that are never used.
+    cpus: [CpuMags; MAX_CPUS as usize],
+    /// The system's CPU count: `cpus[..ncpus]` are in use.
+    ncpus: usize,
     /// Full magazines, most recent last.
     pub(super) depot: Vec<Magazine>,
     /// Empty magazines kept for reuse (never more than the zone has ever needed).
@@ -80,10 +86,12 @@ impl Zone {
         cpus: u8,
     ) -> Zone {
         let rounds = usize::from(rounds);
-        let mags = CpuMags {
-            loaded: Vec::with_capacity(rounds),
-            previous: Vec::with_capacity(rounds),
-        };
+        let ncpus = usize::from(cpus).min(usize::from(MAX_CPUS));
+        let mut mags: [CpuMags; MAX_CPUS as usize] = Default::default();
+        for m in mags.iter_mut().take(ncpus) {
+            m.loaded.reserve_exact(rounds);
+            m.previous.reserve_exact(rounds);
+        }
         Zone {
             id,
             keg,
@@ -91,7 +99,9 @@ impl Zone {
             rounds,
             depot_max: usize::from(depot),
             limit,
-            cpus: alloc::vec![mags; usize::from(cpus)],
+            cap: Zone::cap_of(limit),
+            cpus: mags,
+            ncpus,
             depot: Vec::new(),
             pool: Vec::new(),
             live: 0,
@@ -101,25 +111,37 @@ impl Zone {
         }
     }
 
+    /// The live count a limit of `limit` refuses allocations at.
+    pub(super) fn cap_of(limit: u64) -> u64 {
+        if limit == 0 {
+            u64::MAX
+        } else {
+            limit
+        }
+    }
+
     /// An empty magazine from the pool, else a new one.
     fn empty_magazine(pool: &mut Vec<Magazine>, rounds: usize) -> Magazine {
         pool.pop().unwrap_or_else(|| Vec::with_capacity(rounds))
     }
 
-    /// Allocation steps 1 to 3 on `cpu`: a round from the magazines or the depot, `None` if
-    /// the allocation must go to the keg (step 4).
-    #[inline]
-    pub(super) fn pop(
+    /// Allocation step 1 on `cpu`: the top round of the loaded magazine, if any.
+    #[inline(always)]
+    pub(super) fn pop_loaded(&mut self, cpu: usize) -> Option<Round> {
+        let r = self.cpus.get_mut(cpu)?.loaded.pop()?;
+        self.cached -= 1;
+        Some(r)
+    }
+
+    /// Allocation steps 2 and 3 on `cpu` (its loaded magazine is empty): a round from the
+    /// previous magazine or the depot, `None` if the allocation must go to the keg (step 4).
+    #[inline(never)]
+    pub(super) fn pop_exchange(
         &mut self,
         cpu: usize,
         #[cfg(feature = "seeded-bugs")] bugs: BugSet,
     ) -> Option<Round> {
         let m = self.cpus.get_mut(cpu)?;
-        // 1. The loaded magazine holds a round.
-        if let Some(r) = m.loaded.pop() {
-            self.cached -= 1;
-            return Some(r);
-        }
         if self.rounds == 0 {
             return None;
         }
@@ -162,22 +184,33 @@ impl Zone {
         Some(copy)
     }
 
-    /// Free steps 1 to 3 on `cpu`: `Ok` if the round went into a magazine, else `Err` with
-    /// the round, which must go back to the keg (step 4).
-    #[inline]
-    pub(super) fn push(&mut self, cpu: usize, r: Round) -> Result<(), Round> {
+    /// Free step 1 on `cpu`: whether the round went onto the loaded magazine (else steps 2
+    /// to 4, [`Zone::push_exchange`]).
+    #[inline(always)]
+    pub(super) fn push_loaded(&mut self, cpu: usize, r: Round) -> bool {
+        let rounds = self.rounds;
+        match self.cpus.get_mut(cpu) {
+            // rounds == 0: no magazine has room.
+            Some(m) if m.loaded.len() < rounds => {
+                m.loaded.push(r);
+                self.cached += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Free steps 2 and 3 on `cpu` (its loaded magazine is full, or there are no
+    /// magazines): `Ok` if the round went into a magazine, else `Err` with the round, which
+    /// must go back to the keg (step 4).
+    #[inline(never)]
+    pub(super) fn push_exchange(&mut self, cpu: usize, r: Round) -> Result<(), Round> {
         let rounds = self.rounds;
         let Some(m) = self.cpus.get_mut(cpu) else {
             return Err(r);
         };
         if rounds == 0 {
             return Err(r);
-        }
-        // 1. The loaded magazine has room.
-        if m.loaded.len() < rounds {
-            m.loaded.push(r);
-            self.cached += 1;
-            return Ok(());
         }
         // 2. The previous magazine is empty: exchange.
         if m.previous.is_empty() {
@@ -198,11 +231,16 @@ impl Zone {
         Ok(())
     }
 
+    /// The magazines of the system's CPUs, by CPU.
+    pub(super) fn cpu_mags(&self) -> &[CpuMags] {
+        self.cpus.get(..self.ncpus).unwrap_or(&[])
+    }
+
     /// Takes every round out of the magazines and the depot, in reclaim order: for each CPU
     /// its loaded then its previous magazine, each from the top down, then each depot
     /// magazine, most recent first, from the top down. Depot magazines go to the pool.
     pub(super) fn drain(&mut self, out: &mut Vec<Round>) {
-        for m in &mut self.cpus {
+        for m in self.cpus.iter_mut().take(self.ncpus) {
             out.extend(m.loaded.drain(..).rev());
             out.extend(m.previous.drain(..).rev());
         }
@@ -215,7 +253,7 @@ impl Zone {
 
     /// Every round in the magazines and the depot.
     pub(super) fn rounds_iter(&self) -> impl Iterator<Item = &Round> {
-        self.cpus
+        self.cpu_mags()
             .iter()
             .flat_map(|m| m.loaded.iter().chain(m.previous.iter()))
             .chain(self.depot.iter().flatten())
