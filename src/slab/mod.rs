@@ -77,7 +77,9 @@
 //! each item of a new slab in item order, `fini` likewise before a slab goes back, `ctor`
 //! when an item or pair leaves its keg(s), `dtor` right before it goes back. A magazine hit
 //! calls no hook: an item handed out has been constructed exactly once since it last left
-//! the keg. Each round in a magazine carries its slab slot and index, so a hit is O(1). The
+//! the keg. Each round in a magazine carries its slab slot and index, so a hit is O(1).
+//! Magazines are fixed arrays of M round slots in one store per zone, so a push never
+//! allocates and an exchange swaps two (first slot, length) pairs. The
 //! hit paths (alloc step 1, free step 1 with the hint hit) are inlined into the caller with
 //! nothing else: every other step, and the index look-up, is an out-of-line call.
 //!
