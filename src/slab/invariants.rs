@@ -47,7 +47,7 @@ fn check_keg<H: ItemHooks>(
     let l = &k.layout;
     let items = l.items as usize;
     let in_use = k.slabs.iter().filter(|sl| sl.in_use).count();
-    if in_use != k.by_base.len() {
+    if in_use != k.by_base.len() || k.index.len() != k.by_base.len() {
         return Err(InvariantError::IndexWrong { keg });
     }
     let (mut free_sum, mut out_sum) = (0u64, 0u64);
@@ -55,7 +55,7 @@ fn check_keg<H: ItemHooks>(
         let sl = k
             .slabs
             .get(slot as usize)
-            .filter(|sl| sl.in_use && sl.base == base)
+            .filter(|sl| sl.in_use && sl.base == base && k.index.get(base) == Some(slot))
             .ok_or(InvariantError::IndexWrong { keg })?;
         if base & (l.slab_size - 1) != 0 {
             return Err(InvariantError::SlabMisaligned { keg, base });
@@ -65,8 +65,9 @@ fn check_keg<H: ItemHooks>(
             .ok_or(InvariantError::SlabWraps { keg, base })?;
         all.push((base, last));
         let bad = InvariantError::BitmapWrong { keg, base };
+        let states = k.slab_states(slot);
         if sl.free.len() != items.div_ceil(64)
-            || sl.state.len() != items
+            || states.len() != items
             || sl.refcnt.len() != if k.refcounts { items } else { 0 }
             || !(sl.partner.is_empty() || sl.partner.len() == items)
         {
@@ -76,7 +77,7 @@ fn check_keg<H: ItemHooks>(
         if set != sl.nfree {
             return Err(bad);
         }
-        for (i, &st) in sl.state.iter().enumerate() {
+        for (i, &st) in states.iter().enumerate() {
             let bit = sl
                 .free
                 .get(i / 64)
@@ -168,7 +169,7 @@ fn check_zone<H: ItemHooks>(
     t: &Tally,
 ) -> Result<(), InvariantError> {
     let zone = z.id;
-    for (cpu, m) in z.cpus.iter().enumerate() {
+    for (cpu, m) in z.cpu_mags().iter().enumerate() {
         if m.loaded.len() > z.rounds || m.previous.len() > z.rounds {
             return Err(InvariantError::MagazineOverfull {
                 zone,
@@ -216,8 +217,8 @@ fn check_zone<H: ItemHooks>(
         return Err(InvariantError::LiveCountWrong { zone });
     }
     if let (Some(k), Some(sk)) = (primary, secondary) {
-        for sl in k.slabs.iter().filter(|sl| sl.in_use) {
-            for (i, &st) in sl.state.iter().enumerate() {
+        for (slot, sl) in k.slabs.iter().enumerate().filter(|(_, sl)| sl.in_use) {
+            for (i, &st) in k.slab_states(slot as u32).iter().enumerate() {
                 if st != zone.0 {
                     continue;
                 }

@@ -1,11 +1,12 @@
 //! Kegs (module comment, section 4): the slabs of one layout, their bitmaps, item states and
-//! reference counts, the partial and wholly free lists, and the address index truncation
+//! reference counts, the partial and wholly free lists, and the address indexes truncation
 //! looks slabs up in.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::hooks::ItemHooks;
+use super::index::SlabIndex;
 use super::layout::{SlabLayout, BITMAP_WORD_BITS};
 use super::source::SlabSource;
 use super::types::{KegId, SlabView};
@@ -27,6 +28,13 @@ pub(super) struct Loc {
     /// Item index in the slab.
     pub(super) idx: u32,
 }
+
+/// A [`Keg::hint_base`] no truncation gives (truncated addresses are multiples of the slab
+/// size): the hint is empty.
+const NO_HINT: u64 = 1;
+/// Bits of the reciprocal a stride that is not a power of two divides by: `off * recip >>
+/// RECIP_BITS == off / stride` for every in-slab offset (see [`Keg::new`]).
+const RECIP_BITS: u32 = 40;
 
 /// "No item" (see [`NO_SLAB`]).
 pub(super) const NO_LOC: Loc = Loc {
@@ -73,8 +81,6 @@ pub(super) struct Slab {
     pub(super) pos: u32,
     /// Free bitmap, one bit per item (set = free); bits past the last item are clear.
     pub(super) free: Vec<u64>,
-    /// One state byte per item: [`FREE`], [`CACHED`] `|` zone, or the zone it is live in.
-    pub(super) state: Vec<u8>,
     /// A refcount keg's count per item (else empty); 0 when the slab is taken.
     pub(super) refcnt: Vec<u32>,
     /// The secondary item's address of each live or cached pair whose primary is here (the
@@ -93,20 +99,39 @@ pub(super) struct Keg {
     pub(super) refcounts: bool,
     /// `!(slab_size - 1)`: truncating an address with it gives its slab's base.
     mask: u64,
-    /// `log2(stride)` if the stride is a power of two (a shift instead of a division).
-    stride_shift: Option<u32>,
+    /// Offset of the first byte past the last item (`items * stride`).
+    items_end: u64,
+    /// Offset of the first header byte (`slab_size` for an off-slab header).
+    header_start: u64,
+    /// `stride - 1` if the stride is a power of two, else `u64::MAX` (divide instead).
+    stride_mask: u64,
+    /// `log2(stride)` for a power-of-two stride.
+    stride_shift: u32,
+    /// `2^RECIP_BITS / stride + 1`: dividing an offset by the stride is a multiply.
+    recip: u64,
     /// Slab slots.
     pub(super) slabs: Vec<Slab>,
     /// Slots not holding a slab.
     unused: Vec<u32>,
-    /// Slab slot by base: the address index truncation looks up.
+    /// One state byte per item slot of every slab slot, item `i` of slot `s` at `s <<
+    /// state_shift | i`: [`FREE`], [`CACHED`] `|` zone, or the zone it is live in (bytes of
+    /// an unused slot, or past a slot's last item, are [`FREE`]).
+    pub(super) state: Vec<u8>,
+    /// `log2(items.next_power_of_two())`: each slot's share of `state`.
+    state_shift: u32,
+    /// Slab slot by base, ascending: the ordered walks (views, reclaim, invariants).
     pub(super) by_base: BTreeMap<u64, u32>,
+    /// Slab slot by base: the O(1) look-up truncation makes (the same pairs as `by_base`).
+    pub(super) index: SlabIndex,
     /// Slots of the partial slabs.
     pub(super) partial: Vec<u32>,
     /// Slots of the wholly free slabs.
     pub(super) empty: Vec<u32>,
-    /// The slot last handed an item from: tried before the index on a look-up.
-    hint: u32,
+    /// The base of the slab last handed an item from or freed to (or [`NO_HINT`]): tried
+    /// before the index on a look-up.
+    hint_base: u64,
+    /// That slab's slot.
+    hint_slot: u32,
     /// Items free in all slabs.
     pub(super) items_free: u64,
     /// Items out of the keg (cached or live).
@@ -116,21 +141,36 @@ pub(super) struct Keg {
 impl Keg {
     /// An empty keg.
     pub(super) fn new(id: KegId, layout: SlabLayout, refcounts: bool) -> Keg {
+        let stride = layout.stride;
+        // Offsets are below MAX_SLAB_SIZE = 2^17 and 8 <= stride <= 2^16, so `off * recip`
+        // stays below 2^17 * (2^37 + 1) < 2^64, and its error `off * (recip - 2^40 /
+        // stride) / 2^40 < 2^-23` is below `1 / stride`, the distance from any non-integer
+        // quotient `off / stride` to the next integer: the product's floor is exact.
+        let recip = (1u64 << RECIP_BITS) / stride + 1;
         Keg {
             id,
             layout,
             refcounts,
             mask: !(layout.slab_size - 1),
-            stride_shift: layout
-                .stride
-                .is_power_of_two()
-                .then(|| layout.stride.trailing_zeros()),
+            items_end: layout.items * stride,
+            header_start: layout.slab_size - layout.header_in_slab(),
+            stride_mask: if stride.is_power_of_two() {
+                stride - 1
+            } else {
+                u64::MAX
+            },
+            stride_shift: stride.trailing_zeros(),
+            recip,
             slabs: Vec::new(),
             unused: Vec::new(),
+            state: Vec::new(),
+            state_shift: layout.items.next_power_of_two().trailing_zeros(),
             by_base: BTreeMap::new(),
+            index: SlabIndex::new(),
             partial: Vec::new(),
             empty: Vec::new(),
-            hint: NO_SLAB,
+            hint_base: NO_HINT,
+            hint_slot: NO_SLAB,
             items_free: 0,
             items_out: 0,
         }
@@ -143,45 +183,102 @@ impl Keg {
     }
 
     /// The slab truncation finds for `addr`, if any.
-    #[inline]
+    #[inline(always)]
     pub(super) fn slab_of(&self, addr: u64) -> Option<u32> {
         let base = addr & self.mask;
-        match self.slabs.get(self.hint as usize) {
-            Some(s) if s.in_use && s.base == base => Some(self.hint),
-            _ => self.by_base.get(&base).copied(),
+        if base == self.hint_base {
+            return Some(self.hint_slot);
         }
+        self.lookup(base)
+    }
+
+    /// The slot of the slab at `base` from the hash index (out of line: the hint missed).
+    #[inline(never)]
+    fn lookup(&self, base: u64) -> Option<u32> {
+        self.index.get(base)
+    }
+
+    /// The slot of the slab truncating `addr` finds, from the index; it becomes the hint.
+    pub(super) fn lookup_and_hint(&mut self, addr: u64) -> Option<u32> {
+        let base = addr & self.mask;
+        let slab = self.index.get(base)?;
+        self.set_hint(base, slab);
+        Some(slab)
     }
 
     /// The item `addr` starts, found by truncation (module comment, section 4).
-    #[inline]
+    #[inline(always)]
     pub(super) fn locate(&self, addr: u64) -> Result<Loc, LookupError> {
         let slab = self.slab_of(addr).ok_or(LookupError::NotSlab)?;
-        // Truncation found the slab at `addr & mask`: `off < slab_size`.
+        self.item_at(slab, addr)
+    }
+
+    /// The hint's slot if truncating `addr` gives the hint's base.
+    #[inline(always)]
+    pub(super) fn hinted(&self, addr: u64) -> Option<u32> {
+        (addr & self.mask == self.hint_base).then_some(self.hint_slot)
+    }
+
+    /// The item `addr` starts in slot `slab`, which truncating `addr` finds.
+    #[inline(always)]
+    pub(super) fn item_at(&self, slab: u32, addr: u64) -> Result<Loc, LookupError> {
+        // `off < slab_size`.
         let off = addr & !self.mask;
-        let l = &self.layout;
-        if off >= l.slab_size - l.header_in_slab() {
-            return Err(LookupError::InHeader);
+        // items_end <= header_start: past the last item is the tail waste, then the header.
+        if off >= self.items_end {
+            return Err(if off >= self.header_start {
+                LookupError::InHeader
+            } else {
+                LookupError::NotItemStart
+            });
         }
-        let idx = match self.stride_shift {
-            Some(sh) if off & (l.stride - 1) == 0 => off >> sh,
-            None if off.is_multiple_of(l.stride) => off / l.stride,
-            _ => return Err(LookupError::NotItemStart),
+        let idx = if self.stride_mask != u64::MAX {
+            if off & self.stride_mask != 0 {
+                return Err(LookupError::NotItemStart);
+            }
+            off >> self.stride_shift
+        } else {
+            let q = (off * self.recip) >> RECIP_BITS;
+            if q * self.layout.stride != off {
+                return Err(LookupError::NotItemStart);
+            }
+            q
         };
-        if idx >= l.items {
-            return Err(LookupError::NotItemStart);
-        }
         Ok(Loc {
             slab,
             idx: idx as u32,
         })
     }
 
+    /// Makes the slab at `base` (slot `slab`) the one a look-up tries first.
+    #[inline(always)]
+    pub(super) fn set_hint(&mut self, base: u64, slab: u32) {
+        self.hint_base = base;
+        self.hint_slot = slab;
+    }
+
+    /// The index of the item at `loc` in [`Keg::state`] (past its end for a stale location).
+    #[inline(always)]
+    fn state_index(&self, loc: Loc) -> usize {
+        let i = (u64::from(loc.slab) << self.state_shift) | u64::from(loc.idx);
+        usize::try_from(i).unwrap_or(usize::MAX)
+    }
+
+    /// The state bytes of slot `slab`'s items (empty for an unknown slot).
+    pub(super) fn slab_states(&self, slab: u32) -> &[u8] {
+        let first = self.state_index(Loc { slab, idx: 0 });
+        let items = self.layout.items as usize;
+        first
+            .checked_add(items)
+            .and_then(|end| self.state.get(first..end))
+            .unwrap_or(&[])
+    }
+
     /// The state byte of the item at `loc` (`FREE` for a stale location).
     #[inline]
     pub(super) fn state(&self, loc: Loc) -> u8 {
-        self.slabs
-            .get(loc.slab as usize)
-            .and_then(|s| s.state.get(loc.idx as usize))
+        self.state
+            .get(self.state_index(loc))
             .copied()
             .unwrap_or(FREE)
     }
@@ -197,21 +294,16 @@ impl Keg {
     }
 
     /// The state byte of the item at `loc`, mutably (`None` for a stale location).
-    #[inline]
+    #[inline(always)]
     pub(super) fn state_mut(&mut self, loc: Loc) -> Option<&mut u8> {
-        self.slabs
-            .get_mut(loc.slab as usize)
-            .and_then(|s| s.state.get_mut(loc.idx as usize))
+        let i = self.state_index(loc);
+        self.state.get_mut(i)
     }
 
     /// Sets the state byte of an item that is out of the keg.
-    #[inline]
+    #[inline(always)]
     pub(super) fn set_state(&mut self, loc: Loc, state: u8) {
-        if let Some(b) = self
-            .slabs
-            .get_mut(loc.slab as usize)
-            .and_then(|s| s.state.get_mut(loc.idx as usize))
-        {
+        if let Some(b) = self.state_mut(loc) {
             *b = state;
         }
     }
@@ -344,15 +436,14 @@ impl Keg {
         s.hint = w as u32;
         s.nfree -= 1;
         let idx = w as u32 * BITMAP_WORD_BITS as u32 + b;
-        if let Some(st) = s.state.get_mut(idx as usize) {
-            *st = state;
-        }
         let base = s.base;
+        let loc = Loc { slab, idx };
+        self.set_state(loc, state);
         self.items_free -= 1;
         self.items_out += 1;
-        self.hint = slab;
+        self.set_hint(base, slab);
         self.relist(slab);
-        Some((self.item_addr(base, idx), Loc { slab, idx }))
+        Some((self.item_addr(base, idx), loc))
     }
 
     /// Gives the item at `loc` back to its slab (nothing if it is already free there).
@@ -370,9 +461,7 @@ impl Keg {
         *word |= 1 << b;
         s.nfree += 1;
         s.hint = s.hint.min(w as u32);
-        if let Some(st) = s.state.get_mut(loc.idx as usize) {
-            *st = FREE;
-        }
+        self.set_state(loc, FREE);
         self.items_free += 1;
         self.items_out -= 1;
         self.relist(loc.slab);
@@ -390,7 +479,7 @@ impl Keg {
     ) -> Option<u32> {
         let size = self.layout.slab_size;
         let base = backend.alloc_slab(size, align)?;
-        if base.checked_add(size - 1).is_none() || self.by_base.contains_key(&base) {
+        if base.checked_add(size - 1).is_none() || self.index.get(base).is_some() {
             backend.free_slab(base, size);
             return None;
         }
@@ -406,7 +495,6 @@ impl Keg {
                     list: List::Full,
                     pos: 0,
                     free: Vec::new(),
-                    state: Vec::new(),
                     refcnt: Vec::new(),
                     partner: Vec::new(),
                 });
@@ -429,14 +517,22 @@ impl Keg {
                 *last = (1u64 << used) - 1;
             }
         }
-        s.state.clear();
-        s.state.resize(items, FREE);
         s.refcnt.clear();
         if refcounts {
             s.refcnt.resize(items, 0);
         }
         s.partner.clear();
+        let first = self.state_index(Loc { slab: slot, idx: 0 });
+        let share = 1usize << self.state_shift;
+        let end = first.saturating_add(share);
+        if self.state.len() < end {
+            self.state.resize(end, FREE);
+        }
+        if let Some(states) = self.state.get_mut(first..end) {
+            states.fill(FREE);
+        }
         self.by_base.insert(base, slot);
+        self.index.insert(base, slot);
         self.items_free += items as u64;
         self.link(slot);
         for i in 0..items as u32 {
@@ -463,6 +559,10 @@ impl Keg {
         backend.free_slab(base, self.layout.slab_size);
         self.unlink(slab);
         self.by_base.remove(&base);
+        self.index.remove(base);
+        if self.hint_slot == slab {
+            self.set_hint(NO_HINT, NO_SLAB);
+        }
         self.items_free -= nfree;
         self.items_out -= self.layout.items - nfree;
         if let Some(s) = self.slabs.get_mut(slab as usize) {

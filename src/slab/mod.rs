@@ -49,17 +49,20 @@
 //!
 //! Because every slab is aligned to its size, an item's slab is found by **truncating** its
 //! address to `S` (seed 000's super-aligned reservations; DragonFly's and Solaris'
-//! `kmem_slab` lookup) and looking the base up in the keg's address index (a `BTreeMap`, with
-//! a one-entry hint: the slab that last handed out an item), which also finds off-slab
-//! headers. Each slab keeps a free bitmap (one bit per item, scanned a word at a time from a
-//! hint: no bit below the hint word is set), a state byte per item (free, cached by zone z,
-//! live in zone z: the cheap double-free check), its reference counts (refcount kegs: 0 when
+//! `kmem_slab` lookup) and looking the base up in the keg's address index (`index.rs`: an
+//! open-addressing hash table, O(1); a `BTreeMap` beside it keeps the ascending order the
+//! views and reclaim walk), tried after a one-entry hint: the slab that last handed out an
+//! item or that the index last found for a free. The index also finds off-slab headers. Each
+//! slab keeps a free bitmap (one bit per item, scanned a word at a time from a hint: no bit
+//! below the hint word is set), a state byte per item (free, cached by zone z, live in zone
+//! z: the cheap double-free check; kept in one flat array per keg, indexed by slot and item,
+//! so a magazine hit touches one byte and no slab), its reference counts (refcount kegs: 0 when
 //! the slab is taken, kept through frees, magazines and reuse, gone when the slab is given
 //! back) and, for a packet zone's primaries, the secondary address of each pair. A keg hands
 //! out an item from a **partial** slab if it has one, else from a **wholly free** slab, else
 //! from a new slab; the lists are vectors with each slab's position kept in it, so moving a
 //! slab is O(1). Allocation and free in a keg are O(1) plus the bitmap word scan, and the
-//! address look-up is O(1) on a hint hit, O(log slabs) otherwise.
+//! address look-up is O(1) (a compare on a hint hit, a hash probe otherwise).
 //!
 //! ## 5. Zones, magazines and the depot (`zone.rs`, `hooks.rs`)
 //!
@@ -78,6 +81,10 @@
 //! when an item or pair leaves its keg(s), `dtor` right before it goes back. A magazine hit
 //! calls no hook: an item handed out has been constructed exactly once since it last left
 //! the keg. Each round in a magazine carries its slab slot and index, so a hit is O(1).
+//! Magazines are fixed arrays of M round slots in one store per zone, so a push never
+//! allocates and an exchange swaps two (first slot, length) pairs. The
+//! hit paths (alloc step 1, free step 1 with the hint hit) are inlined into the caller with
+//! nothing else: every other step, and the index look-up, is an out-of-line call.
 //!
 //! ## 6. Errors (`types.rs`)
 //!
@@ -111,6 +118,7 @@
 //! and ReclaimFreesLiveSlab (reclaim gives back slabs with one item still out).
 
 mod hooks;
+mod index;
 mod invariants;
 mod keg;
 mod layout;
@@ -295,6 +303,7 @@ impl<H: ItemHooks> Slabs<H> {
             .get_mut(usize::from(zone.0))
             .ok_or(ZoneError::NoZone)?;
         z.limit = limit;
+        z.cap = Zone::cap_of(limit);
         Ok(())
     }
 
@@ -323,43 +332,90 @@ impl<H: ItemHooks> Slabs<H> {
         backend: &mut B,
     ) -> Result<Item, AllocError> {
         let zid = usize::from(zone.0);
-        let z = self.zones.get_mut(zid).ok_or(AllocError::NoZone)?;
-        if cpu >= self.cpus {
+        let cpus = self.cpus;
+        let Some(z) = self.zones.get_mut(zid) else {
+            return Err(AllocError::NoZone);
+        };
+        if cpu >= cpus {
             return Err(AllocError::BadCpu);
         }
-        if z.limit != 0 && z.live >= z.limit {
+        // cap = the limit, or u64::MAX for "unlimited" (live never reaches it).
+        if z.live >= z.cap {
             return Err(AllocError::Limit);
         }
-        let live = zone.0;
-        #[cfg(feature = "seeded-bugs")]
-        let hit = z.pop(usize::from(cpu), self.bugs);
-        #[cfg(not(feature = "seeded-bugs"))]
-        let hit = z.pop(usize::from(cpu));
-        if let Some(r) = hit {
-            z.live += 1;
-            z.allocs += 1;
-            let secondary = z.secondary;
-            if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
-                k.set_state(r.loc, live);
-            }
-            let Some(s) = secondary else {
-                return Ok(Item {
-                    addr: r.addr,
-                    pair: None,
-                });
-            };
-            if let Some(k) = self.kegs.get_mut(usize::from(s)) {
-                k.set_state(r.pair_loc, live);
-            }
-            if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
-                k.set_partner(r.loc, r.pair);
-            }
-            return Ok(Item {
-                addr: r.addr,
-                pair: Some(r.pair),
-            });
+        let Some(r) = z.pop_loaded(usize::from(cpu)) else {
+            return self.alloc_slow(zid, cpu, backend);
+        };
+        z.live += 1;
+        z.allocs += 1;
+        if z.secondary.is_some() {
+            return Ok(self.pair_hit(zone, r));
         }
-        self.alloc_from_kegs(zid, backend)
+        if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
+            k.set_state(r.loc, zone.0);
+        }
+        Ok(Item {
+            addr: r.addr,
+            pair: None,
+        })
+    }
+
+    /// Allocation steps 2 to 4 (the loaded magazine is empty; zone and CPU checked).
+    #[inline(never)]
+    fn alloc_slow<B: SlabSource + ?Sized>(
+        &mut self,
+        zid: usize,
+        cpu: u8,
+        backend: &mut B,
+    ) -> Result<Item, AllocError> {
+        let z = self.zones.get_mut(zid).ok_or(AllocError::NoZone)?;
+        if z.rounds == 0 {
+            return self.alloc_from_kegs(zid, backend);
+        }
+        #[cfg(feature = "seeded-bugs")]
+        let hit = z.pop_exchange(usize::from(cpu), self.bugs);
+        #[cfg(not(feature = "seeded-bugs"))]
+        let hit = z.pop_exchange(usize::from(cpu));
+        let Some(r) = hit else {
+            return self.alloc_from_kegs(zid, backend);
+        };
+        z.live += 1;
+        z.allocs += 1;
+        if z.secondary.is_some() {
+            return Ok(self.pair_hit(ZoneId(zid as u8), r));
+        }
+        if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
+            k.set_state(r.loc, zid as u8);
+        }
+        Ok(Item {
+            addr: r.addr,
+            pair: None,
+        })
+    }
+
+    /// A packet zone's magazine hit (counted): both halves live in `zone`, the pair recorded.
+    #[inline(never)]
+    fn pair_hit(&mut self, zone: ZoneId, r: Round) -> Item {
+        let Some(z) = self.zones.get(usize::from(zone.0)) else {
+            return Item {
+                addr: r.addr,
+                pair: None,
+            };
+        };
+        let (keg, secondary) = (usize::from(z.keg), z.secondary);
+        if let Some(k) = self.kegs.get_mut(keg) {
+            k.set_state(r.loc, zone.0);
+        }
+        if let Some(k) = secondary.and_then(|s| self.kegs.get_mut(usize::from(s))) {
+            k.set_state(r.pair_loc, zone.0);
+        }
+        if let Some(k) = self.kegs.get_mut(keg) {
+            k.set_partner(r.loc, r.pair);
+        }
+        Item {
+            addr: r.addr,
+            pair: Some(r.pair),
+        }
     }
 
     /// Allocation step 4: an item (or pair) from the keg(s), constructed.
@@ -411,19 +467,52 @@ impl<H: ItemHooks> Slabs<H> {
     #[inline]
     pub fn free(&mut self, zone: ZoneId, cpu: u8, addr: u64) -> Result<(), FreeError> {
         let zid = usize::from(zone.0);
-        let z = self.zones.get_mut(zid).ok_or(FreeError::NoZone)?;
-        if cpu >= self.cpus {
+        let cpus = self.cpus;
+        let Some(z) = self.zones.get(zid) else {
+            return Err(FreeError::NoZone);
+        };
+        if cpu >= cpus {
             return Err(FreeError::BadCpu);
         }
-        let keg = self
-            .kegs
-            .get_mut(usize::from(z.keg))
+        let Some(keg) = self.kegs.get(usize::from(z.keg)) else {
+            return Err(FreeError::NotSlab);
+        };
+        match keg.hinted(addr) {
+            Some(slab) => self.free_at(zone, cpu, addr, slab),
+            None => self.free_unhinted(zone, cpu, addr),
+        }
+    }
+
+    /// [`Slabs::free`] (zone and CPU checked) of an address the keg's hint misses: its slab
+    /// from the index (which becomes the hint), or `NotSlab`.
+    #[inline(never)]
+    fn free_unhinted(&mut self, zone: ZoneId, cpu: u8, addr: u64) -> Result<(), FreeError> {
+        let slab = self
+            .zones
+            .get(usize::from(zone.0))
+            .and_then(|z| self.kegs.get_mut(usize::from(z.keg)))
+            .and_then(|k| k.lookup_and_hint(addr))
             .ok_or(FreeError::NotSlab)?;
-        let loc = keg.locate(addr).map_err(|e| match e {
-            LookupError::NotSlab => FreeError::NotSlab,
-            LookupError::InHeader => FreeError::InHeader,
-            LookupError::NotItemStart => FreeError::NotItemStart,
-        })?;
+        self.free_at(zone, cpu, addr, slab)
+    }
+
+    /// [`Slabs::free`] (zone and CPU checked) of `addr`, which truncation finds in slot
+    /// `slab` of the zone's keg: the rest of the checks, then into the loaded magazine (the
+    /// rest out of line).
+    #[inline(always)]
+    fn free_at(&mut self, zone: ZoneId, cpu: u8, addr: u64, slab: u32) -> Result<(), FreeError> {
+        let Some(z) = self.zones.get_mut(usize::from(zone.0)) else {
+            return Err(FreeError::NoZone);
+        };
+        let Some(keg) = self.kegs.get_mut(usize::from(z.keg)) else {
+            return Err(FreeError::NotSlab);
+        };
+        let loc = match keg.item_at(slab, addr) {
+            Ok(loc) => loc,
+            Err(LookupError::NotSlab) => return Err(FreeError::NotSlab),
+            Err(LookupError::InHeader) => return Err(FreeError::InHeader),
+            Err(LookupError::NotItemStart) => return Err(FreeError::NotItemStart),
+        };
         // SEEDED BUG MagazineDoubleFreeUnseen: the double-free check looks only at the slab
         // bitmap, so an item whose first free still sits in a magazine passes and goes into
         // a magazine a second time.
@@ -432,9 +521,11 @@ impl<H: ItemHooks> Slabs<H> {
             .bugs
             .contains(Bug::MagazineDoubleFreeUnseen)
             .then(|| keg.bit_free(loc));
-        let st = keg.state_mut(loc).ok_or(FreeError::NotLive)?;
+        let Some(st) = keg.state_mut(loc) else {
+            return Err(FreeError::NotLive);
+        };
         let state = *st;
-        if state & CACHED == 0 && state != zone.0 {
+        if state != zone.0 && state & CACHED == 0 {
             return Err(FreeError::WrongZone);
         }
         #[cfg(feature = "seeded-bugs")]
@@ -444,28 +535,86 @@ impl<H: ItemHooks> Slabs<H> {
         if not_live {
             return Err(FreeError::NotLive);
         }
-        let cached = CACHED | zone.0;
-        *st = cached;
+        *st = CACHED | zone.0;
+        z.live = z.live.saturating_sub(1);
+        z.frees += 1;
+        if z.secondary.is_some() {
+            return self.free_pair(zone, cpu, addr, loc);
+        }
+        let r = Round {
+            addr,
+            loc,
+            pair: 0,
+            pair_loc: NO_LOC,
+        };
+        if z.push_loaded(usize::from(cpu), r) {
+            return Ok(());
+        }
+        self.free_slow(zone, cpu, addr, loc)
+    }
+
+    /// Free of a packet zone's pair whose primary (at `addr`, `loc`) is now cached
+    /// (counted): the secondary half cached too, then into a magazine or back to the kegs.
+    #[inline(never)]
+    fn free_pair(&mut self, zone: ZoneId, cpu: u8, addr: u64, loc: Loc) -> Result<(), FreeError> {
+        let zid = usize::from(zone.0);
+        let Some(z) = self.zones.get(zid) else {
+            return Ok(());
+        };
+        let (keg, secondary, cached) = (usize::from(z.keg), z.secondary, CACHED | zone.0);
         let mut r = Round {
             addr,
             loc,
             pair: 0,
             pair_loc: NO_LOC,
         };
-        if let Some(s) = z.secondary {
-            r.pair = keg.partner(loc).unwrap_or(0);
-            if let Some(sk) = self.kegs.get_mut(usize::from(s)) {
-                r.pair_loc = sk.locate(r.pair).unwrap_or(NO_LOC);
-                sk.set_state(r.pair_loc, cached);
-            }
+        r.pair = self
+            .kegs
+            .get(keg)
+            .and_then(|k| k.partner(r.loc))
+            .unwrap_or(0);
+        if let Some(sk) = secondary.and_then(|s| self.kegs.get_mut(usize::from(s))) {
+            r.pair_loc = sk.locate(r.pair).unwrap_or(NO_LOC);
+            sk.set_state(r.pair_loc, cached);
         }
-        z.live = z.live.saturating_sub(1);
-        z.frees += 1;
-        if let Err(r) = z.push(usize::from(cpu), r) {
+        let pushed = self
+            .zones
+            .get_mut(zid)
+            .is_some_and(|z| z.push_loaded(usize::from(cpu), r));
+        if !pushed {
+            self.free_round_slow(zid, cpu, r);
+        }
+        Ok(())
+    }
+
+    /// [`Slabs::free_round_slow`] of a plain item (not a pair); always `Ok`.
+    #[inline(never)]
+    fn free_slow(&mut self, zone: ZoneId, cpu: u8, addr: u64, loc: Loc) -> Result<(), FreeError> {
+        let r = Round {
+            addr,
+            loc,
+            pair: 0,
+            pair_loc: NO_LOC,
+        };
+        self.free_round_slow(usize::from(zone.0), cpu, r);
+        Ok(())
+    }
+
+    /// Free steps 2 to 4 (the loaded magazine is full, or the zone has no magazines): the
+    /// round into a magazine after an exchange, else back to its keg(s).
+    fn free_round_slow(&mut self, zid: usize, cpu: u8, r: Round) {
+        let Some(z) = self.zones.get_mut(zid) else {
+            return;
+        };
+        let pushed = if z.rounds == 0 {
+            Err(r)
+        } else {
+            z.push_exchange(usize::from(cpu), r)
+        };
+        if let Err(r) = pushed {
             let (kid, secondary, id) = (z.keg, z.secondary, z.id);
             self.back_to_kegs(id, kid, secondary, r);
         }
-        Ok(())
     }
 
     /// Free step 4 and reclaim: `dtor`, then the round's item(s) back to their keg(s).

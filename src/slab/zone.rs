@@ -5,8 +5,8 @@
 use alloc::vec::Vec;
 use core::mem;
 
-use super::keg::Loc;
-use super::types::ZoneId;
+use super::keg::{Loc, NO_LOC};
+use super::types::{ZoneId, MAX_CPUS};
 
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
@@ -25,11 +25,34 @@ pub(super) struct Round {
     pub(super) pair_loc: Loc,
 }
 
-/// A magazine: a stack of 0 ..= M rounds, allocated once with capacity M and reused.
-pub(super) type Magazine = Vec<Round>;
+/// A round slot of the zone's store that holds no round.
+const NO_ROUND: Round = Round {
+    addr: 0,
+    loc: NO_LOC,
+    pair: 0,
+    pair_loc: NO_LOC,
+};
+
+/// A magazine: a stack of 0 ..= M rounds at `store[first .. first + len]` in its zone's
+/// store, which has room for M there (a fixed array, made once and reused: a push never
+/// allocates, an exchange moves two words).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Magazine {
+    /// Index of its first round slot in the store.
+    first: usize,
+    /// Rounds it holds.
+    len: usize,
+}
+
+impl Magazine {
+    /// Rounds it holds.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// One CPU's two magazines.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(super) struct CpuMags {
     /// Allocations pop from it, frees push onto it.
     pub(super) loaded: Magazine,
@@ -52,8 +75,16 @@ pub(super) struct Zone {
     pub(super) depot_max: usize,
     /// Live item limit (0 = unlimited).
     pub(super) limit: u64,
-    /// Per-CPU magazines.
-    pub(super) cpus: Vec<CpuMags>,
+    /// The live count allocation refuses at: the limit, or `u64::MAX` for 0 (unlimited; the
+    /// live count never gets there).
+    pub(super) cap: u64,
+    /// Per-CPU magazines, inline (one pointer less on a hit); CPUs past the system's count
+    /// keep two empty magazines that are never used.
+    cpus: [CpuMags; MAX_CPUS as usize],
+    /// The system's CPU count: `cpus[..ncpus]` are in use.
+    ncpus: usize,
+    /// The round slots of every magazine of the zone, M per magazine.
+    store: Vec<Round>,
     /// Full magazines, most recent last.
     pub(super) depot: Vec<Magazine>,
     /// Empty magazines kept for reuse (never more than the zone has ever needed).
@@ -80,10 +111,13 @@ impl Zone {
         cpus: u8,
     ) -> Zone {
         let rounds = usize::from(rounds);
-        let mags = CpuMags {
-            loaded: Vec::with_capacity(rounds),
-            previous: Vec::with_capacity(rounds),
-        };
+        let ncpus = usize::from(cpus).min(usize::from(MAX_CPUS));
+        let mut mags: [CpuMags; MAX_CPUS as usize] = Default::default();
+        let mut store = Vec::new();
+        for m in mags.iter_mut().take(ncpus) {
+            m.loaded = Zone::new_magazine(&mut store, rounds);
+            m.previous = Zone::new_magazine(&mut store, rounds);
+        }
         Zone {
             id,
             keg,
@@ -91,7 +125,10 @@ impl Zone {
             rounds,
             depot_max: usize::from(depot),
             limit,
-            cpus: alloc::vec![mags; usize::from(cpus)],
+            cap: Zone::cap_of(limit),
+            cpus: mags,
+            ncpus,
+            store,
             depot: Vec::new(),
             pool: Vec::new(),
             live: 0,
@@ -101,25 +138,58 @@ impl Zone {
         }
     }
 
-    /// An empty magazine from the pool, else a new one.
-    fn empty_magazine(pool: &mut Vec<Magazine>, rounds: usize) -> Magazine {
-        pool.pop().unwrap_or_else(|| Vec::with_capacity(rounds))
+    /// The live count a limit of `limit` refuses allocations at.
+    pub(super) fn cap_of(limit: u64) -> u64 {
+        if limit == 0 {
+            u64::MAX
+        } else {
+            limit
+        }
     }
 
-    /// Allocation steps 1 to 3 on `cpu`: a round from the magazines or the depot, `None` if
-    /// the allocation must go to the keg (step 4).
-    #[inline]
-    pub(super) fn pop(
+    /// A new empty magazine: `rounds` more slots at the end of `store`.
+    fn new_magazine(store: &mut Vec<Round>, rounds: usize) -> Magazine {
+        let first = store.len();
+        store.resize(first + rounds, NO_ROUND);
+        Magazine { first, len: 0 }
+    }
+
+    /// An empty magazine from the pool, else a new one.
+    fn empty_magazine(&mut self) -> Magazine {
+        match self.pool.pop() {
+            Some(m) => m,
+            None => Zone::new_magazine(&mut self.store, self.rounds),
+        }
+    }
+
+    /// The rounds of magazine `m`, bottom first.
+    pub(super) fn rounds_of(&self, m: &Magazine) -> &[Round] {
+        m.first
+            .checked_add(m.len)
+            .and_then(|end| self.store.get(m.first..end))
+            .unwrap_or(&[])
+    }
+
+    /// Allocation step 1 on `cpu`: the top round of the loaded magazine, if any.
+    #[inline(always)]
+    pub(super) fn pop_loaded(&mut self, cpu: usize) -> Option<Round> {
+        let m = &mut self.cpus.get_mut(cpu)?.loaded;
+        let len = m.len.checked_sub(1)?;
+        let r = *self.store.get(m.first + len)?;
+        m.len = len;
+        self.cached -= 1;
+        Some(r)
+    }
+
+    /// Allocation steps 2 and 3 on `cpu` (its loaded magazine is empty): a round from the
+    /// previous magazine or the depot, `None` if the allocation must go to the keg (step 4).
+    #[inline(never)]
+    pub(super) fn pop_exchange(
         &mut self,
         cpu: usize,
         #[cfg(feature = "seeded-bugs")] bugs: BugSet,
     ) -> Option<Round> {
         let m = self.cpus.get_mut(cpu)?;
-        // 1. The loaded magazine holds a round.
-        if let Some(r) = m.loaded.pop() {
-            self.cached -= 1;
-            return Some(r);
-        }
         if self.rounds == 0 {
             return None;
         }
@@ -143,10 +213,7 @@ impl Zone {
             let old_previous = mem::replace(&mut m.previous, old_loaded);
             self.pool.push(old_previous);
         }
-        let m = self.cpus.get_mut(cpu)?;
-        let r = m.loaded.pop()?;
-        self.cached -= 1;
-        Some(r)
+        self.pop_loaded(cpu)
     }
 
     /// SEEDED BUG MagazineExchangeShares: alloc step 3 copies the depot's most recent full
@@ -154,18 +221,45 @@ impl Zone {
     /// (by this CPU or another) hands out the same items again.
     #[cfg(feature = "seeded-bugs")]
     fn depot_copy(&mut self) -> Option<Magazine> {
-        let top = self.depot.last()?;
-        let mut copy = Zone::empty_magazine(&mut self.pool, self.rounds);
-        copy.extend_from_slice(top);
+        let top = *self.depot.last()?;
+        let mut copy = self.empty_magazine();
+        let end = top.first.checked_add(top.len)?;
+        if end <= self.store.len() && copy.first + top.len <= self.store.len() {
+            self.store.copy_within(top.first..end, copy.first);
+            copy.len = top.len;
+        }
         // The copy is counted as cached again, as the items now sit in two magazines.
-        self.cached += copy.len() as u64;
+        self.cached += copy.len as u64;
         Some(copy)
     }
 
-    /// Free steps 1 to 3 on `cpu`: `Ok` if the round went into a magazine, else `Err` with
-    /// the round, which must go back to the keg (step 4).
-    #[inline]
-    pub(super) fn push(&mut self, cpu: usize, r: Round) -> Result<(), Round> {
+    /// Free step 1 on `cpu`: whether the round went onto the loaded magazine (else steps 2
+    /// to 4, [`Zone::push_exchange`]).
+    #[inline(always)]
+    pub(super) fn push_loaded(&mut self, cpu: usize, r: Round) -> bool {
+        let rounds = self.rounds;
+        let Some(m) = self.cpus.get_mut(cpu) else {
+            return false;
+        };
+        let m = &mut m.loaded;
+        // rounds == 0: no magazine has room.
+        if m.len >= rounds {
+            return false;
+        }
+        let Some(slot) = self.store.get_mut(m.first + m.len) else {
+            return false;
+        };
+        *slot = r;
+        m.len += 1;
+        self.cached += 1;
+        true
+    }
+
+    /// Free steps 2 and 3 on `cpu` (its loaded magazine is full, or there are no
+    /// magazines): `Ok` if the round went into a magazine, else `Err` with the round, which
+    /// must go back to the keg (step 4).
+    #[inline(never)]
+    pub(super) fn push_exchange(&mut self, cpu: usize, r: Round) -> Result<(), Round> {
         let rounds = self.rounds;
         let Some(m) = self.cpus.get_mut(cpu) else {
             return Err(r);
@@ -173,19 +267,16 @@ impl Zone {
         if rounds == 0 {
             return Err(r);
         }
-        // 1. The loaded magazine has room.
-        if m.loaded.len() < rounds {
-            m.loaded.push(r);
-            self.cached += 1;
-            return Ok(());
-        }
         // 2. The previous magazine is empty: exchange.
-        if m.previous.is_empty() {
+        if m.previous.len == 0 {
             mem::swap(&mut m.loaded, &mut m.previous);
         } else if self.depot.len() < self.depot_max {
             // 3. The full previous goes to the depot, the full loaded becomes previous, a
             //    new empty magazine is loaded.
-            let empty = Zone::empty_magazine(&mut self.pool, rounds);
+            let empty = self.empty_magazine();
+            let Some(m) = self.cpus.get_mut(cpu) else {
+                return Err(r);
+            };
             let full_loaded = mem::replace(&mut m.loaded, empty);
             let full_previous = mem::replace(&mut m.previous, full_loaded);
             self.depot.push(full_previous);
@@ -193,21 +284,36 @@ impl Zone {
             // 4. Back to the keg.
             return Err(r);
         }
-        m.loaded.push(r);
-        self.cached += 1;
-        Ok(())
+        if self.push_loaded(cpu, r) {
+            Ok(())
+        } else {
+            Err(r)
+        }
+    }
+
+    /// The magazines of the system's CPUs, by CPU.
+    pub(super) fn cpu_mags(&self) -> &[CpuMags] {
+        self.cpus.get(..self.ncpus).unwrap_or(&[])
     }
 
     /// Takes every round out of the magazines and the depot, in reclaim order: for each CPU
     /// its loaded then its previous magazine, each from the top down, then each depot
     /// magazine, most recent first, from the top down. Depot magazines go to the pool.
     pub(super) fn drain(&mut self, out: &mut Vec<Round>) {
-        for m in &mut self.cpus {
-            out.extend(m.loaded.drain(..).rev());
-            out.extend(m.previous.drain(..).rev());
+        for c in 0..self.ncpus {
+            let Some(&m) = self.cpus.get(c) else {
+                continue;
+            };
+            out.extend(self.rounds_of(&m.loaded).iter().rev());
+            out.extend(self.rounds_of(&m.previous).iter().rev());
+            if let Some(m) = self.cpus.get_mut(c) {
+                m.loaded.len = 0;
+                m.previous.len = 0;
+            }
         }
         while let Some(mut mag) = self.depot.pop() {
-            out.extend(mag.drain(..).rev());
+            out.extend(self.rounds_of(&mag).iter().rev());
+            mag.len = 0;
             self.pool.push(mag);
         }
         self.cached = 0;
@@ -215,9 +321,13 @@ impl Zone {
 
     /// Every round in the magazines and the depot.
     pub(super) fn rounds_iter(&self) -> impl Iterator<Item = &Round> {
-        self.cpus
+        self.cpu_mags()
             .iter()
-            .flat_map(|m| m.loaded.iter().chain(m.previous.iter()))
-            .chain(self.depot.iter().flatten())
+            .flat_map(|m| {
+                self.rounds_of(&m.loaded)
+                    .iter()
+                    .chain(self.rounds_of(&m.previous))
+            })
+            .chain(self.depot.iter().flat_map(|m| self.rounds_of(m)))
     }
 }
