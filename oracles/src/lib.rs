@@ -13,5 +13,6 @@ pub mod kmem;
 pub mod mmu;
 pub mod sharing;
 pub mod slab;
+pub mod verdict;
 pub mod vmap;
 pub mod vmem;

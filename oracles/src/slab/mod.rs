@@ -426,54 +426,9 @@ pub enum Check {
 }
 
 /// What is wrong with an implementation's answer: the check, and both sides in words.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Verdict {
-    /// The check that failed (the finding's signature).
-    pub check: Check,
-    /// What the model expected.
-    pub expected: String,
-    /// What the implementation did.
-    pub seen: String,
-}
+pub type Verdict = crate::verdict::Verdict<Check>;
 
-impl Verdict {
-    /// A verdict from a check and both sides.
-    pub fn new(check: Check, expected: impl Into<String>, seen: impl Into<String>) -> Verdict {
-        Verdict {
-            check,
-            expected: expected.into(),
-            seen: seen.into(),
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?}: expected {}, seen {}",
-            self.check, self.expected, self.seen
-        )
-    }
-}
-
-/// `Ok` iff the implementation's `actual` equals the model's `expected`; else a verdict of
-/// `check` showing both (for creation calls, layouts and the after-op queries).
-pub fn judge_eq<T: PartialEq + fmt::Debug>(
-    check: Check,
-    expected: &T,
-    actual: &T,
-) -> Result<(), Verdict> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(Verdict::new(
-            check,
-            format!("{expected:x?}"),
-            format!("{actual:x?}"),
-        ))
-    }
-}
+pub use crate::verdict::judge_eq;
 
 /// A fault in the model's own state, found by [`SlabModel::self_check`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
