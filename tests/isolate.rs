@@ -136,7 +136,12 @@ impl<const FAIL: u8> Machine for Hazard<FAIL> {
                     }
                 }
                 MISMATCH => {
-                    return Err(Mismatch::values("trip", "", &Ok::<u8, ()>(1), &Ok::<u8, ()>(2)))
+                    return Err(Mismatch::values(
+                        "trip",
+                        "",
+                        &Ok::<u8, ()>(1),
+                        &Ok::<u8, ()>(2),
+                    ))
                 }
                 PANIC => panic!("tripped after {} ops", self.stats.ops),
                 _ => {}
@@ -228,7 +233,10 @@ fn found_and_minimized(fail: usize) -> (Finding, Vec<u8>, Finding) {
     let i = f.op_index.expect("the op is named");
     assert_eq!(f.op, "trip", "{f}");
     assert_eq!(found.input[i] % 4, 0, "op {i} of the input is a trip");
-    assert!(found.input[..i].iter().all(|b| b % 4 != 0), "the first trip");
+    assert!(
+        found.input[..i].iter().all(|b| b % 4 != 0),
+        "the first trip"
+    );
     let (bytes, small) = minimize_isolated(target, &found.input, BugSet::NONE, &iso).unwrap();
     assert_eq!(bytes, [0], "{small}");
     assert_eq!(small.signature(), f.signature());
@@ -262,9 +270,14 @@ fn a_hang_is_a_timeout_naming_its_op() {
     assert_eq!(f.kind, FindingKind::Timeout { ms: 300 });
     assert_eq!(f.signature(), "timeout");
     assert_eq!(
-        run_isolated(HAZARDS[usize::from(SPIN)], &input, BugSet::NONE, &isolation())
-            .map(|_| ())
-            .map_err(|f| f.op_index),
+        run_isolated(
+            HAZARDS[usize::from(SPIN)],
+            &input,
+            BugSet::NONE,
+            &isolation()
+        )
+        .map(|_| ())
+        .map_err(|f| f.op_index),
         Err(f.op_index)
     );
 }
@@ -284,15 +297,27 @@ fn ordinary_findings_are_the_same_isolated() {
             (inside.case, &inside.input, &inside.finding),
             (outside.case, &outside.input, &outside.finding)
         );
+        let small = minimize(target, &inside.input, BugSet::NONE).unwrap();
         assert_eq!(
-            minimize(target, &inside.input, BugSet::NONE),
-            minimize_isolated(target, &outside.input, BugSet::NONE, &iso)
+            Some(&small),
+            minimize_isolated(target, &outside.input, BugSet::NONE, &iso).as_ref()
         );
+        assert_eq!(small.0, [0], "{}", small.1);
+        // Minimized, the panic keeps its signature, its location included.
+        assert_eq!(small.1.signature(), inside.finding.signature());
         if let FindingKind::Panic(p) = &outside.finding.kind {
             let at = p.location.as_ref().expect("located");
             assert_eq!(
                 (at.file.as_str(), at.origin),
                 ("tests/isolate.rs", PanicOrigin::Adapter)
+            );
+            assert!(
+                small.1.signature().starts_with(&format!(
+                    "panic at tests/isolate.rs:{} (adapter): ",
+                    at.line
+                )),
+                "{}",
+                small.1.signature()
             );
         }
     }

@@ -373,7 +373,9 @@ mod tests {
             )
         );
         assert!(
-            trace.contains(&format!("  #2 18 -> PANIC: step 2 broke (at {at}, adapter)\n")),
+            trace.contains(&format!(
+                "  #2 18 -> PANIC: step 2 broke (at {at}, adapter)\n"
+            )),
             "{trace}"
         );
         assert!(!trace.contains("#3"), "{trace}");
@@ -391,7 +393,10 @@ mod tests {
         let here = sig(Fail::PanicInStep(2), &[1, 2, 3]);
         let there = sig(Fail::PanicElsewhereInStep(2), &[1, 2, 3]);
         assert_ne!(here, there);
-        assert_eq!(here.replace(char::is_numeric, ""), there.replace(char::is_numeric, ""));
+        assert_eq!(
+            here.replace(char::is_numeric, ""),
+            there.replace(char::is_numeric, "")
+        );
         assert_eq!(sig(Fail::PanicInStep(0), &[9]), here);
         assert_eq!(sig(Fail::PanicElsewhereInStep(1), &[7, 7]), there);
     }
@@ -436,7 +441,10 @@ mod tests {
             panic!("not a panic: {f}");
         };
         assert_eq!(p.message, "finish broke");
-        assert!(trace.contains("  end -> PANIC: finish broke (at "), "{trace}");
+        assert!(
+            trace.contains("  end -> PANIC: finish broke (at "),
+            "{trace}"
+        );
     }
 
     #[test]

@@ -287,7 +287,10 @@ fn serve(target: &dyn AnyTarget, bugs: BugSet, limit: Duration) -> i32 {
         std::thread::sleep(WATCHDOG_TICK.min(limit / 4));
         let since = *RUNNING_SINCE.lock().unwrap_or_else(|e| e.into_inner());
         if since.is_some_and(|t| t.elapsed() >= limit) {
-            tell(&format!("timeout {}", op_word(CURRENT_OP.load(Ordering::Relaxed))));
+            tell(&format!(
+                "timeout {}",
+                op_word(CURRENT_OP.load(Ordering::Relaxed))
+            ));
             std::process::exit(TIMEOUT_EXIT);
         }
     });
@@ -408,7 +411,12 @@ fn encode_finding(f: &Finding) -> String {
                 Death::Exit(n) => ("exit", n),
                 Death::Unknown => ("unknown", 0),
             };
-            vec!["crash".into(), how.into(), n.to_string(), c.last_words.clone()]
+            vec![
+                "crash".into(),
+                how.into(),
+                n.to_string(),
+                c.last_words.clone(),
+            ]
         }
         FindingKind::Timeout { ms } => vec!["timeout".into(), ms.to_string()],
     };
@@ -791,7 +799,10 @@ mod tests {
             FindingKind::Setup("no\r".into()),
             FindingKind::Panic(PanicReport::new("boom 3", Some(at))),
             FindingKind::Panic(PanicReport::new("", None)),
-            crash(Death::Signal(6), "fatal runtime error: stack overflow".into()),
+            crash(
+                Death::Signal(6),
+                "fatal runtime error: stack overflow".into(),
+            ),
             crash(Death::Exit(3), String::new()),
             FindingKind::Timeout { ms: 250 },
         ] {

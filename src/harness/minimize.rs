@@ -18,7 +18,9 @@ pub fn minimize_case<C: Case>(
     case: C,
     bugs: BugSet,
 ) -> Option<(Vec<u8>, Finding)> {
-    minimize_case_with(case, |c: &C| catching(target, || c.execute(bugs, None)).err())
+    minimize_case_with(case, |c: &C| {
+        catching(target, || c.execute(bugs, None)).err()
+    })
 }
 
 /// [`minimize_case`] with candidates judged by `run` (the finding of a candidate, `None` if
