@@ -5,6 +5,8 @@
 //! timing. (Time only decides *how many* cases run: the clock bounds the campaign, it never
 //! feeds a generator.) Each input goes through [`super::run_with`], exactly as a cargo-fuzz or
 //! AFL input would. The first finding stops every job; it is minimized and written out.
+//! [`run_campaign_isolated`] runs the same cases, in the same order, in child processes
+//! ([`super::isolate`]), so that a crash or a hang is a finding too.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -287,15 +287,31 @@ mod tests {
     #[test]
     fn files_are_classified_by_side() {
         for (path, file, origin) in [
-            ("src/harness/vmem/machine.rs", "src/harness/vmem/machine.rs", PanicOrigin::Adapter),
-            ("src/harness/drive.rs", "src/harness/drive.rs", PanicOrigin::Adapter),
+            (
+                "src/harness/vmem/machine.rs",
+                "src/harness/vmem/machine.rs",
+                PanicOrigin::Adapter,
+            ),
+            (
+                "src/harness/drive.rs",
+                "src/harness/drive.rs",
+                PanicOrigin::Adapter,
+            ),
             ("src/vmem/arena.rs", "src/vmem/arena.rs", PanicOrigin::Crate),
             ("src/slab/keg.rs", "src/slab/keg.rs", PanicOrigin::Crate),
-            ("oracles/src/vmem.rs", "oracles/src/vmem.rs", PanicOrigin::Adapter),
-            ("tests/adapter.rs", "tests/adapter.rs", PanicOrigin::Adapter),
-            ("peers/src/range_alloc.rs", "peers/src/range_alloc.rs", PanicOrigin::Adapter),
             (
-                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/range-alloc-0.1.4/src/lib.rs",
+                "oracles/src/vmem.rs",
+                "oracles/src/vmem.rs",
+                PanicOrigin::Adapter,
+            ),
+            ("tests/adapter.rs", "tests/adapter.rs", PanicOrigin::Adapter),
+            (
+                "peers/src/range_alloc.rs",
+                "peers/src/range_alloc.rs",
+                PanicOrigin::Adapter,
+            ),
+            (
+                "/home/u/.cargo/registry/src/index.crates.io-19/range-alloc-0.1.4/src/lib.rs",
                 "range-alloc-0.1.4/src/lib.rs",
                 PanicOrigin::Crate,
             ),
