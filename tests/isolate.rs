@@ -241,6 +241,7 @@ fn found_and_minimized(fail: usize) -> (Finding, Vec<u8>, Finding) {
     assert_eq!(bytes, [0], "{small}");
     assert_eq!(small.signature(), f.signature());
     assert_eq!(small.op_index, Some(0));
+    println!("{f}\n  signature: {}", f.signature());
     (f, found.input, small)
 }
 
@@ -321,6 +322,15 @@ fn ordinary_findings_are_the_same_isolated() {
             );
         }
     }
+}
+
+/// A program that does not take the child role is a setup finding saying so, not a crash.
+#[test]
+fn a_child_that_does_not_serve_is_a_setup_error() {
+    let wrong = Isolation::test("no_such_test", LIMIT).unwrap();
+    let f = run_isolated(HAZARDS[usize::from(NOTHING)], &[1], BugSet::NONE, &wrong).unwrap_err();
+    assert_eq!(f.signature(), "setup");
+    assert!(f.to_string().contains("without serving"), "{f}");
 }
 
 /// A clean isolated campaign runs the same cases and ops as an in-process one.

@@ -29,7 +29,9 @@
 //!
 //! ## The protocol
 //!
-//! Parent to child, per case: a line `run LEN` (or `announce LEN`, for a replay that
+//! The child first says `ready` (a program that never does was not started in the child role:
+//! that is a setup error of the isolation, not a crash of the target). Parent to child, per
+//! case: a line `run LEN` (or `announce LEN`, for a replay that
 //! announces its ops) and then `LEN` bytes of input. Child to parent: lines starting with
 //! [`PROTOCOL_MARK`] (anything else on the child's stdout is the code under test printing,
 //! and is ignored): `op I` as op `I` starts (announcing runs only), then `ok OPS OK ERRORS`
@@ -283,6 +285,7 @@ fn op_word(i: usize) -> String {
 /// The child role: serves cases of `target` from stdin until it ends; the exit status.
 fn serve(target: &dyn AnyTarget, bugs: BugSet, limit: Duration) -> i32 {
     let _quiet = QuietScope::new();
+    tell("ready");
     std::thread::spawn(move || loop {
         std::thread::sleep(WATCHDOG_TICK.min(limit / 4));
         let since = *RUNNING_SINCE.lock().unwrap_or_else(|e| e.into_inner());
@@ -493,6 +496,8 @@ fn decode_finding(target: &'static str, text: &str) -> Option<Finding> {
 
 /// A protocol line from the child (or the end of its stdout).
 enum Msg {
+    /// The child serves.
+    Ready,
     /// Op `I` starts.
     Op(usize),
     /// The case ran clean.
@@ -516,6 +521,7 @@ fn parse_line(target: &'static str, line: &str) -> Option<Msg> {
         }
     };
     match word {
+        "ready" => Some(Msg::Ready),
         "op" => Some(Msg::Op(args.parse().ok()?)),
         "timeout" => Some(Msg::Timeout(op(args)?)),
         "finding" => decode_finding(target, args).map(Msg::Finding),
@@ -542,6 +548,8 @@ struct Running {
     messages: Receiver<Msg>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<JoinHandle<()>>,
+    /// Whether it said `ready`.
+    ready: bool,
 }
 
 impl Running {
@@ -603,6 +611,7 @@ impl Running {
             messages,
             stderr,
             stderr_reader: Some(stderr_reader),
+            ready: false,
         })
     }
 
@@ -755,6 +764,7 @@ impl<'a> Worker<'a> {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match child.messages.recv_timeout(wait) {
+                Ok(Msg::Ready) => child.ready = true,
                 Ok(Msg::Op(i)) => last_op = Some(i),
                 Ok(Msg::Ok(stats)) => {
                     self.child = Some(child);
@@ -766,12 +776,31 @@ impl<'a> Worker<'a> {
                 }
                 Ok(Msg::Timeout(op)) => return Outcome::TimedOut(op),
                 Ok(Msg::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    let ready = child.ready;
                     let (death, words) = child.reap();
+                    if !ready {
+                        return Outcome::Answered(Err(self.not_a_child(death, &words)));
+                    }
                     return Outcome::Died(death, words, last_op);
                 }
                 Err(RecvTimeoutError::Timeout) => return Outcome::TimedOut(last_op),
             }
         }
+    }
+}
+
+impl Worker<'_> {
+    /// The setup finding for a program that ended without taking the child role.
+    fn not_a_child(&self, death: Death, last_words: &str) -> Finding {
+        super::drive::setup_finding(
+            self.target.name(),
+            format!(
+                "the isolated child process ({} {}) ended ({death}) without serving: \
+                 does it call serve_if_child? {last_words}",
+                self.isolation.program.display(),
+                self.isolation.args.join(" ")
+            ),
+        )
     }
 }
 
