@@ -275,6 +275,11 @@ impl BugSet {
         BugSet(bug.bit())
     }
 
+    /// This set and `bug`.
+    pub fn with(self, bug: Bug) -> BugSet {
+        BugSet(self.0 | bug.bit())
+    }
+
     /// `true` iff `bug` is on.
     pub fn contains(self, bug: Bug) -> bool {
         self.0 & bug.bit() != 0

@@ -54,12 +54,56 @@ fn a_clean_campaign_exits_0_and_ends_with_its_summary() {
     );
 }
 
+/// `--isolate` runs the same cases in a child process (this binary's hidden child command):
+/// the same summary, cases and ops as the campaign in process.
+#[test]
+fn an_isolated_campaign_runs_the_same_cases() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "fuzz",
+            "--target",
+            "vmem",
+            "--seconds",
+            "30",
+            "--cases",
+            "200",
+            "--seed",
+            "5",
+            "--jobs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let out = kvafuzz(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let summary = stdout.lines().last().unwrap_or("").to_string();
+        // "summary: target vmem seed 5 cases 200 ops N in ..."
+        summary.split(" in ").next().unwrap_or("").to_string()
+    };
+    let inside = run(&[]);
+    assert!(
+        inside.starts_with("summary: target vmem seed 5 cases 200 ops "),
+        "{inside}"
+    );
+    assert_eq!(run(&["--isolate", "--case-timeout", "20000"]), inside);
+}
+
 #[test]
 fn bad_arguments_exit_2_with_the_usage() {
     for args in [
         &["fuzz"][..],
         &["fuzz", "--target", "nope"],
         &["fuzz", "--target", "vmem", "--bogus", "1"],
+        &["fuzz", "--target", "vmem", "--case-timeout", "5"],
+        &[
+            "fuzz",
+            "--target",
+            "vmem",
+            "--isolate",
+            "--case-timeout",
+            "0",
+        ],
+        &["__isolated-child"],
         &["replay"],
         &["frobnicate"],
     ] {

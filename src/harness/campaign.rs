@@ -5,16 +5,19 @@
 //! timing. (Time only decides *how many* cases run: the clock bounds the campaign, it never
 //! feeds a generator.) Each input goes through [`super::run_with`], exactly as a cargo-fuzz or
 //! AFL input would. The first finding stops every job; it is minimized and written out.
+//! [`run_campaign_isolated`] runs the same cases, in the same order, in child processes
+//! ([`super::isolate`]), so that a crash or a hang is a finding too.
 
-use std::cell::Cell;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::isolate::{Isolation, Worker};
+use super::panics::QuietScope;
 use super::{run_with, AnyTarget, BugSet, Finding, Stats};
 
 /// Longest generated input, in bytes (about [`super::MAX_OPS`] ops at most).
@@ -95,36 +98,35 @@ pub fn generate(seed: u64, job: u32, case: u64) -> Vec<u8> {
     buf
 }
 
-thread_local! {
-    /// Set in a campaign's job threads: a panic there is an input's finding (caught and
-    /// reported by the harness), not something to print.
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Installs, once per process, a panic hook that stays silent in campaign job threads
-/// ([`QUIET`]) and hands every other panic to the hook that was there before. (Swapping
-/// the global hook per campaign would race when campaigns run side by side, e.g. in tests,
-/// and could leave every panic silent.)
-fn quiet_panics_in_campaign_jobs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-}
-
 /// Runs a campaign; see the module comment.
 pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
+    campaign(cfg, |_job| {
+        move |input: &[u8]| run_with(cfg.target, input, cfg.bugs)
+    })
+}
+
+/// [`run_campaign`] with every case run in a child process, as `isolation` says (see
+/// [`super::isolate`]): the same cases in the same order, so the same ordinary findings,
+/// and a crash, an abort or a case running past the limit is a finding too
+/// ([`super::FindingKind::Crash`], [`super::FindingKind::Timeout`]) instead of the end of
+/// the campaign. Each job keeps one child for its cases and starts a new one after a crash.
+pub fn run_campaign_isolated(cfg: &CampaignConfig, isolation: &Isolation) -> CampaignReport {
+    campaign(cfg, |_job| {
+        let mut child = Worker::new(cfg.target, cfg.bugs, isolation);
+        move |input: &[u8]| child.run(input)
+    })
+}
+
+/// The campaign loop: each job runs its cases through the runner `runner(job)` makes.
+fn campaign<R>(cfg: &CampaignConfig, runner: impl Fn(u32) -> R + Sync) -> CampaignReport
+where
+    R: FnMut(&[u8]) -> Result<Stats, Finding>,
+{
     let start = Instant::now();
     let stop = AtomicBool::new(false);
     let cases = AtomicU64::new(0);
     let ops = AtomicU64::new(0);
     let found: Mutex<Option<FoundCase>> = Mutex::new(None);
-    quiet_panics_in_campaign_jobs();
     // The progress line (a live one on a terminal; in a log, one every 10 seconds; and a
     // last one once every job has stopped).
     let tty = std::io::stderr().is_terminal();
@@ -154,9 +156,10 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
     };
     std::thread::scope(|s| {
         for job in 0..cfg.jobs.max(1) {
-            let (stop, cases, ops, found) = (&stop, &cases, &ops, &found);
+            let (stop, cases, ops, found, runner) = (&stop, &cases, &ops, &found, &runner);
             s.spawn(move || {
-                QUIET.with(|q| q.set(true));
+                let _quiet = QuietScope::new();
+                let mut run = runner(job);
                 let mut k = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(max) = cfg.max_cases {
@@ -168,7 +171,7 @@ pub fn run_campaign(cfg: &CampaignConfig) -> CampaignReport {
                         cases.fetch_add(1, Ordering::Relaxed);
                     }
                     let input = generate(cfg.seed, job, k);
-                    match run_with(cfg.target, &input, cfg.bugs) {
+                    match run(&input) {
                         Ok(Stats { ops: n, .. }) => {
                             ops.fetch_add(n, Ordering::Relaxed);
                         }

@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::campaign::{run_campaign, CampaignConfig};
+use super::campaign::{run_campaign, run_campaign_isolated, CampaignConfig};
 use super::corpus::{self, CorpusError};
+use super::isolate::{self, minimize_isolated, Isolation, CLI_CHILD_COMMAND};
+use super::panics::QuietScope;
 use super::target::{find, AnyTarget, REGISTRY};
-use super::BugSet;
+use super::{BugSet, FindingKind};
 
 /// `println!` that ends the process quietly when stdout is gone (`kvafuzz replay | head`),
 /// with the status a SIGPIPE death would give, instead of panicking.
@@ -26,11 +28,16 @@ USAGE:
   kvafuzz fuzz --target T [--seconds N] [--seed S] [--jobs J] [--cases N] [--findings DIR]
       Seeded campaign (ChaCha8 stream per job). On a finding: minimize it, write it to
       DIR (default findings/), print how to replay it and add it to the corpus, exit 1.
+  kvafuzz fuzz ... --isolate [--case-timeout MS]
+      The same campaign with its cases run in a child process, each limited to MS
+      milliseconds (default 10000): a crash (stack overflow, abort, signal) or a case
+      running past the limit is a finding naming its op, minimized in a child too.
   kvafuzz replay PATH... [--target T] [--quiet]
       Print the trace and verdict of each file (folders: every file in them). The target
       defaults to the name of the file's folder (corpus/<target>/...). Exit 1 on a finding.
-  kvafuzz minimize FILE [--target T] [--out FILE]
-      Shrink a failing input (delta debugging over its op list).
+  kvafuzz minimize FILE [--target T] [--out FILE] [--isolate [--case-timeout MS]]
+      Shrink a failing input (delta debugging over its op list); --isolate runs each
+      candidate in a child process, for an input that crashes or hangs.
   fuzz, replay and minimize also take --bug NAME (with the `seeded-bugs` feature): run
       with that seeded bug switched on, to see the harness find and show it.
   kvafuzz bugs [--target T] [--seconds N] [--seed S]
@@ -65,7 +72,7 @@ impl Args {
         let mut it = raw.into_iter().peekable();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
-                let flag = matches!(name, "quiet" | "help");
+                let flag = matches!(name, "quiet" | "help" | "isolate");
                 let value = if flag {
                     None
                 } else {
@@ -119,6 +126,26 @@ impl Args {
             None => Ok(default),
             Some(v) => parse_num(v).ok_or(format!("--{name}: not a number: {v}")),
         }
+    }
+
+    /// The isolation `--isolate` and `--case-timeout` ask for (`None` without `--isolate`).
+    fn isolation(&self) -> Result<Option<Isolation>, String> {
+        let ms: u64 = self.num(
+            "case-timeout",
+            u64::try_from(isolate::DEFAULT_CASE_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+        )?;
+        if !self.flag("isolate") {
+            return match self.get("case-timeout") {
+                Some(_) => Err("--case-timeout needs --isolate".into()),
+                None => Ok(None),
+            };
+        }
+        if ms == 0 {
+            return Err("--case-timeout must be at least 1 ms".into());
+        }
+        Isolation::cli(Duration::from_millis(ms))
+            .map(Some)
+            .map_err(|e| format!("--isolate: cannot find this program: {e}"))
     }
 
     fn target(&self, reg: Registry) -> Result<Option<&'static dyn AnyTarget>, String> {
@@ -183,6 +210,12 @@ fn dispatch(reg: Registry, raw: Vec<String>) -> Result<i32, String> {
         "seeds" => cmd_seeds(reg, &args),
         "corpus" => cmd_corpus(reg, &args),
         "slab-report" => cmd_slab_report(&args),
+        CLI_CHILD_COMMAND => {
+            isolate::serve_if_child(reg);
+            Err(format!(
+                "{CLI_CHILD_COMMAND} is started by `fuzz --isolate`, not by hand"
+            ))
+        }
         "list" => {
             cmd_list(reg);
             Ok(0)
@@ -239,8 +272,17 @@ fn cmd_list(reg: Registry) {
 
 fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
     args.check_known(&[
-        "target", "seconds", "seed", "jobs", "cases", "findings", "bug",
+        "target",
+        "seconds",
+        "seed",
+        "jobs",
+        "cases",
+        "findings",
+        "bug",
+        "isolate",
+        "case-timeout",
     ])?;
+    let isolation = args.isolation()?;
     let bugs = args.bugs()?;
     let target = args.target(reg)?.ok_or("fuzz needs --target")?;
     #[cfg(feature = "seeded-bugs")]
@@ -273,15 +315,22 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
         progress: true,
     };
     eprintln!(
-        "kvafuzz fuzz: target {} seed {} jobs {} for {}s{}",
+        "kvafuzz fuzz: target {} seed {} jobs {} for {}s{}{}",
         target.name(),
         cfg.seed,
         cfg.jobs,
         seconds,
         cfg.max_cases
-            .map_or(String::new(), |m| format!(" or {m} cases"))
+            .map_or(String::new(), |m| format!(" or {m} cases")),
+        isolation.as_ref().map_or(String::new(), |i| format!(
+            ", isolated ({} ms per case)",
+            i.case_timeout.as_millis()
+        ))
     );
-    let report = run_campaign(&cfg);
+    let report = match &isolation {
+        Some(i) => run_campaign_isolated(&cfg, i),
+        None => run_campaign(&cfg),
+    };
     let findings = PathBuf::from(args.get("findings").unwrap_or("findings"));
     let code = match &report.finding {
         None => 0,
@@ -290,9 +339,13 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
                 "FINDING (job {} case {}): {}",
                 found.job, found.case, found.finding
             );
-            std::panic::set_hook(Box::new(|_| {}));
-            let (bytes, finding) = super::minimize(target, &found.input, bugs)
-                .unwrap_or((found.input.clone(), found.finding.clone()));
+            let quiet = QuietScope::new();
+            let minimized = match &isolation {
+                Some(i) => minimize_isolated(target, &found.input, bugs, i),
+                None => super::minimize(target, &found.input, bugs),
+            };
+            let (bytes, finding) =
+                minimized.unwrap_or((found.input.clone(), found.finding.clone()));
             let dir = findings.join(target.name());
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let name = format!("seed{}-job{}-case{}.bin", cfg.seed, found.job, found.case);
@@ -304,8 +357,8 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
                 corpus::frame_current(target, &found.input),
             )
             .map_err(|e| e.to_string())?;
-            let (text, _) = super::trace(target, &bytes, bugs);
-            let _ = std::panic::take_hook();
+            let text = trace_or_listing(target, &bytes, bugs, &finding);
+            drop(quiet);
             eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
             eprintln!(
                 "replay:          cargo run --profile fuzzing -- replay {}{}",
@@ -339,6 +392,29 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
         u8::from(report.finding.is_some())
     );
     Ok(code)
+}
+
+/// The trace of `bytes` (a payload in the current version) failing with `finding`; for a
+/// crash or a timeout, which would take this process with it, its ops as decoded, unrun.
+fn trace_or_listing(
+    target: &dyn AnyTarget,
+    bytes: &[u8],
+    bugs: BugSet,
+    finding: &super::Finding,
+) -> String {
+    if matches!(
+        finding.kind,
+        FindingKind::Crash(_) | FindingKind::Timeout { .. }
+    ) {
+        let (header, ops) = target.listing(target.version(), bytes);
+        let mut text = format!("{header}\n");
+        for (i, op) in ops.iter().enumerate() {
+            text.push_str(&format!("  #{i} {op}\n"));
+        }
+        text.push_str("(not run here: it crashes or hangs; `replay` runs it in process)\n");
+        return text;
+    }
+    super::trace(target, bytes, bugs).0
 }
 
 /// Every file under `path` (itself if a file), sorted.
@@ -461,13 +537,17 @@ fn cmd_replay(reg: Registry, args: &Args) -> Result<i32, String> {
 }
 
 fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "out", "bug"])?;
+    args.check_known(&["target", "out", "bug", "isolate", "case-timeout"])?;
     let bugs = args.bugs()?;
+    let isolation = args.isolation()?;
     let file = args.positional.first().ok_or("minimize needs a file")?;
     let (target, data) = read_input(reg, Path::new(file), args.target(reg)?)?;
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = super::minimize(target, &data, bugs);
-    let _ = std::panic::take_hook();
+    let quiet = QuietScope::new();
+    let result = match &isolation {
+        Some(i) => minimize_isolated(target, &data, bugs, i),
+        None => super::minimize(target, &data, bugs),
+    };
+    drop(quiet);
     let Some((bytes, finding)) = result else {
         say!("{file}: does not fail; nothing to minimize");
         return Ok(0);
@@ -477,7 +557,7 @@ fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
         .map_or_else(|| format!("{file}.min"), str::to_string);
     std::fs::write(&out, corpus::frame_current(target, &bytes))
         .map_err(|e| format!("{out}: {e}"))?;
-    let (text, _) = super::trace(target, &bytes, bugs);
+    let text = trace_or_listing(target, &bytes, bugs, &finding);
     say!(
         "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
         data.len(),

@@ -5,10 +5,10 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
-use std::panic::{self, AssertUnwindSafe};
 
 use super::finding::{BrokenInvariant, StateDiff};
-use super::{panic_message, Finding, FindingKind, Mismatch, Stats};
+use super::panics::catch;
+use super::{Finding, FindingKind, Mismatch, Stats};
 
 /// An implementation and its model, stepped together by [`drive`].
 pub trait Machine {
@@ -58,16 +58,36 @@ fn guarded(
     body: impl FnOnce(&mut Stage) -> Result<(), FindingKind>,
 ) -> Result<(), (FindingKind, Stage)> {
     let mut stage = Stage::Op;
-    match panic::catch_unwind(AssertUnwindSafe(|| body(&mut stage))) {
+    match catch(|| body(&mut stage)) {
         Ok(r) => r.map_err(|kind| (kind, stage)),
-        Err(payload) => {
-            let msg = panic_message(&*payload);
-            let msg = match stage {
-                Stage::Op => msg,
-                Stage::Checks => format!("{msg}{IN_THE_CHECKS}"),
-            };
-            Err((FindingKind::Panic(msg), stage))
+        Err(mut report) => {
+            if stage == Stage::Checks {
+                report.message.push_str(IN_THE_CHECKS);
+            }
+            Err((FindingKind::Panic(report), stage))
         }
+    }
+}
+
+thread_local! {
+    /// Called with an op's index as [`drive`] starts it (and with the op count as it starts
+    /// the end of the scenario): how an isolated child tells its parent which op was running
+    /// when it crashed or hung ([`super::isolate`]). `None` (the default) costs one
+    /// thread-local read per op.
+    static OP_START: Cell<Option<fn(usize)>> = const { Cell::new(None) };
+}
+
+/// Makes [`drive`] on this thread call `hook` with each op's index as it starts the op (and
+/// with the op count as it starts the end of the scenario); `None` stops it. Returns the
+/// previous hook.
+pub fn set_op_start_hook(hook: Option<fn(usize)>) -> Option<fn(usize)> {
+    OP_START.with(|h| h.replace(hook))
+}
+
+/// Tells the [`OP_START`] hook, if any, that op `i` starts.
+fn op_starts(i: usize) {
+    if let Some(hook) = OP_START.with(Cell::get) {
+        hook(i);
     }
 }
 
@@ -121,6 +141,7 @@ pub fn drive<M: Machine>(
 ) -> Result<Stats, Finding> {
     let _tracing = TracingScope::set(trace.is_some());
     for (i, op) in ops.iter().enumerate() {
+        op_starts(i);
         let r = guarded(|stage| {
             let outcome = m.step(op).map_err(|mismatch| {
                 if let Some(t) = trace.as_deref_mut() {
@@ -149,6 +170,7 @@ pub fn drive<M: Machine>(
             });
         }
     }
+    op_starts(ops.len());
     let r = guarded(|stage| {
         let done = m.finish().map_err(|mismatch| {
             if let Some(t) = trace.as_deref_mut() {
@@ -214,12 +236,16 @@ pub fn setup_finding(target: &'static str, msg: String) -> Finding {
 mod tests {
     use super::*;
     use crate::harness::finding::{variant_path, Claim};
+    use crate::harness::panics::PanicOrigin;
+    use std::panic;
 
     /// Where [`Toy`] fails.
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Fail {
         /// `step` panics at this op index.
         PanicInStep(usize),
+        /// `step` panics at this op index, with the same message from another line.
+        PanicElsewhereInStep(usize),
         /// `check_invariants` panics after this op index.
         PanicInCheck(usize),
         /// `finish` panics.
@@ -266,6 +292,9 @@ mod tests {
             self.stats.count(true);
             self.tracing.push(tracing());
             if self.fail == Fail::PanicInStep(i) {
+                panic!("step {i} broke");
+            }
+            if self.fail == Fail::PanicElsewhereInStep(i) {
                 panic!("step {i} broke");
             }
             if self.fail == Fail::Mismatch(i) {
@@ -327,14 +356,49 @@ mod tests {
         let f = r.unwrap_err();
         assert_eq!(f.op_index, Some(2));
         assert_eq!(f.op, "18");
-        assert_eq!(f.kind, FindingKind::Panic("step 2 broke".into()));
-        assert_eq!(f.signature(), "panic: step # broke");
+        let FindingKind::Panic(p) = &f.kind else {
+            panic!("not a panic: {f}");
+        };
+        assert_eq!(p.message, "step 2 broke");
+        let at = p.location.clone().expect("located");
+        assert_eq!(
+            (at.file.as_str(), at.origin),
+            ("src/harness/drive.rs", PanicOrigin::Adapter)
+        );
+        assert_eq!(
+            f.signature(),
+            format!(
+                "panic at src/harness/drive.rs:{} (adapter): step # broke",
+                at.line
+            )
+        );
         assert!(
-            trace.contains("  #2 18 -> PANIC: step 2 broke\n"),
+            trace.contains(&format!(
+                "  #2 18 -> PANIC: step 2 broke (at {at}, adapter)\n"
+            )),
             "{trace}"
         );
         assert!(!trace.contains("#3"), "{trace}");
-        assert_eq!(f.to_string(), "[vmem] op #2 `18`: panic: step 2 broke");
+        assert_eq!(
+            f.to_string(),
+            format!("[vmem] op #2 `18`: panic: step 2 broke (at {at}, adapter)")
+        );
+    }
+
+    /// The same message from two lines is two findings; the same panic at another op index
+    /// (what the minimizer produces) is one.
+    #[test]
+    fn two_panic_sites_have_two_signatures() {
+        let sig = |fail: Fail, ops: &[u64]| run(fail, ops).0.unwrap_err().signature();
+        let here = sig(Fail::PanicInStep(2), &[1, 2, 3]);
+        let there = sig(Fail::PanicElsewhereInStep(2), &[1, 2, 3]);
+        assert_ne!(here, there);
+        assert_eq!(
+            here.replace(char::is_numeric, ""),
+            there.replace(char::is_numeric, "")
+        );
+        assert_eq!(sig(Fail::PanicInStep(0), &[9]), here);
+        assert_eq!(sig(Fail::PanicElsewhereInStep(1), &[7, 7]), there);
     }
 
     #[test]
@@ -343,10 +407,11 @@ mod tests {
         let f = r.unwrap_err();
         assert_eq!(f.op_index, Some(1));
         assert_eq!(f.op, "2");
-        assert_eq!(
-            f.kind,
-            FindingKind::Panic("check after 1 broke (in the checks after it)".into())
-        );
+        let FindingKind::Panic(p) = &f.kind else {
+            panic!("not a panic: {f}");
+        };
+        assert_eq!(p.message, "check after 1 broke (in the checks after it)");
+        let line = p.location.as_ref().expect("located").line;
         assert!(
             trace.contains("  #1 2 -> ok 0x2\n  #1 checks -> PANIC: "),
             "{trace}"
@@ -355,7 +420,10 @@ mod tests {
         // trade one for the other), and a panic's numbers do not matter.
         assert_eq!(
             f.signature(),
-            "panic in the checks: check after # broke (in the checks after"
+            format!(
+                "panic in the checks at src/harness/drive.rs:{line} (adapter): \
+                 check after # broke (in the checks after"
+            )
         );
         let (other, _) = run(Fail::PanicInCheck(0), &[1]);
         assert_eq!(other.unwrap_err().signature(), f.signature());
@@ -369,8 +437,14 @@ mod tests {
         let f = r.unwrap_err();
         assert_eq!(f.op_index, Some(2));
         assert_eq!(f.op, "(end of scenario)");
-        assert_eq!(f.kind, FindingKind::Panic("finish broke".into()));
-        assert!(trace.contains("  end -> PANIC: finish broke\n"), "{trace}");
+        let FindingKind::Panic(p) = &f.kind else {
+            panic!("not a panic: {f}");
+        };
+        assert_eq!(p.message, "finish broke");
+        assert!(
+            trace.contains("  end -> PANIC: finish broke (at "),
+            "{trace}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 use std::any::Any;
 use std::fmt;
 
+pub use super::panics::{PanicLocation, PanicOrigin, PanicReport};
+
 /// What a clean run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -52,8 +54,61 @@ pub enum FindingKind {
     /// The implementation could not be built for a scenario the decoder promised valid
     /// (e.g. an adapter refusing a shape); the message.
     Setup(String),
-    /// The allocator (or the harness) panicked; the panic message.
-    Panic(String),
+    /// The allocator (or the harness) panicked: the message and where.
+    Panic(PanicReport),
+    /// The isolated child process running the case died (a stack overflow, an abort, a
+    /// signal, an exit in the middle of a case): only `--isolate` campaigns report it.
+    Crash(CrashReport),
+    /// The case ran past the isolated campaign's per-case limit, `ms` milliseconds.
+    Timeout {
+        /// The limit it ran past.
+        ms: u64,
+    },
+}
+
+/// How an isolated child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Death {
+    /// Killed by this signal (unix): 6 is an abort (also how a stack overflow ends), 11 a
+    /// segmentation fault.
+    Signal(i32),
+    /// Exited with this status in the middle of a case.
+    Exit(i32),
+    /// Ended without a status to show.
+    Unknown,
+}
+
+impl fmt::Display for Death {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Death::Signal(n) => {
+                let name = match n {
+                    4 => " (SIGILL)",
+                    5 => " (SIGTRAP)",
+                    6 => " (SIGABRT)",
+                    7 => " (SIGBUS)",
+                    8 => " (SIGFPE)",
+                    9 => " (SIGKILL)",
+                    11 => " (SIGSEGV)",
+                    _ => "",
+                };
+                write!(f, "signal {n}{name}")
+            }
+            Death::Exit(code) => write!(f, "exit status {code}"),
+            Death::Unknown => f.write_str("no exit status"),
+        }
+    }
+}
+
+/// A crash of the child process running a case: how it died and the last line it wrote to
+/// stderr (the runtime's word on it, e.g. `fatal runtime error: stack overflow`; empty for
+/// a bare abort).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashReport {
+    /// How it ended.
+    pub death: Death,
+    /// The last non-empty line of its stderr.
+    pub last_words: String,
 }
 
 /// An invariant an implementation's own consistency check found broken.
@@ -269,23 +324,38 @@ impl Finding {
     /// A short key that stays the same while a case is minimized, built from the typed
     /// fields alone: for the oracle, [`Mismatch::signature`]; for an invariant, its name;
     /// for a state difference, what differs; for a setup failure, just that; for a panic,
-    /// its message with numbers blanked and whether it came from the checks. The minimizer keeps only cases with the same key, so two
-    /// different panics (an overflow in an op, an assertion in the checks) never stand in
-    /// for each other.
+    /// whether it came from the checks, its file and line and their side (adapter, crate,
+    /// std), and its message with numbers blanked; for a crash, how the child died and its
+    /// last words, numbers blanked; for a timeout, just that. The minimizer keeps only cases
+    /// with the same key, so two different panics (an overflow in an op, an assertion in the
+    /// checks, the same message from two lines) never stand in for each other.
     pub fn signature(&self) -> String {
         match &self.kind {
             FindingKind::Oracle(m) => format!("oracle: {}", m.signature()),
             FindingKind::Invariant(b) => format!("invariant: {}", b.invariant),
             FindingKind::State(d) => format!("state: {}", d.what),
             FindingKind::Setup(_) => "setup".into(),
-            FindingKind::Panic(m) => {
-                let stage = if m.ends_with(super::drive::IN_THE_CHECKS) {
+            FindingKind::Panic(p) => {
+                let stage = if p.message.ends_with(super::drive::IN_THE_CHECKS) {
                     " in the checks"
                 } else {
                     ""
                 };
-                format!("panic{stage}: {}", shape(m, SIGNATURE_PANIC_WORDS))
+                let at = p.location.as_ref().map_or(String::new(), |l| {
+                    format!(" at {}:{} ({})", l.file, l.line, l.origin)
+                });
+                format!(
+                    "panic{stage}{at}: {}",
+                    shape(&p.message, SIGNATURE_PANIC_WORDS)
+                )
             }
+            FindingKind::Crash(c) if c.last_words.is_empty() => format!("crash: {}", c.death),
+            FindingKind::Crash(c) => format!(
+                "crash: {}: {}",
+                c.death,
+                shape(&c.last_words, SIGNATURE_PANIC_WORDS)
+            ),
+            FindingKind::Timeout { .. } => "timeout".into(),
         }
     }
 }
@@ -303,7 +373,16 @@ impl fmt::Display for Finding {
             }
             FindingKind::State(d) => write!(f, "state differs from the model: {d}"),
             FindingKind::Setup(m) => write!(f, "cannot build the implementation: {m}"),
-            FindingKind::Panic(m) => write!(f, "panic: {m}"),
+            FindingKind::Panic(p) => write!(f, "panic: {p}"),
+            FindingKind::Crash(c) if c.last_words.is_empty() => {
+                write!(f, "crash: the child process died ({})", c.death)
+            }
+            FindingKind::Crash(c) => write!(
+                f,
+                "crash: the child process died ({}): {}",
+                c.death, c.last_words
+            ),
+            FindingKind::Timeout { ms } => write!(f, "timeout: still running after {ms} ms"),
         }
     }
 }

@@ -18,12 +18,22 @@ pub fn minimize_case<C: Case>(
     case: C,
     bugs: BugSet,
 ) -> Option<(Vec<u8>, Finding)> {
+    minimize_case_with(case, |c: &C| {
+        catching(target, || c.execute(bugs, None)).err()
+    })
+}
+
+/// [`minimize_case`] with candidates judged by `run` (the finding of a candidate, `None` if
+/// it passes): an isolated campaign's minimizer runs each one in a child process.
+pub fn minimize_case_with<C: Case>(
+    case: C,
+    mut run: impl FnMut(&C) -> Option<Finding>,
+) -> Option<(Vec<u8>, Finding)> {
     let original = case.encode();
-    let run = |c: &C| catching(target, || c.execute(bugs, None)).err();
     let first = run(&case)?;
     let signature = first.signature();
     let mut runs = 0usize;
-    let fails = |c: &C, runs: &mut usize| -> Option<Finding> {
+    let mut fails = |c: &C, runs: &mut usize| -> Option<Finding> {
         *runs += 1;
         run(c).filter(|f| f.signature() == signature)
     };
@@ -68,9 +78,9 @@ pub fn minimize_case<C: Case>(
     }
     // The saved bytes must reproduce: re-decode what we write.
     let bytes = best.encode();
-    let again = run(&C::decode(&bytes))?;
-    if again.signature() != signature {
+    let again = fails(&C::decode(&bytes), &mut runs);
+    let Some(again) = again else {
         return Some((original, finding));
-    }
+    };
     Some((bytes, again))
 }

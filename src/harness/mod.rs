@@ -49,9 +49,11 @@ pub mod codec;
 pub mod corpus;
 pub mod drive;
 pub mod finding;
+pub mod isolate;
 pub mod kmem;
 pub mod minimize;
 pub mod mmu;
+pub mod panics;
 pub mod recent;
 pub mod slab;
 pub mod slab_report;
@@ -63,7 +65,10 @@ pub mod vmmap;
 use std::fmt;
 
 pub(crate) use finding::panic_message;
-pub use finding::{BrokenInvariant, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats};
+pub use finding::{
+    BrokenInvariant, Claim, CrashReport, Death, Finding, FindingKind, Mismatch, StateDiff, Stats,
+};
+pub use panics::{PanicLocation, PanicOrigin, PanicReport};
 pub use target::{fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target, REGISTRY};
 pub use vmem::run_range_allocator;
 
@@ -91,8 +96,8 @@ pub trait Case: Clone + fmt::Display {
     fn decode(data: &[u8]) -> Self;
     /// Bytes that decode back to exactly this scenario.
     fn encode(&self) -> Vec<u8>;
-    /// One operation of the scenario.
-    type Op: Clone;
+    /// One operation of the scenario (printed as a finding and a trace print it).
+    type Op: Clone + fmt::Display;
     /// The op list (what the minimizer removes from).
     fn ops(&self) -> &[Self::Op];
     /// The same scenario with another op list.

@@ -23,11 +23,10 @@
 //! and `kvafuzz replay` refuse a file in an unknown version with a clear message.
 
 use std::fmt::{self, Debug};
-use std::panic::{self, AssertUnwindSafe};
 
 use super::corpus::{self, Framing};
-use super::minimize::minimize_case;
-use super::{panic_message, BugSet, Case, Finding, FindingKind, Stats};
+use super::minimize::{minimize_case, minimize_case_with};
+use super::{BugSet, Case, Finding, FindingKind, Stats};
 
 /// A harness target, implemented once per target folder (see the module comment).
 pub trait Target: Sync + 'static {
@@ -81,6 +80,18 @@ pub trait AnyTarget: Sync {
     /// the same signature: its bytes (in the current version) and finding; `None` if it
     /// passes.
     fn minimize(&self, version: u16, payload: &[u8], bugs: BugSet) -> Option<(Vec<u8>, Finding)>;
+    /// [`AnyTarget::minimize`] with every candidate (a payload in the current version)
+    /// judged by `run` (its finding, `None` if it passes) instead of run in this process.
+    fn minimize_with(
+        &self,
+        version: u16,
+        payload: &[u8],
+        run: &mut dyn FnMut(&[u8]) -> Option<Finding>,
+    ) -> Option<(Vec<u8>, Finding)>;
+    /// `payload` decoded but not run: the header line of its trace and each op's text (how
+    /// an isolated campaign names the op a child died in, and prints a case it cannot run
+    /// in its own process).
+    fn listing(&self, version: u16, payload: &[u8]) -> (String, Vec<String>);
     /// The seed scenarios as payloads in the current version.
     fn seeds(&self) -> Vec<(&'static str, Vec<u8>)>;
     /// Whether this target reads payloads written in `version`.
@@ -147,6 +158,24 @@ impl<T: Target> AnyTarget for T {
         minimize_case(T::NAME, case, bugs)
     }
 
+    fn minimize_with(
+        &self,
+        version: u16,
+        payload: &[u8],
+        run: &mut dyn FnMut(&[u8]) -> Option<Finding>,
+    ) -> Option<(Vec<u8>, Finding)> {
+        let case =
+            T::decode_version(version, payload).unwrap_or_else(|| T::Scenario::decode(payload));
+        minimize_case_with(case, |c: &T::Scenario| run(&c.encode()))
+    }
+
+    fn listing(&self, version: u16, payload: &[u8]) -> (String, Vec<String>) {
+        let case =
+            T::decode_version(version, payload).unwrap_or_else(|| T::Scenario::decode(payload));
+        let ops = case.ops().iter().map(ToString::to_string).collect();
+        (case.header(), ops)
+    }
+
     fn seeds(&self) -> Vec<(&'static str, Vec<u8>)> {
         T::seeds()
             .into_iter()
@@ -180,12 +209,12 @@ pub(crate) fn catching(
     target: &'static str,
     f: impl FnOnce() -> Result<Stats, Finding>,
 ) -> Result<Stats, Finding> {
-    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+    super::panics::catch(f).unwrap_or_else(|report| {
         Err(Finding {
             target,
             op_index: None,
             op: String::new(),
-            kind: FindingKind::Panic(panic_message(&*payload)),
+            kind: FindingKind::Panic(report),
         })
     })
 }
