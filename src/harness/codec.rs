@@ -184,6 +184,101 @@ impl Swarm {
     }
 }
 
+/// Where a scenario's one backing span lies (the slab target's backend arena, the kmem
+/// target's kernel map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanAt {
+    /// At 256 MiB.
+    Low,
+    /// Starting at address 0 (an item or object at 0 must be an ordinary one).
+    Zero,
+    /// Ending at the top of the 32-bit space.
+    Top32,
+    /// Ending at the top of the 64-bit space (`base + size` is 0).
+    Top64,
+}
+
+impl SpanAt {
+    /// The span `(base, size)` of `pages` pages (clamped to `1..=65,536`) placed here.
+    pub fn span(self, pages: u32) -> (u64, u64) {
+        let size = u64::from(pages.clamp(1, 65_536)) * crate::addr::PAGE_SIZE;
+        let base = match self {
+            SpanAt::Low => 0x1000_0000,
+            SpanAt::Zero => 0,
+            SpanAt::Top32 => 0x1_0000_0000 - size,
+            SpanAt::Top64 => 0u64.wrapping_sub(size),
+        };
+        (base, size)
+    }
+}
+
+/// A backing span: its place, and its pages (a few, so it runs out, or up to 65,536).
+pub struct SpanField;
+
+impl SpanField {
+    /// The last tag of the few-pages family (1..=64 pages).
+    const FEW_LAST: u8 = 1;
+    /// `1 + u16` pages.
+    const ANY: u8 = 2;
+    /// The last tag of that family.
+    const ANY_LAST: u8 = 3;
+}
+
+impl Selector for SpanField {
+    type Value = (SpanAt, u32);
+
+    fn read(&self, d: &mut Decoder) -> (SpanAt, u32) {
+        let at = match d.below(4) {
+            0 => SpanAt::Low,
+            1 => SpanAt::Zero,
+            2 => SpanAt::Top32,
+            _ => SpanAt::Top64,
+        };
+        let pages = match d.below(Self::ANY_LAST + 1) {
+            0..=Self::FEW_LAST => 1 + u32::from(d.u8() % 64),
+            Self::ANY.. => 1 + u32::from(d.u16()),
+        };
+        (at, pages)
+    }
+
+    fn write(&self, e: &mut Encoder, v: &(SpanAt, u32)) {
+        e.u8(match v.0 {
+            SpanAt::Low => 0,
+            SpanAt::Zero => 1,
+            SpanAt::Top32 => 2,
+            SpanAt::Top64 => 3,
+        });
+        e.u8(Self::ANY);
+        e.u16(v.1.wrapping_sub(1) as u16);
+    }
+}
+
+/// A CPU count: `1..=8` mostly, or raw (0 and above 8 are refused: a predicted error).
+pub struct CpuCountField;
+
+impl CpuCountField {
+    /// The last tag of the valid family.
+    const VALID_LAST: u8 = 6;
+    /// Raw.
+    const RAW: u8 = 7;
+}
+
+impl Selector for CpuCountField {
+    type Value = u8;
+
+    fn read(&self, d: &mut Decoder) -> u8 {
+        match d.below(Self::RAW + 1) {
+            0..=Self::VALID_LAST => 1 + d.u8() % 8,
+            Self::RAW.. => d.u8(),
+        }
+    }
+
+    fn write(&self, e: &mut Encoder, v: &u8) {
+        e.u8(Self::RAW);
+        e.u8(*v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,8 @@
 //!
 //! [`MAX_OPS`]: crate::harness::MAX_OPS
 
-use super::scenario::{MapAt, ObjSel, Op, Scenario, SizeSel, WriteAt};
-use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
+use super::scenario::{ObjSel, Op, Scenario, SizeSel, WriteAt};
+use crate::harness::codec::{CpuCountField, Decoder, Encoder, Selector, SpanField, Swarm};
 use crate::kmem::{KMEM_REDZONE_BYTE, MAX_KMEM_SIZE};
 use crate::slab::{MAX_DEPOT, MAX_ROUNDS};
 
@@ -20,10 +20,10 @@ use crate::slab::{MAX_DEPOT, MAX_ROUNDS};
 pub(super) fn decode(data: &[u8]) -> Scenario {
     let mut d = Decoder::new(data);
     let mode = d.u8();
-    let cpus = CpusField.read(&mut d);
+    let cpus = CpuCountField.read(&mut d);
     let rounds = CountField(MAX_ROUNDS).read(&mut d);
     let depot = CountField(MAX_DEPOT).read(&mut d);
-    let (map_at, map_pages) = MapField.read(&mut d);
+    let (map_at, map_pages) = SpanField.read(&mut d);
     let swarm = Swarm::read(&mut d, KINDS);
     let mut ops = Vec::new();
     swarm.read_ops(&mut d, &mut ops, read_op);
@@ -43,10 +43,10 @@ pub(super) fn decode(data: &[u8]) -> Scenario {
 pub(super) fn encode(s: &Scenario) -> Vec<u8> {
     let mut e = Encoder::new();
     e.u8(u8::from(!s.debug) | (u8::from(s.guard) << 1));
-    CpusField.write(&mut e, &s.cpus);
+    CpuCountField.write(&mut e, &s.cpus);
     CountField(MAX_ROUNDS).write(&mut e, &s.rounds);
     CountField(MAX_DEPOT).write(&mut e, &s.depot);
-    MapField.write(&mut e, &(s.map_at, s.map_pages));
+    SpanField.write(&mut e, &(s.map_at, s.map_pages));
     Swarm::write_all(&mut e, KINDS);
     for op in &s.ops {
         write_op(&mut e, op);
@@ -55,32 +55,6 @@ pub(super) fn encode(s: &Scenario) -> Vec<u8> {
 }
 
 // ---- the header ---------------------------------------------------------------------------------
-
-/// The CPU count: `1..=8` mostly, or raw (0 and above 8 are refused: predicted).
-struct CpusField;
-
-impl CpusField {
-    /// The last tag of the valid family.
-    const VALID_LAST: u8 = 6;
-    /// Raw.
-    const RAW: u8 = 7;
-}
-
-impl Selector for CpusField {
-    type Value = u8;
-
-    fn read(&self, d: &mut Decoder) -> u8 {
-        match d.below(Self::RAW + 1) {
-            0..=Self::VALID_LAST => 1 + d.u8() % 8,
-            Self::RAW.. => d.u8(),
-        }
-    }
-
-    fn write(&self, e: &mut Encoder, v: &u8) {
-        e.u8(Self::RAW);
-        e.u8(*v);
-    }
-}
 
 /// Magazine rounds or depot capacity with limit `.0`: 0, a few, the limit from both sides,
 /// raw.
@@ -114,47 +88,6 @@ impl Selector for CountField {
     fn write(&self, e: &mut Encoder, v: &u16) {
         e.u8(Self::RAW);
         e.u16(*v);
-    }
-}
-
-/// The kernel map's span: where, and how many pages (a few: imports run out; or any).
-struct MapField;
-
-impl MapField {
-    /// The last tag of the few-pages family (1..=64 pages).
-    const FEW_LAST: u8 = 1;
-    /// `1 + u16` pages.
-    const ANY: u8 = 2;
-    /// The last tag of that family.
-    const ANY_LAST: u8 = 3;
-}
-
-impl Selector for MapField {
-    type Value = (MapAt, u32);
-
-    fn read(&self, d: &mut Decoder) -> (MapAt, u32) {
-        let at = match d.below(4) {
-            0 => MapAt::Low,
-            1 => MapAt::Zero,
-            2 => MapAt::Top32,
-            _ => MapAt::Top64,
-        };
-        let pages = match d.below(Self::ANY_LAST + 1) {
-            0..=Self::FEW_LAST => 1 + u32::from(d.u8() % 64),
-            Self::ANY.. => 1 + u32::from(d.u16()),
-        };
-        (at, pages)
-    }
-
-    fn write(&self, e: &mut Encoder, v: &(MapAt, u32)) {
-        e.u8(match v.0 {
-            MapAt::Low => 0,
-            MapAt::Zero => 1,
-            MapAt::Top32 => 2,
-            MapAt::Top64 => 3,
-        });
-        e.u8(Self::ANY);
-        e.u16(v.1.wrapping_sub(1) as u16);
     }
 }
 

@@ -44,7 +44,7 @@ mod seeds;
 mod tests;
 
 pub use codec::{BOUNDARY_SIZES, SLABINFO_SIZES};
-pub use scenario::{MapAt, ObjSel, Op, Scenario, SizeSel, WriteAt};
+pub use scenario::{ObjSel, Op, Scenario, SizeSel, SpanAt, WriteAt};
 pub use seeds::seed_scenarios;
 
 use super::{BugSet, Case, Finding, Stats, Target};

@@ -4,18 +4,7 @@
 
 use std::fmt;
 
-/// Where the kernel map's one span lies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapAt {
-    /// At 256 MiB.
-    Low,
-    /// Starting at address 0 (an object at 0 must be an ordinary object).
-    Zero,
-    /// Ending at the top of the 32-bit space.
-    Top32,
-    /// Ending at the top of the 64-bit space.
-    Top64,
-}
+pub use crate::harness::codec::SpanAt;
 
 /// An object an op names: live object `handle` (modulo the live objects, oldest first), or
 /// a recently freed one (double frees), or a raw address.
@@ -116,7 +105,7 @@ pub struct Scenario {
     /// Depot capacity of every zone (above 64 refused).
     pub depot: u16,
     /// Where the kernel map's span lies.
-    pub map_at: MapAt,
+    pub map_at: SpanAt,
     /// Its pages, `1..=65,536`.
     pub map_pages: u32,
     /// The ops.
@@ -164,14 +153,7 @@ impl fmt::Display for Op {
 impl Scenario {
     /// The kernel map's span `(base, size)`.
     pub fn map_span(&self) -> (u64, u64) {
-        let size = u64::from(self.map_pages.clamp(1, 65_536)) * crate::addr::PAGE_SIZE;
-        let base = match self.map_at {
-            MapAt::Low => 0x1000_0000,
-            MapAt::Zero => 0,
-            MapAt::Top32 => 0x1_0000_0000 - size,
-            MapAt::Top64 => 0u64.wrapping_sub(size),
-        };
-        (base, size)
+        self.map_at.span(self.map_pages)
     }
 
     /// The header line of a trace.

@@ -4,10 +4,10 @@
 //! and a Linux size mix on four CPUs.
 
 use super::codec::{BOUNDARY_SIZES, SLABINFO_SIZES};
-use super::scenario::{MapAt, ObjSel, Op, Scenario, SizeSel, WriteAt};
+use super::scenario::{ObjSel, Op, Scenario, SizeSel, SpanAt, WriteAt};
 use crate::kmem::{KMEM_REDZONE_BYTE, MAX_KMEM_SIZE};
 
-fn scenario(debug: bool, guard: bool, at: MapAt, pages: u32, ops: Vec<Op>) -> Scenario {
+fn scenario(debug: bool, guard: bool, at: SpanAt, pages: u32, ops: Vec<Op>) -> Scenario {
     Scenario {
         debug,
         guard,
@@ -89,7 +89,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ops.push(Op::Reclaim);
     out.push((
         "netbsd-size-classes-debug",
-        scenario(true, false, MapAt::Low, 4096, ops),
+        scenario(true, false, SpanAt::Low, 4096, ops),
     ));
 
     // Overflows of exactly one byte and of more (the redzone check must see the first
@@ -124,7 +124,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ];
     out.push((
         "redzone-overflows",
-        scenario(true, false, MapAt::Low, 1024, ops),
+        scenario(true, false, SpanAt::Low, 1024, ops),
     ));
 
     // Address 0 is an ordinary address: the kernel map starts at 0, the kmem arena imports
@@ -147,7 +147,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ];
     out.push((
         "address-zero-through-a-quantum-cache",
-        scenario(true, false, MapAt::Zero, 64, ops),
+        scenario(true, false, SpanAt::Zero, 64, ops),
     ));
 
     // Guard pages after large objects: an overflow of a whole page lands in the guard, never
@@ -174,7 +174,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         Op::Reclaim,
         alloc(4097, 1),
     ];
-    out.push(("guard-pages", scenario(true, true, MapAt::Low, 1024, ops)));
+    out.push(("guard-pages", scenario(true, true, SpanAt::Low, 1024, ops)));
 
     // Without debug mode: a free with another size of the same route is accepted (the size
     // cannot be checked: NetBSD's behaviour), another route's is BadFree, a large object's
@@ -196,14 +196,14 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ];
     out.push((
         "non-debug-wrong-sizes",
-        scenario(false, false, MapAt::Low, 1024, ops),
+        scenario(false, false, SpanAt::Low, 1024, ops),
     ));
 
     // Kernel maps ending at the top of the 32- and the 64-bit space, small enough to run out
     // (NoSpace only after the map refused), then reclaim and allocate again.
     for (name, at) in [
-        ("map-at-top-of-32-bit-space", MapAt::Top32),
-        ("map-at-top-of-64-bit-space", MapAt::Top64),
+        ("map-at-top-of-32-bit-space", SpanAt::Top32),
+        ("map-at-top-of-64-bit-space", SpanAt::Top64),
     ] {
         let mut ops = Vec::new();
         for i in 0..24u64 {
@@ -235,7 +235,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         });
     }
     ops.push(Op::Reclaim);
-    let mut mix = scenario(false, false, MapAt::Low, 8192, ops);
+    let mut mix = scenario(false, false, SpanAt::Low, 8192, ops);
     mix.cpus = 4;
     out.push(("linux-size-mix", mix));
     out

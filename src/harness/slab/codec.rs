@@ -14,17 +14,18 @@
 //! [`MAX_OPS`]: crate::harness::MAX_OPS
 
 use super::scenario::{
-    AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, SpanSel, ZoneSel, ZoneSpec, MAX_CASE_KEGS,
+    AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, ZoneSel, ZoneSpec, MAX_CASE_KEGS,
     MAX_CASE_ZONES,
 };
-use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
+use crate::harness::codec::{CpuCountField, Decoder, Encoder, Selector, SpanField, Swarm};
 use crate::slab::{MAX_DEPOT, MAX_ITEM_SIZE, MAX_ROUNDS};
 
 /// Decodes `data` (any bytes): the header, then ops until the bytes run out.
 pub(super) fn decode(data: &[u8]) -> Scenario {
     let mut d = Decoder::new(data);
-    let cpus = CpusField.read(&mut d);
-    let backend = BackendField.read(&mut d);
+    let cpus = CpuCountField.read(&mut d);
+    let (at, pages) = SpanField.read(&mut d);
+    let backend = Backend { at, pages };
     let kegs = (0..1 + d.u8() % MAX_CASE_KEGS)
         .map(|_| KegField.read(&mut d))
         .collect();
@@ -46,8 +47,8 @@ pub(super) fn decode(data: &[u8]) -> Scenario {
 /// Bytes that [`decode`] turns back into exactly `scenario` (1..=4 kegs, 1..=6 zones).
 pub(super) fn encode(s: &Scenario) -> Vec<u8> {
     let mut e = Encoder::new();
-    CpusField.write(&mut e, &s.cpus);
-    BackendField.write(&mut e, &s.backend);
+    CpuCountField.write(&mut e, &s.cpus);
+    SpanField.write(&mut e, &(s.backend.at, s.backend.pages));
     e.u8((s.kegs.len() as u8).wrapping_sub(1));
     for k in &s.kegs {
         KegField.write(&mut e, k);
@@ -64,74 +65,6 @@ pub(super) fn encode(s: &Scenario) -> Vec<u8> {
 }
 
 // ---- the header ---------------------------------------------------------------------------------
-
-/// The CPU count: `1..=8` mostly, or raw (0 and above 8 are refused: predicted).
-struct CpusField;
-
-impl CpusField {
-    /// The last tag of the valid family.
-    const VALID_LAST: u8 = 6;
-    /// Raw.
-    const RAW: u8 = 7;
-}
-
-impl Selector for CpusField {
-    type Value = u8;
-
-    fn read(&self, d: &mut Decoder) -> u8 {
-        match d.below(Self::RAW + 1) {
-            0..=Self::VALID_LAST => 1 + d.u8() % 8,
-            Self::RAW.. => d.u8(),
-        }
-    }
-
-    fn write(&self, e: &mut Encoder, v: &u8) {
-        e.u8(Self::RAW);
-        e.u8(*v);
-    }
-}
-
-/// The backend span: where (low, at 0, ending at the top of 32 or 64 bits) and how many
-/// pages (a few, so slabs run out, or up to 65,536).
-struct BackendField;
-
-impl BackendField {
-    /// The last tag of the few-pages family (1..=64 pages).
-    const FEW_LAST: u8 = 1;
-    /// `1 + u16` pages.
-    const ANY: u8 = 2;
-    /// The last tag of that family.
-    const ANY_LAST: u8 = 3;
-}
-
-impl Selector for BackendField {
-    type Value = Backend;
-
-    fn read(&self, d: &mut Decoder) -> Backend {
-        let at = match d.below(4) {
-            0 => SpanSel::Low,
-            1 => SpanSel::Zero,
-            2 => SpanSel::Top32,
-            _ => SpanSel::Top64,
-        };
-        let pages = match d.below(Self::ANY_LAST + 1) {
-            0..=Self::FEW_LAST => 1 + u32::from(d.u8() % 64),
-            Self::ANY.. => 1 + u32::from(d.u16()),
-        };
-        Backend { at, pages }
-    }
-
-    fn write(&self, e: &mut Encoder, v: &Backend) {
-        e.u8(match v.at {
-            SpanSel::Low => 0,
-            SpanSel::Zero => 1,
-            SpanSel::Top32 => 2,
-            SpanSel::Top64 => 3,
-        });
-        e.u8(Self::ANY);
-        e.u16(v.pages.wrapping_sub(1) as u16);
-    }
-}
 
 /// A keg: item size, alignment, refcounts (one keg in four).
 struct KegField;

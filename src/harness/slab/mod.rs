@@ -46,7 +46,7 @@ mod seeds;
 mod tests;
 
 pub use scenario::{
-    AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, SpanSel, ZoneSel, ZoneSpec, MAX_BURST,
+    AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, SpanAt, ZoneSel, ZoneSpec, MAX_BURST,
     MAX_CASE_KEGS, MAX_CASE_ZONES,
 };
 pub use seeds::seed_scenarios;

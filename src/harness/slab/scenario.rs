@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+pub use crate::harness::codec::SpanAt;
+
 /// Most kegs a scenario asks for: 4 (mbuma has two; more only repeats what two show, and
 /// every op's state comparison walks every keg's slabs).
 pub const MAX_CASE_KEGS: u8 = 4;
@@ -17,24 +19,11 @@ pub const MAX_CASE_ZONES: u8 = 6;
 /// depot of a zone with the largest rounds, and slabs of small items.
 pub const MAX_BURST: u8 = 255;
 
-/// Where the backend arena's one span lies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpanSel {
-    /// At 256 MiB.
-    Low,
-    /// Starting at address 0 (an item at 0 must be an ordinary item).
-    Zero,
-    /// Ending at the top of the 32-bit space.
-    Top32,
-    /// Ending at the top of the 64-bit space (a slab's `base + size` is 0).
-    Top64,
-}
-
 /// The backend arena: a span of `pages` pages at `at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backend {
     /// Where.
-    pub at: SpanSel,
+    pub at: SpanAt,
     /// Pages, `1..=65,536`.
     pub pages: u32,
 }
@@ -267,14 +256,7 @@ impl fmt::Display for Op {
 impl Backend {
     /// The span `(base, size)` in bytes.
     pub fn span(&self) -> (u64, u64) {
-        let size = u64::from(self.pages.clamp(1, 65_536)) * crate::addr::PAGE_SIZE;
-        let base = match self.at {
-            SpanSel::Low => 0x1000_0000,
-            SpanSel::Zero => 0,
-            SpanSel::Top32 => 0x1_0000_0000 - size,
-            SpanSel::Top64 => 0u64.wrapping_sub(size),
-        };
-        (base, size)
+        self.at.span(self.pages)
     }
 }
 

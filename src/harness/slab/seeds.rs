@@ -3,9 +3,7 @@
 //! with a double free still in a magazine, every named limit from both sides, and a few of
 //! Linux's slab caches (benches/workloads/linux-slabinfo.tsv).
 
-use super::scenario::{
-    AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, SpanSel, ZoneSel, ZoneSpec,
-};
+use super::scenario::{AddrSel, Backend, CpuSel, KegSpec, Op, Scenario, SpanAt, ZoneSel, ZoneSpec};
 use crate::slab::{MAX_DEPOT, MAX_ITEM_SIZE, MAX_ROUNDS};
 
 fn keg(item_size: u64, align: u64, refcounts: bool) -> KegSpec {
@@ -74,7 +72,7 @@ fn free_at(z: u8, c: u8, addr: AddrSel) -> Op {
 
 fn scenario(
     cpus: u8,
-    at: SpanSel,
+    at: SpanAt,
     pages: u32,
     kegs: Vec<KegSpec>,
     zones: Vec<ZoneSpec>,
@@ -140,7 +138,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "mbuma-mbuf-cluster-packet",
         scenario(
             2,
-            SpanSel::Low,
+            SpanAt::Low,
             4096,
             vec![keg(256, 8, false), keg(2048, 8, true)],
             vec![zone(0, 8, 2, 0), zone(1, 8, 2, 48), packet(0, 1, 8, 2)],
@@ -171,7 +169,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "slab-at-address-zero",
         scenario(
             1,
-            SpanSel::Zero,
+            SpanAt::Zero,
             64,
             vec![keg(64, 8, true)],
             vec![zone(0, 2, 1, 0)],
@@ -199,7 +197,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "top-of-32-bit-space",
         scenario(
             2,
-            SpanSel::Top32,
+            SpanAt::Top32,
             96,
             vec![keg(100, 8, false), keg(2048, 8, true)],
             vec![zone(0, 4, 2, 0), zone(1, 2, 1, 0)],
@@ -229,7 +227,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "top-of-64-bit-space",
         scenario(
             1,
-            SpanSel::Top64,
+            SpanAt::Top64,
             64,
             vec![keg(40, 8, true), keg(MAX_ITEM_SIZE, 4096, false)],
             vec![zone(0, 0, 0, 0), zone(1, 1, 0, 0)],
@@ -264,7 +262,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "magazine-exchange-across-cpus",
         scenario(
             4,
-            SpanSel::Low,
+            SpanAt::Low,
             256,
             vec![keg(64, 8, false)],
             vec![zone(0, 4, 2, 0)],
@@ -294,7 +292,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "named-limits-both-sides",
         scenario(
             2,
-            SpanSel::Low,
+            SpanAt::Low,
             2048,
             vec![
                 keg(8, 8, false),
@@ -330,7 +328,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         "linux-slab-caches",
         scenario(
             4,
-            SpanSel::Low,
+            SpanAt::Low,
             8192,
             vec![
                 keg(192, 8, false),
