@@ -22,7 +22,7 @@ use crate::addr::{Arch, Range};
 use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CheckMemo, CpuId, Flush, Mmu, MmuConfig,
-    NewError, PageFlags, TlbError, MAX_CPUS, MAX_FRAMES, MAX_TLB_ENTRIES,
+    NewError, PageFlags, TlbError, WalkRecord, MAX_CPUS, MAX_FRAMES, MAX_TLB_ENTRIES,
 };
 use crate::outcome;
 
@@ -126,11 +126,30 @@ struct Executor {
     /// version, the model's version, the live spaces and the watched addresses. When all four
     /// are the same again, so is every answer on both sides, and the comparison is skipped.
     translated: RefCell<Option<Translated>>,
+    /// The watched walks the last comparisons found equal, by (space, address): a walk
+    /// the MMU would read the same again ([`Mmu::walk_unchanged`]) at an address no model
+    /// change since covers (`MmuModel::changes`, forgotten at each op) answers the same on
+    /// both sides, so only its part in the table-address check is redone. Emptied at the
+    /// end of the scenario, whose last comparison redoes every walk.
+    walks: RefCell<BTreeMap<(u32, u64), WalkMemo>>,
+    /// Comparisons of the watched walks so far (each memo is valid only if made or
+    /// confirmed by the last one: the changes of the ops before it are forgotten).
+    comparisons: Cell<u64>,
     /// The MMU's table version and the model's versions (tables, TLBs) at the last
     /// coherence check that agreed with the oracle: the same again, both answers are too.
     coherent: Cell<Option<CoherenceInputs>>,
     /// Counters so far.
     stats: Stats,
+}
+
+/// A watched walk found equal on both sides (see `Executor::walks`).
+struct WalkMemo {
+    /// The MMU's walk.
+    walk: WalkRecord,
+    /// The oracle's prediction of its entries.
+    pred: (u32, [o::EntryPrediction; 5]),
+    /// The comparison that made or last confirmed it.
+    at: u64,
 }
 
 /// The inputs of a TLB coherence check (see `Executor::coherent`).
@@ -214,6 +233,7 @@ impl Machine for Executor {
 
     fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
         self.changed = false;
+        self.model.forget_changes();
         self.execute_op(op)
     }
 
@@ -243,6 +263,7 @@ impl Machine for Executor {
     fn finish(&mut self) -> Result<Option<String>, Mismatch> {
         self.changed = false;
         self.memo = None;
+        self.walks.borrow_mut().clear();
         let n = self.apply_held();
         if let Err(detail) = self.model.check_counts() {
             return Err(Mismatch::new(
@@ -274,6 +295,8 @@ impl Executor {
             changed: false,
             memo: Some(RefCell::new(CheckMemo::new())),
             translated: RefCell::new(None),
+            walks: RefCell::new(BTreeMap::new()),
+            comparisons: Cell::new(0),
             coherent: Cell::new(None),
             stats: Stats::default(),
         }
@@ -468,8 +491,24 @@ impl Executor {
         }
         // Pointer addresses change only with the structure (an access sets A, nothing else).
         let mut tables = self.changed.then(TableAddrs::default);
+        let now = self.comparisons.get() + 1;
+        let changes = self.model.changes();
+        let mut walks = self.walks.borrow_mut();
         for &s in &inputs.spaces {
             for &a in &inputs.watched {
+                if let Some(m) = walks.get_mut(&(s, a)) {
+                    let same = m.at + 1 == now
+                        && !changes.iter().any(|c| c.covers(s, a.into()))
+                        && self.mmu.walk_unchanged(&mut m.walk);
+                    if same {
+                        m.at = now;
+                        if let Some(t) = tables.as_mut() {
+                            let got = Some(m.walk.entries());
+                            self.compare_entries(s, a, got, Some(m.pred), Some(t))?;
+                        }
+                        continue;
+                    }
+                }
                 let got = self
                     .mmu
                     .translate(Asid::from_raw(s), a)
@@ -483,9 +522,17 @@ impl Executor {
                         format!("asid{s} {a:#x}: {}", show(&want)),
                     ));
                 }
-                self.compare_entries(s, a, tables.as_mut())?;
+                let walk = self.mmu.walk_record(Asid::from_raw(s), a);
+                let pred = self.model.walk_prediction(s, a.into());
+                let got = walk.map(|w| w.entries());
+                self.compare_entries(s, a, got, pred, tables.as_mut())?;
+                if let (Some(walk), Some(pred)) = (walk, pred) {
+                    let at = now;
+                    walks.insert((s, a), WalkMemo { walk, pred, at });
+                }
             }
         }
+        self.comparisons.set(now);
         *self.translated.borrow_mut() = Some(inputs);
         Ok(())
     }
@@ -495,14 +542,15 @@ impl Executor {
     /// frame of the table it points at, which the oracle names instead: `tables` checks,
     /// over one comparison of every watched address, that one table has one address and two
     /// tables two (after each op that changed the structure, the only ops that move a table).
+    /// `got`: what `Mmu::walk_entries` answers; `want`: what `MmuModel::walk_prediction` does.
     fn compare_entries(
         &self,
         s: u32,
         a: u64,
+        got: Option<(u8, [u64; 5])>,
+        want: Option<(u32, [o::EntryPrediction; 5])>,
         mut tables: Option<&mut TableAddrs>,
     ) -> Result<(), StateDiff> {
-        let got = self.mmu.walk_entries(Asid::from_raw(s), a);
-        let want = self.model.walk_prediction(s, a.into());
         let (Some((lowest, entries)), Some((mlowest, pred))) = (got, want) else {
             if got.is_none() && want.is_none() {
                 return Ok(());
