@@ -41,6 +41,9 @@ pub struct CheckMemo {
     /// By frame index: the stamps of a root and of the kernel space's root when the root's
     /// kernel half was found equal to the kernel space's.
     kernel_half: Vec<Option<(u64, u64)>>,
+    /// By frame index: `(stamp, paths)` of a level-1 table, whose path count (itself and
+    /// one per child) depends on nothing but its page ([`Mmu::table_stats_memo`]).
+    paths: Vec<Option<(u64, u64)>>,
 }
 
 impl CheckMemo {
@@ -87,6 +90,23 @@ impl CheckMemo {
         self.kernel_half[i] = Some(stamps);
     }
 
+    /// The path count of level-1 table `f` if counted when it had stamp `stamp`.
+    fn paths_of(&self, f: Frame, stamp: u64) -> Option<u64> {
+        match self.paths.get(f.index() as usize).copied().flatten() {
+            Some((s, n)) if s == stamp => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Level-1 table `f`, stamped `stamp`, has `n` paths.
+    fn set_paths(&mut self, f: Frame, stamp: u64, n: u64) {
+        let i = f.index() as usize;
+        if self.paths.len() <= i {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = Some((stamp, n));
+    }
+
     /// Frame `f`, stamped `stamp` and reached at `base`, passed.
     fn record(&mut self, f: Frame, stamp: u64, base: u64) {
         let i = f.index() as usize;
@@ -103,16 +123,21 @@ impl Mmu {
         self.check_invariants_memo(&mut CheckMemo::new())
     }
 
-    /// [`Mmu::check_invariants`], skipping the entries of the page tables that `memo` saw
-    /// pass and that have not changed since (see [`CheckMemo`]); the same answer, and the
-    /// tables that pass now are added to `memo`. For a harness that checks after every op.
-    pub fn check_invariants_memo(&self, memo: &mut CheckMemo) -> Result<(), InvariantError> {
+    /// `memo`, emptied first if it was filled on another pool.
+    fn own(&self, memo: &mut CheckMemo) {
         if memo.pool != self.phys.id() {
             *memo = CheckMemo {
                 pool: self.phys.id(),
                 ..CheckMemo::default()
             };
         }
+    }
+
+    /// [`Mmu::check_invariants`], skipping the entries of the page tables that `memo` saw
+    /// pass and that have not changed since (see [`CheckMemo`]); the same answer, and the
+    /// tables that pass now are added to `memo`. For a harness that checks after every op.
+    pub fn check_invariants_memo(&self, memo: &mut CheckMemo) -> Result<(), InvariantError> {
+        self.own(memo);
         let g = self.geo;
         let nframes = self.phys.frames().count();
         // 1. Free list versus contents.
@@ -537,6 +562,59 @@ impl Mmu {
             in_use: self.table_pages(),
             private_equivalent: private,
         }
+    }
+
+    /// [`Mmu::table_stats`], taking the path count of each level-1 table unchanged since
+    /// `memo` saw it from there, and the nonzero entries of a table above level 0 from the
+    /// list the invariant walk kept (see [`CheckMemo`]); the same answer.
+    pub fn table_stats_memo(&self, memo: &mut CheckMemo) -> TableStats {
+        self.own(memo);
+        let g = self.geo;
+        let mut private = 0;
+        for &root in self.spaces.values() {
+            private += self.paths_memo(root, g.top(), memo);
+        }
+        TableStats {
+            in_use: self.table_pages(),
+            private_equivalent: private,
+        }
+    }
+
+    /// [`Mmu::paths`] with `memo`.
+    fn paths_memo(&self, t: Frame, level: Level, memo: &mut CheckMemo) -> u64 {
+        if level == 0 {
+            return 1;
+        }
+        let stamp = self.phys.stamp(t);
+        if level == 1 {
+            if let Some(n) = memo.paths_of(t, stamp) {
+                return n;
+            }
+        }
+        let Some(listed) = memo.take_nonzero(t, stamp) else {
+            let n = self.paths(t, level);
+            if level == 1 {
+                memo.set_paths(t, stamp, n);
+            }
+            return n;
+        };
+        let page = self.phys.page(t);
+        let mut n = 1;
+        for &i in &listed {
+            let i = usize::from(i);
+            if i >= self.geo.entries(level) {
+                break;
+            }
+            let e = read_data(&page.data, i);
+            if is_pointer(e, level) {
+                n += self.paths_memo(self.child(e, level), level - 1, memo);
+            }
+        }
+        memo.put_nonzero(t, stamp, listed);
+        if level == 1 {
+            memo.set_paths(t, stamp, n);
+        }
+        n
     }
 
     fn paths(&self, t: Frame, level: Level) -> u64 {

@@ -470,7 +470,11 @@ impl Executor {
             ));
         }
         if self.changed {
-            let pe = u128::from(self.mmu.table_stats().private_equivalent);
+            let stats = match &self.memo {
+                Some(memo) => self.mmu.table_stats_memo(&mut memo.borrow_mut()),
+                None => self.mmu.table_stats(),
+            };
+            let pe = u128::from(stats.private_equivalent);
             let mpe = self.model.private_table_pages();
             if pe != mpe {
                 return Err(StateDiff::new(
@@ -504,7 +508,7 @@ impl Executor {
                         m.at = now;
                         if let Some(t) = tables.as_mut() {
                             let got = Some(m.walk.entries());
-                            self.compare_entries(s, a, got, Some(m.pred), Some(t))?;
+                            self.compare_entries(s, a, got, Some(&m.pred), Some(t))?;
                         }
                         continue;
                     }
@@ -525,7 +529,7 @@ impl Executor {
                 let walk = self.mmu.walk_record(Asid::from_raw(s), a);
                 let pred = self.model.walk_prediction(s, a.into());
                 let got = walk.map(|w| w.entries());
-                self.compare_entries(s, a, got, pred, tables.as_mut())?;
+                self.compare_entries(s, a, got, pred.as_ref(), tables.as_mut())?;
                 if let (Some(walk), Some(pred)) = (walk, pred) {
                     let at = now;
                     walks.insert((s, a), WalkMemo { walk, pred, at });
@@ -548,7 +552,7 @@ impl Executor {
         s: u32,
         a: u64,
         got: Option<(u8, [u64; 5])>,
-        want: Option<(u32, [o::EntryPrediction; 5])>,
+        want: Option<&(u32, [o::EntryPrediction; 5])>,
         mut tables: Option<&mut TableAddrs>,
     ) -> Result<(), StateDiff> {
         let (Some((lowest, entries)), Some((mlowest, pred))) = (got, want) else {
@@ -561,7 +565,7 @@ impl Executor {
                 format!("asid{s} {a:#x}: {want:x?}"),
             ));
         };
-        if u32::from(lowest) != mlowest {
+        if u32::from(lowest) != *mlowest {
             return Err(StateDiff::new(
                 "walk: lowest level reached",
                 format!("asid{s} {a:#x}: level {lowest} ({entries:x?})"),
