@@ -170,12 +170,27 @@ struct Translated {
 struct TableAddrs {
     addr: BTreeMap<o::TableId, u64>,
     table: BTreeMap<u64, o::TableId>,
+    /// By level, the last pair found to agree (the walks of one space share their upper
+    /// tables): the same pair again agrees without a lookup.
+    last: [Option<(o::TableId, u64)>; 5],
 }
 
 impl TableAddrs {
-    /// Records that a pointer to `table` holds `addr`: `Err` with the other table if
+    /// Records that a pointer (at `level`) to `table` holds `addr`: `Err` with the other table if
     /// `table` had another address, or `addr` belonged to another table.
-    fn agree(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
+    fn agree(&mut self, level: u8, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
+        if self.last.get(usize::from(level)) == Some(&Some((table, addr))) {
+            return Ok(());
+        }
+        self.agree_looked_up(table, addr)?;
+        if let Some(last) = self.last.get_mut(usize::from(level)) {
+            *last = Some((table, addr));
+        }
+        Ok(())
+    }
+
+    /// [`TableAddrs::agree`] in the maps.
+    fn agree_looked_up(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
         match self.addr.get(&table) {
             // Seen with this address: its reverse entry is there already.
             Some(&a) if a == addr => Ok(()),
@@ -500,7 +515,8 @@ impl Executor {
         let mut walks = self.walks.borrow_mut();
         for &s in &inputs.spaces {
             for &a in &inputs.watched {
-                if let Some(m) = walks.get_mut(&(s, a)) {
+                let mut slot = walks.get_mut(&(s, a));
+                if let Some(m) = slot.as_deref_mut() {
                     let same = m.at + 1 == now
                         && !changes.iter().any(|c| c.covers(s, a.into()))
                         && self.mmu.walk_unchanged(&mut m.walk);
@@ -531,8 +547,17 @@ impl Executor {
                 let got = walk.map(|w| w.entries());
                 self.compare_entries(s, a, got, pred.as_ref(), tables.as_mut())?;
                 if let (Some(walk), Some(pred)) = (walk, pred) {
-                    let at = now;
-                    walks.insert((s, a), WalkMemo { walk, pred, at });
+                    let memo = WalkMemo {
+                        walk,
+                        pred,
+                        at: now,
+                    };
+                    match slot {
+                        Some(m) => *m = memo,
+                        None => {
+                            walks.insert((s, a), memo);
+                        }
+                    }
                 }
             }
         }
@@ -582,14 +607,14 @@ impl Executor {
                     e & !mask == bits
                         && tables
                             .as_deref_mut()
-                            .is_none_or(|t| t.agree(table, e & mask).is_ok())
+                            .is_none_or(|t| t.agree(level, table, e & mask).is_ok())
                 }
             };
             if !fits {
                 let seen = match p {
                     o::EntryPrediction::Pointer { table, .. } => tables
                         .as_deref_mut()
-                        .and_then(|t| t.agree(table, e & mask).err())
+                        .and_then(|t| t.agree(level, table, e & mask).err())
                         .map(|other| format!(" (address also seen for {other:x?})")),
                     _ => None,
                 };
