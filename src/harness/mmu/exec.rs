@@ -126,15 +126,12 @@ struct Executor {
     /// version, the model's version, the live spaces and the watched addresses. When all four
     /// are the same again, so is every answer on both sides, and the comparison is skipped.
     translated: RefCell<Option<Translated>>,
-    /// The watched walks the last comparisons found equal, by (space, address): a walk
-    /// the MMU would read the same again ([`Mmu::walk_unchanged`]) at an address no model
+    /// The watched walks the last comparison found equal, by (space, address): a walk the
+    /// MMU would read the same again ([`Mmu::walk_unchanged`]) at an address that no model
     /// change since covers (`MmuModel::changes`, forgotten at each op) answers the same on
     /// both sides, so only its part in the table-address check is redone. Emptied at the
     /// end of the scenario, whose last comparison redoes every walk.
-    walks: RefCell<BTreeMap<(u32, u64), WalkMemo>>,
-    /// Comparisons of the watched walks so far (each memo is valid only if made or
-    /// confirmed by the last one: the changes of the ops before it are forgotten).
-    comparisons: Cell<u64>,
+    walks: RefCell<WalkMemos>,
     /// The MMU's table version and the model's versions (tables, TLBs) at the last
     /// coherence check that agreed with the oracle: the same again, both answers are too.
     coherent: Cell<Option<CoherenceInputs>>,
@@ -148,8 +145,51 @@ struct WalkMemo {
     walk: WalkRecord,
     /// The oracle's prediction of its entries.
     pred: (u32, [o::EntryPrediction; 5]),
-    /// The comparison that made or last confirmed it.
-    at: u64,
+}
+
+/// The watched walks the last comparison found equal (see `Executor::walks`), laid out as
+/// it went: by live space, then by watched address. Only that comparison's pairs are kept
+/// (the model's changes of the ops before it are forgotten).
+#[derive(Default)]
+struct WalkMemos {
+    /// The live spaces of the last comparison.
+    spaces: Vec<u32>,
+    /// The watched addresses of the last comparison.
+    watched: Vec<u64>,
+    /// `grid[i * watched.len() + j]`: the memo of `spaces[i]`'s walk to `watched[j]`.
+    grid: Vec<Option<Box<WalkMemo>>>,
+}
+
+impl WalkMemos {
+    /// Lays the grid out for `spaces` x `watched`: the memo of a pair in both layouts
+    /// moves to its new place, the others go.
+    fn arrange(&mut self, spaces: &[u32], watched: &[u64]) {
+        if self.spaces == spaces && self.watched == watched {
+            return;
+        }
+        let from_s: Vec<Option<usize>> = spaces
+            .iter()
+            .map(|s| self.spaces.iter().position(|x| x == s))
+            .collect();
+        let from_a: Vec<Option<usize>> = watched
+            .iter()
+            .map(|a| self.watched.iter().position(|x| x == a))
+            .collect();
+        let width = self.watched.len();
+        let mut grid = Vec::with_capacity(spaces.len() * watched.len());
+        for fs in &from_s {
+            for fa in &from_a {
+                let old = match (fs, fa) {
+                    (Some(i), Some(j)) => self.grid.get_mut(i * width + j).and_then(Option::take),
+                    _ => None,
+                };
+                grid.push(old);
+            }
+        }
+        self.grid = grid;
+        self.spaces = spaces.to_vec();
+        self.watched = watched.to_vec();
+    }
 }
 
 /// The inputs of a TLB coherence check (see `Executor::coherent`).
@@ -278,7 +318,7 @@ impl Machine for Executor {
     fn finish(&mut self) -> Result<Option<String>, Mismatch> {
         self.changed = false;
         self.memo = None;
-        self.walks.borrow_mut().clear();
+        *self.walks.borrow_mut() = WalkMemos::default();
         let n = self.apply_held();
         if let Err(detail) = self.model.check_counts() {
             return Err(Mismatch::new(
@@ -310,8 +350,7 @@ impl Executor {
             changed: false,
             memo: Some(RefCell::new(CheckMemo::new())),
             translated: RefCell::new(None),
-            walks: RefCell::new(BTreeMap::new()),
-            comparisons: Cell::new(0),
+            walks: RefCell::new(WalkMemos::default()),
             coherent: Cell::new(None),
             stats: Stats::default(),
         }
@@ -510,58 +549,49 @@ impl Executor {
         }
         // Pointer addresses change only with the structure (an access sets A, nothing else).
         let mut tables = self.changed.then(TableAddrs::default);
-        let now = self.comparisons.get() + 1;
         let changes = self.model.changes();
         let mut walks = self.walks.borrow_mut();
-        for &s in &inputs.spaces {
-            for &a in &inputs.watched {
-                let mut slot = walks.get_mut(&(s, a));
-                if let Some(m) = slot.as_deref_mut() {
-                    let same = m.at + 1 == now
-                        && !changes.iter().any(|c| c.covers(s, a.into()))
-                        && self.mmu.walk_unchanged(&mut m.walk);
-                    if same {
-                        m.at = now;
-                        if let Some(t) = tables.as_mut() {
-                            let got = Some(m.walk.entries());
-                            self.compare_entries(s, a, got, Some(&m.pred), Some(t))?;
-                        }
-                        continue;
+        walks.arrange(&inputs.spaces, &inputs.watched);
+        let pairs = inputs
+            .spaces
+            .iter()
+            .flat_map(|&s| inputs.watched.iter().map(move |&a| (s, a)));
+        // Space by space, address by address, as the grid is laid out.
+        for (slot, (s, a)) in walks.grid.iter_mut().zip(pairs) {
+            if let Some(m) = slot.as_deref_mut() {
+                let same = !changes.iter().any(|c| c.covers(s, a.into()))
+                    && self.mmu.walk_unchanged(&mut m.walk);
+                if same {
+                    if let Some(t) = tables.as_mut() {
+                        let got = Some(m.walk.entries());
+                        self.compare_entries(s, a, got, Some(&m.pred), Some(t))?;
                     }
-                }
-                let got = self
-                    .mmu
-                    .translate(Asid::from_raw(s), a)
-                    .map(adapter::translation)
-                    .map_err(|e| adapter::translate_err(e, a));
-                let want = self.model.translate(s, a.into());
-                if got != want {
-                    return Err(StateDiff::new(
-                        "translate",
-                        format!("asid{s} {a:#x}: {}", show(&got)),
-                        format!("asid{s} {a:#x}: {}", show(&want)),
-                    ));
-                }
-                let walk = self.mmu.walk_record(Asid::from_raw(s), a);
-                let pred = self.model.walk_prediction(s, a.into());
-                let got = walk.map(|w| w.entries());
-                self.compare_entries(s, a, got, pred.as_ref(), tables.as_mut())?;
-                if let (Some(walk), Some(pred)) = (walk, pred) {
-                    let memo = WalkMemo {
-                        walk,
-                        pred,
-                        at: now,
-                    };
-                    match slot {
-                        Some(m) => *m = memo,
-                        None => {
-                            walks.insert((s, a), memo);
-                        }
-                    }
+                    continue;
                 }
             }
+            let got = self
+                .mmu
+                .translate(Asid::from_raw(s), a)
+                .map(adapter::translation)
+                .map_err(|e| adapter::translate_err(e, a));
+            let want = self.model.translate(s, a.into());
+            if got != want {
+                return Err(StateDiff::new(
+                    "translate",
+                    format!("asid{s} {a:#x}: {}", show(&got)),
+                    format!("asid{s} {a:#x}: {}", show(&want)),
+                ));
+            }
+            let walk = self.mmu.walk_record(Asid::from_raw(s), a);
+            let pred = self.model.walk_prediction(s, a.into());
+            let got = walk.map(|w| w.entries());
+            self.compare_entries(s, a, got, pred.as_ref(), tables.as_mut())?;
+            match (walk, pred, slot.as_deref_mut()) {
+                (Some(walk), Some(pred), Some(m)) => *m = WalkMemo { walk, pred },
+                (Some(walk), Some(pred), None) => *slot = Some(Box::new(WalkMemo { walk, pred })),
+                _ => *slot = None,
+            }
         }
-        self.comparisons.set(now);
         *self.translated.borrow_mut() = Some(inputs);
         Ok(())
     }
