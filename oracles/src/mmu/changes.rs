@@ -75,3 +75,71 @@ impl MmuModel {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Mode, GLOBAL, USER, WRITABLE};
+    use super::*;
+
+    /// After every op of a seeded sequence (maps of every size, unmaps, protects, walks
+    /// that set A and D, segments, spaces made and destroyed), every address of a grid whose
+    /// answers changed lies in a block the op noted.
+    #[test]
+    fn every_change_is_noted() {
+        for mode in [Mode::Ia32, Mode::Pae, Mode::X86_64, Mode::La57] {
+            let kb = mode.kernel_base();
+            let seg = mode.segment();
+            let mut grid: Vec<u128> = Vec::new();
+            for base in [0, seg * 7, kb, kb + seg * 3] {
+                for k in 0..6u128 {
+                    grid.push(base + k * 0x1000);
+                    grid.push(base + k * seg);
+                }
+            }
+            let mut o = MmuModel::new(mode, 200, 2);
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            for _ in 0..3000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let spaces = o.spaces();
+                let asid = spaces[(x >> 8) as usize % spaces.len()];
+                let va = grid[(x >> 16) as usize % grid.len()];
+                let size = mode.page_sizes()[(x >> 24) as usize % mode.page_sizes().len()];
+                let va = va - va % size;
+                let flags = if va >= kb {
+                    WRITABLE | GLOBAL
+                } else {
+                    WRITABLE | USER
+                };
+                let before: Vec<_> = spaces
+                    .iter()
+                    .flat_map(|&s| grid.iter().map(move |&a| (s, a)))
+                    .map(|(s, a)| (s, a, o.walk_prediction(s, a), o.translate(s, a)))
+                    .collect();
+                o.forget_changes();
+                let _ = match x % 9 {
+                    0 | 1 => o.map(asid, va, 0x20_0000, size, flags, size).is_ok(),
+                    2 => o.unmap(asid, va, size).is_ok(),
+                    3 => o.protect(asid, va, size, flags & !WRITABLE).is_ok(),
+                    4 | 5 => {
+                        o.walked(asid, va, x & 0x100 != 0);
+                        true
+                    }
+                    6 => o
+                        .map_shared_segment(asid, va - va % seg, 0, seg, flags)
+                        .is_ok(),
+                    7 => o.create_space().is_ok(),
+                    _ => o.destroy_space(asid).is_ok(),
+                };
+                for (s, a, pred, t) in before {
+                    if !o.spaces().contains(&s) || o.changes().iter().any(|c| c.covers(s, a)) {
+                        continue;
+                    }
+                    assert_eq!(o.walk_prediction(s, a), pred, "{mode:?} asid {s} {a:#x}");
+                    assert_eq!(o.translate(s, a), t, "{mode:?} asid {s} {a:#x}");
+                }
+            }
+        }
+    }
+}
