@@ -34,6 +34,9 @@ enum Entry {
     Pointer(Frame, u64),
 }
 
+/// The pointers of a table: (index, child, the child's first address), in index order.
+type Kids = Vec<(u16, Frame, u64)>;
+
 /// A table above level 0 whose every entry passed ([`CheckMemo`]): its stamp and first
 /// address then, the pool's epoch then, and its pointers (index, child, child's first
 /// address) in index order.
@@ -42,7 +45,7 @@ struct UpperPassed {
     stamp: u64,
     base: u64,
     epoch: u64,
-    kids: Vec<(u16, Frame, u64)>,
+    kids: Kids,
 }
 
 /// What earlier runs of [`Mmu::check_invariants_memo`] on one MMU found: the page tables
@@ -115,12 +118,7 @@ impl CheckMemo {
 
     /// The epoch and pointers of table `f` if it passed with stamp `stamp` reached at
     /// `base` (taken out: [`CheckMemo::put_upper`] puts them back).
-    fn take_upper(
-        &mut self,
-        f: Frame,
-        stamp: u64,
-        base: u64,
-    ) -> Option<(u64, Vec<(u16, Frame, u64)>)> {
+    fn take_upper(&mut self, f: Frame, stamp: u64, base: u64) -> Option<(u64, Kids)> {
         let slot = self.upper.get_mut(f.index() as usize)?;
         match slot.take() {
             Some(u) if u.stamp == stamp && u.base == base => Some((u.epoch, u.kids)),
@@ -130,14 +128,7 @@ impl CheckMemo {
 
     /// Table `f`, stamped `stamp` and reached at `base`, passed at `epoch` with pointers
     /// `kids`.
-    fn put_upper(
-        &mut self,
-        f: Frame,
-        stamp: u64,
-        base: u64,
-        epoch: u64,
-        kids: Vec<(u16, Frame, u64)>,
-    ) {
+    fn put_upper(&mut self, f: Frame, stamp: u64, base: u64, epoch: u64, kids: Kids) {
         let i = f.index() as usize;
         if self.upper.len() <= i {
             self.upper.resize(i + 1, None);
