@@ -99,9 +99,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod changes;
 mod entries;
 mod tlb;
 
+pub use changes::Changed;
 pub use entries::{hw, EntryPrediction, TableId};
 use tlb::CpuTlb;
 pub use tlb::{fresh, CachedEntry};
@@ -437,6 +439,9 @@ pub struct MmuModel {
     /// Changes to the TLBs so far (fills, drops, flushes): with [`MmuModel::version`], the
     /// same at two moments iff [`MmuModel::first_stale`] has the same answer.
     tlb_version: u64,
+    /// Where the answers may have changed since [`MmuModel::forget_changes`] (module
+    /// `changes`).
+    changes: Vec<Changed>,
 }
 
 /// What an access does on the model's TLBs ([`MmuModel::access_on_tlb`]).
@@ -501,6 +506,7 @@ impl MmuModel {
                 .map(|_| CpuTlb::default())
                 .collect(),
             tlb_version: 0,
+            changes: Vec::new(),
         }
     }
 
@@ -647,6 +653,7 @@ impl MmuModel {
     /// entry was just made or cleared. At the root in the kernel half, the entry of every
     /// space (the MMU writes it into every root).
     fn clear_ad(&mut self, asid: u32, va: u128, level: u32) {
+        self.note_entry(asid, va, level);
         let m = self.mode;
         let index = va >> m.entry_shift(level);
         if level == m.top() && va >= m.kernel_base() {
@@ -676,6 +683,7 @@ impl MmuModel {
 
     /// The shared table of segment `key` was made or freed: its entries with it.
     fn segment_made_or_freed(&mut self, key: (u128, u128, u8)) {
+        self.note_all(None);
         self.ad
             .retain(|k, _| !matches!(k, EntryKey::Segment(s, _) if *s == key));
     }
@@ -726,9 +734,16 @@ impl MmuModel {
             }
             let key = self.ad_key(asid, va, level, b, &m);
             let bits = self.ad.entry(key).or_insert(0);
+            let before = *bits;
             *bits |= ACCESSED;
             if level == leaf_level && write {
                 *bits |= DIRTY;
+            }
+            if *bits != before {
+                match key {
+                    EntryKey::Segment(..) => self.note_all(None),
+                    EntryKey::Table(..) => self.note_entry(asid, va, level),
+                }
             }
         }
     }
@@ -982,8 +997,12 @@ impl MmuModel {
         let last = self.edit_range(va, len)?;
         self.half_flags(va, last, flags)?;
         for b in self.tiles(asid, va, last)? {
-            if let Some(m) = self.map_of_mut(asid, b).get_mut(&b) {
+            let size = self.map_of_mut(asid, b).get_mut(&b).map(|m| {
                 m.flags = flags;
+                m.size
+            });
+            if let Some(size) = size {
+                self.note_range(asid, b, b + (size - 1));
             }
             self.version += 1;
         }
@@ -1288,6 +1307,7 @@ impl MmuModel {
             })
             .collect();
         self.ad.extend(copied);
+        self.note_all(Some(id));
         self.version += 1;
         Ok(id)
     }
@@ -1307,6 +1327,7 @@ impl MmuModel {
         self.spaces.remove(&asid);
         self.ad
             .retain(|k, _| !matches!(k, EntryKey::Table(Some(s), _, _) if *s == asid));
+        self.note_all(Some(asid));
         self.version += 1;
         Ok(())
     }

@@ -24,6 +24,30 @@ struct Seen {
     base: u64,
 }
 
+/// What one entry of a table is, its checks passed ([`Mmu::check_entry`]).
+enum Entry {
+    /// Zero.
+    Empty,
+    /// A leaf.
+    Leaf,
+    /// A pointer to `child`, whose first address is the `u64`.
+    Pointer(Frame, u64),
+}
+
+/// The pointers of a table: (index, child, the child's first address), in index order.
+type Kids = Vec<(u16, Frame, u64)>;
+
+/// A table above level 0 whose every entry passed ([`CheckMemo`]): its stamp and first
+/// address then, the pool's epoch then, and its pointers (index, child, child's first
+/// address) in index order.
+#[derive(Clone, Debug)]
+struct UpperPassed {
+    stamp: u64,
+    base: u64,
+    epoch: u64,
+    kids: Kids,
+}
+
 /// What earlier runs of [`Mmu::check_invariants_memo`] on one MMU found: the page tables
 /// (level 0, a segment's included) whose every entry passed, each with the pool stamp it had
 /// then and the first address it mapped. A later walk that reaches such a table at the same
@@ -41,6 +65,11 @@ pub struct CheckMemo {
     /// By frame index: the stamps of a root and of the kernel space's root when the root's
     /// kernel half was found equal to the kernel space's.
     kernel_half: Vec<Option<(u64, u64)>>,
+    /// By frame index: `(stamp, paths)` of a level-1 table, whose path count (itself and
+    /// one per child) depends on nothing but its page ([`Mmu::table_stats_memo`]).
+    paths: Vec<Option<(u64, u64)>>,
+    /// By frame index: a table above level 0 that passed (see [`UpperPassed`]).
+    upper: Vec<Option<UpperPassed>>,
 }
 
 impl CheckMemo {
@@ -87,6 +116,48 @@ impl CheckMemo {
         self.kernel_half[i] = Some(stamps);
     }
 
+    /// The epoch and pointers of table `f` if it passed with stamp `stamp` reached at
+    /// `base` (taken out: [`CheckMemo::put_upper`] puts them back).
+    fn take_upper(&mut self, f: Frame, stamp: u64, base: u64) -> Option<(u64, Kids)> {
+        let slot = self.upper.get_mut(f.index() as usize)?;
+        match slot.take() {
+            Some(u) if u.stamp == stamp && u.base == base => Some((u.epoch, u.kids)),
+            _ => None,
+        }
+    }
+
+    /// Table `f`, stamped `stamp` and reached at `base`, passed at `epoch` with pointers
+    /// `kids`.
+    fn put_upper(&mut self, f: Frame, stamp: u64, base: u64, epoch: u64, kids: Kids) {
+        let i = f.index() as usize;
+        if self.upper.len() <= i {
+            self.upper.resize(i + 1, None);
+        }
+        self.upper[i] = Some(UpperPassed {
+            stamp,
+            base,
+            epoch,
+            kids,
+        });
+    }
+
+    /// The path count of level-1 table `f` if counted when it had stamp `stamp`.
+    fn paths_of(&self, f: Frame, stamp: u64) -> Option<u64> {
+        match self.paths.get(f.index() as usize).copied().flatten() {
+            Some((s, n)) if s == stamp => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Level-1 table `f`, stamped `stamp`, has `n` paths.
+    fn set_paths(&mut self, f: Frame, stamp: u64, n: u64) {
+        let i = f.index() as usize;
+        if self.paths.len() <= i {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = Some((stamp, n));
+    }
+
     /// Frame `f`, stamped `stamp` and reached at `base`, passed.
     fn record(&mut self, f: Frame, stamp: u64, base: u64) {
         let i = f.index() as usize;
@@ -103,16 +174,21 @@ impl Mmu {
         self.check_invariants_memo(&mut CheckMemo::new())
     }
 
-    /// [`Mmu::check_invariants`], skipping the entries of the page tables that `memo` saw
-    /// pass and that have not changed since (see [`CheckMemo`]); the same answer, and the
-    /// tables that pass now are added to `memo`. For a harness that checks after every op.
-    pub fn check_invariants_memo(&self, memo: &mut CheckMemo) -> Result<(), InvariantError> {
+    /// `memo`, emptied first if it was filled on another pool.
+    fn own(&self, memo: &mut CheckMemo) {
         if memo.pool != self.phys.id() {
             *memo = CheckMemo {
                 pool: self.phys.id(),
                 ..CheckMemo::default()
             };
         }
+    }
+
+    /// [`Mmu::check_invariants`], skipping the entries of the page tables that `memo` saw
+    /// pass and that have not changed since (see [`CheckMemo`]); the same answer, and the
+    /// tables that pass now are added to `memo`. For a harness that checks after every op.
+    pub fn check_invariants_memo(&self, memo: &mut CheckMemo) -> Result<(), InvariantError> {
+        self.own(memo);
         let g = self.geo;
         let nframes = self.phys.frames().count();
         // 1. Free list versus contents.
@@ -311,6 +387,25 @@ impl Mmu {
                 }
             }
         }
+        // A table above level 0 that passed before, unchanged since and reached at the same
+        // address: its entries' own checks (which read nothing but its page and that
+        // address) pass again, leaves and counts included. What remains is each child's:
+        // one not changed since either (its stamp) is still the table it was, so its checks
+        // from here pass too, and it is only counted and visited; one that changed has its
+        // entry checked anew. In index order, as below: the same first violation.
+        let stamp = self.phys.stamp(t);
+        if let Some((epoch, kids)) = memo.take_upper(t, stamp, base) {
+            for &(index, child, va) in &kids {
+                if self.phys.stamp(child) <= epoch {
+                    seen[child.index() as usize].pointers += 1;
+                    self.visit(child, level - 1, va, seen, memo)?;
+                } else {
+                    self.check_entry(t, page, level, base, segment, index, seen, memo)?;
+                }
+            }
+            memo.put_upper(t, stamp, base, self.phys.epoch(), kids);
+            return Ok(());
+        }
         let mut count: u16 = 0;
         // A segment table's every entry is compared with its key (a missing page is an
         // error); any other table's zero entries are legal and say nothing, so only its
@@ -318,7 +413,6 @@ impl Mmu {
         // every entry, at a fraction of the cost (most entries are zero).
         // The nonzero indices of a table above level 0 are kept in `memo` with its stamp: an
         // unchanged page has the same ones, so the scan for them is skipped.
-        let stamp = self.phys.stamp(t);
         let order: Vec<u16> = if segment.is_some() {
             (0..g.entries(level) as u16).collect()
         } else if let Some(listed) = memo.take_nonzero(t, stamp) {
@@ -332,79 +426,109 @@ impl Mmu {
             }
             listed
         };
+        let mut kids = Vec::new();
         for &index in &order {
-            let i = usize::from(index);
-            let e = read_data(&page.data, i);
-            let bad = InvariantError::BadEntry {
-                frame: t.index(),
-                index,
-            };
-            let va = entry_va(self, level, base, i);
-            if let Some(key) = segment {
-                // Shared segment: exactly the key's pages, nothing else.
-                let want = if (i as u64) < key.len / PAGE_SIZE {
-                    g.leaf_bits(key.flags, 0) | (key.pa + i as u64 * PAGE_SIZE)
-                } else {
-                    0
-                };
-                if e & !(bits::A | bits::D) != want {
-                    return Err(InvariantError::SegmentRegistry { frame: t.index() });
+            match self.check_entry(t, page, level, base, segment, index, seen, memo)? {
+                Entry::Empty => {}
+                Entry::Leaf => count += 1,
+                Entry::Pointer(child, va) => {
+                    count += 1;
+                    kids.push((index, child, va));
                 }
             }
-            if !present(e) {
-                if e != 0 {
-                    return Err(bad);
-                }
-                continue;
-            }
-            count += 1;
-            let leaf = is_leaf(e, level);
-            if e & !g.allowed_bits(level, leaf) != 0 || (leaf && !g.leaf_allowed(level)) {
-                return Err(bad);
-            }
-            if leaf {
-                let f = g.leaf_flags(e);
-                let kernel = g.in_kernel_half(va);
-                if segment.is_none()
-                    && ((kernel && f.contains(PageFlags::USER))
-                        || (!kernel && f.contains(PageFlags::GLOBAL)))
-                {
-                    return Err(bad);
-                }
-                continue;
-            }
-            debug_assert!(is_pointer(e, level));
-            let Some(child) = self.phys.frame_at(e & g.addr_mask(level, false)) else {
-                return Err(InvariantError::PointsToFreeFrame {
-                    frame: t.index(),
-                    index,
-                });
-            };
-            let want = g.pointer_entry(child.pa(), level, g.in_kernel_half(va));
-            if e & !bits::A != want {
-                return Err(bad);
-            }
-            let cpage = self.phys.page(child);
-            if cpage.kind == TableKind::Root || cpage.level + 1 != level {
-                return Err(InvariantError::Shape {
-                    frame: child.index(),
-                });
-            }
-            if let TableKind::Segment(key) = cpage.kind {
-                let kernel = g.in_kernel_half(va);
-                if (kernel && key.flags.contains(PageFlags::USER))
-                    || (!kernel && key.flags.contains(PageFlags::GLOBAL))
-                {
-                    return Err(bad);
-                }
-            }
-            seen[child.index() as usize].pointers += 1;
-            self.visit(child, level - 1, va, seen, memo)?;
         }
         if level > 0 && segment.is_none() {
             memo.put_nonzero(t, stamp, order);
         }
-        self.counted(t, page, count)
+        self.counted(t, page, count)?;
+        if level > 0 && segment.is_none() {
+            memo.put_upper(t, stamp, base, self.phys.epoch(), kids);
+        }
+        Ok(())
+    }
+
+    /// The checks of entry `index` of table `t` (see [`Mmu::entries`]); for a pointer, its
+    /// child is counted and visited. What the entry is.
+    #[allow(clippy::too_many_arguments)]
+    fn check_entry(
+        &self,
+        t: Frame,
+        page: &TablePage,
+        level: Level,
+        base: u64,
+        segment: Option<SegmentKey>,
+        index: u16,
+        seen: &mut [Seen],
+        memo: &mut CheckMemo,
+    ) -> Result<Entry, InvariantError> {
+        let g = self.geo;
+        let i = usize::from(index);
+        let e = read_data(&page.data, i);
+        let bad = InvariantError::BadEntry {
+            frame: t.index(),
+            index,
+        };
+        let va = entry_va(self, level, base, i);
+        if let Some(key) = segment {
+            // Shared segment: exactly the key's pages, nothing else.
+            let want = if (i as u64) < key.len / PAGE_SIZE {
+                g.leaf_bits(key.flags, 0) | (key.pa + i as u64 * PAGE_SIZE)
+            } else {
+                0
+            };
+            if e & !(bits::A | bits::D) != want {
+                return Err(InvariantError::SegmentRegistry { frame: t.index() });
+            }
+        }
+        if !present(e) {
+            if e != 0 {
+                return Err(bad);
+            }
+            return Ok(Entry::Empty);
+        }
+        let leaf = is_leaf(e, level);
+        if e & !g.allowed_bits(level, leaf) != 0 || (leaf && !g.leaf_allowed(level)) {
+            return Err(bad);
+        }
+        if leaf {
+            let f = g.leaf_flags(e);
+            let kernel = g.in_kernel_half(va);
+            if segment.is_none()
+                && ((kernel && f.contains(PageFlags::USER))
+                    || (!kernel && f.contains(PageFlags::GLOBAL)))
+            {
+                return Err(bad);
+            }
+            return Ok(Entry::Leaf);
+        }
+        debug_assert!(is_pointer(e, level));
+        let Some(child) = self.phys.frame_at(e & g.addr_mask(level, false)) else {
+            return Err(InvariantError::PointsToFreeFrame {
+                frame: t.index(),
+                index,
+            });
+        };
+        let want = g.pointer_entry(child.pa(), level, g.in_kernel_half(va));
+        if e & !bits::A != want {
+            return Err(bad);
+        }
+        let cpage = self.phys.page(child);
+        if cpage.kind == TableKind::Root || cpage.level + 1 != level {
+            return Err(InvariantError::Shape {
+                frame: child.index(),
+            });
+        }
+        if let TableKind::Segment(key) = cpage.kind {
+            let kernel = g.in_kernel_half(va);
+            if (kernel && key.flags.contains(PageFlags::USER))
+                || (!kernel && key.flags.contains(PageFlags::GLOBAL))
+            {
+                return Err(bad);
+            }
+        }
+        seen[child.index() as usize].pointers += 1;
+        self.visit(child, level - 1, va, seen, memo)?;
+        Ok(Entry::Pointer(child, va))
     }
 
     /// The last checks of table `t` (its `page`), which has `count` present entries: its
@@ -537,6 +661,59 @@ impl Mmu {
             in_use: self.table_pages(),
             private_equivalent: private,
         }
+    }
+
+    /// [`Mmu::table_stats`], taking the path count of each level-1 table unchanged since
+    /// `memo` saw it from there, and the nonzero entries of a table above level 0 from the
+    /// list the invariant walk kept (see [`CheckMemo`]); the same answer.
+    pub fn table_stats_memo(&self, memo: &mut CheckMemo) -> TableStats {
+        self.own(memo);
+        let g = self.geo;
+        let mut private = 0;
+        for &root in self.spaces.values() {
+            private += self.paths_memo(root, g.top(), memo);
+        }
+        TableStats {
+            in_use: self.table_pages(),
+            private_equivalent: private,
+        }
+    }
+
+    /// [`Mmu::paths`] with `memo`.
+    fn paths_memo(&self, t: Frame, level: Level, memo: &mut CheckMemo) -> u64 {
+        if level == 0 {
+            return 1;
+        }
+        let stamp = self.phys.stamp(t);
+        if level == 1 {
+            if let Some(n) = memo.paths_of(t, stamp) {
+                return n;
+            }
+        }
+        let Some(listed) = memo.take_nonzero(t, stamp) else {
+            let n = self.paths(t, level);
+            if level == 1 {
+                memo.set_paths(t, stamp, n);
+            }
+            return n;
+        };
+        let page = self.phys.page(t);
+        let mut n = 1;
+        for &i in &listed {
+            let i = usize::from(i);
+            if i >= self.geo.entries(level) {
+                break;
+            }
+            let e = read_data(&page.data, i);
+            if is_pointer(e, level) {
+                n += self.paths_memo(self.child(e, level), level - 1, memo);
+            }
+        }
+        memo.put_nonzero(t, stamp, listed);
+        if level == 1 {
+            memo.set_paths(t, stamp, n);
+        }
+        n
     }
 
     fn paths(&self, t: Frame, level: Level) -> u64 {

@@ -187,6 +187,27 @@ impl MmuConfig {
     }
 }
 
+/// One walk as [`Mmu::walk_record`] saw it: the space and address, the tables' version
+/// ([`Mmu::table_version`]) then, the level it stopped at, and by level the table it read
+/// and the entry it found there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkRecord {
+    asid: Asid,
+    va: u64,
+    version: (u64, u64),
+    lowest: Level,
+    tables: [Frame; MAX_LEVELS],
+    entries: [u64; MAX_LEVELS],
+}
+
+impl WalkRecord {
+    /// What [`Mmu::walk_entries`] answered: the lowest level reached and the entries by
+    /// level (0 below it).
+    pub fn entries(&self) -> (u8, [u64; MAX_LEVELS]) {
+        (self.lowest, self.entries)
+    }
+}
+
 /// Where a walk stopped, and what it saw on the way.
 #[derive(Clone, Copy, Debug)]
 struct Walk {
@@ -684,17 +705,62 @@ impl Mmu {
     /// level 0); entries below that level are 0. `None` if the space does not exist or `va`
     /// is not in the space. One walk for what [`Mmu::entry`] answers level by level.
     pub fn walk_entries(&self, asid: Asid, va: u64) -> Option<(u8, [u64; MAX_LEVELS])> {
+        self.walk_record(asid, va).map(|r| r.entries())
+    }
+
+    /// [`Mmu::walk_entries`], with the tables the walk read: what
+    /// [`Mmu::walk_unchanged`] checks later. `None` in the same cases.
+    pub fn walk_record(&self, asid: Asid, va: u64) -> Option<WalkRecord> {
         let root = *self.spaces.get(&asid)?;
         if !self.geo.arch().is_canonical(va) {
             return None;
         }
         let w = self.walk(root, va, 0);
         let mut entries = [0; MAX_LEVELS];
+        let mut tables = [Frame::default(); MAX_LEVELS];
         for l in w.level..=self.geo.top() {
             let (t, idx) = w.tables[l as usize];
             entries[l as usize] = self.phys.read(t, idx);
+            tables[l as usize] = t;
         }
-        Some((w.level, entries))
+        Some(WalkRecord {
+            asid,
+            va,
+            version: self.table_version(),
+            lowest: w.level,
+            tables,
+            entries,
+        })
+    }
+
+    /// Whether a walk now would read exactly what `r` records: the same entries in the same
+    /// tables, from the same root. Then [`Mmu::translate`] and [`Mmu::walk_entries`] answer
+    /// as they did when `r` was made (they read nothing else). A table not changed since
+    /// (its stamp, see `PhysMem`) is not read again; one that changed is read at the walk's
+    /// index. When the answer is yes, `r` is brought up to date (later calls read less).
+    pub fn walk_unchanged(&self, r: &mut WalkRecord) -> bool {
+        let now = self.table_version();
+        let top = self.geo.top();
+        if r.version.0 != now.0 || self.spaces.get(&r.asid) != Some(&r.tables[top as usize]) {
+            return false;
+        }
+        for l in r.lowest..=top {
+            let t = r.tables[l as usize];
+            if self.phys.stamp(t) <= r.version.1 {
+                continue;
+            }
+            let Some(page) = self.phys.page_if(t) else {
+                return false;
+            };
+            let i = self.geo.index(r.va, l).get();
+            if i >= phys::data_len(&page.data)
+                || phys::read_data(&page.data, i) != r.entries[l as usize]
+            {
+                return false;
+            }
+        }
+        r.version = now;
+        true
     }
 
     /// The raw hardware entry at `level` on `asid`'s walk to `va` (widened to 64 bits), or

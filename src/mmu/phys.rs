@@ -244,6 +244,11 @@ impl PhysMem {
         }
     }
 
+    /// The table in `f`, or `None` if `f` is free or past the pool.
+    pub fn page_if(&self, f: Frame) -> Option<&TablePage> {
+        self.pages.get(f.0 as usize)?.as_ref()
+    }
+
     /// Mutable access to the table in `f` (see [`PhysMem::page`]).
     pub fn page_mut(&mut self, f: Frame) -> &mut TablePage {
         self.touch(f.0 as usize);

@@ -1132,7 +1132,16 @@ mod differential {
         let mut outcomes = [0usize; 2];
         // Recently mapped addresses: edits, translations and accesses aim at them half the time.
         let mut hot: Vec<u64> = vec![0];
+        // Walks of recent addresses in every live space, before each op: the MMU's record of
+        // each, and the model's answers with the changes it noted (`MmuModel::changes`).
+        type Before = (
+            WalkRecord,
+            Option<(u32, [o::EntryPrediction; 5])>,
+            Result<o::Translation, o::ErrKind>,
+        );
+        let mut before: Vec<Before> = Vec::new();
         for step in 0..OPS {
+            model.forget_changes();
             let asid = if rng.below(20) == 0 {
                 Asid::from_raw(rng.below(8) as u32)
             } else {
@@ -1350,6 +1359,35 @@ mod differential {
                 model.private_table_pages(),
                 "private tables {ctx}"
             );
+            assert_eq!(
+                m.table_stats_memo(&mut memo),
+                m.table_stats(),
+                "stats {ctx}"
+            );
+            // What the harness skips must be what a fresh walk would find: a walk the MMU
+            // calls unchanged reads the same entries, and the model answers the same for an
+            // address no change covers.
+            for (mut r, pred, t) in before.drain(..) {
+                let (space, va) = (r.asid, r.va);
+                if m.spaces.contains_key(&space) && m.walk_unchanged(&mut r) {
+                    assert_eq!(Some(r.entries()), m.walk_entries(space, va), "record {ctx}");
+                }
+                let id = space.raw();
+                if model.spaces().contains(&id)
+                    && !model.changes().iter().any(|c| c.covers(id, va.into()))
+                {
+                    assert_eq!(model.walk_prediction(id, va.into()), pred, "changes {ctx}");
+                    assert_eq!(model.translate(id, va.into()), t, "changes {ctx}");
+                }
+            }
+            for &space in &live {
+                for &va in hot.iter().rev().take(4) {
+                    if let Some(r) = m.walk_record(space, va) {
+                        let pred = model.walk_prediction(space.raw(), va.into());
+                        before.push((r, pred, model.translate(space.raw(), va.into())));
+                    }
+                }
+            }
         }
         // The test must exercise both paths substantially.
         assert!(

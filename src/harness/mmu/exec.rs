@@ -22,7 +22,7 @@ use crate::addr::{Arch, Range};
 use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CheckMemo, CpuId, Flush, Mmu, MmuConfig,
-    NewError, PageFlags, TlbError, MAX_CPUS, MAX_FRAMES, MAX_TLB_ENTRIES,
+    NewError, PageFlags, TlbError, WalkRecord, MAX_CPUS, MAX_FRAMES, MAX_TLB_ENTRIES,
 };
 use crate::outcome;
 
@@ -126,11 +126,70 @@ struct Executor {
     /// version, the model's version, the live spaces and the watched addresses. When all four
     /// are the same again, so is every answer on both sides, and the comparison is skipped.
     translated: RefCell<Option<Translated>>,
+    /// The watched walks the last comparison found equal, by (space, address): a walk the
+    /// MMU would read the same again ([`Mmu::walk_unchanged`]) at an address that no model
+    /// change since covers (`MmuModel::changes`, forgotten at each op) answers the same on
+    /// both sides, so only its part in the table-address check is redone. Emptied at the
+    /// end of the scenario, whose last comparison redoes every walk.
+    walks: RefCell<WalkMemos>,
     /// The MMU's table version and the model's versions (tables, TLBs) at the last
     /// coherence check that agreed with the oracle: the same again, both answers are too.
     coherent: Cell<Option<CoherenceInputs>>,
     /// Counters so far.
     stats: Stats,
+}
+
+/// A watched walk found equal on both sides (see `Executor::walks`).
+struct WalkMemo {
+    /// The MMU's walk.
+    walk: WalkRecord,
+    /// The oracle's prediction of its entries.
+    pred: (u32, [o::EntryPrediction; 5]),
+}
+
+/// The watched walks the last comparison found equal (see `Executor::walks`), laid out as
+/// it went: by live space, then by watched address. Only that comparison's pairs are kept
+/// (the model's changes of the ops before it are forgotten).
+#[derive(Default)]
+struct WalkMemos {
+    /// The live spaces of the last comparison.
+    spaces: Vec<u32>,
+    /// The watched addresses of the last comparison.
+    watched: Vec<u64>,
+    /// `grid[i * watched.len() + j]`: the memo of `spaces[i]`'s walk to `watched[j]`.
+    grid: Vec<Option<Box<WalkMemo>>>,
+}
+
+impl WalkMemos {
+    /// Lays the grid out for `spaces` x `watched`: the memo of a pair in both layouts
+    /// moves to its new place, the others go.
+    fn arrange(&mut self, spaces: &[u32], watched: &[u64]) {
+        if self.spaces == spaces && self.watched == watched {
+            return;
+        }
+        let from_s: Vec<Option<usize>> = spaces
+            .iter()
+            .map(|s| self.spaces.iter().position(|x| x == s))
+            .collect();
+        let from_a: Vec<Option<usize>> = watched
+            .iter()
+            .map(|a| self.watched.iter().position(|x| x == a))
+            .collect();
+        let width = self.watched.len();
+        let mut grid = Vec::with_capacity(spaces.len() * watched.len());
+        for fs in &from_s {
+            for fa in &from_a {
+                let old = match (fs, fa) {
+                    (Some(i), Some(j)) => self.grid.get_mut(i * width + j).and_then(Option::take),
+                    _ => None,
+                };
+                grid.push(old);
+            }
+        }
+        self.grid = grid;
+        self.spaces = spaces.to_vec();
+        self.watched = watched.to_vec();
+    }
 }
 
 /// The inputs of a TLB coherence check (see `Executor::coherent`).
@@ -151,12 +210,27 @@ struct Translated {
 struct TableAddrs {
     addr: BTreeMap<o::TableId, u64>,
     table: BTreeMap<u64, o::TableId>,
+    /// By level, the last pair found to agree (the walks of one space share their upper
+    /// tables): the same pair again agrees without a lookup.
+    last: [Option<(o::TableId, u64)>; 5],
 }
 
 impl TableAddrs {
-    /// Records that a pointer to `table` holds `addr`: `Err` with the other table if
+    /// Records that a pointer (at `level`) to `table` holds `addr`: `Err` with the other table if
     /// `table` had another address, or `addr` belonged to another table.
-    fn agree(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
+    fn agree(&mut self, level: u8, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
+        if self.last.get(usize::from(level)) == Some(&Some((table, addr))) {
+            return Ok(());
+        }
+        self.agree_looked_up(table, addr)?;
+        if let Some(last) = self.last.get_mut(usize::from(level)) {
+            *last = Some((table, addr));
+        }
+        Ok(())
+    }
+
+    /// [`TableAddrs::agree`] in the maps.
+    fn agree_looked_up(&mut self, table: o::TableId, addr: u64) -> Result<(), o::TableId> {
         match self.addr.get(&table) {
             // Seen with this address: its reverse entry is there already.
             Some(&a) if a == addr => Ok(()),
@@ -214,6 +288,7 @@ impl Machine for Executor {
 
     fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
         self.changed = false;
+        self.model.forget_changes();
         self.execute_op(op)
     }
 
@@ -243,6 +318,7 @@ impl Machine for Executor {
     fn finish(&mut self) -> Result<Option<String>, Mismatch> {
         self.changed = false;
         self.memo = None;
+        *self.walks.borrow_mut() = WalkMemos::default();
         let n = self.apply_held();
         if let Err(detail) = self.model.check_counts() {
             return Err(Mismatch::new(
@@ -274,6 +350,7 @@ impl Executor {
             changed: false,
             memo: Some(RefCell::new(CheckMemo::new())),
             translated: RefCell::new(None),
+            walks: RefCell::new(WalkMemos::default()),
             coherent: Cell::new(None),
             stats: Stats::default(),
         }
@@ -447,7 +524,11 @@ impl Executor {
             ));
         }
         if self.changed {
-            let pe = u128::from(self.mmu.table_stats().private_equivalent);
+            let stats = match &self.memo {
+                Some(memo) => self.mmu.table_stats_memo(&mut memo.borrow_mut()),
+                None => self.mmu.table_stats(),
+            };
+            let pe = u128::from(stats.private_equivalent);
             let mpe = self.model.private_table_pages();
             if pe != mpe {
                 return Err(StateDiff::new(
@@ -468,22 +549,47 @@ impl Executor {
         }
         // Pointer addresses change only with the structure (an access sets A, nothing else).
         let mut tables = self.changed.then(TableAddrs::default);
-        for &s in &inputs.spaces {
-            for &a in &inputs.watched {
-                let got = self
-                    .mmu
-                    .translate(Asid::from_raw(s), a)
-                    .map(adapter::translation)
-                    .map_err(|e| adapter::translate_err(e, a));
-                let want = self.model.translate(s, a.into());
-                if got != want {
-                    return Err(StateDiff::new(
-                        "translate",
-                        format!("asid{s} {a:#x}: {}", show(&got)),
-                        format!("asid{s} {a:#x}: {}", show(&want)),
-                    ));
+        let changes = self.model.changes();
+        let mut walks = self.walks.borrow_mut();
+        walks.arrange(&inputs.spaces, &inputs.watched);
+        let pairs = inputs
+            .spaces
+            .iter()
+            .flat_map(|&s| inputs.watched.iter().map(move |&a| (s, a)));
+        // Space by space, address by address, as the grid is laid out.
+        for (slot, (s, a)) in walks.grid.iter_mut().zip(pairs) {
+            if let Some(m) = slot.as_deref_mut() {
+                let same = !changes.iter().any(|c| c.covers(s, a.into()))
+                    && self.mmu.walk_unchanged(&mut m.walk);
+                if same {
+                    if let Some(t) = tables.as_mut() {
+                        let got = Some(m.walk.entries());
+                        self.compare_entries(s, a, got, Some(&m.pred), Some(t))?;
+                    }
+                    continue;
                 }
-                self.compare_entries(s, a, tables.as_mut())?;
+            }
+            let got = self
+                .mmu
+                .translate(Asid::from_raw(s), a)
+                .map(adapter::translation)
+                .map_err(|e| adapter::translate_err(e, a));
+            let want = self.model.translate(s, a.into());
+            if got != want {
+                return Err(StateDiff::new(
+                    "translate",
+                    format!("asid{s} {a:#x}: {}", show(&got)),
+                    format!("asid{s} {a:#x}: {}", show(&want)),
+                ));
+            }
+            let walk = self.mmu.walk_record(Asid::from_raw(s), a);
+            let pred = self.model.walk_prediction(s, a.into());
+            let got = walk.map(|w| w.entries());
+            self.compare_entries(s, a, got, pred.as_ref(), tables.as_mut())?;
+            match (walk, pred, slot.as_deref_mut()) {
+                (Some(walk), Some(pred), Some(m)) => *m = WalkMemo { walk, pred },
+                (Some(walk), Some(pred), None) => *slot = Some(Box::new(WalkMemo { walk, pred })),
+                _ => *slot = None,
             }
         }
         *self.translated.borrow_mut() = Some(inputs);
@@ -495,14 +601,15 @@ impl Executor {
     /// frame of the table it points at, which the oracle names instead: `tables` checks,
     /// over one comparison of every watched address, that one table has one address and two
     /// tables two (after each op that changed the structure, the only ops that move a table).
+    /// `got`: what `Mmu::walk_entries` answers; `want`: what `MmuModel::walk_prediction` does.
     fn compare_entries(
         &self,
         s: u32,
         a: u64,
+        got: Option<(u8, [u64; 5])>,
+        want: Option<&(u32, [o::EntryPrediction; 5])>,
         mut tables: Option<&mut TableAddrs>,
     ) -> Result<(), StateDiff> {
-        let got = self.mmu.walk_entries(Asid::from_raw(s), a);
-        let want = self.model.walk_prediction(s, a.into());
         let (Some((lowest, entries)), Some((mlowest, pred))) = (got, want) else {
             if got.is_none() && want.is_none() {
                 return Ok(());
@@ -513,7 +620,7 @@ impl Executor {
                 format!("asid{s} {a:#x}: {want:x?}"),
             ));
         };
-        if u32::from(lowest) != mlowest {
+        if u32::from(lowest) != *mlowest {
             return Err(StateDiff::new(
                 "walk: lowest level reached",
                 format!("asid{s} {a:#x}: level {lowest} ({entries:x?})"),
@@ -530,14 +637,14 @@ impl Executor {
                     e & !mask == bits
                         && tables
                             .as_deref_mut()
-                            .is_none_or(|t| t.agree(table, e & mask).is_ok())
+                            .is_none_or(|t| t.agree(level, table, e & mask).is_ok())
                 }
             };
             if !fits {
                 let seen = match p {
                     o::EntryPrediction::Pointer { table, .. } => tables
                         .as_deref_mut()
-                        .and_then(|t| t.agree(table, e & mask).err())
+                        .and_then(|t| t.agree(level, table, e & mask).err())
                         .map(|other| format!(" (address also seen for {other:x?})")),
                     _ => None,
                 };

@@ -81,10 +81,14 @@
 //!   address the walk reached them at), the nonzero indices of the tables above them, and
 //!   the root pairs whose kernel halves compared equal. An entry's checks depend only on its
 //!   page and that address, so an unchanged page reached at the same address would pass
-//!   again and is not re-read; every changed page is read whole. After the last op the walk
-//!   starts from an empty memo: the full walk, as before. Unit tests corrupt every kind of
-//!   table after a memo saw it pass, and compare the two walks after every op of the
-//!   differential test.
+//!   again and is not re-read; every changed page is read whole. A table above level 0 is
+//!   kept with its pointers and the pool's epoch when it passed: unchanged and reached at
+//!   the same address, each child not changed since is only counted and visited (the counts
+//!   and visits feed the global checks, from scratch), a changed one has its entry checked
+//!   anew, in index order. After the last op the walk starts from an empty memo: the full
+//!   walk, as before. Unit tests corrupt every kind of table after a memo saw it pass, and
+//!   compare the two walks after every op of the differential test. The private-table
+//!   count (`Mmu::table_stats_memo`) keeps a level-1 table's path count by stamp.
 //! - **Table counts.** The model keeps, per table name, the number of mappings needing it,
 //!   updated by the op that adds or removes them (`MmuModel::table_pages` is a sum of three
 //!   lengths); at the end of each scenario (and after every op of the unit tests)
@@ -96,7 +100,17 @@
 //!   addresses are all what they were at the last comparison that passed, every answer on
 //!   both sides is too, and the comparison is skipped; any change on either side (an access
 //!   that sets A; a map the model refuses for frames after inserting and removing its
-//!   pages) brings it back in full.
+//!   pages) brings it back, walk by walk: a walk is redone only if either side may answer
+//!   it differently. The MMU's side: `Mmu::walk_record` keeps the tables a walk read and the
+//!   entries it found, and `Mmu::walk_unchanged` says whether a walk now would read the same
+//!   (a table whose stamp is older is the same page; a newer one is read at the walk's
+//!   index). The model's side: every change of a mapping, an entry's A or D, a table or a
+//!   space notes the block of addresses whose answers it may change (`MmuModel::changes`,
+//!   generous, never short), forgotten when the next op starts. A watched walk of the last
+//!   comparison that neither side changed is taken as it was found (both sides equal) and
+//!   only takes part in the table-address check; any other is compared anew, in the same
+//!   order, so the first difference is the same. The last comparison of a scenario
+//!   (after its flushes) redoes every walk from nothing.
 //!
 //! ## 4. Limits
 //!
