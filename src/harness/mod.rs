@@ -69,7 +69,10 @@ pub use finding::{
     BrokenInvariant, Claim, CrashReport, Death, Finding, FindingKind, Mismatch, StateDiff, Stats,
 };
 pub use panics::{PanicLocation, PanicOrigin, PanicReport};
-pub use target::{fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target, REGISTRY};
+pub use target::{
+    bugs_from_env_value, fuzz_check, minimize, run, run_with, target, trace, AnyTarget, Target,
+    BUGS_ENV, REGISTRY,
+};
 pub use vmem::run_range_allocator;
 
 #[cfg(feature = "seeded-bugs")]
@@ -133,6 +136,30 @@ pub(crate) fn assert_seeds_pass_and_round_trip<C: Case + PartialEq + core::fmt::
 
 #[cfg(test)]
 mod tests {
+    /// The engines' bug switch: names as `kvafuzz list` prints them, commas and spaces
+    /// around them ignored; an unknown name, or any name without the feature, refused.
+    #[test]
+    fn the_engines_bug_switch_reads_names() {
+        use super::target::bugs_from_env_value;
+        use super::BugSet;
+        assert_eq!(bugs_from_env_value(""), Ok(BugSet::NONE));
+        assert_eq!(bugs_from_env_value(" , "), Ok(BugSet::NONE));
+        #[cfg(feature = "seeded-bugs")]
+        {
+            use crate::bugs::Bug;
+            let both = bugs_from_env_value("zero-sentinel, tree-pads-by-align").unwrap();
+            assert!(both.contains(Bug::ZeroSentinel) && both.contains(Bug::TreePadsByAlign));
+            assert!(!both.contains(Bug::GuardPageMapped));
+            let err = bugs_from_env_value("zero-sentinel,nope").unwrap_err();
+            assert!(err.contains("nope"), "{err}");
+        }
+        #[cfg(not(feature = "seeded-bugs"))]
+        {
+            let err = bugs_from_env_value("zero-sentinel").unwrap_err();
+            assert!(err.contains("no seeded bugs"), "{err}");
+        }
+    }
+
     /// Every seeded bug of every target is found by a deterministic campaign; its minimized
     /// case still shows it with the same signature, is short enough to read, and passes
     /// with no bug on (so the detection is the bug's, not a real finding's). Printed with

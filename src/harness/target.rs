@@ -264,10 +264,56 @@ pub fn minimize(target: &dyn AnyTarget, data: &[u8], bugs: BugSet) -> Option<(Ve
     target.minimize(version, payload, bugs)
 }
 
-/// The body of every cargo-fuzz target and AFL binary: [`run`], and a panic carrying the
-/// finding if there is one (the fuzz engine records the input as a crash).
+/// The environment variable that switches seeded bugs on in every engine's binary of a
+/// `seeded-bugs` build (cargo-fuzz, AFL): a comma-separated list of bug names as
+/// `kvafuzz list` prints them, read once at the first input.
+pub const BUGS_ENV: &str = "KVAFUZZ_BUGS";
+
+/// The bugs a [`BUGS_ENV`] value names: empty (or only commas and spaces) is none; an
+/// unknown name, or any name in a build without the `seeded-bugs` feature, is an error
+/// saying so.
+pub fn bugs_from_env_value(value: &str) -> Result<BugSet, String> {
+    let mut names = value.split(',').map(str::trim).filter(|n| !n.is_empty());
+    #[cfg(feature = "seeded-bugs")]
+    {
+        names.try_fold(BugSet::NONE, |bugs, name| {
+            crate::bugs::Bug::from_name(name)
+                .map(|bug| bugs.with(bug))
+                .ok_or_else(|| {
+                    format!(
+                        "{BUGS_ENV}: no seeded bug is called {name} (`kvafuzz list` names them)"
+                    )
+                })
+        })
+    }
+    #[cfg(not(feature = "seeded-bugs"))]
+    match names.next() {
+        None => Ok(BugSet::NONE),
+        Some(name) => Err(format!(
+            "{BUGS_ENV}={name}: this build has no seeded bugs (build with --features seeded-bugs)"
+        )),
+    }
+}
+
+/// The bugs [`BUGS_ENV`] switches on in this process (read once; a bad value panics at the
+/// first input with the reason, so the engine stops on it at once).
+fn env_bugs() -> BugSet {
+    static BUGS: std::sync::OnceLock<Result<BugSet, String>> = std::sync::OnceLock::new();
+    let parsed = BUGS.get_or_init(|| match std::env::var(BUGS_ENV) {
+        Ok(v) => bugs_from_env_value(&v),
+        Err(_) => Ok(BugSet::NONE),
+    });
+    match parsed {
+        Ok(bugs) => *bugs,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// The body of every cargo-fuzz target and AFL binary: [`run_with`] the bugs
+/// [`BUGS_ENV`] names (none unless set), and a panic carrying the finding if there is one
+/// (the fuzz engine records the input as a crash).
 pub fn fuzz_check(target: &dyn AnyTarget, data: &[u8]) {
-    if let Err(finding) = run(target, data) {
+    if let Err(finding) = run_with(target, data, env_bugs()) {
         panic!("kvafuzz finding: {finding}");
     }
 }
