@@ -64,7 +64,6 @@
 use std::alloc::Layout;
 use std::cell::OnceCell;
 use std::hint::black_box;
-use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -80,7 +79,10 @@ use kvafuzz::vmem::{Arena, CachedArena, Policy, QcacheConfig};
 
 #[path = "common/clock.rs"]
 mod clock;
+#[path = "common/talc.rs"]
+mod talc_peer;
 use clock::{Group, ThreadTime};
+use talc_peer::{Talc, TalcBuffer};
 
 /// Live-set sizes of the zone and kmem steady states.
 const NS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -446,49 +448,7 @@ impl Subject for Buddy {
     }
 }
 
-/// A heap buffer for talc, zeroed lazily by the OS (as in `benches/vmem.rs`).
-struct TalcBuffer {
-    base: NonNull<u8>,
-    layout: Layout,
-}
-
-impl TalcBuffer {
-    fn new(bytes: usize) -> TalcBuffer {
-        let layout = Layout::from_size_align(bytes, 16).expect("buffer layout");
-        // SAFETY: the layout has a non-zero size.
-        let base = unsafe { std::alloc::alloc_zeroed(layout) };
-        let base = NonNull::new(base).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        TalcBuffer { base, layout }
-    }
-}
-
-impl Drop for TalcBuffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; every `Talc` claiming it is gone (they
-        // hold its lifetime).
-        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) }
-    }
-}
-
-/// talc managing a [`TalcBuffer`] that outlives it; at most one per buffer at a time.
-struct Talc<'b> {
-    talc: talc::base::Talc<talc::source::Manual, talc::DefaultBinning>,
-    _buffer: PhantomData<&'b TalcBuffer>,
-}
-
-impl<'b> Talc<'b> {
-    fn new(buffer: &'b TalcBuffer) -> Talc<'b> {
-        let mut talc = talc::base::Talc::new(talc::source::Manual);
-        // SAFETY: the buffer is valid for its whole size and outlives this talc ('b); no
-        // other talc uses it meanwhile.
-        let claimed = unsafe { talc.claim(buffer.base.as_ptr(), buffer.layout.size()) };
-        assert!(claimed.is_some(), "talc refused the buffer");
-        Talc {
-            talc,
-            _buffer: PhantomData,
-        }
-    }
-
+impl Talc<'_> {
     #[inline]
     fn layout(op: Op) -> Layout {
         // Sizes are 8 bytes to a few pages, alignment 8: never zero, never overflowing.
