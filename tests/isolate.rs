@@ -14,6 +14,7 @@ use std::time::Duration;
 use kvafuzz::harness::campaign::{run_campaign, run_campaign_isolated, CampaignConfig};
 use kvafuzz::harness::drive::{drive, Machine};
 use kvafuzz::harness::isolate::{minimize_isolated, run_isolated, serve_if_child, Isolation};
+use kvafuzz::harness::map::AddressMap;
 use kvafuzz::harness::{
     minimize, AnyTarget, BrokenInvariant, BugSet, Case, Death, Finding, FindingKind, Mismatch,
     PanicOrigin, StateDiff, Stats, Target,
@@ -148,6 +149,11 @@ impl<const FAIL: u8> Machine for Hazard<FAIL> {
             }
         }
         Ok("ok".into())
+    }
+
+    /// It keeps no address space: a map of no layers.
+    fn address_map(&self) -> AddressMap {
+        AddressMap::default()
     }
 
     fn check_invariants(&self) -> Result<(), BrokenInvariant> {

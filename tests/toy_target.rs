@@ -14,6 +14,7 @@ use kvafuzz::harness::cli::{main_with, replay_corpus};
 use kvafuzz::harness::codec::{Decoder, Encoder, Swarm};
 use kvafuzz::harness::corpus::{self, frame};
 use kvafuzz::harness::drive::{drive, Machine};
+use kvafuzz::harness::map::{AddressMap, Band, Layer, Shade};
 use kvafuzz::harness::{
     minimize, run, run_with, trace, AnyTarget, BrokenInvariant, BugSet, Case, Finding, Mismatch,
     StateDiff, Stats, Target,
@@ -185,6 +186,22 @@ impl<const BUGGY: bool> Machine for BumpMachine<BUGGY> {
                 Ok(format!("{got:?}"))
             }
         }
+    }
+
+    /// The buffer: its used bytes and the rest, as the allocator and the model see it.
+    fn address_map(&self) -> AddressMap {
+        let cap = u64::from(CAPACITY);
+        let side = |used: u64| {
+            [
+                Band::sized(0, used, Shade::Live),
+                Band::sized(used, cap.saturating_sub(used), Shade::Free),
+            ]
+        };
+        AddressMap::new(vec![Layer::new(
+            "buffer",
+            side(u64::from(self.next)),
+            side(u64::from(self.model_used)),
+        )])
     }
 
     fn check_invariants(&self) -> Result<(), BrokenInvariant> {

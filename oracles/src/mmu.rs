@@ -101,6 +101,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod changes;
 mod entries;
+mod listing;
 mod tlb;
 
 pub use changes::Changed;

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
 use super::finding::{BrokenInvariant, StateDiff};
+use super::map::AddressMap;
 use super::panics::catch;
 use super::{Finding, FindingKind, Mismatch, Stats};
 
@@ -31,6 +32,19 @@ pub trait Machine {
     /// do, or what the oracle disagreed with (a finding at op index `ops.len()`).
     fn finish(&mut self) -> Result<Option<String>, Mismatch> {
         Ok(None)
+    }
+    /// Its address space as the implementation and the model each hold it, layer by layer
+    /// (what `kvafuzz replay --svg` draws; see [`super::map`]). Reads listings only.
+    fn address_map(&self) -> AddressMap;
+}
+
+/// Hands `m`'s address map to [`super::map::capture`] if it is capturing (a panic while
+/// drawing leaves no map).
+fn offer_map<M: Machine>(m: &M) {
+    if super::map::wanted() {
+        if let Ok(map) = catch(|| m.address_map()) {
+            super::map::store(map);
+        }
     }
 }
 
@@ -162,6 +176,7 @@ pub fn drive<M: Machine>(
                     Stage::Checks => writeln!(t, "  #{i} checks -> PANIC: {msg}"),
                 };
             }
+            offer_map(m);
             return Err(Finding {
                 target,
                 op_index: Some(i),
@@ -191,6 +206,7 @@ pub fn drive<M: Machine>(
         if let (FindingKind::Panic(msg), Some(t)) = (&kind, trace.as_deref_mut()) {
             let _ = writeln!(t, "  end -> PANIC: {msg}");
         }
+        offer_map(m);
         return Err(Finding {
             target,
             op_index: Some(ops.len()),
@@ -198,6 +214,7 @@ pub fn drive<M: Machine>(
             kind,
         });
     }
+    offer_map(m);
     let stats = m.stats();
     if let Some(t) = trace {
         let _ = writeln!(
@@ -236,6 +253,7 @@ pub fn setup_finding(target: &'static str, msg: String) -> Finding {
 mod tests {
     use super::*;
     use crate::harness::finding::{variant_path, Claim};
+    use crate::harness::map::{Band, Layer, Shade};
     use crate::harness::panics::PanicOrigin;
     use std::panic;
 
@@ -326,6 +344,12 @@ mod tests {
 
         fn summary(&self) -> String {
             format!("{} done", self.done)
+        }
+
+        /// One 16-byte band per step done, the same on both sides.
+        fn address_map(&self) -> AddressMap {
+            let steps = || (0..self.done as u64).map(|i| Band::sized(i * 16, 16, Shade::Live));
+            AddressMap::new(vec![Layer::new("steps", steps(), steps())])
         }
 
         fn finish(&mut self) -> Result<Option<String>, Mismatch> {

@@ -51,6 +51,7 @@ pub mod drive;
 pub mod finding;
 pub mod isolate;
 pub mod kmem;
+pub mod map;
 pub mod minimize;
 pub mod mmu;
 pub mod panics;
@@ -207,6 +208,10 @@ mod tests {
                     ops <= MAX_MINIMIZED_OPS,
                     "{bug}: {ops} ops after minimizing\n{text}"
                 );
+                let (verdict, picture) = map::svg(target, &bytes, bugs);
+                assert_eq!(verdict.map(|_| ()), Err(finding.clone()), "{bug}: svg run");
+                let picture = picture.unwrap_or_else(|| panic!("{bug}: no map drawn"));
+                assert!(picture.contains("</svg>"), "{bug}");
                 println!("== {bug}: case {}: {finding}\n{text}", found.case);
             }
         }

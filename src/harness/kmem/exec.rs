@@ -14,6 +14,7 @@ use super::scenario::{ObjSel, Op, Scenario, SizeSel, WriteAt};
 use super::KmemTarget;
 use crate::harness::drive::{drive, setup_finding, Machine};
 use crate::harness::finding::variant_path;
+use crate::harness::map::{AddressMap, Band, Layer, Shade};
 use crate::harness::recent::Recent;
 use crate::harness::{
     BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
@@ -366,6 +367,51 @@ impl Machine for Executor {
             let detail = format!("{e:x?}");
             BrokenInvariant::new(format!("kmem {}", variant_path(&detail)), detail)
         })
+    }
+
+    /// Every live object's bytes (the harness's record of what kmem handed out against the
+    /// model's objects), and the objects kmem records (all in debug mode, else the large
+    /// ones) with their redzones and guard ranges against the model's.
+    fn address_map(&self) -> AddressMap {
+        let debug = self.model.debug();
+        let recorded = self
+            .model
+            .live()
+            .iter()
+            .filter(|o| debug || o.route == ok::Route::Large);
+        AddressMap::new(vec![
+            Layer::new(
+                "live objects",
+                self.live
+                    .iter()
+                    .map(|&(a, size)| Band::sized(a, size, Shade::Live)),
+                self.model
+                    .live()
+                    .iter()
+                    .map(|o| Band::sized(o.addr, o.size, Shade::Live)),
+            ),
+            Layer::new(
+                "recorded objects: size, redzone, guard",
+                self.kmem.objects().flat_map(|o| {
+                    [
+                        Band::sized(o.addr, o.size, Shade::Live),
+                        o.addr.checked_add(o.size).and_then(|r| {
+                            Band::sized(r, o.chunk.saturating_sub(o.size), Shade::Guard)
+                        }),
+                        o.guard.and_then(|(f, l)| Band::new(f, l, Shade::Guard)),
+                    ]
+                }),
+                recorded.flat_map(|o| {
+                    [
+                        Band::sized(o.addr, o.size, Shade::Live),
+                        o.redzone()
+                            .and_then(|r| Band::new(r.first, r.last, Shade::Guard)),
+                        o.guard
+                            .and_then(|r| Band::new(r.first, r.last, Shade::Guard)),
+                    ]
+                }),
+            ),
+        ])
     }
 
     fn compare_state(&self) -> Result<(), StateDiff> {

@@ -19,6 +19,7 @@ use super::flushes::{FlushRange, HeldFlushes, Spaces};
 use super::MmuTarget;
 use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
 use crate::addr::{Arch, Range};
+use crate::harness::map::{listed, AddressMap, Band, Layer, Shade};
 use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CheckMemo, CpuId, Flush, Mmu, MmuConfig,
@@ -310,6 +311,41 @@ impl Machine for Executor {
             self.live.len(),
             self.mmu.table_pages()
         )
+    }
+
+    /// Per live space, the runs of mapped addresses as the MMU's tables hold them (their
+    /// leaves) and as the model does.
+    fn address_map(&self) -> AddressMap {
+        let layers = self
+            .mmu
+            .spaces()
+            .map(|asid| {
+                let (leaves, note) = listed(|| self.mmu.leaves(asid, 0, u64::MAX));
+                let mut have: Vec<(u64, u64)> = Vec::new();
+                for t in leaves {
+                    let last = t.page_base.saturating_add(t.page_size - 1);
+                    match have.last_mut() {
+                        Some(run) if run.1.checked_add(1) == Some(t.page_base) => run.1 = last,
+                        _ => have.push((t.page_base, last)),
+                    }
+                }
+                let want = self
+                    .model
+                    .mapped_runs(asid.raw())
+                    .into_iter()
+                    .map(|(f, l)| {
+                        let (f, l) = (u64::try_from(f).ok()?, u64::try_from(l).ok()?);
+                        Band::new(f, l, Shade::Mapped)
+                    });
+                Layer::new(
+                    format!("space {} mappings{note}", asid.raw()),
+                    have.into_iter()
+                        .map(|(f, l)| Band::new(f, l, Shade::Mapped)),
+                    want,
+                )
+            })
+            .collect();
+        AddressMap::new(layers)
     }
 
     /// No flush is ever dropped: the tokens still held are applied, then checked. And the

@@ -16,6 +16,7 @@ use super::SlabTarget;
 use crate::addr::PAGE_SIZE;
 use crate::harness::drive::{drive, Machine};
 use crate::harness::finding::variant_path;
+use crate::harness::map::AddressMap;
 use crate::harness::recent::Recent;
 use crate::harness::{
     BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
@@ -664,6 +665,10 @@ impl Machine for Executor {
 
     fn stats(&self) -> Stats {
         self.stats
+    }
+
+    fn address_map(&self) -> AddressMap {
+        super::map::address_map(&self.slabs, &self.model, &self.live)
     }
 
     fn summary(&self) -> String {

@@ -40,6 +40,7 @@
 
 mod codec;
 mod exec;
+mod map;
 mod scenario;
 mod seeds;
 #[cfg(test)]

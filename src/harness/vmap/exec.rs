@@ -27,6 +27,7 @@ use super::VmapTarget;
 use crate::addr::PAGE_SIZE;
 use crate::harness::drive::{drive, Machine};
 use crate::harness::finding::variant_path;
+use crate::harness::map::{AddressMap, Layer};
 use crate::harness::{
     BrokenInvariant, BugSet, Claim, Finding, FindingKind, Mismatch, StateDiff, Stats, Target,
 };
@@ -839,6 +840,23 @@ impl Machine for Executor {
 
     fn stats(&self) -> Stats {
         self.stats
+    }
+
+    fn address_map(&self) -> AddressMap {
+        let mut layers: Vec<Layer> = self
+            .spaces
+            .iter()
+            .map(|s| super::map::space_layer(s, s.strategy().name(), &self.model))
+            .collect();
+        if let Some(m) = &self.mapped {
+            layers.push(super::map::space_layer(
+                m.vm.space(),
+                "tree (vmalloc)",
+                &self.model,
+            ));
+            layers.push(super::map::mapped_layer(&m.vm, &m.pages));
+        }
+        AddressMap::new(layers)
     }
 
     /// The vmalloc layer's full check once, at the end (the MMU's own structure and the

@@ -47,6 +47,7 @@
 
 mod codec;
 mod exec;
+mod map;
 mod pages;
 mod scenario;
 mod seeds;

@@ -104,6 +104,14 @@ impl Pages {
         self.frames - self.owned.len() as u64
     }
 
+    /// The vmalloc'd busy areas as `(start, bytes of their pages)`, by start: what the
+    /// kernel page table must map.
+    pub(super) fn mapped(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.busy
+            .iter()
+            .map(|(&start, frames)| (start, frames.len() as u64 * PAGE_SIZE))
+    }
+
     /// A remembered page of a vfree'd area (`None` if none).
     pub(super) fn freed(&self, index: u8) -> Option<u64> {
         self.freed.pick(usize::from(index))

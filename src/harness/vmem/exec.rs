@@ -13,6 +13,7 @@ use super::scenario::{AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
 use crate::harness::drive::{drive, tracing, Machine};
 use crate::harness::finding::variant_path;
+use crate::harness::map::AddressMap;
 use crate::harness::recent::Recent;
 use crate::harness::{BrokenInvariant, Claim, Finding, Mismatch, StateDiff, Stats, Target};
 use crate::outcome;
@@ -115,6 +116,10 @@ impl<A: RangeAllocator> Machine for Executor<A> {
 
     fn summary(&self) -> String {
         format!("{} live at the end", self.live.len())
+    }
+
+    fn address_map(&self) -> AddressMap {
+        super::map::address_map(&self.alloc, &self.model)
     }
 }
 

@@ -56,6 +56,7 @@ use crate::harness::{Case, Finding, Stats, Target};
 pub mod adapter;
 mod codec;
 mod exec;
+mod map;
 mod scenario;
 mod seeds;
 #[cfg(test)]

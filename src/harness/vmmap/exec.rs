@@ -14,6 +14,7 @@ use super::sharing;
 use super::VmmapTarget;
 use crate::addr::{Arch, Range};
 use crate::harness::drive::{setup_finding, Machine};
+use crate::harness::map::{free_between, AddressMap, Band, Layer, Shade};
 use crate::harness::{BrokenInvariant, BugSet, Claim, Finding, Mismatch, StateDiff, Stats, Target};
 use crate::outcome;
 use crate::vmmap::{
@@ -148,6 +149,36 @@ impl Machine for Executor {
 
     fn summary(&self) -> String {
         format!("{} entries at the end", self.map.len())
+    }
+
+    fn address_map(&self) -> AddressMap {
+        let bounds = self.map.bounds();
+        let have: Vec<(u64, u64)> = self
+            .map
+            .entries()
+            .map(|e| (e.range.start(), e.range.last()))
+            .collect();
+        let want = self.model.ranges();
+        let side = |first: u64, last: u64, entries: &[(u64, u64)]| {
+            let mut v: Vec<Option<Band>> = entries
+                .iter()
+                .map(|&(s, l)| Band::new(s, l, Shade::Live))
+                .collect();
+            v.extend(free_between(first, last, entries));
+            v
+        };
+        AddressMap::new(vec![
+            Layer::new(
+                "bounds",
+                [Band::new(bounds.start(), bounds.last(), Shade::Span)],
+                [Band::new(self.model.min, self.model.max, Shade::Span)],
+            ),
+            Layer::new(
+                "entries and gaps",
+                side(bounds.start(), bounds.last(), &have),
+                side(self.model.min, self.model.max, &want),
+            ),
+        ])
     }
 
     /// Segment sharing of inputs derived from the final entries ([`sharing`]).
