@@ -45,6 +45,11 @@ is_count() {
     [[ $1 =~ ^(0|[1-9][0-9]{0,8})$ ]] && [ "$1" -ge "$2" ]
 }
 
+# How many findings of one target a script replays (the rest are listed): AFL++ saves every
+# crash with a new path, hundreds in a minute when a bug is shallow.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+MAX_REPLAYS=3
+
 # Replay an engine's raw finding through kvafuzz, so the log shows it as a readable trace
 # and verdict (with the bugs of KVAFUZZ_BUGS on, in a seeded-bugs build). Never fails: the
 # caller has already decided the run failed.
