@@ -3,7 +3,7 @@
 use super::*;
 use crate::addr::Arch;
 use crate::harness::campaign::generate;
-use crate::harness::{BugSet, Case, Stats};
+use crate::harness::{BugSet, Case};
 use crate::mmu::MAX_FRAMES;
 
 #[test]
