@@ -23,8 +23,9 @@
 //! number to each new name; they differ between processes (an isolated child sends names,
 //! see [`KindSet::names`]) and between runs, the names never do. A process meets at most
 //! [`MAX_KINDS`] - 1 names; any further name shares the last bit, named [`MORE_KINDS`] (no
-//! process comes near: the largest op enum has a dozen variants, and names are shared: every
-//! target's `Free` is one kind).
+//! process comes near: the largest op enum has a dozen variants, a target's errors a few
+//! dozen, and names are shared: every target's `Free` is one kind; all six targets together,
+//! as in `cargo test`, name about 140).
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -34,7 +35,10 @@ use std::mem::Discriminant;
 use std::sync::Mutex;
 
 /// Bits in a [`KindSet`]: the most kinds one process tells apart.
-pub const MAX_KINDS: usize = 128;
+pub const MAX_KINDS: usize = 256;
+
+/// 64-bit words in a [`KindSet`].
+const WORDS: usize = MAX_KINDS / 64;
 
 /// The name of the last bit, which every name past the first [`MAX_KINDS`] - 1 shares.
 pub const MORE_KINDS: &str = "(more-kinds)";
@@ -66,15 +70,17 @@ fn name_of(bit: u32) -> Option<String> {
 
 /// A set of kinds (a bit per kind, see the module comment).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct KindSet(u128);
+pub struct KindSet([u64; WORDS]);
 
 impl KindSet {
     /// No kind.
-    pub const EMPTY: KindSet = KindSet(0);
+    pub const EMPTY: KindSet = KindSet([0; WORDS]);
 
     /// Adds the kind with bit `bit` (below [`MAX_KINDS`]).
     pub fn insert_bit(&mut self, bit: u32) {
-        self.0 |= 1u128.checked_shl(bit).unwrap_or(0);
+        if let Some(word) = self.0.get_mut(bit as usize / 64) {
+            *word |= 1 << (bit % 64);
+        }
     }
 
     /// Adds the kind called `name`.
@@ -84,22 +90,26 @@ impl KindSet {
 
     /// Adds every kind of `other`.
     pub fn union(&mut self, other: KindSet) {
-        self.0 |= other.0;
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
     }
 
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0.iter().all(|&w| w == 0)
     }
 
     /// The bits set, lowest first.
     pub fn bits(self) -> impl Iterator<Item = u32> {
-        let mut rest = self.0;
-        std::iter::from_fn(move || {
-            let bit = rest.trailing_zeros();
-            (rest != 0).then(|| {
-                rest &= rest - 1;
-                bit
+        self.0.into_iter().enumerate().flat_map(|(i, word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                let bit = rest.trailing_zeros();
+                (rest != 0).then(|| {
+                    rest &= rest - 1;
+                    i as u32 * 64 + bit
+                })
             })
         })
     }
@@ -254,6 +264,16 @@ mod tests {
         both.union(errors);
         assert_eq!(both.names().len(), 6);
         assert!(KindSet::EMPTY.is_empty() && !both.is_empty());
+    }
+
+    /// Bits in every word of a set come back in order; a bit past the set is ignored.
+    #[test]
+    fn sets_hold_every_bit() {
+        let mut set = KindSet::EMPTY;
+        for bit in [200, 3, 64, 63, 255, 256] {
+            set.insert_bit(bit);
+        }
+        assert_eq!(set.bits().collect::<Vec<_>>(), [3, 63, 64, 200, 255]);
     }
 
     #[test]
