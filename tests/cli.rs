@@ -88,29 +88,176 @@ fn an_isolated_campaign_runs_the_same_cases() {
     assert_eq!(run(&["--isolate", "--case-timeout", "20000"]), inside);
 }
 
+/// A usage error exits 2 with clap's message naming what was wrong (the flag, the value,
+/// the missing argument), and a pointer to `--help`.
 #[test]
-fn bad_arguments_exit_2_with_the_usage() {
-    for args in [
-        &["fuzz"][..],
-        &["fuzz", "--target", "nope"],
-        &["fuzz", "--target", "vmem", "--bogus", "1"],
-        &["fuzz", "--target", "vmem", "--case-timeout", "5"],
-        &[
-            "fuzz",
-            "--target",
-            "vmem",
+fn bad_arguments_exit_2_naming_the_bad_flag() {
+    for (args, named) in [
+        (&["fuzz"][..], "--target"),
+        (&["fuzz", "--target", "nope"], "'nope' for '--target"),
+        (&["fuzz", "--target", "vmem", "--bogus", "1"], "'--bogus'"),
+        (
+            &["fuzz", "--target", "vmem", "--seed", "ten"],
+            "'ten' for '--seed",
+        ),
+        (
+            &["fuzz", "--target", "vmem", "--case-timeout", "5"],
             "--isolate",
-            "--case-timeout",
-            "0",
-        ],
-        &["__isolated-child"],
-        &["replay"],
-        &["frobnicate"],
+        ),
+        (
+            &[
+                "fuzz",
+                "--target",
+                "vmem",
+                "--isolate",
+                "--case-timeout",
+                "0",
+            ],
+            "'0' for '--case-timeout",
+        ),
+        (&["__isolated-child"], "not by hand"),
+        (&["replay"], "<PATH>"),
+        (
+            &["replay", "corpus/vmem", "--target", "nope"],
+            "'nope' for '--target",
+        ),
+        (&["frobnicate"], "'frobnicate'"),
     ] {
         let out = kvafuzz(args);
+        let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out.stderr).contains("USAGE"), "{args:?}");
+        assert!(
+            stderr.contains("error:") && stderr.contains(named),
+            "{args:?}: {stderr}"
+        );
     }
+    // A command group without its subcommand: exit 2 with the group's help.
+    let out = kvafuzz(&["corpus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: kvafuzz corpus <COMMAND>"));
+    // A bad target name is refused with the list of the good ones.
+    let stderr = text(&kvafuzz(&["fuzz", "--target", "nope"]).stderr);
+    for t in REGISTRY {
+        assert!(stderr.contains(t.name()), "{stderr}");
+    }
+}
+
+/// `--help` of the program and of every subcommand exits 0 with its usage; the child command
+/// of `--isolate` stays out of it; `--version` prints the crate's version.
+#[test]
+fn every_command_has_help_and_the_child_command_is_hidden() {
+    let top = kvafuzz(&["--help"]);
+    assert_eq!(top.status.code(), Some(0));
+    let listing = text(&top.stdout);
+    assert!(!listing.contains("__isolated-child"), "{listing}");
+    let commands = [
+        "fuzz",
+        "replay",
+        "minimize",
+        "bugs",
+        "seeds",
+        "corpus",
+        "slab-report",
+        "list",
+        "targets",
+    ];
+    for c in commands {
+        assert!(listing.contains(&format!("  {c} ")), "{c}: {listing}");
+        let out = kvafuzz(&[c, "--help"]);
+        let help = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{c}");
+        assert!(help.contains(&format!("Usage: kvafuzz {c}")), "{c}: {help}");
+    }
+    let migrate = text(&kvafuzz(&["help", "corpus", "migrate"]).stdout);
+    assert!(migrate.contains("older version"), "{migrate}");
+    let fuzz = text(&kvafuzz(&["fuzz", "--help"]).stdout);
+    for flag in [
+        "--isolate",
+        "--case-timeout",
+        "--json",
+        "--bug",
+        "--findings",
+    ] {
+        assert!(fuzz.contains(flag), "{flag}: {fuzz}");
+    }
+    let version = kvafuzz(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("kvafuzz {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// `--json FILE` writes the run's summary (docs/json.md): it agrees with the summary line,
+/// its shares are in [0, 1], every target's kinds are named, and a second run with the same
+/// seed and one job writes the same file but for the time fields. `--json -` puts it on
+/// stdout and the summary line on stderr.
+#[test]
+fn fuzz_json_summarizes_the_run() {
+    let dir = scratch("json");
+    let run = |target: &str, json: &str| {
+        let out = kvafuzz(&[
+            "fuzz",
+            "--target",
+            target,
+            "--seconds",
+            "30",
+            "--cases",
+            "200",
+            "--seed",
+            "5",
+            "--jobs",
+            "1",
+            "--json",
+            json,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
+    };
+    for t in REGISTRY {
+        let file = dir.join(format!("{}.json", t.name()));
+        let out = run(t.name(), file.to_str().unwrap());
+        let summary = text(&out.stdout);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["target"], t.name());
+        assert_eq!(v["engine"], "campaign");
+        assert_eq!((v["seed"].as_u64(), v["jobs"].as_u64()), (Some(5), Some(1)));
+        let cases = v["cases"].as_u64().unwrap();
+        let ops = v["ops"].as_u64().unwrap();
+        assert_eq!(cases, 200);
+        assert!(
+            summary.contains(&format!("cases {cases} ops {ops} in ")),
+            "{summary}"
+        );
+        assert!(summary.contains("findings 0") && v["findings"] == serde_json::json!([]));
+        assert!(v["seconds"].as_f64().unwrap() > 0.0 && v["ops_per_sec"].as_f64().unwrap() > 0.0);
+        for field in ["op_kinds", "error_kinds"] {
+            let kinds = v[field].as_object().unwrap();
+            assert!(!kinds.is_empty(), "{t}: no {field}");
+            for (name, k) in kinds {
+                let n = k["cases"].as_u64().unwrap();
+                let share = k["share"].as_f64().unwrap();
+                assert!(n > 0 && n <= cases, "{t} {name}: {n}");
+                assert!((0.0..=1.0).contains(&share), "{t} {name}: {share}");
+                assert!((share - n as f64 / cases as f64).abs() < 1e-9);
+            }
+        }
+    }
+    // The same run again, to stdout: the same but for the time fields.
+    let again = run("vmem", "-");
+    let mut a: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let mut b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("vmem.json")).unwrap()).unwrap();
+    for v in [&mut a, &mut b] {
+        let o = v.as_object_mut().unwrap();
+        o.remove("seconds");
+        o.remove("ops_per_sec");
+    }
+    assert_eq!(a, b);
+    assert!(text(&again.stderr).contains("summary: target vmem seed 5 cases 200"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -121,6 +268,40 @@ fn the_corpus_replays_clean() {
         assert_eq!(out.status.code(), Some(0), "{t}: {stdout}");
         assert!(stdout.contains(" passed, 0 failed"), "{t}: {stdout}");
     }
+}
+
+/// `replay --svg OUT FILE` draws a passing input's end state (exit 0, as a replay), and
+/// refuses more than one input (exit 2, nothing written).
+#[test]
+fn replay_draws_one_input_as_svg() {
+    let dir = scratch("svg");
+    let out = dir.join("map.svg");
+    let r = kvafuzz(&[
+        "replay",
+        "corpus/vmap",
+        "--quiet",
+        "--svg",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("--svg draws one input"));
+    assert!(!out.exists());
+    let first = std::fs::read_dir("corpus/vmap")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let r = kvafuzz(&[
+        "replay",
+        first.to_str().unwrap(),
+        "--quiet",
+        "--svg",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let picture = std::fs::read_to_string(&out).unwrap();
+    assert!(picture.contains("no finding") && picture.contains("walk areas"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `kvafuzz list` and `kvafuzz targets` print the registered targets, in registry order.
@@ -213,6 +394,8 @@ fn a_finding_is_minimized_written_and_replayable() {
         "zero-sentinel",
         "--findings",
         findings,
+        "--json",
+        dir.join("run.json").to_str().unwrap(),
     ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -255,6 +438,42 @@ fn a_finding_is_minimized_written_and_replayable() {
         );
     }
     assert!(stderr.contains("not a corpus entry"), "{stderr}");
+    // The JSON summary names the same finding, file and replay command.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(v["bug"], "zero-sentinel");
+    let f = &v["findings"][0];
+    assert_eq!(f["file"], min.display().to_string());
+    assert_eq!(f["original"], orig.display().to_string());
+    assert!(replay_line.ends_with(f["replay"].as_str().unwrap()), "{f}");
+    let minimized = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("minimized ("))
+        .expect("the minimized finding is printed");
+    assert!(minimized.ends_with(f["message"].as_str().unwrap()), "{f}");
+    assert!(["oracle", "invariant", "state", "panic"].contains(&f["kind"].as_str().unwrap()));
+    assert!(!f["signature"].as_str().unwrap().is_empty());
+    // The address map beside it, named on stderr and in the summary, captioned with the
+    // finding; `replay --svg` draws the same picture.
+    let svg = PathBuf::from(format!("{}.svg", min.display()));
+    assert_eq!(f["svg"], svg.display().to_string());
+    assert!(
+        stderr.contains(&format!("map:             {}", svg.display())),
+        "{stderr}"
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("oracle mismatch"));
+    let redrawn = dir.join("redrawn.svg");
+    let drawn = kvafuzz(&[
+        "replay",
+        min.to_str().unwrap(),
+        "--bug",
+        "zero-sentinel",
+        "--svg",
+        redrawn.to_str().unwrap(),
+    ]);
+    assert_eq!(drawn.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&redrawn).unwrap(), picture);
 
     let file = min.to_str().unwrap();
     let with_bug = kvafuzz(&["replay", file, "--bug", "zero-sentinel"]);

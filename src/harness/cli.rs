@@ -1,12 +1,20 @@
-//! The `kvafuzz` command line.
+//! The `kvafuzz` command line: [`main`] parses the arguments ([`super::args`], clap) and
+//! runs the command.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::FromArgMatches;
+
+use super::args::{
+    self, BugArg, BugsArgs, Cli, Command, CorpusCommand, FuzzArgs, IsolateArgs, MigrateArgs,
+    MinimizeArgs, ReplayArgs, SeedsArgs, SlabReportArgs,
+};
 use super::campaign::{run_campaign, run_campaign_isolated, CampaignConfig};
 use super::corpus::{self, CorpusError};
 use super::isolate::{self, minimize_isolated, Isolation, CLI_CHILD_COMMAND};
 use super::panics::QuietScope;
+use super::report::{FuzzSummary, RunInfo, WrittenFinding};
 use super::target::{find, AnyTarget, REGISTRY};
 use super::{BugSet, FindingKind};
 
@@ -21,160 +29,8 @@ macro_rules! say {
     }};
 }
 
-const USAGE: &str = "\
-kvafuzz: kernel virtual-address allocators, fuzzed against naive oracles
-
-USAGE:
-  kvafuzz fuzz --target T [--seconds N] [--seed S] [--jobs J] [--cases N] [--findings DIR]
-      Seeded campaign (ChaCha8 stream per job). On a finding: minimize it, write it to
-      DIR (default findings/), print how to replay it and add it to the corpus, exit 1.
-  kvafuzz fuzz ... --isolate [--case-timeout MS]
-      The same campaign with its cases run in a child process, each limited to MS
-      milliseconds (default 10000): a crash (stack overflow, abort, signal) or a case
-      running past the limit is a finding naming its op, minimized in a child too.
-  kvafuzz replay PATH... [--target T] [--quiet]
-      Print the trace and verdict of each file (folders: every file in them). The target
-      defaults to the name of the file's folder (corpus/<target>/...). Exit 1 on a finding.
-  kvafuzz minimize FILE [--target T] [--out FILE] [--isolate [--case-timeout MS]]
-      Shrink a failing input (delta debugging over its op list); --isolate runs each
-      candidate in a child process, for an input that crashes or hangs.
-  fuzz, replay and minimize also take --bug NAME (with the `seeded-bugs` feature): run
-      with that seeded bug switched on, to see the harness find and show it.
-  kvafuzz bugs [--target T] [--seconds N] [--seed S]
-      Self-test: one campaign per seeded bug; a table of what was detected (needs the
-      `seeded-bugs` feature). Exit 0 iff every bug was detected.
-  kvafuzz seeds [--target T] DIR
-      Write the hand-written seed scenarios (NetBSD edge cases, ...) into DIR/<target>/.
-  kvafuzz corpus migrate PATH... [--target T]
-      Rewrite corpus files in the current version of their target's op language: files
-      in an older version it still reads, and raw engine inputs (no header), get today's
-      header and encoding. Exit 1 if a file cannot be read as its target's.
-  kvafuzz slab-report [PATH]
-      Our keg layout for each slab cache of a Linux slabinfo listing (default
-      benches/workloads/linux-slabinfo.tsv) beside Linux's: slab size, items, header,
-      waste per slab; the share of caches wasting at most Linux's (goal >= 90%), the
-      worst ten. Exit 0 when the listing was read (goal met or not), 2 when it was not.
-  kvafuzz list
-      Targets and seeded bugs.
-  kvafuzz targets
-      Target names, one per line (for scripts).
-";
-
-struct Args {
-    positional: Vec<String>,
-    opts: Vec<(String, Option<String>)>,
-}
-
-impl Args {
-    fn parse(raw: Vec<String>) -> Result<Args, String> {
-        let mut positional = Vec::new();
-        let mut opts = Vec::new();
-        let mut it = raw.into_iter().peekable();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                let flag = matches!(name, "quiet" | "help" | "isolate");
-                let value = if flag {
-                    None
-                } else {
-                    Some(it.next().ok_or(format!("--{name} needs a value"))?)
-                };
-                opts.push((name.to_string(), value));
-            } else {
-                positional.push(a);
-            }
-        }
-        Ok(Args { positional, opts })
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    /// The seeded bug `--bug` names (none without the option).
-    fn bugs(&self) -> Result<BugSet, String> {
-        let Some(name) = self.get("bug") else {
-            return Ok(BugSet::NONE);
-        };
-        #[cfg(feature = "seeded-bugs")]
-        {
-            crate::bugs::Bug::from_name(name)
-                .map(BugSet::only)
-                .ok_or(format!("no seeded bug {name} (kvafuzz list names them)"))
-        }
-        #[cfg(not(feature = "seeded-bugs"))]
-        Err(format!(
-            "--bug {name}: seeded bugs are not compiled in (build with --features seeded-bugs)"
-        ))
-    }
-
-    /// ` --bug NAME` as given, for printed commands ("" without it).
-    fn bug_suffix(&self) -> String {
-        self.get("bug")
-            .map_or(String::new(), |b| format!(" --bug {b}"))
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.opts.iter().any(|(n, _)| n == name)
-    }
-
-    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => parse_num(v).ok_or(format!("--{name}: not a number: {v}")),
-        }
-    }
-
-    /// The isolation `--isolate` and `--case-timeout` ask for (`None` without `--isolate`).
-    fn isolation(&self) -> Result<Option<Isolation>, String> {
-        let ms: u64 = self.num(
-            "case-timeout",
-            u64::try_from(isolate::DEFAULT_CASE_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-        )?;
-        if !self.flag("isolate") {
-            return match self.get("case-timeout") {
-                Some(_) => Err("--case-timeout needs --isolate".into()),
-                None => Ok(None),
-            };
-        }
-        if ms == 0 {
-            return Err("--case-timeout must be at least 1 ms".into());
-        }
-        Isolation::cli(Duration::from_millis(ms))
-            .map(Some)
-            .map_err(|e| format!("--isolate: cannot find this program: {e}"))
-    }
-
-    fn target(&self, reg: Registry) -> Result<Option<&'static dyn AnyTarget>, String> {
-        match self.get("target") {
-            None => Ok(None),
-            Some(t) => find(reg, t)
-                .map(Some)
-                .ok_or(format!("unknown target {t} (see `kvafuzz list`)")),
-        }
-    }
-
-    fn check_known(&self, known: &[&str]) -> Result<(), String> {
-        for (n, _) in &self.opts {
-            if !known.contains(&n.as_str()) {
-                return Err(format!("unknown option --{n}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(v: &str) -> Option<T> {
-    if let Some(hex) = v.strip_prefix("0x") {
-        let n = u64::from_str_radix(hex, 16).ok()?;
-        n.to_string().parse().ok()
-    } else {
-        v.parse().ok()
-    }
-}
+/// The exit code of a usage error (clap's, and a command's refusal of its arguments).
+pub const USAGE_ERROR: i32 = 2;
 
 /// The targets a command line knows.
 type Registry<'r> = &'r [&'static dyn AnyTarget];
@@ -187,61 +43,112 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// [`main`] over the targets of `registry` (a test adds a target of its own this way).
 pub fn main_with(registry: Registry, args: Vec<String>) -> i32 {
-    match dispatch(registry, args) {
+    let mut cmd = args::command(registry);
+    let parsed = cmd
+        .try_get_matches_from_mut(std::iter::once("kvafuzz".to_string()).chain(args))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        // Usage errors (exit 2), and --help and --version (exit 0).
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match dispatch(registry, cli.command) {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("kvafuzz: {msg}\n\n{USAGE}");
-            2
+            let _ = cmd
+                .error(clap::error::ErrorKind::ValueValidation, msg)
+                .print();
+            USAGE_ERROR
         }
     }
 }
 
-fn dispatch(reg: Registry, raw: Vec<String>) -> Result<i32, String> {
-    let Some((cmd, rest)) = raw.split_first() else {
-        say!("{USAGE}");
-        return Ok(2);
-    };
-    let args = Args::parse(rest.to_vec())?;
-    match cmd.as_str() {
-        "fuzz" => cmd_fuzz(reg, &args),
-        "replay" => cmd_replay(reg, &args),
-        "minimize" => cmd_minimize(reg, &args),
-        "bugs" => cmd_bugs(reg, &args),
-        "seeds" => cmd_seeds(reg, &args),
-        "corpus" => cmd_corpus(reg, &args),
-        "slab-report" => cmd_slab_report(&args),
-        CLI_CHILD_COMMAND => {
+fn dispatch(reg: Registry, command: Command) -> Result<i32, String> {
+    match command {
+        Command::Fuzz(a) => cmd_fuzz(reg, &a),
+        Command::Replay(a) => cmd_replay(reg, &a),
+        Command::Minimize(a) => cmd_minimize(reg, &a),
+        Command::Bugs(a) => cmd_bugs(reg, &a),
+        Command::Seeds(a) => cmd_seeds(reg, &a),
+        Command::Corpus(CorpusCommand::Migrate(a)) => cmd_migrate(reg, &a),
+        Command::SlabReport(a) => cmd_slab_report(&a),
+        Command::IsolatedChild => {
             isolate::serve_if_child(reg);
             Err(format!(
                 "{CLI_CHILD_COMMAND} is started by `fuzz --isolate`, not by hand"
             ))
         }
-        "list" => {
+        Command::List => {
             cmd_list(reg);
             Ok(0)
         }
-        "targets" => {
+        Command::Targets => {
             for t in reg {
                 say!("{}", t.name());
             }
             Ok(0)
         }
-        "help" | "--help" | "-h" => {
-            say!("{USAGE}");
-            Ok(0)
-        }
-        other => Err(format!("unknown command {other}")),
     }
 }
 
-fn cmd_slab_report(args: &Args) -> Result<i32, String> {
+/// The seeded bug `--bug` names (none without the option); clap checked the name.
+fn bugs_of(arg: &BugArg) -> Result<BugSet, String> {
+    let Some(name) = arg.bug.as_deref() else {
+        return Ok(BugSet::NONE);
+    };
+    #[cfg(feature = "seeded-bugs")]
+    {
+        crate::bugs::Bug::from_name(name)
+            .map(BugSet::only)
+            .ok_or(format!("no seeded bug {name} (kvafuzz list names them)"))
+    }
+    #[cfg(not(feature = "seeded-bugs"))]
+    Err(format!(
+        "--bug {name}: seeded bugs are not compiled in (build with --features seeded-bugs)"
+    ))
+}
+
+/// ` --bug NAME` as given, for printed commands ("" without it).
+fn bug_suffix(arg: &BugArg) -> String {
+    arg.bug
+        .as_deref()
+        .map_or(String::new(), |b| format!(" --bug {b}"))
+}
+
+/// The isolation `--isolate` and `--case-timeout` ask for (`None` without `--isolate`).
+fn isolation(a: &IsolateArgs) -> Result<Option<Isolation>, String> {
+    if !a.isolate {
+        return Ok(None);
+    }
+    Isolation::cli(Duration::from_millis(a.case_timeout))
+        .map(Some)
+        .map_err(|e| format!("--isolate: cannot find this program: {e}"))
+}
+
+/// The target `name` names (clap checked it against the registry).
+fn target_named(reg: Registry, name: &str) -> Result<&'static dyn AnyTarget, String> {
+    find(reg, name).ok_or(format!("unknown target {name} (see `kvafuzz targets`)"))
+}
+
+/// The target an optional `--target` names.
+fn given_target(
+    reg: Registry,
+    name: Option<&str>,
+) -> Result<Option<&'static dyn AnyTarget>, String> {
+    name.map(|n| target_named(reg, n)).transpose()
+}
+
+fn cmd_slab_report(args: &SlabReportArgs) -> Result<i32, String> {
     use super::slab_report::{parse, SlabReport, DEFAULT_SLABINFO};
-    args.check_known(&[])?;
     let path = args
-        .positional
-        .first()
-        .map_or(DEFAULT_SLABINFO, String::as_str);
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SLABINFO));
+    let path = path.display();
+    let text = std::fs::read_to_string(path.to_string()).map_err(|e| format!("{path}: {e}"))?;
     let rows = parse(&text).map_err(|e| format!("{path}: {e}"))?;
     say!("{}", SlabReport::new(rows).render().trim_end());
     Ok(0)
@@ -270,23 +177,12 @@ fn cmd_list(reg: Registry) {
     say!("seeded bugs: not compiled in (build with --features seeded-bugs)");
 }
 
-fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&[
-        "target",
-        "seconds",
-        "seed",
-        "jobs",
-        "cases",
-        "findings",
-        "bug",
-        "isolate",
-        "case-timeout",
-    ])?;
-    let isolation = args.isolation()?;
-    let bugs = args.bugs()?;
-    let target = args.target(reg)?.ok_or("fuzz needs --target")?;
+fn cmd_fuzz(reg: Registry, args: &FuzzArgs) -> Result<i32, String> {
+    let isolation = isolation(&args.isolate)?;
+    let bugs = bugs_of(&args.bug)?;
+    let target = target_named(reg, &args.target)?;
     #[cfg(feature = "seeded-bugs")]
-    if let Some(name) = args.get("bug") {
+    if let Some(name) = args.bug.bug.as_deref() {
         let owner = reg
             .iter()
             .find(|t| t.bugs().iter().any(|b| b.name() == name));
@@ -298,19 +194,16 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
             ));
         }
     }
-    let seconds: u64 = args.num("seconds", 60)?;
+    // `--json -` takes stdout; the human summary then goes to stderr.
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
     let cfg = CampaignConfig {
         target,
-        seed: args.num("seed", 0)?,
-        jobs: args.num(
-            "jobs",
-            std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        )?,
-        time_limit: Some(Duration::from_secs(seconds)),
-        max_cases: args
-            .get("cases")
-            .map(|_| args.num("cases", 0))
-            .transpose()?,
+        seed: args.seed,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
+        time_limit: Some(Duration::from_secs(args.seconds)),
+        max_cases: args.cases,
         bugs,
         progress: true,
     };
@@ -319,7 +212,7 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
         target.name(),
         cfg.seed,
         cfg.jobs,
-        seconds,
+        args.seconds,
         cfg.max_cases
             .map_or(String::new(), |m| format!(" or {m} cases")),
         isolation.as_ref().map_or(String::new(), |i| format!(
@@ -331,9 +224,8 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
         Some(i) => run_campaign_isolated(&cfg, i),
         None => run_campaign(&cfg),
     };
-    let findings = PathBuf::from(args.get("findings").unwrap_or("findings"));
-    let code = match &report.finding {
-        None => 0,
+    let written = match &report.finding {
+        None => None,
         Some(found) => {
             eprintln!(
                 "FINDING (job {} case {}): {}",
@@ -346,26 +238,32 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
             };
             let (bytes, finding) =
                 minimized.unwrap_or((found.input.clone(), found.finding.clone()));
-            let dir = findings.join(target.name());
+            let dir = args.findings.join(target.name());
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let name = format!("seed{}-job{}-case{}.bin", cfg.seed, found.job, found.case);
             let path = dir.join(&name);
             std::fs::write(&path, corpus::frame_current(target, &bytes))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            std::fs::write(
-                dir.join(format!("{name}.orig")),
-                corpus::frame_current(target, &found.input),
-            )
-            .map_err(|e| e.to_string())?;
+            let original = dir.join(format!("{name}.orig"));
+            std::fs::write(&original, corpus::frame_current(target, &found.input))
+                .map_err(|e| format!("{}: {e}", original.display()))?;
             let text = trace_or_listing(target, &bytes, bugs, &finding);
+            let svg = picture_beside(target, &bytes, bugs, &finding, &path)?;
             drop(quiet);
-            eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
-            eprintln!(
-                "replay:          cargo run --profile fuzzing -- replay {}{}",
+            let replay = format!(
+                "cargo run --profile fuzzing -- replay {}{}",
                 path.display(),
-                args.bug_suffix()
+                bug_suffix(&args.bug)
             );
-            if let Some(bug) = args.get("bug") {
+            eprintln!("minimized ({} bytes): {finding}\n{text}", bytes.len());
+            eprintln!("replay:          {replay}");
+            match &svg {
+                Some(p) => eprintln!("map:             {p}"),
+                None => eprintln!(
+                    "map:             none (a crash or hang is not re-run in this process)"
+                ),
+            }
+            if let Some(bug) = args.bug.bug.as_deref() {
                 eprintln!("seeded bug:      {bug} (switched on by --bug; not a corpus entry)");
             } else {
                 eprintln!(
@@ -378,10 +276,33 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
                      tests/corpus.rs (fixed_findings_stay_fixed); cargo test replays it"
                 );
             }
-            1
+            Some(WrittenFinding {
+                finding,
+                file: path.display().to_string(),
+                original: original.display().to_string(),
+                replay,
+                svg: svg.unwrap_or_default(),
+            })
         }
     };
-    say!(
+    let code = i32::from(written.is_some());
+    if let Some(out) = &args.json {
+        let info = RunInfo {
+            target: target.name(),
+            op_language_version: target.version(),
+            seed: cfg.seed,
+            jobs: cfg.jobs,
+            isolated: isolation.is_some(),
+            bug: args.bug.bug.as_deref(),
+        };
+        let json = FuzzSummary::new(info, &report, written).to_json();
+        if json_to_stdout {
+            say!("{}", json.trim_end());
+        } else {
+            std::fs::write(out, json).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+    }
+    let summary = format!(
         "summary: target {} seed {} cases {} ops {} in {:.1}s = {:.0} ops/s, findings {}",
         target.name(),
         cfg.seed,
@@ -389,8 +310,13 @@ fn cmd_fuzz(reg: Registry, args: &Args) -> Result<i32, String> {
         report.ops,
         report.elapsed.as_secs_f64(),
         report.ops_per_sec(),
-        u8::from(report.finding.is_some())
+        code
     );
+    if json_to_stdout {
+        eprintln!("{summary}");
+    } else {
+        say!("{summary}");
+    }
     Ok(code)
 }
 
@@ -492,18 +418,64 @@ pub fn replay_corpus(target: &dyn AnyTarget, dir: &Path) -> Result<usize, String
     Ok(files.len())
 }
 
-fn cmd_replay(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "quiet", "bug"])?;
-    let bugs = args.bugs()?;
-    if args.positional.is_empty() {
-        return Err("replay needs a file or folder".into());
+/// Draws the minimized input `bytes` of `finding` (see [`super::map`]) into `path` with
+/// `.svg` added: the file's name, or `None` when the finding is a crash or a hang (running it
+/// again in this process could kill it) or no machine was built to draw.
+fn picture_beside(
+    target: &dyn AnyTarget,
+    bytes: &[u8],
+    bugs: BugSet,
+    finding: &super::Finding,
+    path: &Path,
+) -> Result<Option<String>, String> {
+    if matches!(
+        finding.kind,
+        FindingKind::Crash(_) | FindingKind::Timeout { .. }
+    ) {
+        return Ok(None);
     }
-    let given = args.target(reg)?;
+    let (_, picture) = super::map::svg(target, bytes, bugs);
+    let Some(picture) = picture else {
+        return Ok(None);
+    };
+    let mut out = path.as_os_str().to_owned();
+    out.push(".svg");
+    let out = PathBuf::from(out);
+    std::fs::write(&out, picture).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(Some(out.display().to_string()))
+}
+
+fn cmd_replay(reg: Registry, args: &ReplayArgs) -> Result<i32, String> {
+    let bugs = bugs_of(&args.bug)?;
+    let given = given_target(reg, args.target.as_deref())?;
+    if let Some(out) = &args.svg {
+        let files: Vec<PathBuf> = args.paths.iter().flat_map(|p| files_under(p)).collect();
+        let [file] = files.as_slice() else {
+            return Err(format!(
+                "--svg draws one input; {} files were given",
+                files.len()
+            ));
+        };
+        let (target, data) = read_input(reg, file, given)?;
+        let (_, picture) = super::map::svg(target, &data, bugs);
+        let picture = picture.ok_or_else(|| {
+            format!(
+                "{}: no map to draw (the scenario failed before its {} machine was built)",
+                file.display(),
+                target.name()
+            )
+        })?;
+        std::fs::write(out, picture).map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("map of {} written to {}", file.display(), out.display());
+    }
     let (mut ok, mut bad) = (0, 0);
-    for root in &args.positional {
-        let files = files_under(Path::new(root));
+    for root in &args.paths {
+        let files = files_under(root);
         if files.is_empty() {
-            return Err(format!("{root}: no such file or folder, or empty"));
+            return Err(format!(
+                "{}: no such file or folder, or empty",
+                root.display()
+            ));
         }
         for f in files {
             let (target, data) = match read_input(reg, &f, given) {
@@ -515,7 +487,7 @@ fn cmd_replay(reg: Registry, args: &Args) -> Result<i32, String> {
                 }
             };
             let (text, verdict) = super::trace(target, &data, bugs);
-            if !args.flag("quiet") {
+            if !args.quiet {
                 say!(
                     "== {} ({}, {} bytes)\n{text}",
                     f.display(),
@@ -536,12 +508,12 @@ fn cmd_replay(reg: Registry, args: &Args) -> Result<i32, String> {
     Ok(i32::from(bad > 0))
 }
 
-fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&["target", "out", "bug", "isolate", "case-timeout"])?;
-    let bugs = args.bugs()?;
-    let isolation = args.isolation()?;
-    let file = args.positional.first().ok_or("minimize needs a file")?;
-    let (target, data) = read_input(reg, Path::new(file), args.target(reg)?)?;
+fn cmd_minimize(reg: Registry, args: &MinimizeArgs) -> Result<i32, String> {
+    let bugs = bugs_of(&args.bug)?;
+    let isolation = isolation(&args.isolate)?;
+    let file = args.file.display();
+    let given = given_target(reg, args.target.as_deref())?;
+    let (target, data) = read_input(reg, &args.file, given)?;
     let quiet = QuietScope::new();
     let result = match &isolation {
         Some(i) => minimize_isolated(target, &data, bugs, i),
@@ -553,10 +525,12 @@ fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
         return Ok(0);
     };
     let out = args
-        .get("out")
-        .map_or_else(|| format!("{file}.min"), str::to_string);
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{file}.min")));
     std::fs::write(&out, corpus::frame_current(target, &bytes))
-        .map_err(|e| format!("{out}: {e}"))?;
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let out = out.display();
     let text = trace_or_listing(target, &bytes, bugs, &finding);
     say!(
         "{text}minimized {} -> {} bytes: {finding}\nwritten to {out}",
@@ -566,15 +540,14 @@ fn cmd_minimize(reg: Registry, args: &Args) -> Result<i32, String> {
     Ok(1)
 }
 
-fn cmd_seeds(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&["target"])?;
-    let dir = args.positional.first().ok_or("seeds needs a folder")?;
-    let targets = match args.target(reg)? {
+fn cmd_seeds(reg: Registry, args: &SeedsArgs) -> Result<i32, String> {
+    let dir = &args.dir;
+    let targets = match given_target(reg, args.target.as_deref())? {
         Some(t) => vec![t],
         None => reg.to_vec(),
     };
     for t in targets {
-        let d = Path::new(dir).join(t.name());
+        let d = dir.join(t.name());
         std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
         for (name, bytes) in t.seeds() {
             let p = d.join(format!("{name}.bin"));
@@ -585,24 +558,16 @@ fn cmd_seeds(reg: Registry, args: &Args) -> Result<i32, String> {
     Ok(0)
 }
 
-fn cmd_corpus(reg: Registry, args: &Args) -> Result<i32, String> {
-    args.check_known(&["target"])?;
-    let (verb, paths) = args
-        .positional
-        .split_first()
-        .ok_or("corpus needs a subcommand (migrate)")?;
-    if verb != "migrate" {
-        return Err(format!("unknown corpus subcommand {verb}"));
-    }
-    if paths.is_empty() {
-        return Err("corpus migrate needs a file or folder".into());
-    }
-    let given = args.target(reg)?;
+fn cmd_migrate(reg: Registry, args: &MigrateArgs) -> Result<i32, String> {
+    let given = given_target(reg, args.target.as_deref())?;
     let (mut rewritten, mut current, mut refused) = (0, 0, 0);
-    for root in paths {
-        let files = files_under(Path::new(root));
+    for root in &args.paths {
+        let files = files_under(root);
         if files.is_empty() {
-            return Err(format!("{root}: no such file or folder, or empty"));
+            return Err(format!(
+                "{}: no such file or folder, or empty",
+                root.display()
+            ));
         }
         for f in files {
             let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -630,12 +595,10 @@ fn cmd_corpus(reg: Registry, args: &Args) -> Result<i32, String> {
 }
 
 #[cfg(feature = "seeded-bugs")]
-fn cmd_bugs(reg: Registry, args: &Args) -> Result<i32, String> {
+fn cmd_bugs(reg: Registry, args: &BugsArgs) -> Result<i32, String> {
     use crate::bugs::BugSet as Bugs;
-    args.check_known(&["target", "seconds", "seed"])?;
-    let only = args.target(reg)?;
-    let seconds: u64 = args.num("seconds", 60)?;
-    let seed: u64 = args.num("seed", 1)?;
+    let only = given_target(reg, args.target.as_deref())?;
+    let (seconds, seed) = (args.seconds, args.seed);
     say!(
         "{:<28} {:<7} {:<9} {:>12} {:>14}  finding",
         "bug",
@@ -705,6 +668,6 @@ fn cmd_bugs(reg: Registry, args: &Args) -> Result<i32, String> {
 }
 
 #[cfg(not(feature = "seeded-bugs"))]
-fn cmd_bugs(_reg: Registry, _args: &Args) -> Result<i32, String> {
+fn cmd_bugs(_reg: Registry, _args: &BugsArgs) -> Result<i32, String> {
     Err("seeded bugs are not compiled in: cargo run --features seeded-bugs -- bugs".into())
 }

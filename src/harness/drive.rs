@@ -9,12 +9,13 @@ use std::fmt::{self, Write as _};
 use super::finding::{BrokenInvariant, StateDiff};
 use super::map::AddressMap;
 use super::panics::catch;
-use super::{Finding, FindingKind, Mismatch, Stats};
+use super::{kinds, Finding, FindingKind, KindSet, Mismatch, Stats};
 
 /// An implementation and its model, stepped together by [`drive`].
 pub trait Machine {
-    /// One operation of the target's scenarios.
-    type Op: fmt::Display;
+    /// One operation of the target's scenarios (its `Debug` names its kind: see
+    /// [`super::kinds`]).
+    type Op: fmt::Display + fmt::Debug + 'static;
     /// Executes `op` on both and judges the answer: the outcome for the trace, or what the
     /// oracle disagreed with.
     fn step(&mut self, op: &Self::Op) -> Result<String, Mismatch>;
@@ -154,8 +155,10 @@ pub fn drive<M: Machine>(
     mut trace: Option<&mut String>,
 ) -> Result<Stats, Finding> {
     let _tracing = TracingScope::set(trace.is_some());
+    let mut op_kinds = KindSet::EMPTY;
     for (i, op) in ops.iter().enumerate() {
         op_starts(i);
+        op_kinds.insert_bit(kinds::op_bit(op));
         let r = guarded(|stage| {
             let outcome = m.step(op).map_err(|mismatch| {
                 if let Some(t) = trace.as_deref_mut() {
@@ -215,7 +218,8 @@ pub fn drive<M: Machine>(
         });
     }
     offer_map(m);
-    let stats = m.stats();
+    let mut stats = m.stats();
+    stats.op_kinds.union(op_kinds);
     if let Some(t) = trace {
         let _ = writeln!(
             t,

@@ -10,6 +10,7 @@
 use std::any::Any;
 use std::fmt;
 
+pub use super::kinds::KindSet;
 pub use super::panics::{PanicLocation, PanicOrigin, PanicReport};
 
 /// What a clean run did.
@@ -21,10 +22,16 @@ pub struct Stats {
     pub ok: u64,
     /// Operations that returned an error (every one predicted by the oracle).
     pub errors: u64,
+    /// The op kinds executed (filled in by [`super::drive::drive`]; see [`super::kinds`]).
+    pub op_kinds: KindSet,
+    /// The kinds of the errors returned (see [`Stats::count_result`]).
+    pub error_kinds: KindSet,
 }
 
 impl Stats {
-    /// Counts one executed op that succeeded (`ok`) or returned an error.
+    /// Counts one executed op that succeeded (`ok`) or returned an error; an error is
+    /// better counted by [`Stats::count_result`] or [`Stats::count_error`], which record
+    /// its kind.
     pub fn count(&mut self, ok: bool) {
         self.ops += 1;
         if ok {
@@ -34,11 +41,35 @@ impl Stats {
         }
     }
 
+    /// Counts one executed op by its result, recording the error's kind if it failed.
+    pub fn count_result<T, E: fmt::Debug + 'static>(&mut self, r: &Result<T, E>) {
+        match r {
+            Ok(_) => self.count(true),
+            Err(e) => self.count_error(e),
+        }
+    }
+
+    /// Counts one executed op that returned `error`, recording its kind.
+    pub fn count_error<E: fmt::Debug + 'static>(&mut self, error: &E) {
+        self.count(false);
+        self.error_kinds.insert_bit(super::kinds::error_bit(error));
+    }
+
+    /// The counts of a scenario refused at its creation with `error` (predicted by the
+    /// oracle): one op, that error.
+    pub fn refused<E: fmt::Debug + 'static>(error: &E) -> Stats {
+        let mut s = Stats::default();
+        s.count_error(error);
+        s
+    }
+
     /// Adds another run's counts.
     pub fn add(&mut self, other: Stats) {
         self.ops += other.ops;
         self.ok += other.ok;
         self.errors += other.errors;
+        self.op_kinds.union(other.op_kinds);
+        self.error_kinds.union(other.error_kinds);
     }
 }
 

@@ -60,7 +60,7 @@ use super::drive::set_op_start_hook;
 use super::finding::{BrokenInvariant, Claim, CrashReport, Death, StateDiff};
 use super::panics::{PanicLocation, PanicOrigin, PanicReport, QuietScope};
 use super::target::{find, unframe, AnyTarget};
-use super::{run_with, BugSet, Finding, FindingKind, Mismatch, Stats};
+use super::{run_with, BugSet, Finding, FindingKind, KindSet, Mismatch, Stats};
 
 /// The per-case time limit when none is given.
 pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -325,7 +325,14 @@ fn serve(target: &dyn AnyTarget, bugs: BugSet, limit: Duration) -> i32 {
         *RUNNING_SINCE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         set_op_start_hook(None);
         match verdict {
-            Ok(s) => tell(&format!("ok {} {} {}", s.ops, s.ok, s.errors)),
+            Ok(s) => tell(&format!(
+                "ok {} {} {} {} {}",
+                s.ops,
+                s.ok,
+                s.errors,
+                kinds_on_the_wire(s.op_kinds),
+                kinds_on_the_wire(s.error_kinds)
+            )),
             Err(f) => tell(&format!("finding {}", encode_finding(&f))),
         }
     }
@@ -510,6 +517,22 @@ enum Msg {
     Eof,
 }
 
+/// A [`KindSet`] on a protocol line: its names (which hold no space, see
+/// [`super::kinds`]) joined by commas, `-` if none. Names, not bits: bits differ between
+/// processes.
+fn kinds_on_the_wire(set: KindSet) -> String {
+    if set.is_empty() {
+        "-".into()
+    } else {
+        set.names().join(",")
+    }
+}
+
+/// The [`KindSet`] [`kinds_on_the_wire`] wrote, in this process's bits.
+fn kinds_off_the_wire(field: &str) -> KindSet {
+    KindSet::from_names(field.split(',').filter(|n| !n.is_empty() && *n != "-"))
+}
+
 /// The [`Msg`] a line of the child's stdout holds, if it is a protocol line.
 fn parse_line(target: &'static str, line: &str) -> Option<Msg> {
     let rest = &line[line.find(PROTOCOL_MARK)? + PROTOCOL_MARK.len()..];
@@ -526,15 +549,17 @@ fn parse_line(target: &'static str, line: &str) -> Option<Msg> {
         "timeout" => Some(Msg::Timeout(op(args)?)),
         "finding" => decode_finding(target, args).map(Msg::Finding),
         "ok" => {
-            let n: Vec<u64> = args
-                .split(' ')
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .ok()?;
-            match n[..] {
-                [ops, ok, errors] => Some(Msg::Ok(Stats { ops, ok, errors })),
-                _ => None,
-            }
+            let fields: Vec<&str> = args.split(' ').collect();
+            let [ops, ok, errors, op_kinds, error_kinds] = fields[..] else {
+                return None;
+            };
+            Some(Msg::Ok(Stats {
+                ops: ops.parse().ok()?,
+                ok: ok.parse().ok()?,
+                errors: errors.parse().ok()?,
+                op_kinds: kinds_off_the_wire(op_kinds),
+                error_kinds: kinds_off_the_wire(error_kinds),
+            }))
         }
         _ => None,
     }
@@ -855,13 +880,23 @@ mod tests {
             parse_line("vmem", &format!("{PROTOCOL_MARK}timeout -")),
             Some(Msg::Timeout(None))
         ));
+        let kinds = KindSet::from_names(["AllocSize", "Free"]);
+        let error = KindSet::from_names(["FreeError::BadFree"]);
         assert!(matches!(
-            parse_line("vmem", &format!("{PROTOCOL_MARK}ok 3 2 1")),
+            parse_line("vmem", &format!("{PROTOCOL_MARK}ok 3 2 1 Free,AllocSize FreeError::BadFree")),
             Some(Msg::Ok(Stats {
                 ops: 3,
                 ok: 2,
-                errors: 1
-            }))
+                errors: 1,
+                op_kinds,
+                error_kinds,
+            })) if op_kinds == kinds && error_kinds == error
         ));
+        assert!(matches!(
+            parse_line("vmem", &format!("{PROTOCOL_MARK}ok 3 3 0 - -")),
+            Some(Msg::Ok(Stats { errors: 0, op_kinds, error_kinds, .. }))
+                if op_kinds.is_empty() && error_kinds.is_empty()
+        ));
+        assert!(parse_line("vmem", &format!("{PROTOCOL_MARK}ok 3 2 1")).is_none());
     }
 }

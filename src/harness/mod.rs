@@ -43,6 +43,7 @@
 #![allow(clippy::result_large_err)]
 
 pub use vmem::adapter;
+pub mod args;
 pub mod campaign;
 pub mod cli;
 pub mod codec;
@@ -50,12 +51,14 @@ pub mod corpus;
 pub mod drive;
 pub mod finding;
 pub mod isolate;
+pub mod kinds;
 pub mod kmem;
 pub mod map;
 pub mod minimize;
 pub mod mmu;
 pub mod panics;
 pub mod recent;
+pub mod report;
 pub mod slab;
 pub mod slab_report;
 pub mod target;
@@ -67,7 +70,8 @@ use std::fmt;
 
 pub(crate) use finding::panic_message;
 pub use finding::{
-    BrokenInvariant, Claim, CrashReport, Death, Finding, FindingKind, Mismatch, StateDiff, Stats,
+    BrokenInvariant, Claim, CrashReport, Death, Finding, FindingKind, KindSet, Mismatch, StateDiff,
+    Stats,
 };
 pub use panics::{PanicLocation, PanicOrigin, PanicReport};
 pub use target::{

@@ -138,15 +138,14 @@ pub(super) fn execute(
             kind: FindingKind::Oracle(Mismatch::values("new", "", &expected, &got)),
         });
     }
-    let Ok(kmem) = made else {
-        if let Some(t) = trace {
-            t.push_str(&format!("  new -> {expected:?} (predicted); no op runs\n"));
+    let kmem = match made {
+        Ok(kmem) => kmem,
+        Err(e) => {
+            if let Some(t) = trace {
+                t.push_str(&format!("  new -> {expected:?} (predicted); no op runs\n"));
+            }
+            return Ok(Stats::refused(&e));
         }
-        return Ok(Stats {
-            ops: 1,
-            ok: 0,
-            errors: 1,
-        });
     };
     #[cfg(feature = "seeded-bugs")]
     let kmem = {
@@ -266,7 +265,7 @@ impl Machine for Executor {
                 self.model
                     .alloc(size, c, got.map_err(alloc_kind), refused)
                     .map_err(|v| from_verdict("alloc", format!("{size:#x} cpu {c}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 if let Ok(addr) = got {
                     self.live.push((addr, size));
                 }
@@ -287,7 +286,7 @@ impl Machine for Executor {
                     .map_err(|v| {
                         from_verdict("free", format!("{addr:#x} size {named:#x} cpu {c}"), v)
                     })?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 if got.is_ok() {
                     if let Some(i) = self.live.iter().position(|&(a, _)| a == addr) {
                         let (a, s) = self.live.remove(i);
@@ -314,7 +313,7 @@ impl Machine for Executor {
                 self.model
                     .write(first, &bytes, got.map_err(memory_kind))
                     .map_err(|v| from_verdict("write", format!("{first:#x} len {len}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!("{first:#x} len {len}: {got:?}"))
             }
             Op::Read { obj, offset, len } => {
@@ -328,7 +327,7 @@ impl Machine for Executor {
                         got.as_deref().map_err(|e| memory_kind(*e)),
                     )
                     .map_err(|v| from_verdict("read", format!("{first:#x} len {len}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!(
                     "{first:#x} len {len}: {}",
                     if got.is_ok() {
@@ -344,7 +343,7 @@ impl Machine for Executor {
                 self.model
                     .check(addr, got.map_err(check_kind))
                     .map_err(|v| from_verdict("check", format!("{addr:#x}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!("{addr:#x}: {got:x?}"))
             }
             Op::Reclaim => {

@@ -85,11 +85,7 @@ pub(super) fn execute(
             if let Some(t) = trace {
                 let _ = writeln!(t, "  new -> Err({e:?}) (predicted); no op runs");
             }
-            Ok(Stats {
-                ops: 1,
-                ok: 0,
-                errors: 1,
-            })
+            Ok(Stats::refused(&e))
         }
         (made, expected) => Err(Finding {
             target: MmuTarget::NAME,
@@ -467,8 +463,8 @@ impl Executor {
         self.watched.touch(a & !(K4 - 1));
     }
 
-    fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.count(r.is_ok());
+    fn count<T, E: std::fmt::Debug + 'static>(&mut self, r: &Result<T, E>) {
+        self.stats.count_result(r);
     }
 
     /// Apply or hold a token whose oracle description is `pred`.
@@ -699,7 +695,7 @@ impl Executor {
 
     /// Judges a map-like op (`at` = space, va, pa, len): the answer must equal the model's,
     /// and what succeeded is remembered for later ops and the state comparison.
-    fn judge_map<T: PartialEq + fmt::Debug, E: PartialEq + fmt::Debug>(
+    fn judge_map<T: PartialEq + fmt::Debug, E: PartialEq + fmt::Debug + 'static>(
         &mut self,
         what: &str,
         (asid, va, pa, len): (Asid, u64, u64, u64),

@@ -224,11 +224,7 @@ pub(super) fn execute(
         if let Some(t) = trace {
             t.push_str("  new -> Err(BadCpus) (predicted); no op runs\n");
         }
-        return Ok(Stats {
-            ops: 1,
-            ok: 0,
-            errors: 1,
-        });
+        return Ok(Stats::refused(&CreateError::BadCpus));
     };
     #[cfg(feature = "seeded-bugs")]
     slabs.set_bugs(bugs);
@@ -452,7 +448,7 @@ impl Executor {
         self.model
             .alloc(zone, cpu, actual, refused, &events)
             .map_err(|v| from_verdict("alloc", format!("zone {zone} cpu {cpu}"), v))?;
-        self.stats.count(got.is_ok());
+        self.stats.count_result(&got);
         if let Ok(item) = got {
             if let Some(l) = self.live.get_mut(usize::from(zone)) {
                 l.push(item);
@@ -473,7 +469,7 @@ impl Executor {
         self.model
             .free(zone, cpu, addr, got.map_err(free_kind), &events)
             .map_err(|v| from_verdict("free", format!("zone {zone} cpu {cpu} {addr:#x}"), v))?;
-        self.stats.count(got.is_ok());
+        self.stats.count_result(&got);
         if got.is_ok() {
             for l in &mut self.live {
                 l.retain(|i| i.addr != addr);
@@ -549,7 +545,7 @@ impl Machine for Executor {
                 let want = self.model.set_limit(z, limit);
                 os::judge_eq(os::Check::Create, &want, &got.map_err(zone_kind))
                     .map_err(|v| from_verdict("set_limit", format!("zone {z} {limit}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!("{got:?}"))
             }
             Op::Refcount { addr } => {
@@ -558,7 +554,7 @@ impl Machine for Executor {
                 self.model
                     .refcount(a, got.map_err(ref_kind))
                     .map_err(|v| from_verdict("refcount", format!("{a:#x}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!("{a:#x}: {got:?}"))
             }
             Op::SetRefcount { addr, value } => {
@@ -567,7 +563,7 @@ impl Machine for Executor {
                 self.model
                     .set_refcount(a, value, got.map_err(ref_kind))
                     .map_err(|v| from_verdict("set_refcount", format!("{a:#x} {value}"), v))?;
-                self.stats.count(got.is_ok());
+                self.stats.count_result(&got);
                 Ok(outcome!("{a:#x}: {got:?}"))
             }
             Op::Reclaim => {

@@ -120,15 +120,14 @@ pub(super) fn execute(
         }
         _ => None,
     };
-    let Ok(model) = model else {
-        if let Some(t) = trace {
-            t.push_str("  new -> Err(BadRange) (predicted); no op runs\n");
+    let model = match model {
+        Ok(model) => model,
+        Err(e) => {
+            if let Some(t) = trace {
+                t.push_str("  new -> Err(BadRange) (predicted); no op runs\n");
+            }
+            return Ok(Stats::refused(&e));
         }
-        return Ok(Stats {
-            ops: 1,
-            ok: 0,
-            errors: 1,
-        });
     };
     let mut executor = Executor {
         model,
@@ -256,8 +255,8 @@ fn fill_one<S>(
 }
 
 impl Executor {
-    fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.count(r.is_ok());
+    fn count<T, E: std::fmt::Debug + 'static>(&mut self, r: &Result<T, E>) {
+        self.stats.count_result(r);
     }
 
     /// `(start, last)` of an op's window. Page counts are taken modulo the space's pages
@@ -501,8 +500,8 @@ impl Executor {
             self.live.push(addr);
             self.fresh(addr, size, guard)?;
         }
-        if expected.error.is_some() {
-            self.stats.count(false);
+        if let Some(e) = &expected.error {
+            self.stats.count_error(e);
         }
         Ok(match (expected.purge, expected.error) {
             (None, None) => outcome!("{} placed", expected.placed.len()),
@@ -567,7 +566,7 @@ impl Executor {
             );
             if !arg_error && pages > u128::from(m.pages.free_frames()) {
                 let got = m.vm.vmalloc(size, align, guard);
-                self.stats.count(false);
+                self.stats.count_result(&got);
                 self.changed = false;
                 if got != Err(VmallocError::OutOfFrames) {
                     return Err(Mismatch::values(
@@ -704,8 +703,8 @@ impl Executor {
         let Some(m) = &mut self.mapped else {
             return Ok(outcome!("{addr:#x}: no mmu layer"));
         };
-        let (text, ok) = m.pages.access(&mut m.vm, &self.model, cpu, addr, kind)?;
-        self.stats.count(ok);
+        let (text, got) = m.pages.access(&mut m.vm, &self.model, cpu, addr, kind)?;
+        self.stats.count_result(&got);
         Ok(text)
     }
 

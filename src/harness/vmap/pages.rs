@@ -284,7 +284,8 @@ impl Pages {
         }
     }
 
-    /// Runs and judges an access by CPU `cpu` (modulo the CPU count) at `addr`.
+    /// Runs and judges an access by CPU `cpu` (modulo the CPU count) at `addr`: its trace
+    /// text and its outcome (for the counts).
     pub(super) fn access(
         &mut self,
         vm: &mut Vmalloc,
@@ -292,12 +293,12 @@ impl Pages {
         cpu: u8,
         addr: u64,
         kind: AccessKind,
-    ) -> Result<(String, bool), Mismatch> {
+    ) -> Result<(String, Result<(), AccessError>), Mismatch> {
         let c = cpu % self.cpus;
         let got = vm.access(CpuId(u32::from(c)), addr, kind);
         let want = self.expect(model, addr, kind);
         let args = || format!("cpu{c} {kind:?} {addr:#x} ({})", want.what);
-        let ok = got.is_ok();
+        let ok = got.as_ref().map(|_| ()).map_err(|e| *e);
         match got {
             Ok(t) if want.answer == Ok(t.pa) && t.page_size == PAGE_SIZE => {
                 self.flushes.record_fill(u32::from(c), page(t.page_base));

@@ -261,8 +261,8 @@ impl<A: RangeAllocator> Executor<A> {
         (u128::from(l.addr) + size) as u64
     }
 
-    fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.count(r.is_ok());
+    fn count<T, E: std::fmt::Debug + 'static>(&mut self, r: &Result<T, E>) {
+        self.stats.count_result(r);
     }
 
     /// An allocation at `level` (`plain`: through [`RangeAllocator::alloc_size`], the entry

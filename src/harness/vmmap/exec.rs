@@ -189,8 +189,8 @@ impl Machine for Executor {
 
 impl Executor {
     /// Counts an op's answer in the stats.
-    fn count<T, E>(&mut self, r: &Result<T, E>) {
-        self.stats.count(r.is_ok());
+    fn count<T, E: std::fmt::Debug + 'static>(&mut self, r: &Result<T, E>) {
+        self.stats.count_result(r);
     }
 
     /// Entry `index` modulo the count (in the model's address order).
