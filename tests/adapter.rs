@@ -17,7 +17,7 @@ use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
     alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
-    Level, RangeAllocator, VmemStack,
+    Completeness, FitPolicy, Level, Policies, PolicyClaim, RangeAllocator, VmemStack,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
@@ -93,13 +93,18 @@ impl RangeAllocator for SingleArena {
         &mut self,
         level: Level,
         req: &Request,
-        policy: Policy,
+        policy: FitPolicy,
     ) -> Result<u64, AllocErrorKind> {
         assert_eq!(
             level,
             Level::ARENA,
             "a source op reached an allocator without one"
         );
+        // Its own policy (when it claims no vmem policy) is vmem's instant fit.
+        let policy = match policy {
+            FitPolicy::Vmem(p) => p,
+            FitPolicy::Own => Policy::InstantFit,
+        };
         self.arena.xalloc(req, policy).map_err(alloc_error_kind)
     }
 
@@ -183,8 +188,19 @@ impl Refusing {
             stack: VmemStack::new(shape, BugSet::NONE)?,
             // Its refusals move the NextFit rotor behind the model's back: no policy contract.
             caps: Caps {
-                complete,
-                policy_contracts: complete,
+                policies: if complete {
+                    Policies::VMEM
+                } else {
+                    let claim = PolicyClaim::complete_as(Completeness::Unclaimed);
+                    Policies {
+                        instant_fit: Some(claim),
+                        best_fit: Some(claim),
+                        first_fit: Some(claim),
+                        next_fit: Some(claim),
+                        own: None,
+                    }
+                },
+                exact_complete: complete,
                 ..Caps::ALL
             },
             allocs: 0,
@@ -203,7 +219,7 @@ impl RangeAllocator for Refusing {
         &mut self,
         level: Level,
         req: &Request,
-        policy: Policy,
+        policy: FitPolicy,
     ) -> Result<u64, AllocErrorKind> {
         let got = self.stack.alloc(level, req, policy)?;
         if level == Level::ARENA {
@@ -313,7 +329,7 @@ impl RangeAllocator for Buddy {
         &mut self,
         level: Level,
         req: &Request,
-        _policy: Policy,
+        _policy: FitPolicy,
     ) -> Result<u64, AllocErrorKind> {
         assert_eq!(level, Level::ARENA, "no source");
         if req.size == 0 {
@@ -552,4 +568,376 @@ fn the_shape_is_the_scenarios() {
     assert!(seen.iter().all(|s| s.quantum.is_power_of_two()));
     assert!(seen.iter().any(|s| s.depth > 1) && seen.iter().any(|s| s.depth == 1));
     assert!(seen.iter().any(|s| s.arch == Arch::Ia32) && seen.iter().any(|s| s.arch != Arch::Ia32));
+}
+
+// ---- One capability at a time ------------------------------------------------------------
+//
+// `Quirky` is a lone vmem arena that breaks vmem's contract in one way (`Quirk`). Each test
+// runs it twice: claiming the capability it lacks (the harness must catch it), and declaring
+// the limitation (the harness must not report it).
+
+/// The one way a [`Quirky`] arena departs from vmem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Quirk {
+    /// Honours alignment and nothing else of a request's constraints.
+    AlignOnly,
+    /// Honours no constraint at all, alignment included.
+    NoConstraints,
+    /// Places every request by best fit, whatever policy it is asked for.
+    AlwaysBestFit,
+    /// Refuses a request unless a free segment of its size rounded up to a power of two
+    /// exists (illumos instant fit's documented limit), times `factor`.
+    PowerOfTwoRuns {
+        /// 1: exactly the documented limit; more: refuses more than it documents.
+        factor: u128,
+    },
+    /// Its free ignores the size it is given (frees the allocation there, whatever its size).
+    FreeIgnoresSize,
+    /// Its free ignores the size and frees only the allocation's first quantum (keeps the
+    /// rest allocated).
+    FreesOneQuantum,
+    /// Panics on a free where no allocation starts.
+    PanicsOnBadFree,
+    /// Accepts power-of-two alignments below the quantum (as the quantum).
+    SmallAligns,
+    /// Panics on a size that is not a multiple of the quantum (it documents them invalid).
+    WholeQuantaOnly,
+    /// Lists touching allocations as one run.
+    MergedListing,
+    /// Reports its total and bytes in use only (and the rest as zeros); `in_use` one byte
+    /// too many if `wrong`.
+    SomeCounts {
+        /// Misreport `in_use`.
+        wrong: bool,
+    },
+}
+
+/// A lone vmem arena with a [`Quirk`], claiming `caps`.
+struct Quirky {
+    arena: Arena,
+    caps: Caps,
+    quirk: Quirk,
+}
+
+impl Quirky {
+    fn build(shape: &Shape, caps: Caps, quirk: Quirk) -> Result<Quirky, String> {
+        let arena: Arena =
+            Arena::new("quirky", shape.quantum, Some(shape.arch)).map_err(|e| e.to_string())?;
+        Ok(Quirky {
+            arena,
+            caps: Caps { levels: 1, ..caps },
+            quirk,
+        })
+    }
+
+    /// The allocation starting at `addr`, as `(start, last)`.
+    fn allocation_at(&self, addr: u64) -> Option<(u64, u64)> {
+        allocations_of(self.arena.segments())
+            .into_iter()
+            .find(|&(s, _)| s == addr)
+    }
+}
+
+impl RangeAllocator for Quirky {
+    fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.arena.add_span(base, size).map_err(span_error_kind)
+    }
+
+    fn alloc(
+        &mut self,
+        _level: Level,
+        req: &Request,
+        policy: FitPolicy,
+    ) -> Result<u64, AllocErrorKind> {
+        let mut req = *req;
+        let mut policy = match policy {
+            FitPolicy::Vmem(p) => p,
+            FitPolicy::Own => Policy::InstantFit,
+        };
+        let q = u128::from(self.arena.quantum());
+        match self.quirk {
+            Quirk::AlignOnly => {
+                req = Request {
+                    align: req.align,
+                    ..Request::size(req.size)
+                }
+            }
+            Quirk::NoConstraints => req = Request::size(req.size),
+            Quirk::AlwaysBestFit => policy = Policy::BestFit,
+            Quirk::WholeQuantaOnly => {
+                assert!(
+                    u128::from(req.size) % q == 0,
+                    "size {:#x} is not a multiple of the quantum",
+                    req.size
+                );
+            }
+            Quirk::SmallAligns if req.align.is_power_of_two() && u128::from(req.align) < q => {
+                req.align = 0;
+            }
+            _ => {}
+        }
+        let largest = self.arena.stats().largest_free;
+        let got = self.arena.xalloc(&req, policy).map_err(alloc_error_kind)?;
+        if let Quirk::PowerOfTwoRuns { factor } = self.quirk {
+            // Served only if a free segment of the rounded size existed: else given back.
+            let need = u128::from(req.size).div_ceil(q) * q;
+            if u128::from(largest) < need.next_power_of_two() * factor {
+                self.arena
+                    .free(got, req.size)
+                    .expect("frees what it just allocated");
+                return Err(AllocErrorKind::NoSpace);
+            }
+        }
+        Ok(got)
+    }
+
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.arena.xalloc_at(addr, size).map_err(alloc_error_kind)
+    }
+
+    fn free(&mut self, _level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        let held = self.allocation_at(addr);
+        match (self.quirk, held) {
+            (Quirk::PanicsOnBadFree, None) => panic!("free of {addr:#x}: nothing allocated there"),
+            (Quirk::FreeIgnoresSize | Quirk::FreesOneQuantum, None) => Err(FreeErrorKind::BadFree),
+            (Quirk::FreeIgnoresSize, Some((s, l))) => {
+                self.arena.free(s, l - s + 1).map_err(free_error_kind)
+            }
+            (Quirk::FreesOneQuantum, Some((s, l))) => {
+                self.arena.free(s, l - s + 1).map_err(free_error_kind)?;
+                let q = self.arena.quantum();
+                if l - s + 1 > q {
+                    self.arena
+                        .xalloc_at(s + q, l - s + 1 - q)
+                        .expect("the range was just freed");
+                }
+                Ok(())
+            }
+            _ => self.arena.free(addr, size).map_err(free_error_kind),
+        }
+    }
+
+    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
+        spans_of(self.arena.segments())
+    }
+
+    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
+        let runs = allocations_of(self.arena.segments());
+        if self.quirk != Quirk::MergedListing {
+            return runs;
+        }
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (s, l) in runs {
+            match merged.last_mut() {
+                Some(last) if last.1.checked_add(1) == Some(s) => last.1 = l,
+                _ => merged.push((s, l)),
+            }
+        }
+        merged
+    }
+
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.arena
+            .check_invariants()
+            .map_err(|e| (e.invariant.to_string(), e.detail))
+    }
+
+    fn counts(&self, _level: Level) -> Option<Counts> {
+        let c = counts_of(&self.arena.stats());
+        match self.quirk {
+            Quirk::SomeCounts { wrong } => Some(Counts {
+                total: c.total,
+                in_use: c.in_use + u128::from(wrong),
+                ..Counts::default()
+            }),
+            _ => Some(c),
+        }
+    }
+}
+
+/// Runs every input on a [`Quirky`] arena claiming `caps`.
+fn run_quirky(caps: Caps, quirk: Quirk) -> Result<(u64, u64), Box<(usize, Finding)>> {
+    run_all_stats(|s| Quirky::build(s, caps, quirk))
+}
+
+/// It passes every input, with `min_ok` ops or more succeeding.
+fn passes(caps: Caps, quirk: Quirk, min_ok: u64) {
+    let (ops, ok) =
+        run_quirky(caps, quirk).unwrap_or_else(|e| panic!("{quirk:?}: input {}: {}", e.0, e.1));
+    assert!(ops > 10 * GENERATED, "{quirk:?}: only {ops} ops ran");
+    assert!(ok >= min_ok, "{quirk:?}: only {ok} of {ops} ops succeeded");
+}
+
+/// It is caught, with an oracle finding whose actual claim is `kind` (or a state finding
+/// about `kind`, or a panic if `kind` is "panic").
+fn caught(caps: Caps, quirk: Quirk, kind: &str) {
+    let (i, f) = *run_quirky(caps, quirk).expect_err("the harness must catch it");
+    let what = match &f.kind {
+        FindingKind::Oracle(m) => m.actual.kind.clone(),
+        FindingKind::State(d) => d.what.clone(),
+        FindingKind::Panic(_) => "panic".into(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(what, kind, "{quirk:?}: input {i}: {f}");
+}
+
+/// Vmem's caps on one level, every count reported.
+const VMEM: Caps = ALL;
+
+#[test]
+fn one_capability_per_constraint() {
+    use kvafuzz::harness::adapter::Constraints;
+    let align_only = Caps {
+        constraints: Constraints::ALIGN,
+        ..VMEM
+    };
+    passes(align_only, Quirk::AlignOnly, 1000);
+    // Found where the alignment it does not check was invalid (or not kept).
+    caught(align_only, Quirk::NoConstraints, "Ok");
+    caught(VMEM, Quirk::AlignOnly, "below minaddr");
+}
+
+#[test]
+fn a_policy_it_lacks_is_never_requested() {
+    let best_fit_only = Caps {
+        policies: Policies {
+            instant_fit: None,
+            best_fit: Some(PolicyClaim::FULL),
+            first_fit: None,
+            next_fit: None,
+            own: None,
+        },
+        ..VMEM
+    };
+    passes(best_fit_only, Quirk::AlwaysBestFit, 1000);
+    caught(VMEM, Quirk::AlwaysBestFit, "another placement");
+}
+
+/// All four policies claiming `claim`.
+fn every_policy(claim: PolicyClaim) -> Policies {
+    Policies {
+        instant_fit: Some(claim),
+        best_fit: Some(claim),
+        first_fit: Some(claim),
+        next_fit: Some(claim),
+        own: None,
+    }
+}
+
+#[test]
+fn partial_completeness_is_held_to_what_it_documents() {
+    // Its refusals move the NextFit rotor behind the model's back: no policy contract.
+    let documented = Caps {
+        constraints: kvafuzz::harness::adapter::Constraints::NONE,
+        policies: every_policy(PolicyClaim::complete_as(Completeness::PowerOfTwoRun)),
+        ..VMEM
+    };
+    let full = Caps {
+        policies: every_policy(PolicyClaim::complete_as(Completeness::Full)),
+        ..documented
+    };
+    passes(documented, Quirk::PowerOfTwoRuns { factor: 1 }, 1000);
+    caught(full, Quirk::PowerOfTwoRuns { factor: 1 }, "Err(NoSpace)");
+    caught(
+        documented,
+        Quirk::PowerOfTwoRuns { factor: 4 },
+        "Err(NoSpace)",
+    );
+}
+
+#[test]
+fn a_free_that_takes_no_size_is_held_to_the_size_it_frees() {
+    use kvafuzz::harness::adapter::Frees;
+    let sizeless = Caps {
+        frees: Frees {
+            takes_size: false,
+            ..Frees::CHECKED
+        },
+        ..VMEM
+    };
+    passes(sizeless, Quirk::FreeIgnoresSize, 1000);
+    caught(sizeless, Quirk::FreesOneQuantum, "frees another size");
+}
+
+#[test]
+fn bad_addresses_and_wrong_sizes_are_separate_capabilities() {
+    use kvafuzz::harness::adapter::{Frees, OnViolation};
+    let unchecked_size = Caps {
+        frees: Frees {
+            wrong_size: OnViolation::NotFed,
+            ..Frees::CHECKED
+        },
+        ..VMEM
+    };
+    passes(unchecked_size, Quirk::FreeIgnoresSize, 1000);
+    caught(VMEM, Quirk::FreeIgnoresSize, "Ok");
+}
+
+#[test]
+fn a_documented_panic_ends_the_case_and_any_other_is_a_finding() {
+    use kvafuzz::harness::adapter::{Frees, OnViolation};
+    let panicking = Caps {
+        frees: Frees {
+            bad_address: OnViolation::Panics,
+            double_free: OnViolation::Panics,
+            ..Frees::CHECKED
+        },
+        ..VMEM
+    };
+    passes(panicking, Quirk::PanicsOnBadFree, 1000);
+    caught(VMEM, Quirk::PanicsOnBadFree, "panic");
+}
+
+#[test]
+fn the_request_domain_is_the_adapters() {
+    use kvafuzz::harness::adapter::{AlignRule, Domain};
+    let small_aligns = Caps {
+        domain: Domain {
+            align: AlignRule::PowerOfTwo,
+            ..Domain::VMEM
+        },
+        ..VMEM
+    };
+    passes(small_aligns, Quirk::SmallAligns, 1000);
+    caught(VMEM, Quirk::SmallAligns, "Ok");
+    let whole_quanta = Caps {
+        domain: Domain {
+            unaligned_sizes: false,
+            ..Domain::VMEM
+        },
+        invalid_requests: kvafuzz::harness::adapter::OnViolation::NotFed,
+        ..VMEM
+    };
+    passes(whole_quanta, Quirk::WholeQuantaOnly, 1000);
+    caught(VMEM, Quirk::WholeQuantaOnly, "panic");
+}
+
+#[test]
+fn counts_are_compared_field_by_field() {
+    use kvafuzz::harness::adapter::CountFields;
+    let some = Caps {
+        counts: CountFields {
+            total: true,
+            in_use: true,
+            ..CountFields::NONE
+        },
+        ..VMEM
+    };
+    passes(some, Quirk::SomeCounts { wrong: false }, 1000);
+    caught(some, Quirk::SomeCounts { wrong: true }, "arena counts");
+    caught(VMEM, Quirk::SomeCounts { wrong: false }, "arena counts");
+}
+
+#[test]
+fn merged_listings_are_compared_with_merged_runs() {
+    let merging = Caps {
+        merges_allocations: true,
+        ..VMEM
+    };
+    passes(merging, Quirk::MergedListing, 1000);
+    caught(VMEM, Quirk::MergedListing, "arena allocations");
 }

@@ -2,7 +2,7 @@
 
 use kvafuzz_oracles::vmem::{AllocErrorKind, Mismatch as Verdict, Policy as OPolicy};
 
-use super::adapter::{Level, RangeAllocator, VmemStack, MAX_LEVELS};
+use super::adapter::{FitPolicy, Level, RangeAllocator, VmemStack, MAX_LEVELS};
 use super::codec::{read_scenario_v1, write_scenario_v1};
 use super::exec::changed_spans;
 use super::{
@@ -113,12 +113,18 @@ fn the_four_level_seed_imports_and_releases_at_every_level() {
             Op::Alloc { level, req, .. } => {
                 live.push((
                     level,
-                    stack.alloc(level, &req, Policy::InstantFit).unwrap(),
+                    stack
+                        .alloc(level, &req, FitPolicy::Vmem(Policy::InstantFit))
+                        .unwrap(),
                     req.size,
                 ));
             }
             Op::AllocSize { size, policy } => {
-                live.push((Level::ARENA, stack.alloc_size(size, policy).unwrap(), size));
+                live.push((
+                    Level::ARENA,
+                    stack.alloc_size(size, FitPolicy::Vmem(policy)).unwrap(),
+                    size,
+                ));
             }
             Op::Free { .. } => {
                 let (level, addr, size) = live.remove(0);
