@@ -17,7 +17,7 @@ use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
     alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
-    Completeness, FitPolicy, Level, Policies, PolicyClaim, RangeAllocator, VmemStack,
+    Completeness, FitPolicy, Imports, Level, Policies, PolicyClaim, RangeAllocator, VmemStack,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
@@ -940,4 +940,83 @@ fn merged_listings_are_compared_with_merged_runs() {
     };
     passes(merging, Quirk::MergedListing, 1000);
     caught(VMEM, Quirk::MergedListing, "arena allocations");
+}
+
+/// The production stack built for a shape whose levels import exactly the request (import
+/// quantum = quantum), claiming `imports`.
+struct ExactImporter {
+    stack: VmemStack,
+    imports: Imports,
+}
+
+impl ExactImporter {
+    fn build(shape: &Shape, imports: Imports) -> Result<ExactImporter, String> {
+        let mut exact = *shape;
+        for l in &mut exact.levels {
+            l.import_quantum = l.quantum;
+        }
+        Ok(ExactImporter {
+            stack: VmemStack::new(&exact, BugSet::NONE)?,
+            imports,
+        })
+    }
+}
+
+impl RangeAllocator for ExactImporter {
+    fn caps(&self) -> Caps {
+        Caps {
+            imports: self.imports,
+            ..self.stack.caps()
+        }
+    }
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.stack.add_span(level, base, size)
+    }
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        policy: FitPolicy,
+    ) -> Result<u64, AllocErrorKind> {
+        self.stack.alloc(level, req, policy)
+    }
+    fn alloc_size(&mut self, size: u64, policy: FitPolicy) -> Result<u64, AllocErrorKind> {
+        self.stack.alloc_size(size, policy)
+    }
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.stack.alloc_at(addr, size)
+    }
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        self.stack.free(level, addr, size)
+    }
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+        self.stack.spans(level)
+    }
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+        self.stack.allocated(level)
+    }
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.stack.check_invariants()
+    }
+    fn contains(&self, level: Level, addr: u64) -> Option<bool> {
+        self.stack.contains(level, addr)
+    }
+    fn counts(&self, level: Level) -> Option<Counts> {
+        self.stack.counts(level)
+    }
+}
+
+#[test]
+fn the_import_rule_is_the_adapters() {
+    let (ops, _) = run_all_stats(|s| ExactImporter::build(s, Imports::Exact))
+        .unwrap_or_else(|e| panic!("input {}: {}", e.0, e.1));
+    assert!(ops > 10 * GENERATED, "only {ops} ops ran");
+    let (i, f) = *run_all(|s| ExactImporter::build(s, Imports::ShapeQuantum))
+        .expect_err("it does not round its imports up");
+    match &f.kind {
+        FindingKind::Oracle(m) => assert_eq!(m.actual.kind, "a bad import", "input {i}: {f}"),
+        other => panic!("input {i}: not an oracle finding: {other:?}"),
+    }
+    run_all(|s| ExactImporter::build(s, Imports::AtLeast))
+        .unwrap_or_else(|e| panic!("input {}: {}", e.0, e.1));
 }

@@ -1,20 +1,66 @@
-//! The adapter between vmem scenarios and the allocator under test.
+//! # The adapter between vmem scenarios and the allocator under test
 //!
 //! [`RangeAllocator`] is all the harness needs from a range allocator: add spans, allocate
 //! (with constraints, a policy, or at an exact address), free, and show its spans and
 //! allocations so they can be compared with the model after every op. Errors are reported
-//! in the oracle's vocabulary (`kvafuzz_oracles::vmem::*Kind`). An allocator that lacks a
-//! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
-//! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
-//! few dozen lines, run with [`crate::harness::run_range_allocator`] (`tests/adapter.rs` plugs
-//! in a sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
-//! and broken ones the harness must catch).
+//! in the oracle's vocabulary ([`AllocErrorKind`], [`FreeErrorKind`], [`SpanErrorKind`]).
+//! Plugging in a third-party allocator is an `impl` of a few dozen lines, run with
+//! [`crate::harness::run_range_allocator`] on one input, or with a whole campaign and the
+//! minimizer ([`AdapterTarget`], [`fuzz_adapter`]; `examples/fuzz_your_allocator.rs`).
+//! Every type an adapter names is re-exported here, so a user's crate depends on `kvafuzz`
+//! alone.
 //!
 //! Allocators are chains of 1 to [`MAX_LEVELS`] levels ([`Level`]): level 0 is the arena
-//! allocations are made from, level `i + 1` the source level `i` imports spans from. One that
-//! has fewer levels than a scenario asks for says so in [`Caps::levels`].
-
-use std::fmt;
+//! allocations are made from, level `i + 1` the source level `i` imports spans from.
+//!
+//! ## 1. What an allocator claims: [`Caps`]
+//!
+//! The contract the oracle knows is vmem's. An allocator keeps part of it and says which, one
+//! property per field, so that a limitation it documents is never reported while every other
+//! violation still is. Nothing is silently substituted: what it lacks is not asked of it,
+//! and the trace says where a request was changed to fit it.
+//!
+//! - **Constraints** ([`Constraints`]): align, phase, nocross, minaddr, maxaddr, each on its
+//!   own. A constraint it lacks is never set (the field is made neutral before the request
+//!   reaches it, and the request is judged as made).
+//! - **Policies** ([`Policies`]): which of InstantFit, BestFit, FirstFit, NextFit it has,
+//!   and whether it has a placement rule of its own ([`FitPolicy::Own`], judged for validity
+//!   and its completeness only). A request for a policy it lacks is made with one it has
+//!   (see [`Policies::choose`]) and judged by that one's claim.
+//! - **Completeness and exactness, per policy** ([`PolicyClaim`]): [`Completeness`] says
+//!   when a refusal is a finding: always (`Full`, vmem), never (`Unclaimed`), or where the
+//!   crate's documentation promises success: a free run of the size rounded to a power of
+//!   two (`PowerOfTwoRun`, illumos instant fit), an aligned power-of-two block
+//!   (`PowerOfTwoBlock`, a buddy allocator), a floating-point bin (`FloatBin`,
+//!   offset-allocator), a granule, a smallest block and a header (`Padded`, a heap). The
+//!   oracle evaluates the rule over the level's free runs (u128); `max_live` bounds the
+//!   claim by the number of live allocations (a crate with a fixed node count). `exact`: it
+//!   returns the very placement its policy promises.
+//! - **Frees** ([`Frees`]): a bad address, a double free and a wrong size are separate, each
+//!   refused ([`OnViolation::Refuses`]), panicking by documented design
+//!   ([`OnViolation::Panics`]: the harness expects the panic and ends the case there "as
+//!   documented"; a panic anywhere else stays a finding), or never done
+//!   ([`OnViolation::NotFed`]). A free that takes no size (by address or by handle,
+//!   [`Frees::takes_size`] false) frees what is allocated there, and the harness checks that
+//!   it freed exactly the bytes the model holds there.
+//! - **The request domain** ([`Domain`], [`Caps::invalid_requests`]): which alignments it
+//!   accepts (vmem's powers of two that are multiples of the quantum, or any power of two),
+//!   up to which maximum, whether sizes need not be multiples of the quantum, whether it
+//!   refuses vmem's "overconstrained" requests or looks for a placement. The oracle models
+//!   what it accepts; a request outside is refused, panics, or is not fed, as it says.
+//! - **Imports** ([`Imports`]): how big a span a level imports: rounded up to the scenario's
+//!   import quantum (vmem), exactly the request, or any size at least the request.
+//! - **Listings and statistics**: [`Caps::counts`] names the fields of [`Counts`] it
+//!   reports (compared field by field), [`Caps::merges_allocations`] says its
+//!   [`RangeAllocator::allocated`] lists touching allocations as one run (compared with the
+//!   model's merged runs).
+//! - **Typed errors** ([`Caps::typed_errors`]), **exact allocation** ([`Caps::exact`],
+//!   [`Caps::exact_complete`]) and **depth** ([`Caps::levels`]) as before.
+//!
+//! [`Caps::ALL`] is the production stack's ([`VmemStack`]); [`Caps::NONE`] a third-party
+//! allocator's starting point. `tests/adapter.rs` plugs in, per capability, an allocator
+//! that breaks exactly that part of the contract (the harness must catch it) and one that
+//! declares the limitation (it must not), besides buddy_system_allocator's frame allocator.
 
 use kvafuzz_oracles::vmem::Policy as OPolicy;
 
