@@ -16,8 +16,9 @@
 use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
-    alloc_error_kind, allocations_of, counts_of, free_error_kind, span_error_kind, spans_of, Caps,
-    Completeness, FitPolicy, Imports, Level, Policies, PolicyClaim, RangeAllocator, VmemStack,
+    alloc_error_kind, allocations_of, counts_of, free_error_kind, fuzz_adapter, span_error_kind,
+    spans_of, AdapterCampaign, AdapterTarget, Caps, Completeness, FitPolicy, Imports, Level,
+    Policies, PolicyClaim, RangeAllocator, VmemStack,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
@@ -1019,4 +1020,67 @@ fn the_import_rule_is_the_adapters() {
     }
     run_all(|s| ExactImporter::build(s, Imports::AtLeast))
         .unwrap_or_else(|e| panic!("input {}: {}", e.0, e.1));
+}
+
+/// A [`Quirky`] arena listing merged runs while claiming it does not.
+fn merging_but_claiming_not(shape: &Shape) -> Result<Quirky, String> {
+    Quirky::build(shape, VMEM, Quirk::MergedListing)
+}
+
+/// The same, claiming it.
+fn merging_and_claiming_it(shape: &Shape) -> Result<Quirky, String> {
+    let caps = Caps {
+        merges_allocations: true,
+        ..VMEM
+    };
+    Quirky::build(shape, caps, Quirk::MergedListing)
+}
+
+static MERGING_WRONGLY: AdapterTarget<Quirky> = AdapterTarget::new(
+    "merging-wrongly",
+    "lists merged runs, claims not to",
+    merging_but_claiming_not,
+);
+static MERGING_RIGHTLY: AdapterTarget<Quirky> = AdapterTarget::new(
+    "merging-rightly",
+    "lists merged runs, says so",
+    merging_and_claiming_it,
+);
+
+/// A campaign of `max_cases` cases at seed 1, in process.
+fn campaign(max_cases: u64) -> AdapterCampaign {
+    AdapterCampaign {
+        seed: 1,
+        jobs: 1,
+        time_limit: None,
+        max_cases: Some(max_cases),
+        isolation: None,
+        progress: false,
+    }
+}
+
+/// A user's adapter gets a campaign and the minimizer as a library call: the finding comes
+/// back minimized (same signature, named after the user's target) with its trace.
+#[test]
+fn a_users_adapter_gets_a_campaign_and_the_minimizer() {
+    let report = fuzz_adapter(&MERGING_WRONGLY, &campaign(2000));
+    let found = report.found.expect("the campaign finds the merged listing");
+    let (bytes, finding, trace) = report.minimized.expect("and minimizes it");
+    assert_eq!(finding.target, "merging-wrongly");
+    assert_eq!(finding.signature(), found.finding.signature());
+    assert!(bytes.len() <= found.input.len());
+    assert!(
+        matches!(&finding.kind, FindingKind::State(d) if d.what == "arena allocations"),
+        "{finding}"
+    );
+    assert!(trace.contains("#0 add_span"), "{trace}");
+    let ops = trace.lines().filter(|l| l.starts_with("  #")).count();
+    assert!(ops <= 8, "{ops} ops after minimizing:\n{trace}");
+    let clean = fuzz_adapter(&MERGING_RIGHTLY, &campaign(500));
+    assert!(
+        clean.found.is_none(),
+        "{:?}",
+        clean.found.map(|f| f.finding)
+    );
+    assert_eq!(clean.cases, 500);
 }

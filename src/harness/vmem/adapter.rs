@@ -62,6 +62,8 @@
 //! that breaks exactly that part of the contract (the harness must catch it) and one that
 //! declares the limitation (it must not), besides buddy_system_allocator's frame allocator.
 
+use std::fmt;
+
 use kvafuzz_oracles::vmem::Policy as OPolicy;
 
 pub use kvafuzz_oracles::vmem::{
@@ -69,9 +71,14 @@ pub use kvafuzz_oracles::vmem::{
     ImportRule, PolicyClaim, SpanErrorKind, MAX_LEVELS,
 };
 
-pub use super::scenario::{Bound, Shape};
+pub use super::scenario::{Bound, LevelQuanta, Shape};
+pub use super::user::{fuzz_adapter, AdapterCampaign, AdapterReport, AdapterTarget, Make};
+pub use crate::addr::Arch;
 use crate::addr::RangeError;
+pub use crate::harness::campaign::FoundCase;
+pub use crate::harness::isolate::{serve_if_child, Isolation};
 use crate::harness::BugSet;
+pub use crate::harness::{Finding, FindingKind, Stats};
 use crate::vmem::{
     AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, InvariantError, NoSource,
     SegmentView, SpanSource,

@@ -32,6 +32,17 @@ impl Scenario {
         alloc: A,
         trace: Option<&mut String>,
     ) -> Result<Stats, Finding> {
+        self.execute_named(super::VmemTarget::NAME, alloc, trace)
+    }
+
+    /// [`Scenario::execute_on`], its findings naming `target` (a user's adapter target,
+    /// [`super::AdapterTarget`]).
+    pub fn execute_named<A: RangeAllocator>(
+        &self,
+        target: &'static str,
+        alloc: A,
+        trace: Option<&mut String>,
+    ) -> Result<Stats, Finding> {
         let space = Space {
             top: self.arch.max_addr(),
             canonical_bits: match self.arch {
@@ -54,7 +65,7 @@ impl Scenario {
                 .collect(),
         );
         let mut executor = Executor::new(alloc, model);
-        drive(super::VmemTarget::NAME, &mut executor, &self.ops, trace)
+        drive(target, &mut executor, &self.ops, trace)
     }
 }
 

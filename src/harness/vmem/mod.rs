@@ -49,6 +49,8 @@
 //! - `exec.rs`: [`Executor`], stepping an allocator through the ops beside the model.
 //! - `seeds.rs`: [`seed_scenarios`], the hand-written corpus.
 //! - `adapter.rs`: [`adapter`], what the harness needs from a range allocator.
+//! - `user.rs`: [`AdapterTarget`], a user's allocator as a target of its own (campaigns,
+//!   isolation, the minimizer), and [`fuzz_adapter`].
 //! - `tests.rs`: the unit tests.
 
 use crate::harness::{Case, Finding, Stats, Target};
@@ -60,12 +62,14 @@ mod scenario;
 mod seeds;
 #[cfg(test)]
 mod tests;
+mod user;
 
 pub use exec::{from_verdict, Executor};
 pub use scenario::{
     AddrSel, Bound, Edge, EdgeAt, ImportShape, LevelQuanta, Op, Scenario, Shape, EDGE_QUANTA,
 };
 pub use seeds::seed_scenarios;
+pub use user::{fuzz_adapter, AdapterCampaign, AdapterReport, AdapterTarget, Make};
 
 /// The `vmem` target (vmem arenas) in the registry.
 pub struct VmemTarget;
