@@ -17,8 +17,8 @@ use buddy_system_allocator::FrameAllocator;
 use kvafuzz::addr::Arch;
 use kvafuzz::harness::adapter::{
     alloc_error_kind, allocations_of, counts_of, free_error_kind, fuzz_adapter, span_error_kind,
-    spans_of, AdapterCampaign, AdapterTarget, Caps, Completeness, FitPolicy, Imports, Level,
-    Policies, PolicyClaim, RangeAllocator, VmemStack,
+    spans_of, AdapterCampaign, AdapterTarget, Caps, Completeness, FitPolicy, GrowErrorKind,
+    Imports, Level, Param, Policies, PolicyClaim, RangeAllocator, VmemStack,
 };
 use kvafuzz::harness::campaign::generate;
 use kvafuzz::harness::vmem::Shape;
@@ -1083,4 +1083,209 @@ fn a_users_adapter_gets_a_campaign_and_the_minimizer() {
         clean.found.map(|f| f.finding)
     );
     assert_eq!(clean.cases, 500);
+}
+
+// ---- Span growth and constructor parameters (op language version 3) ----------------------
+
+/// A vmem arena that can grow a span: the tail is added as a span of the arena, and the
+/// adapter lists the grown span whole. `short`: it adds a quantum less than asked (a bug).
+struct Growing {
+    arena: Arena,
+    /// The spans as the caller knows them: start to end (exclusive, u128).
+    spans: BTreeMap<u64, u128>,
+    short: bool,
+}
+
+impl Growing {
+    fn build(shape: &Shape, short: bool) -> Result<Growing, String> {
+        let arena: Arena =
+            Arena::new("growing", shape.quantum, Some(shape.arch)).map_err(|e| e.to_string())?;
+        Ok(Growing {
+            arena,
+            spans: BTreeMap::new(),
+            short,
+        })
+    }
+}
+
+impl RangeAllocator for Growing {
+    fn caps(&self) -> Caps {
+        // A placement straddling a grown span's old end is never made (the tail is a span
+        // of its own in the arena): no completeness, no policy contract.
+        Caps {
+            levels: 1,
+            grows: true,
+            exact_complete: false,
+            counts: kvafuzz::harness::adapter::CountFields::NONE,
+            policies: every_policy(PolicyClaim::VALID),
+            ..Caps::ALL
+        }
+    }
+    fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        // An overlap names the span the caller knows (a grown span's tail is the arena's).
+        let known = |s: u64| self.spans.range(..=s).next_back().map_or(s, |(&k, _)| k);
+        self.arena
+            .add_span(base, size)
+            .map_err(|e| match span_error_kind(e) {
+                SpanErrorKind::Overlaps(s) => SpanErrorKind::Overlaps(known(s)),
+                other => other,
+            })?;
+        self.spans.insert(base, u128::from(base) + u128::from(size));
+        Ok(())
+    }
+    fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
+        let end = *self.spans.get(&start).ok_or(GrowErrorKind::NoSpan)?;
+        let end64 = u64::try_from(end).map_err(|_| GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
+        let q = self.arena.quantum();
+        let added = if self.short && by > q { by - q } else { by };
+        self.arena
+            .add_span(end64, added)
+            .map_err(|e| GrowErrorKind::Tail(span_error_kind(e)))?;
+        self.spans.insert(start, end + u128::from(by));
+        Ok(())
+    }
+    fn alloc(
+        &mut self,
+        _level: Level,
+        req: &Request,
+        policy: FitPolicy,
+    ) -> Result<u64, AllocErrorKind> {
+        let policy = match policy {
+            FitPolicy::Vmem(p) => p,
+            FitPolicy::Own => Policy::InstantFit,
+        };
+        self.arena.xalloc(req, policy).map_err(alloc_error_kind)
+    }
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.arena.xalloc_at(addr, size).map_err(alloc_error_kind)
+    }
+    fn free(&mut self, _level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        self.arena.free(addr, size).map_err(free_error_kind)
+    }
+    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
+        self.spans
+            .iter()
+            .map(|(&s, &e)| (s, (e - 1) as u64, false))
+            .collect()
+    }
+    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
+        allocations_of(self.arena.segments())
+    }
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.arena
+            .check_invariants()
+            .map_err(|e| (e.invariant.to_string(), e.detail))
+    }
+    fn contains(&self, _level: Level, addr: u64) -> Option<bool> {
+        Some(self.arena.contains(addr))
+    }
+}
+
+#[test]
+fn growing_a_span_is_judged() {
+    let (ops, ok) = run_all_stats(|s| Growing::build(s, false))
+        .unwrap_or_else(|e| panic!("input {}: {}", e.0, e.1));
+    assert!(
+        ops > 10 * GENERATED && ok > ops / 10,
+        "{ok} of {ops} ops succeeded"
+    );
+    let (i, f) = *run_all(|s| Growing::build(s, true)).expect_err("it grows short");
+    assert!(f.op.starts_with("grow_span"), "input {i}: {f}");
+    assert!(
+        matches!(&f.kind, FindingKind::State(d) if d.what == "arena contains"),
+        "input {i}: {f}"
+    );
+}
+
+/// How many allocations a [`Limited`] arena holds at most: a constructor parameter.
+const MAX_LIVE: Param = Param {
+    name: "max_live",
+    index: 0,
+    min: 1,
+    max: 8,
+};
+
+/// A vmem arena holding at most [`MAX_LIVE`] allocations (a crate with a fixed node count),
+/// claiming completeness `bounded` by it or not.
+struct Limited {
+    inner: Quirky,
+    max_live: u64,
+    bounded: bool,
+}
+
+impl Limited {
+    fn build(shape: &Shape, bounded: bool) -> Result<Limited, String> {
+        Ok(Limited {
+            inner: Quirky::build(shape, VMEM, Quirk::SomeCounts { wrong: false })?,
+            max_live: shape.param(&MAX_LIVE),
+            bounded,
+        })
+    }
+}
+
+impl RangeAllocator for Limited {
+    fn caps(&self) -> Caps {
+        let claim = PolicyClaim {
+            completeness: Completeness::Full,
+            // Giving an allocation back moves vmem's NextFit rotor: no policy contract.
+            exact: false,
+            max_live: self.bounded.then_some(self.max_live),
+        };
+        Caps {
+            policies: every_policy(claim),
+            exact: false,
+            counts: kvafuzz::harness::adapter::CountFields::NONE,
+            ..VMEM
+        }
+    }
+    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.inner.add_span(level, base, size)
+    }
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        policy: FitPolicy,
+    ) -> Result<u64, AllocErrorKind> {
+        let live = self.inner.allocated(level).len() as u64;
+        match self.inner.alloc(level, req, policy) {
+            Ok(a) if live >= self.max_live => {
+                self.inner.free(level, a, req.size).expect("just allocated");
+                Err(AllocErrorKind::NoSpace)
+            }
+            other => other,
+        }
+    }
+    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+        self.inner.alloc_at(addr, size)
+    }
+    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        self.inner.free(level, addr, size)
+    }
+    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+        self.inner.spans(level)
+    }
+    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+        self.inner.allocated(level)
+    }
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        self.inner.check_invariants()
+    }
+}
+
+/// The generator draws constructor parameters, and a claim bounded by one holds only within
+/// it.
+#[test]
+fn constructor_parameters_are_drawn_and_bound_claims() {
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 0..300 {
+        let _ = run_range_allocator(&generate(SEED, 2, k), |s: &Shape| {
+            seen.insert(s.param(&MAX_LIVE));
+            Limited::build(s, true)
+        });
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    run_all(|s| Limited::build(s, true)).unwrap_or_else(|e| panic!("input {}: {}", e.0, e.1));
+    let (i, f) = *run_all(|s| Limited::build(s, false)).expect_err("refuses past max_live");
+    assert!(matches!(&f.kind, FindingKind::Oracle(_)), "input {i}: {f}");
 }

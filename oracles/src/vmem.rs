@@ -161,6 +161,15 @@ pub enum SpanErrorKind {
     Overlaps(u64),
 }
 
+/// Predicted errors of growing a span (extending it at its end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrowErrorKind {
+    /// No span the caller added starts at the address (imported spans are not the caller's).
+    NoSpan,
+    /// What adding the new tail `[end, end + by)` as a span would be refused with.
+    Tail(SpanErrorKind),
+}
+
 /// A disagreement between an arena and the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mismatch {
@@ -515,6 +524,29 @@ impl ArenaModel {
             return Err(SpanErrorKind::Overlaps(sp.start as u64));
         }
         Ok(())
+    }
+
+    /// What growing the span starting at `start` by `by` bytes at its end must do: the span
+    /// must be one the caller added, and its new tail `[end, end + by)` must be what
+    /// [`ArenaModel::predict_add_span`] accepts (it touches the span, which is no overlap).
+    pub fn predict_grow(&self, start: u64, by: u64) -> Result<(), GrowErrorKind> {
+        let s = u128::from(start);
+        let span = self
+            .spans
+            .iter()
+            .find(|sp| sp.start == s && !sp.imported)
+            .ok_or(GrowErrorKind::NoSpan)?;
+        let end = u64::try_from(span.end).map_err(|_| GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
+        self.predict_add_span(end, by).map_err(GrowErrorKind::Tail)
+    }
+
+    /// Grows the span starting at `start` by `by` bytes (after [`ArenaModel::predict_grow`]
+    /// said yes).
+    pub fn grow(&mut self, start: u64, by: u64) {
+        let s = u128::from(start);
+        if let Some(span) = self.spans.iter_mut().find(|sp| sp.start == s) {
+            span.end += u128::from(by);
+        }
     }
 
     /// Adds a static span (after [`ArenaModel::predict_add_span`] said yes).
@@ -1165,6 +1197,12 @@ impl ChainModel {
     /// Level `i`'s model (panics past the deepest).
     pub fn level(&self, i: usize) -> &ArenaModel {
         &self.levels[i]
+    }
+
+    /// Grows level `i`'s span at `start` by `by` (after its [`ArenaModel::predict_grow`] said
+    /// yes).
+    pub fn grow(&mut self, i: usize, start: u64, by: u64) {
+        self.levels[i].grow(start, by);
     }
 
     /// Adds a static span to level `i` (after its [`ArenaModel::predict_add_span`] said yes).

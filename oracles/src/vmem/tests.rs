@@ -809,3 +809,30 @@ fn merged_live_runs() {
     assert_eq!(m.level(0).live_at(0x1010), Some((0x1010, 0x101f)));
     assert_eq!(m.level(0).live_at(0x1011), None);
 }
+
+/// Growing a span: only one the caller added, by a tail that could be added as a span.
+#[test]
+fn growing_a_span() {
+    let mut m = ArenaModel::new(0x10, IA32);
+    m.add_span(0x1000, 0x100);
+    m.add_span(0x1200, 0x100);
+    assert_eq!(m.predict_grow(0x1010, 0x10), Err(GrowErrorKind::NoSpan));
+    assert_eq!(
+        m.predict_grow(0x1000, 0x8),
+        Err(GrowErrorKind::Tail(SpanErrorKind::Misaligned))
+    );
+    assert_eq!(
+        m.predict_grow(0x1000, 0x110),
+        Err(GrowErrorKind::Tail(SpanErrorKind::Overlaps(0x1200)))
+    );
+    assert_eq!(m.predict_grow(0x1000, 0x100), Ok(()));
+    m.grow(0x1000, 0x100);
+    assert_eq!(
+        m.spans(),
+        vec![(0x1000, 0x11ff, false), (0x1200, 0x12ff, false)]
+    );
+    assert_eq!(
+        m.predict_grow(0x1200, 0xffff_f000),
+        Err(GrowErrorKind::Tail(SpanErrorKind::PastTop))
+    );
+}

@@ -54,6 +54,14 @@
 //!   reports (compared field by field), [`Caps::merges_allocations`] says its
 //!   [`RangeAllocator::allocated`] lists touching allocations as one run (compared with the
 //!   model's merged runs).
+//! - **Growing a span** ([`Caps::grows`], [`RangeAllocator::grow_span`]): extending a span
+//!   the caller added at its end (a heap's `extend`, range-alloc's `grow_to`), judged as if
+//!   the tail were added to it. vmem has no such operation: [`VmemStack`] lacks it.
+//! - **Constructor parameters** ([`Param`], [`Shape::param`]): a node count, a capacity. The
+//!   scenario draws [`MAX_PARAMS`] values from the input bytes; the adapter's `make` brings
+//!   each into its declared range and builds the allocator with it, so the parameter is
+//!   explored like any other input ([`AdapterTarget::with_params`] names them in traces).
+//!   A claim that holds only below such a bound says so ([`PolicyClaim::max_live`]).
 //! - **Typed errors** ([`Caps::typed_errors`]), **exact allocation** ([`Caps::exact`],
 //!   [`Caps::exact_complete`]) and **depth** ([`Caps::levels`]) as before.
 //!
@@ -68,10 +76,10 @@ use kvafuzz_oracles::vmem::Policy as OPolicy;
 
 pub use kvafuzz_oracles::vmem::{
     float_bin_round_up, AlignRule, AllocErrorKind, Completeness, Counts, Domain, FreeErrorKind,
-    ImportRule, PolicyClaim, SpanErrorKind, MAX_LEVELS,
+    GrowErrorKind, ImportRule, PolicyClaim, SpanErrorKind, MAX_LEVELS,
 };
 
-pub use super::scenario::{Bound, LevelQuanta, Shape};
+pub use super::scenario::{Bound, LevelQuanta, Param, Shape, MAX_PARAMS};
 pub use super::user::{fuzz_adapter, AdapterCampaign, AdapterReport, AdapterTarget, Make};
 pub use crate::addr::Arch;
 use crate::addr::RangeError;
@@ -508,6 +516,8 @@ pub struct Caps {
     pub merges_allocations: bool,
     /// How big a span each level imports from its source.
     pub imports: Imports,
+    /// Grows a span it was given at its end ([`RangeAllocator::grow_span`]).
+    pub grows: bool,
 }
 
 impl Caps {
@@ -525,6 +535,8 @@ impl Caps {
         counts: CountFields::ALL,
         merges_allocations: false,
         imports: Imports::ShapeQuantum,
+        // vmem has no such operation (a span is added whole, `vmem_add`).
+        grows: false,
     };
 
     /// Nothing optional: plain allocations by its own policy (no completeness claimed),
@@ -543,6 +555,7 @@ impl Caps {
         counts: CountFields::NONE,
         merges_allocations: false,
         imports: Imports::ShapeQuantum,
+        grows: false,
     };
 }
 
@@ -571,6 +584,12 @@ pub trait RangeAllocator {
     /// Frees at `level` (`size` is the caller's; one whose free takes no size ignores it,
     /// [`Frees::takes_size`]).
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind>;
+    /// Grows the span of `level` starting at `start` (one the caller added) by `by` bytes at
+    /// its end, as if `[end, end + by)` were added to it (a heap's `extend`, range-alloc's
+    /// `grow_to`); only called if [`Caps::grows`]. The default refuses.
+    fn grow_span(&mut self, _level: Level, _start: u64, _by: u64) -> Result<(), GrowErrorKind> {
+        Err(GrowErrorKind::NoSpan)
+    }
     /// The spans of `level` as `(start, last, imported)`, by address.
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)>;
     /// The allocations of `level` as `(start, last)`, by address (touching ones merged into

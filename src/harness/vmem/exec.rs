@@ -522,6 +522,35 @@ impl<A: RangeAllocator> Executor<A> {
                 let l = self.live[usize::from(handle) % self.live.len()];
                 self.free(l.level, l.addr, l.size)
             }
+            Op::GrowSpan { level, span, by } => {
+                if !caps.grows || !self.has(level) {
+                    return Ok("skipped (no growing)".into());
+                }
+                // The spans the caller added (imported ones are the level's own).
+                let added: Vec<u64> = (self.model_at(level).spans().into_iter())
+                    .filter(|s| !s.2)
+                    .map(|s| s.0)
+                    .collect();
+                let start = match added.len() {
+                    0 => 0,
+                    n => added[usize::from(span) % n],
+                };
+                let expected = self.model_at(level).predict_grow(start, by);
+                let actual = self.alloc.grow_span(level, start, by);
+                self.count(&actual);
+                if !agrees(caps.typed_errors, &expected, &actual) {
+                    return Err(Mismatch::values(
+                        format!("grow_span {level}"),
+                        format!("{start:#x} by {by:#x}"),
+                        &expected,
+                        &actual,
+                    ));
+                }
+                if actual.is_ok() {
+                    self.model.grow(level.index(), start, by);
+                }
+                Ok(outcome!("span {start:#x}: {actual:x?}"))
+            }
             Op::FreeAt { level, addr, size } => {
                 if !self.has(level) {
                     return Ok("skipped".into());

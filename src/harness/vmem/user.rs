@@ -11,10 +11,11 @@
 //! [`crate::harness::isolate::serve_if_child`] with the target first thing in `main`
 //! (`examples/fuzz_your_allocator.rs` shows it).
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::adapter::RangeAllocator;
-use super::{Scenario, Shape, VmemTarget};
+use super::{Param, Scenario, Shape, VmemTarget};
 use crate::harness::campaign::{run_campaign, run_campaign_isolated, CampaignConfig, FoundCase};
 use crate::harness::drive::setup_finding;
 use crate::harness::isolate::{minimize_isolated, Isolation};
@@ -34,12 +35,25 @@ pub struct AdapterTarget<A> {
     about: &'static str,
     /// Builds the allocator for a scenario's shape (an `Err` is a setup finding).
     make: Make<A>,
+    /// Its constructor parameters (named in traces; [`Shape::param`] gives their values).
+    params: &'static [Param],
 }
 
 impl<A> AdapterTarget<A> {
     /// The target `name` (about it: `about`), building its allocator with `make`.
     pub const fn new(name: &'static str, about: &'static str, make: Make<A>) -> Self {
-        AdapterTarget { name, about, make }
+        AdapterTarget {
+            name,
+            about,
+            make,
+            params: &[],
+        }
+    }
+
+    /// The same target naming `params`, the constructor parameters its `make` reads with
+    /// [`Shape::param`], in the header of every trace.
+    pub const fn with_params(self, params: &'static [Param]) -> Self {
+        AdapterTarget { params, ..self }
     }
 
     /// The scenario `payload` of op-language `version` is.
@@ -87,6 +101,10 @@ impl<A: RangeAllocator + 'static> AnyTarget for AdapterTarget<A> {
             let case = Self::decode(version, payload);
             if let Some(t) = trace.as_deref_mut() {
                 t.push_str(&case.header());
+                let shape = case.shape();
+                for p in self.params {
+                    let _ = write!(t, " {}={}", p.name, shape.param(p));
+                }
                 t.push('\n');
             }
             self.run_case(&case, trace)
