@@ -580,6 +580,8 @@ fn the_shape_is_the_scenarios() {
 /// The one way a [`Quirky`] arena departs from vmem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Quirk {
+    /// None: vmem as it is.
+    Plain,
     /// Honours alignment and nothing else of a request's constraints.
     AlignOnly,
     /// Honours no constraint at all, alignment included.
@@ -915,6 +917,23 @@ fn the_request_domain_is_the_adapters() {
     };
     passes(whole_quanta, Quirk::WholeQuantaOnly, 1000);
     caught(VMEM, Quirk::WholeQuantaOnly, "panic");
+    // Documented to panic on them: fed, and the panic ends the case as documented.
+    let panics_on_them = Caps {
+        invalid_requests: kvafuzz::harness::adapter::OnViolation::Panics,
+        ..whole_quanta
+    };
+    passes(panics_on_them, Quirk::WholeQuantaOnly, 1000);
+    // Overconstrained requests: vmem refuses some that have a placement; one that looks
+    // for a placement instead (here: the production arena answering "no space" where vmem
+    // says overconstrained) is held to the placement, so claiming it is caught.
+    let looks_for_placements = Caps {
+        domain: Domain {
+            refuses_overconstrained: false,
+            ..Domain::VMEM
+        },
+        ..VMEM
+    };
+    caught(looks_for_placements, Quirk::Plain, "Overconstrained");
 }
 
 #[test]
