@@ -65,6 +65,10 @@
 
 use std::fmt;
 
+mod claims;
+
+pub use claims::{float_bin_round_up, AlignRule, Completeness, Domain, ImportRule, PolicyClaim};
+
 /// The most levels a [`ChainModel`] has: an arena and three sources below it.
 pub const MAX_LEVELS: usize = 4;
 
@@ -123,6 +127,8 @@ pub enum AllocErrorKind {
     PastTop,
     /// Exact range touches or covers the non-canonical hole.
     NonCanonical,
+    /// Size not a multiple of the quantum, where the allocator's [`Domain`] requires one.
+    BadSize,
     /// No placement.
     NoSpace,
 }
@@ -153,6 +159,15 @@ pub enum SpanErrorKind {
     Misaligned,
     /// Overlaps the span starting here.
     Overlaps(u64),
+}
+
+/// Predicted errors of growing a span (extending it at its end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrowErrorKind {
+    /// No span the caller added starts at the address (imported spans are not the caller's).
+    NoSpan,
+    /// What adding the new tail `[end, end + by)` as a span would be refused with.
+    Tail(SpanErrorKind),
 }
 
 /// A disagreement between an arena and the model.
@@ -289,8 +304,11 @@ pub struct ArenaModel {
     /// Live allocations `[start, end)`, sorted by start.
     live: Vec<(u128, u128)>,
     rotor: u128,
-    /// What import sizes are rounded up to (the quantum unless set).
-    import_quantum: u128,
+    /// How big a span it imports for a request ([`ImportRule::RoundUp`] to the quantum unless
+    /// set).
+    import: ImportRule,
+    /// The requests it accepts ([`Domain::VMEM`] unless set).
+    domain: Domain,
     /// Spans imported, and released, over the model's life.
     imports: u64,
     releases: u64,
@@ -350,7 +368,8 @@ impl ArenaModel {
             spans: Vec::new(),
             live: Vec::new(),
             rotor: 0,
-            import_quantum: u128::from(quantum),
+            import: ImportRule::RoundUp { quantum },
+            domain: Domain::VMEM,
             imports: 0,
             releases: 0,
         }
@@ -359,10 +378,22 @@ impl ArenaModel {
     /// A model of an arena that rounds what it imports up to `import_quantum` (a multiple of
     /// `quantum`), for a level of a [`ChainModel`] above its source.
     pub fn importing(quantum: u64, import_quantum: u64, space: Space) -> ArenaModel {
+        ArenaModel::new(quantum, space).with_import(ImportRule::RoundUp {
+            quantum: import_quantum,
+        })
+    }
+
+    /// The same model importing by `rule` (for a level above its source).
+    pub fn with_import(self, rule: ImportRule) -> ArenaModel {
         ArenaModel {
-            import_quantum: u128::from(import_quantum),
-            ..ArenaModel::new(quantum, space)
+            import: rule,
+            ..self
         }
+    }
+
+    /// The same model accepting the requests of `domain` ([`ArenaModel::check_request`]).
+    pub fn with_domain(self, domain: Domain) -> ArenaModel {
+        ArenaModel { domain, ..self }
     }
 
     /// The quantum (every size, alignment and span is a multiple of it).
@@ -384,6 +415,35 @@ impl ArenaModel {
             .iter()
             .map(|&(s, e)| (s as u64, (e - 1) as u64))
             .collect()
+    }
+
+    /// Live allocations as [`ArenaModel::live`] lists them, but with allocations that touch
+    /// merged into one run (what an allocator that does not keep allocations apart lists).
+    pub fn live_merged(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u128, u128)> = Vec::new();
+        for &(s, e) in &self.live {
+            match out.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => out.push((s, e)),
+            }
+        }
+        out.into_iter()
+            .map(|(s, e)| (s as u64, (e - 1) as u64))
+            .collect()
+    }
+
+    /// Number of live allocations.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The live allocation starting at `addr`, as `(start, last)`.
+    pub fn live_at(&self, addr: u64) -> Option<(u64, u64)> {
+        let a = u128::from(addr);
+        self.live
+            .iter()
+            .find(|&&(s, _)| s == a)
+            .map(|&(s, e)| (s as u64, (e - 1) as u64))
     }
 
     /// Sum of span sizes.
@@ -466,6 +526,29 @@ impl ArenaModel {
         Ok(())
     }
 
+    /// What growing the span starting at `start` by `by` bytes at its end must do: the span
+    /// must be one the caller added, and its new tail `[end, end + by)` must be what
+    /// [`ArenaModel::predict_add_span`] accepts (it touches the span, which is no overlap).
+    pub fn predict_grow(&self, start: u64, by: u64) -> Result<(), GrowErrorKind> {
+        let s = u128::from(start);
+        let span = self
+            .spans
+            .iter()
+            .find(|sp| sp.start == s && !sp.imported)
+            .ok_or(GrowErrorKind::NoSpan)?;
+        let end = u64::try_from(span.end).map_err(|_| GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
+        self.predict_add_span(end, by).map_err(GrowErrorKind::Tail)
+    }
+
+    /// Grows the span starting at `start` by `by` bytes (after [`ArenaModel::predict_grow`]
+    /// said yes).
+    pub fn grow(&mut self, start: u64, by: u64) {
+        let s = u128::from(start);
+        if let Some(span) = self.spans.iter_mut().find(|sp| sp.start == s) {
+            span.end += u128::from(by);
+        }
+    }
+
     /// Adds a static span (after [`ArenaModel::predict_add_span`] said yes).
     pub fn add_span(&mut self, base: u64, size: u64) {
         self.insert_span(u128::from(base), u128::from(size), false);
@@ -482,19 +565,37 @@ impl ArenaModel {
 
     // ---- requests -------------------------------------------------------------------------
 
+    /// Whether the allocator accepts `r` (its [`Domain`]): `Ok` for a request it must
+    /// answer with a placement or `NoSpace`, else the error it must give (the first of the
+    /// module comment's order that applies).
+    pub fn check_request(&self, r: &Request) -> Result<(), AllocErrorKind> {
+        self.normalize(r).map(|_| ())
+    }
+
     fn normalize(&self, r: &Request) -> Result<Norm, AllocErrorKind> {
         let q = self.quantum;
+        let d = &self.domain;
         if r.size == 0 {
             return Err(AllocErrorKind::ZeroSize);
+        }
+        if !d.unaligned_sizes && u128::from(r.size) % q != 0 {
+            return Err(AllocErrorKind::BadSize);
         }
         let size = round_up(u128::from(r.size), q);
         if size > u128::from(u64::MAX) {
             return Err(AllocErrorKind::SizeOverflow);
         }
         let align = if r.align == 0 { q } else { u128::from(r.align) };
-        if !is_pow2(align) || align % q != 0 {
+        let accepted = match d.align {
+            AlignRule::QuantumPowerOfTwo => is_pow2(align) && align % q == 0,
+            AlignRule::PowerOfTwo => is_pow2(align),
+        };
+        if !accepted || align > u128::from(d.max_align).max(q) {
             return Err(AllocErrorKind::BadAlign);
         }
+        // Below the quantum (where the domain accepts it): every placement is a multiple of
+        // the quantum, so the alignment is the quantum's.
+        let align = align.max(q);
         let phase = u128::from(r.phase);
         if phase % q != 0 || phase >= align {
             return Err(AllocErrorKind::BadPhase);
@@ -506,7 +607,10 @@ impl ArenaModel {
         if r.minaddr > r.maxaddr {
             return Err(AllocErrorKind::BadBounds);
         }
-        if nocross != 0 && (align > nocross || round_up(phase + size, align) > nocross) {
+        if d.refuses_overconstrained
+            && nocross != 0
+            && (align > nocross || round_up(phase + size, align) > nocross)
+        {
             return Err(AllocErrorKind::Overconstrained);
         }
         Ok(Norm {
@@ -662,14 +766,14 @@ impl ArenaModel {
             policy,
             &[imported],
             actual,
-            complete,
+            claim_of(complete),
         )
     }
 
-    /// The size of a span imported from `sources` for `req` (normalized as `n`):
-    /// `roundup(size, import quantum)` if the sources could serve that much (with the
-    /// request's constraints, aligned to at least this arena's quantum), else exactly the
-    /// size. The error says why not.
+    /// The size of a span imported from `sources` for `req` (normalized as `n`), by the
+    /// level's [`ImportRule`]: for [`ImportRule::RoundUp`], `roundup(size, import quantum)` if
+    /// the sources could serve that much (with the request's constraints, aligned to at least
+    /// this arena's quantum), else exactly the size. The error says why not.
     fn check_import_size(
         &self,
         sources: &[ArenaModel],
@@ -680,7 +784,23 @@ impl ArenaModel {
         if sources.is_empty() {
             return Ok(()); // accept_imports reports it
         }
-        let rounded = round_up(n.size, self.import_quantum);
+        let iq = match self.import {
+            ImportRule::RoundUp { quantum } => u128::from(quantum),
+            ImportRule::Exact if got != n.size => {
+                return Err(format!(
+                    "imported {got:#x} bytes for a request of {:#x}: expected exactly that",
+                    n.size
+                ));
+            }
+            ImportRule::AtLeast if got < n.size => {
+                return Err(format!(
+                    "imported {got:#x} bytes for a request of {:#x}: expected at least that",
+                    n.size
+                ));
+            }
+            ImportRule::Exact | ImportRule::AtLeast => return Ok(()),
+        };
+        let rounded = round_up(n.size, iq);
         let want = if rounded <= u128::from(u64::MAX)
             && could_serve(sources, &import_request(req, n, rounded)).is_some()
         {
@@ -691,9 +811,9 @@ impl ArenaModel {
         if got != want {
             return Err(format!(
                 "imported {got:#x} bytes for a request of {:#x}: expected {want:#x} \
-                 (roundup to the import quantum {:#x} if the source had room for it, \
+                 (roundup to the import quantum {iq:#x} if the source had room for it, \
                  else exactly the size)",
-                n.size, self.import_quantum
+                n.size
             ));
         }
         Ok(())
@@ -816,6 +936,19 @@ fn could_serve(sources: &[ArenaModel], w: &Request) -> Option<(usize, u128)> {
     could_serve(further, &import_request(w, &sn, sn.size)).map(|(k, p)| (k + 1, p))
 }
 
+/// [`ArenaModel::judge_alloc_with`]'s `complete` as a claim: vmem's, or no completeness (the
+/// policy's placement rule still held).
+fn claim_of(complete: bool) -> PolicyClaim {
+    if complete {
+        PolicyClaim::FULL
+    } else {
+        PolicyClaim {
+            completeness: Completeness::Unclaimed,
+            ..PolicyClaim::FULL
+        }
+    }
+}
+
 /// What the imports of one request are judged against: the spans each level imported while
 /// serving it, and whether the allocator claims completeness.
 struct Cascade<'a, I> {
@@ -824,7 +957,8 @@ struct Cascade<'a, I> {
     /// `imported[k]`: the spans level `top + k` imported (`(start, last)`; lists past the end
     /// are empty).
     imported: &'a [I],
-    /// See [`ArenaModel::judge_alloc_with`].
+    /// Whether it claims [`Completeness::Full`] for this request (an import is then allowed
+    /// only without a placement).
     complete: bool,
 }
 
@@ -845,7 +979,7 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
     policy: Policy,
     imported: &[I],
     actual: Result<u64, AllocErrorKind>,
-    complete: bool,
+    claim: PolicyClaim,
 ) -> Result<(), Mismatch> {
     let (this, sources) = levels
         .split_first_mut()
@@ -863,6 +997,12 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
         }
     };
     let here = this.promised(&n, policy);
+    // A claim bounded by the number of live allocations holds only below it.
+    let completeness = match claim.max_live {
+        Some(max) if this.live.len() as u128 >= u128::from(max) => Completeness::Unclaimed,
+        _ => claim.completeness,
+    };
+    let complete = completeness == Completeness::Full;
     let cascade = Cascade {
         top: at,
         imported,
@@ -892,7 +1032,7 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
             if let Some(why) = this.violation(a128, &n) {
                 return Err(Mismatch::NotAPlacement { addr: a, why });
             }
-            if policy != Policy::InstantFit && promised != Some(a128) {
+            if claim.exact && policy != Policy::InstantFit && promised != Some(a128) {
                 return Err(Mismatch::PolicyBroken {
                     policy,
                     expected: promised.unwrap_or(0) as u64,
@@ -906,7 +1046,25 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
             }
             Ok(())
         }
-        Err(AllocErrorKind::NoSpace) if !complete => Ok(()),
+        Err(AllocErrorKind::NoSpace) if !complete => {
+            // A partial claim: the derived request (claims.rs) has no placement here.
+            let derived = completeness.derive(n.size).and_then(|(size, align)| {
+                let align = n.align.max(align);
+                let dn = Norm {
+                    size,
+                    align,
+                    phase: n.phase % align,
+                    ..n
+                };
+                this.lowest_from(0, &dn)
+            });
+            match derived {
+                Some(p) => Err(Mismatch::Incomplete {
+                    placement: p as u64,
+                }),
+                None => Ok(()),
+            }
+        }
         Err(AllocErrorKind::NoSpace) => {
             if let Some(p) = promised {
                 return Err(Mismatch::Incomplete {
@@ -1041,6 +1199,12 @@ impl ChainModel {
         &self.levels[i]
     }
 
+    /// Grows level `i`'s span at `start` by `by` (after its [`ArenaModel::predict_grow`] said
+    /// yes).
+    pub fn grow(&mut self, i: usize, start: u64, by: u64) {
+        self.levels[i].grow(start, by);
+    }
+
     /// Adds a static span to level `i` (after its [`ArenaModel::predict_add_span`] said yes).
     pub fn add_span(&mut self, i: usize, base: u64, size: u64) {
         self.levels[i].add_span(base, size);
@@ -1059,6 +1223,21 @@ impl ChainModel {
         actual: Result<u64, AllocErrorKind>,
         complete: bool,
     ) -> Result<(), Mismatch> {
+        self.judge_alloc_claiming(i, req, policy, imported, actual, claim_of(complete))
+    }
+
+    /// [`ChainModel::judge_alloc_with`] for an allocator claiming `claim` for `policy`
+    /// (module `claims`): a refusal is a finding only where the claim's completeness says the
+    /// request must succeed, and the policy's placement rule is held only if it is `exact`.
+    pub fn judge_alloc_claiming<I: AsRef<[(u64, u64)]>>(
+        &mut self,
+        i: usize,
+        req: &Request,
+        policy: Policy,
+        imported: &[I],
+        actual: Result<u64, AllocErrorKind>,
+        claim: PolicyClaim,
+    ) -> Result<(), Mismatch> {
         judge_in(
             &mut self.levels[i..],
             i,
@@ -1066,7 +1245,7 @@ impl ChainModel {
             policy,
             imported,
             actual,
-            complete,
+            claim,
         )
     }
 

@@ -611,3 +611,228 @@ fn each_rule_decides_alone() {
         Err(SpanErrorKind::NonCanonical)
     );
 }
+
+// ---- Claims (claims.rs) ---------------------------------------------------------------------
+
+/// A lone level of quantum 1 with one span `[0x1000, 0x1000 + size)`.
+fn one_span(size: u64) -> ChainModel {
+    let mut m = ArenaModel::new(1, IA32);
+    m.add_span(0x1000, size);
+    ChainModel::new(vec![m])
+}
+
+/// The verdict on refusing `size` bytes (instant fit) in `m` under `claim`.
+fn refuse(m: &mut ChainModel, size: u64, claim: PolicyClaim) -> Result<(), Mismatch> {
+    let r = req(size);
+    let refused = Err(AllocErrorKind::NoSpace);
+    m.judge_alloc_claiming(0, &r, Policy::InstantFit, NONE, refused, claim)
+}
+
+#[test]
+fn float_bins_keep_the_top_bits() {
+    assert_eq!(float_bin_round_up(7, 3), 7);
+    assert_eq!(float_bin_round_up(8, 3), 8);
+    assert_eq!(float_bin_round_up(15, 3), 15);
+    assert_eq!(float_bin_round_up(17, 3), 18);
+    assert_eq!(float_bin_round_up(0x101, 3), 0x120);
+    assert_eq!(float_bin_round_up(0x1f1, 3), 0x200);
+}
+
+/// A partial completeness claim makes a refusal a finding exactly where its derived request
+/// has a placement.
+#[test]
+fn partial_completeness_claims_decide_by_the_derived_request() {
+    let claim = |completeness| PolicyClaim::complete_as(completeness);
+    let incomplete = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::Incomplete { .. }));
+    // 0x30 bytes free: 0x21 rounds to 0x40 (power of two), 0x24 (a 3-bit float bin).
+    assert!(incomplete(refuse(
+        &mut one_span(0x30),
+        0x21,
+        PolicyClaim::FULL
+    )));
+    let pow2 = claim(Completeness::PowerOfTwoRun);
+    assert_eq!(refuse(&mut one_span(0x30), 0x21, pow2), Ok(()));
+    assert!(incomplete(refuse(&mut one_span(0x40), 0x21, pow2)));
+    let bins = claim(Completeness::FloatBin { mantissa_bits: 3 });
+    assert!(incomplete(refuse(&mut one_span(0x30), 0x21, bins)));
+    assert_eq!(refuse(&mut one_span(0x23), 0x21, bins), Ok(()));
+    // A buddy block must be aligned to its size: [0x1000, 0x1060) holds a 0x40 block at
+    // 0x1000, [0x1010, 0x1070) (in a span from 0x1000 with 0x10 allocated) does not.
+    let block = claim(Completeness::PowerOfTwoBlock { max_block: 1 << 20 });
+    assert!(incomplete(refuse(&mut one_span(0x60), 0x21, block)));
+    let mut m = one_span(0x70);
+    m.judge_alloc_with(0, &req(0x10), Policy::FirstFit, NONE, Ok(0x1000), true)
+        .unwrap();
+    assert_eq!(refuse(&mut m, 0x21, block), Ok(()));
+    let small = claim(Completeness::PowerOfTwoBlock { max_block: 0x20 });
+    assert_eq!(refuse(&mut one_span(0x60), 0x21, small), Ok(()));
+    let padded = claim(Completeness::Padded {
+        granule: 8,
+        min: 0x10,
+        slack: 8,
+    });
+    assert_eq!(refuse(&mut one_span(0x2f), 0x21, padded), Ok(()));
+    assert!(incomplete(refuse(&mut one_span(0x30), 0x21, padded)));
+    assert_eq!(
+        refuse(&mut one_span(0x30), 0x21, claim(Completeness::Unclaimed)),
+        Ok(())
+    );
+    // Bounded by the live count: with one allocation live and max_live 1, no claim.
+    let mut m = one_span(0x100);
+    m.judge_alloc_with(0, &req(0x10), Policy::FirstFit, NONE, Ok(0x1000), true)
+        .unwrap();
+    let bounded = PolicyClaim {
+        max_live: Some(1),
+        ..PolicyClaim::FULL
+    };
+    assert_eq!(refuse(&mut m, 0x10, bounded), Ok(()));
+}
+
+/// Without `exact`, any placement is accepted for a policy that promises one.
+#[test]
+fn an_inexact_policy_claim_accepts_any_placement() {
+    let r = req(0x10);
+    let exact = one_span(0x100).judge_alloc_claiming(
+        0,
+        &r,
+        Policy::FirstFit,
+        NONE,
+        Ok(0x1010),
+        PolicyClaim::FULL,
+    );
+    assert!(
+        matches!(exact, Err(Mismatch::PolicyBroken { .. })),
+        "{exact:?}"
+    );
+    let any = PolicyClaim {
+        exact: false,
+        ..PolicyClaim::FULL
+    };
+    let inexact =
+        one_span(0x100).judge_alloc_claiming(0, &r, Policy::FirstFit, NONE, Ok(0x1010), any);
+    assert_eq!(inexact, Ok(()));
+}
+
+/// The domain decides what is accepted: alignments below the quantum, unaligned sizes,
+/// overconstrained requests (then judged by placement: vmem's rule is conservative).
+#[test]
+fn the_domain_decides_what_is_accepted() {
+    let model = |domain| ArenaModel::new(0x10, IA32).with_domain(domain);
+    let small = Request {
+        align: 4,
+        ..req(0x10)
+    };
+    assert_eq!(
+        model(Domain::VMEM).check_request(&small),
+        Err(AllocErrorKind::BadAlign)
+    );
+    let pow2 = Domain {
+        align: AlignRule::PowerOfTwo,
+        ..Domain::VMEM
+    };
+    assert_eq!(model(pow2).check_request(&small), Ok(()));
+    let capped = Domain {
+        max_align: 0x100,
+        ..Domain::VMEM
+    };
+    let big = Request {
+        align: 0x200,
+        ..req(0x10)
+    };
+    assert_eq!(
+        model(capped).check_request(&big),
+        Err(AllocErrorKind::BadAlign)
+    );
+    let whole = Domain {
+        unaligned_sizes: false,
+        ..Domain::VMEM
+    };
+    assert_eq!(
+        model(whole).check_request(&req(0x11)),
+        Err(AllocErrorKind::BadSize)
+    );
+    assert_eq!(model(whole).check_request(&req(0x20)), Ok(()));
+    let over = Request {
+        align: 0x40,
+        nocross: 0x20,
+        ..req(0x10)
+    };
+    assert_eq!(
+        model(Domain::VMEM).check_request(&over),
+        Err(AllocErrorKind::Overconstrained)
+    );
+    let lenient = Domain {
+        refuses_overconstrained: false,
+        ..Domain::VMEM
+    };
+    let mut m = model(lenient);
+    m.add_span(0x1000, 0x100);
+    assert_eq!(m.predict_alloc(&over, Policy::FirstFit), Ok(0x1000));
+}
+
+/// An import of exactly the request, or of at least it, by the importing level's rule.
+#[test]
+fn import_rules_exact_and_at_least() {
+    let judge = |rule, spans: &[(u64, u64)]| {
+        let mut src = ArenaModel::new(1, IA32);
+        src.add_span(0x1000, 0x1000);
+        let arena = ArenaModel::new(1, IA32).with_import(rule);
+        let mut m = ChainModel::new(vec![arena, src]);
+        m.judge_alloc_with(
+            0,
+            &req(0x10),
+            Policy::InstantFit,
+            &[spans],
+            Ok(0x1000),
+            true,
+        )
+    };
+    let bad = |r: Result<(), Mismatch>| matches!(r, Err(Mismatch::BadImport { .. }));
+    assert_eq!(judge(ImportRule::Exact, &[(0x1000, 0x100f)]), Ok(()));
+    assert!(bad(judge(ImportRule::Exact, &[(0x1000, 0x101f)])));
+    assert_eq!(judge(ImportRule::AtLeast, &[(0x1000, 0x13ff)]), Ok(()));
+    assert!(bad(judge(ImportRule::AtLeast, &[(0x1000, 0x1007)])));
+}
+
+/// Touching allocations are one run in the merged listing.
+#[test]
+fn merged_live_runs() {
+    let mut m = one_span(0x100);
+    for a in [0x1000, 0x1010, 0x1040] {
+        m.judge_alloc_with(0, &req(0x10), Policy::InstantFit, NONE, Ok(a), true)
+            .unwrap();
+    }
+    assert_eq!(
+        m.level(0).live_merged(),
+        vec![(0x1000, 0x101f), (0x1040, 0x104f)]
+    );
+    assert_eq!(m.level(0).live_at(0x1010), Some((0x1010, 0x101f)));
+    assert_eq!(m.level(0).live_at(0x1011), None);
+}
+
+/// Growing a span: only one the caller added, by a tail that could be added as a span.
+#[test]
+fn growing_a_span() {
+    let mut m = ArenaModel::new(0x10, IA32);
+    m.add_span(0x1000, 0x100);
+    m.add_span(0x1200, 0x100);
+    assert_eq!(m.predict_grow(0x1010, 0x10), Err(GrowErrorKind::NoSpan));
+    assert_eq!(
+        m.predict_grow(0x1000, 0x8),
+        Err(GrowErrorKind::Tail(SpanErrorKind::Misaligned))
+    );
+    assert_eq!(
+        m.predict_grow(0x1000, 0x110),
+        Err(GrowErrorKind::Tail(SpanErrorKind::Overlaps(0x1200)))
+    );
+    assert_eq!(m.predict_grow(0x1000, 0x100), Ok(()));
+    m.grow(0x1000, 0x100);
+    assert_eq!(
+        m.spans(),
+        vec![(0x1000, 0x11ff, false), (0x1200, 0x12ff, false)]
+    );
+    assert_eq!(
+        m.predict_grow(0x1200, 0xffff_f000),
+        Err(GrowErrorKind::Tail(SpanErrorKind::PastTop))
+    );
+}

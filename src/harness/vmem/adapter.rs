@@ -1,34 +1,97 @@
-//! The adapter between vmem scenarios and the allocator under test.
+//! # The adapter between vmem scenarios and the allocator under test
 //!
 //! [`RangeAllocator`] is all the harness needs from a range allocator: add spans, allocate
 //! (with constraints, a policy, or at an exact address), free, and show its spans and
 //! allocations so they can be compared with the model after every op. Errors are reported
-//! in the oracle's vocabulary (`kvafuzz_oracles::vmem::*Kind`). An allocator that lacks a
-//! feature says so in [`Caps`], and the scenario executor then neither asks for it nor holds
-//! it to the contract it does not offer: plugging in a third-party allocator is an `impl` of a
-//! few dozen lines, run with [`crate::harness::run_range_allocator`] (`tests/adapter.rs` plugs
-//! in a sourceless arena, one claiming no capability, buddy_system_allocator's frame allocator,
-//! and broken ones the harness must catch).
+//! in the oracle's vocabulary ([`AllocErrorKind`], [`FreeErrorKind`], [`SpanErrorKind`]).
+//! Plugging in a third-party allocator is an `impl` of a few dozen lines, run with
+//! [`crate::harness::run_range_allocator`] on one input, or with a whole campaign and the
+//! minimizer ([`AdapterTarget`], [`fuzz_adapter`]; `examples/fuzz_your_allocator.rs`).
+//! Every type an adapter names is re-exported here, so a user's crate depends on `kvafuzz`
+//! alone.
 //!
 //! Allocators are chains of 1 to [`MAX_LEVELS`] levels ([`Level`]): level 0 is the arena
-//! allocations are made from, level `i + 1` the source level `i` imports spans from. One that
-//! has fewer levels than a scenario asks for says so in [`Caps::levels`].
+//! allocations are made from, level `i + 1` the source level `i` imports spans from.
+//!
+//! ## 1. What an allocator claims: [`Caps`]
+//!
+//! The contract the oracle knows is vmem's. An allocator keeps part of it and says which, one
+//! property per field, so that a limitation it documents is never reported while every other
+//! violation still is. Nothing is silently substituted: what it lacks is not asked of it,
+//! and the trace says where a request was changed to fit it.
+//!
+//! - **Constraints** ([`Constraints`]): align, phase, nocross, minaddr, maxaddr, each on its
+//!   own. A constraint it lacks is never set (the field is made neutral before the request
+//!   reaches it, and the request is judged as made).
+//! - **Policies** ([`Policies`]): which of InstantFit, BestFit, FirstFit, NextFit it has,
+//!   and whether it has a placement rule of its own ([`FitPolicy::Own`], judged for validity
+//!   and its completeness only). A request for a policy it lacks is made with one it has
+//!   (see [`Policies::choose`]) and judged by that one's claim.
+//! - **Completeness and exactness, per policy** ([`PolicyClaim`]): [`Completeness`] says
+//!   when a refusal is a finding: always (`Full`, vmem), never (`Unclaimed`), or where the
+//!   crate's documentation promises success: a free run of the size rounded to a power of
+//!   two (`PowerOfTwoRun`, illumos instant fit), an aligned power-of-two block
+//!   (`PowerOfTwoBlock`, a buddy allocator), a floating-point bin (`FloatBin`,
+//!   offset-allocator), a granule, a smallest block and a header (`Padded`, a heap). The
+//!   oracle evaluates the rule over the level's free runs (u128); `max_live` bounds the
+//!   claim by the number of live allocations (a crate with a fixed node count). `exact`: it
+//!   returns the very placement its policy promises.
+//! - **Frees** ([`Frees`]): a bad address, a double free and a wrong size are separate, each
+//!   refused ([`OnViolation::Refuses`]), panicking by documented design
+//!   ([`OnViolation::Panics`]: the harness expects the panic and ends the case there "as
+//!   documented"; a panic anywhere else stays a finding), or never done
+//!   ([`OnViolation::NotFed`]). A free that takes no size (by address or by handle,
+//!   [`Frees::takes_size`] false) frees what is allocated there, and the harness checks that
+//!   it freed exactly the bytes the model holds there.
+//! - **The request domain** ([`Domain`], [`Caps::invalid_requests`]): which alignments it
+//!   accepts (vmem's powers of two that are multiples of the quantum, or any power of two),
+//!   up to which maximum, whether sizes need not be multiples of the quantum, whether it
+//!   refuses vmem's "overconstrained" requests or looks for a placement. The oracle models
+//!   what it accepts; a request outside is refused, panics, or is not fed, as it says.
+//! - **Imports** ([`Imports`]): how big a span a level imports: rounded up to the scenario's
+//!   import quantum (vmem), exactly the request, or any size at least the request.
+//! - **Listings and statistics**: [`Caps::counts`] names the fields of [`Counts`] it
+//!   reports (compared field by field), [`Caps::merges_allocations`] says its
+//!   [`RangeAllocator::allocated`] lists touching allocations as one run (compared with the
+//!   model's merged runs).
+//! - **Growing a span** ([`Caps::grows`], [`RangeAllocator::grow_span`]): extending a span
+//!   the caller added at its end (a heap's `extend`, range-alloc's `grow_to`), judged as if
+//!   the tail were added to it. vmem has no such operation: [`VmemStack`] lacks it.
+//! - **Constructor parameters** ([`Param`], [`Shape::param`]): a node count, a capacity. The
+//!   scenario draws [`MAX_PARAMS`] values from the input bytes; the adapter's `make` brings
+//!   each into its declared range and builds the allocator with it, so the parameter is
+//!   explored like any other input ([`AdapterTarget::with_params`] names them in traces).
+//!   A claim that holds only below such a bound says so ([`PolicyClaim::max_live`]).
+//! - **Typed errors** ([`Caps::typed_errors`]), **exact allocation** ([`Caps::exact`],
+//!   [`Caps::exact_complete`]) and **depth** ([`Caps::levels`]) as before.
+//!
+//! [`Caps::ALL`] is the production stack's ([`VmemStack`]); [`Caps::NONE`] a third-party
+//! allocator's starting point. `tests/adapter.rs` plugs in, per capability, an allocator
+//! that breaks exactly that part of the contract (the harness must catch it) and one that
+//! declares the limitation (it must not), besides buddy_system_allocator's frame allocator.
 
 use std::fmt;
 
-use kvafuzz_oracles::vmem::{
-    AllocErrorKind, Counts, FreeErrorKind, Policy as OPolicy, SpanErrorKind,
+use kvafuzz_oracles::vmem::Policy as OPolicy;
+
+pub use kvafuzz_oracles::vmem::{
+    float_bin_round_up, AlignRule, AllocErrorKind, Completeness, Counts, Domain, FreeErrorKind,
+    GrowErrorKind, ImportRule, PolicyClaim, SpanErrorKind, MAX_LEVELS,
 };
 
-pub use kvafuzz_oracles::vmem::MAX_LEVELS;
-
-use super::scenario::Shape;
+pub use super::scenario::{Bound, LevelQuanta, Param, Shape, MAX_PARAMS};
+pub use super::user::{fuzz_adapter, AdapterCampaign, AdapterReport, AdapterTarget, Make};
+pub use crate::addr::Arch;
 use crate::addr::RangeError;
+pub use crate::harness::campaign::FoundCase;
+pub use crate::harness::isolate::{serve_if_child, Isolation};
 use crate::harness::BugSet;
+pub use crate::harness::{Finding, FindingKind, Stats};
 use crate::vmem::{
     AddSpanError, AllocError, Arena, ArenaConfig, ArenaStats, FreeError, InvariantError, NoSource,
-    Policy, Request, SegmentView, SpanSource,
+    SegmentView, SpanSource,
 };
+pub use crate::vmem::{Policy, Request};
 
 /// Which arena of a chain an op addresses: an index below [`MAX_LEVELS`], 0 the arena
 /// allocations are made from, each next one the source of the one before.
@@ -79,55 +142,420 @@ impl fmt::Display for Level {
     }
 }
 
-/// What an allocator supports; ops and contracts outside it are not exercised. Fields may be
-/// added: an adapter outside this crate writes `Caps { exact: false, ..Caps::ALL }` (or lists
-/// every field) and reads the new ones' documentation when it upgrades.
+/// Which of vmem's request constraints an allocator honours, one flag each. A constraint it
+/// lacks is never set: the request it is handed has that field neutral (align and phase 0,
+/// nocross 0, minaddr 0, maxaddr `u64::MAX`), and it is judged against that request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Constraints {
+    /// [`Request::align`].
+    pub align: bool,
+    /// [`Request::phase`].
+    pub phase: bool,
+    /// [`Request::nocross`].
+    pub nocross: bool,
+    /// [`Request::minaddr`].
+    pub minaddr: bool,
+    /// [`Request::maxaddr`].
+    pub maxaddr: bool,
+}
+
+impl Constraints {
+    /// All five (vmem's `xalloc`).
+    pub const ALL: Constraints = Constraints {
+        align: true,
+        phase: true,
+        nocross: true,
+        minaddr: true,
+        maxaddr: true,
+    };
+
+    /// None: a bare size.
+    pub const NONE: Constraints = Constraints {
+        align: false,
+        phase: false,
+        nocross: false,
+        minaddr: false,
+        maxaddr: false,
+    };
+
+    /// Only alignment (a `Layout`-style allocator).
+    pub const ALIGN: Constraints = Constraints {
+        align: true,
+        ..Constraints::NONE
+    };
+
+    /// `req` with every constraint it lacks made neutral, and the names of those that were
+    /// set (for the trace).
+    pub fn mask(&self, req: &Request) -> (Request, Vec<&'static str>) {
+        let mut r = *req;
+        let mut dropped = Vec::new();
+        if !self.align && r.align != 0 {
+            dropped.push("align");
+            r.align = 0;
+        }
+        if !self.phase && r.phase != 0 {
+            dropped.push("phase");
+            r.phase = 0;
+        }
+        if !self.nocross && r.nocross != 0 {
+            dropped.push("nocross");
+            r.nocross = 0;
+        }
+        if !self.minaddr && r.minaddr != 0 {
+            dropped.push("minaddr");
+            r.minaddr = 0;
+        }
+        if !self.maxaddr && r.maxaddr != u64::MAX {
+            dropped.push("maxaddr");
+            r.maxaddr = u64::MAX;
+        }
+        (r, dropped)
+    }
+
+    /// Whether it honours the bound `b`.
+    pub const fn has_bound(&self, b: Bound) -> bool {
+        match b {
+            Bound::Min => self.minaddr,
+            Bound::Max => self.maxaddr,
+        }
+    }
+}
+
+/// The policy an allocation is made with: one of vmem's, or the allocator's own placement
+/// rule (none of vmem's; only validity and the completeness it claims are judged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitPolicy {
+    /// One of vmem's policies.
+    Vmem(Policy),
+    /// The allocator's own.
+    Own,
+}
+
+impl FitPolicy {
+    /// The policy the oracle judges it as: its own is judged as InstantFit (any placement).
+    pub fn oracle(self) -> OPolicy {
+        match self {
+            FitPolicy::Vmem(p) => oracle_policy(p),
+            FitPolicy::Own => OPolicy::InstantFit,
+        }
+    }
+
+    /// Its name in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            FitPolicy::Vmem(p) => p.name(),
+            FitPolicy::Own => "own-policy",
+        }
+    }
+}
+
+/// The policies an allocator has, each with what it claims for it ([`PolicyClaim`]: its
+/// completeness and whether it keeps the policy's placement rule); `None`: it lacks it.
+/// A scenario's request for a policy it lacks is made with another it has, the same for
+/// every request (its own first, then InstantFit, BestFit, FirstFit, NextFit), judged by
+/// that one's claim, and the trace says so; an allocator with no policy at all gets no
+/// allocation requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policies {
+    /// vmem's instant fit.
+    pub instant_fit: Option<PolicyClaim>,
+    /// Best fit.
+    pub best_fit: Option<PolicyClaim>,
+    /// First fit.
+    pub first_fit: Option<PolicyClaim>,
+    /// Next fit.
+    pub next_fit: Option<PolicyClaim>,
+    /// Its own placement rule.
+    pub own: Option<PolicyClaim>,
+}
+
+impl Policies {
+    /// vmem's four, each complete and exact.
+    pub const VMEM: Policies = Policies {
+        instant_fit: Some(PolicyClaim::FULL),
+        best_fit: Some(PolicyClaim::FULL),
+        first_fit: Some(PolicyClaim::FULL),
+        next_fit: Some(PolicyClaim::FULL),
+        own: None,
+    };
+
+    /// Only its own placement rule, with `claim`.
+    pub const fn own(claim: PolicyClaim) -> Policies {
+        Policies {
+            instant_fit: None,
+            best_fit: None,
+            first_fit: None,
+            next_fit: None,
+            own: Some(claim),
+        }
+    }
+
+    /// What it claims for `p` (`None`: it lacks it).
+    pub const fn claim(&self, p: FitPolicy) -> Option<PolicyClaim> {
+        match p {
+            FitPolicy::Vmem(Policy::InstantFit) => self.instant_fit,
+            FitPolicy::Vmem(Policy::BestFit) => self.best_fit,
+            FitPolicy::Vmem(Policy::FirstFit) => self.first_fit,
+            FitPolicy::Vmem(Policy::NextFit) => self.next_fit,
+            FitPolicy::Own => self.own,
+        }
+    }
+
+    /// The policy a request for `asked` is made with, and its claim (see [`Policies`]).
+    pub fn choose(&self, asked: Policy) -> Option<(FitPolicy, PolicyClaim)> {
+        [
+            FitPolicy::Vmem(asked),
+            FitPolicy::Own,
+            FitPolicy::Vmem(Policy::InstantFit),
+            FitPolicy::Vmem(Policy::BestFit),
+            FitPolicy::Vmem(Policy::FirstFit),
+            FitPolicy::Vmem(Policy::NextFit),
+        ]
+        .into_iter()
+        .find_map(|p| self.claim(p).map(|c| (p, c)))
+    }
+}
+
+/// What an allocator does when the caller breaks its contract in one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnViolation {
+    /// Refuses with an error (the oracle's, if it has [`Caps::typed_errors`]), changing
+    /// nothing.
+    Refuses,
+    /// Panics, by documented design: the harness expects the panic and ends the case there
+    /// ("as documented"); an answer the model agrees with is accepted too, any other is a
+    /// finding, and so is a panic anywhere else.
+    Panics,
+    /// Undefined (it trusts the caller): the harness never does it.
+    NotFed,
+}
+
+/// What an allocator's free checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frees {
+    /// A free at an address where no allocation starts (an interior or random address).
+    pub bad_address: OnViolation,
+    /// A free of an allocation freed before (and not allocated again).
+    pub double_free: OnViolation,
+    /// A free with another size than the allocation's (or size 0), where it takes a size.
+    pub wrong_size: OnViolation,
+    /// Its free takes a size. Without it (free by address or by handle) the size is ignored:
+    /// any free at a live allocation's start frees the allocation, and the harness checks it
+    /// freed exactly the bytes the model holds there.
+    pub takes_size: bool,
+}
+
+impl Frees {
+    /// vmem's: every bad free refused, the size checked.
+    pub const CHECKED: Frees = Frees {
+        bad_address: OnViolation::Refuses,
+        double_free: OnViolation::Refuses,
+        wrong_size: OnViolation::Refuses,
+        takes_size: true,
+    };
+
+    /// Trusting: only frees of live allocations, with their size.
+    pub const TRUSTING: Frees = Frees {
+        bad_address: OnViolation::NotFed,
+        double_free: OnViolation::NotFed,
+        wrong_size: OnViolation::NotFed,
+        takes_size: true,
+    };
+}
+
+/// Which fields of [`Counts`] an allocator's [`RangeAllocator::counts`] reports; only those
+/// are compared with the model's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountFields {
+    /// [`Counts::total`].
+    pub total: bool,
+    /// [`Counts::in_use`].
+    pub in_use: bool,
+    /// [`Counts::free`].
+    pub free: bool,
+    /// [`Counts::spans`].
+    pub spans: bool,
+    /// [`Counts::imported_spans`].
+    pub imported_spans: bool,
+    /// [`Counts::allocated`].
+    pub allocated: bool,
+    /// [`Counts::free_runs`].
+    pub free_runs: bool,
+    /// [`Counts::largest_free`].
+    pub largest_free: bool,
+    /// [`Counts::imports`].
+    pub imports: bool,
+    /// [`Counts::releases`].
+    pub releases: bool,
+}
+
+impl CountFields {
+    /// Every field.
+    pub const ALL: CountFields = CountFields {
+        total: true,
+        in_use: true,
+        free: true,
+        spans: true,
+        imported_spans: true,
+        allocated: true,
+        free_runs: true,
+        largest_free: true,
+        imports: true,
+        releases: true,
+    };
+
+    /// None.
+    pub const NONE: CountFields = CountFields {
+        total: false,
+        in_use: false,
+        free: false,
+        spans: false,
+        imported_spans: false,
+        allocated: false,
+        free_runs: false,
+        largest_free: false,
+        imports: false,
+        releases: false,
+    };
+
+    /// The first field it reports on which `actual` and `model` differ: its name and both
+    /// values.
+    pub fn first_difference(
+        &self,
+        actual: &Counts,
+        model: &Counts,
+    ) -> Option<(&'static str, String, String)> {
+        macro_rules! fields {
+            ($($f:ident),*) => {
+                $(
+                    if self.$f && actual.$f != model.$f {
+                        return Some((
+                            stringify!($f),
+                            format!("{:#x}", actual.$f),
+                            format!("{:#x}", model.$f),
+                        ));
+                    }
+                )*
+            };
+        }
+        fields!(
+            total,
+            in_use,
+            free,
+            spans,
+            imported_spans,
+            allocated,
+            free_runs,
+            largest_free,
+            imports,
+            releases
+        );
+        None
+    }
+}
+
+/// How big a span a level imports from its source for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imports {
+    /// Rounded up to the scenario's import quantum of the level ([`Shape::levels`]) if the
+    /// source has room, else exactly the request (vmem's).
+    ShapeQuantum,
+    /// Exactly the request.
+    Exact,
+    /// Any multiple of both quanta at least the request (only validity is judged).
+    AtLeast,
+}
+
+impl Imports {
+    /// The oracle's rule for a level whose import quantum is `import_quantum`.
+    pub fn rule(self, import_quantum: u64) -> ImportRule {
+        match self {
+            Imports::ShapeQuantum => ImportRule::RoundUp {
+                quantum: import_quantum,
+            },
+            Imports::Exact => ImportRule::Exact,
+            Imports::AtLeast => ImportRule::AtLeast,
+        }
+    }
+}
+
+/// What an allocator supports and claims; ops and contracts outside it are not exercised
+/// (module comment). Fields may be added: an adapter outside this crate writes
+/// `Caps { exact: false, ..Caps::ALL }` (or `..Caps::NONE`) and reads the new ones'
+/// documentation when it upgrades.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caps {
-    /// Honours align/phase/nocross/minaddr/maxaddr.
-    pub constraints: bool,
+    /// The request constraints it honours, one by one.
+    pub constraints: Constraints,
+    /// Its policies, and what it claims for each.
+    pub policies: Policies,
     /// Allocates at an exact address.
     pub exact: bool,
+    /// Fails an exact allocation only when the range is not free (else a refusal of a free
+    /// range is accepted; what it does allocate is still judged).
+    pub exact_complete: bool,
     /// How many levels of a chain it has at most (1: a lone arena, no source to import from
     /// and release to); ops at deeper levels are skipped and their levels not modelled.
     pub levels: usize,
-    /// Keeps each policy's placement contract (not only completeness).
-    pub policy_contracts: bool,
-    /// Reports bad frees and wrong sizes (rather than trusting the caller).
-    pub checked_free: bool,
+    /// What its free checks.
+    pub frees: Frees,
+    /// The requests it accepts (its alignment rule, sizes that are not multiples of the
+    /// quantum, overconstrained requests), as the oracle models them.
+    pub domain: Domain,
+    /// What it does with a request outside its domain (or otherwise invalid: size 0, a bad
+    /// phase, a bad nocross, minaddr above maxaddr, a rounded size past `u64::MAX`).
+    pub invalid_requests: OnViolation,
     /// Names each refusal with the oracle's error kind, in the oracle's order of checks. Without
     /// it only success against refusal is compared: any error is accepted where the oracle
     /// predicts one, and a refusal of a valid request counts as "no space".
     pub typed_errors: bool,
-    /// Fails an allocation only when no placement exists (vmem's policies are complete; a
-    /// buddy or segregated-fit allocator that rounds sizes up is not). Without it a refusal
-    /// is accepted even when the oracle knows a placement; what it does hand out is still
-    /// checked in full.
-    pub complete: bool,
+    /// The fields of [`RangeAllocator::counts`] it reports.
+    pub counts: CountFields,
+    /// Its [`RangeAllocator::allocated`] lists runs of touching allocations as one (a crate
+    /// that does not keep allocations apart): compared with the model's merged runs.
+    pub merges_allocations: bool,
+    /// How big a span each level imports from its source.
+    pub imports: Imports,
+    /// Grows a span it was given at its end ([`RangeAllocator::grow_span`]).
+    pub grows: bool,
 }
 
 impl Caps {
     /// Everything: the production vmem stack.
     pub const ALL: Caps = Caps {
-        constraints: true,
+        constraints: Constraints::ALL,
+        policies: Policies::VMEM,
         exact: true,
+        exact_complete: true,
         levels: MAX_LEVELS,
-        policy_contracts: true,
-        checked_free: true,
+        frees: Frees::CHECKED,
+        domain: Domain::VMEM,
+        invalid_requests: OnViolation::Refuses,
         typed_errors: true,
-        complete: true,
+        counts: CountFields::ALL,
+        merges_allocations: false,
+        imports: Imports::ShapeQuantum,
+        // vmem has no such operation (a span is added whole, `vmem_add`).
+        grows: false,
     };
 
-    /// Nothing optional: plain allocations, frees of what it handed out, untyped refusals,
-    /// no completeness (a third-party allocator's starting point).
+    /// Nothing optional: plain allocations by its own policy (no completeness claimed),
+    /// frees of what it handed out with their size, untyped refusals of invalid requests (a
+    /// third-party allocator's starting point).
     pub const NONE: Caps = Caps {
-        constraints: false,
+        constraints: Constraints::NONE,
+        policies: Policies::own(PolicyClaim::VALID),
         exact: false,
+        exact_complete: false,
         levels: 1,
-        policy_contracts: false,
-        checked_free: false,
+        frees: Frees::TRUSTING,
+        domain: Domain::VMEM,
+        invalid_requests: OnViolation::Refuses,
         typed_errors: false,
-        complete: false,
+        counts: CountFields::NONE,
+        merges_allocations: false,
+        imports: Imports::ShapeQuantum,
+        grows: false,
     };
 }
 
@@ -137,22 +565,35 @@ pub trait RangeAllocator {
     fn caps(&self) -> Caps;
     /// Adds a span to `level`.
     fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind>;
-    /// Allocates from `level`.
-    fn alloc(&mut self, level: Level, req: &Request, policy: Policy)
-        -> Result<u64, AllocErrorKind>;
+    /// Allocates from `level`, with a policy it has ([`Caps::policies`]) and only the
+    /// constraints it honours set ([`Caps::constraints`]).
+    fn alloc(
+        &mut self,
+        level: Level,
+        req: &Request,
+        policy: FitPolicy,
+    ) -> Result<u64, AllocErrorKind>;
     /// Allocates a bare `size` from the arena level through the allocator's plain entry point,
     /// if it has one apart from the constrained one (vmem's `alloc` beside `xalloc`). The
     /// default asks [`RangeAllocator::alloc`] for an unconstrained request.
-    fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
+    fn alloc_size(&mut self, size: u64, policy: FitPolicy) -> Result<u64, AllocErrorKind> {
         self.alloc(Level::ARENA, &Request::size(size), policy)
     }
     /// Allocates exactly `[addr, addr + size)` from the arena level.
     fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind>;
-    /// Frees at `level`.
+    /// Frees at `level` (`size` is the caller's; one whose free takes no size ignores it,
+    /// [`Frees::takes_size`]).
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind>;
+    /// Grows the span of `level` starting at `start` (one the caller added) by `by` bytes at
+    /// its end, as if `[end, end + by)` were added to it (a heap's `extend`, range-alloc's
+    /// `grow_to`); only called if [`Caps::grows`]. The default refuses.
+    fn grow_span(&mut self, _level: Level, _start: u64, _by: u64) -> Result<(), GrowErrorKind> {
+        Err(GrowErrorKind::NoSpan)
+    }
     /// The spans of `level` as `(start, last, imported)`, by address.
     fn spans(&self, level: Level) -> Vec<(u64, u64, bool)>;
-    /// The allocations of `level` as `(start, last)`, by address.
+    /// The allocations of `level` as `(start, last)`, by address (touching ones merged into
+    /// one run if it says so in [`Caps::merges_allocations`]).
     fn allocated(&self, level: Level) -> Vec<(u64, u64)>;
     /// The allocator's own consistency check (every level).
     fn check_invariants(&self) -> Result<(), (String, String)>;
@@ -164,9 +605,20 @@ pub trait RangeAllocator {
     }
     /// The counters `level` keeps (sizes, numbers of spans and segments, largest free
     /// segment, imports and releases), in the oracle's terms, compared with the model's after
-    /// every op. `None` (the default): the allocator keeps none.
+    /// every op, the fields [`Caps::counts`] names only. `None` (the default): the allocator
+    /// keeps none.
     fn counts(&self, _level: Level) -> Option<Counts> {
         None
+    }
+}
+
+/// The vmem policy of `p`; the harness never asks an allocator for a policy its
+/// [`Caps::policies`] lack, and vmem has no policy of its own, so [`FitPolicy::Own`] is
+/// refused (a refusal the harness would judge by the claim of a policy it does not have).
+pub fn vmem_policy(p: FitPolicy) -> Result<Policy, AllocErrorKind> {
+    match p {
+        FitPolicy::Vmem(p) => Ok(p),
+        FitPolicy::Own => Err(AllocErrorKind::NoSpace),
     }
 }
 
@@ -485,14 +937,16 @@ impl RangeAllocator for VmemStack {
         &mut self,
         level: Level,
         req: &Request,
-        policy: Policy,
+        policy: FitPolicy,
     ) -> Result<u64, AllocErrorKind> {
+        let policy = vmem_policy(policy)?;
         self.at_mut(level)
             .xalloc(req, policy)
             .map_err(alloc_error_kind)
     }
 
-    fn alloc_size(&mut self, size: u64, policy: Policy) -> Result<u64, AllocErrorKind> {
+    fn alloc_size(&mut self, size: u64, policy: FitPolicy) -> Result<u64, AllocErrorKind> {
+        let policy = vmem_policy(policy)?;
         self.arena.alloc(size, policy).map_err(alloc_error_kind)
     }
 

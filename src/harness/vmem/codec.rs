@@ -11,7 +11,11 @@
 //!
 //! ## Versions
 //!
-//! Version 2 (written today) gives the scenario a chain of 1 to [`MAX_LEVELS`] levels: its
+//! Version 3 (written today) adds a ninth op kind, [`Op::GrowSpan`] (so the swarm mask is
+//! two bytes), and after the span counts the draws of the constructor parameters
+//! ([`ParamsField`]); version 2 is read by [`read_scenario_v2`] exactly as it was.
+//!
+//! Version 2 gives the scenario a chain of 1 to [`MAX_LEVELS`] levels: its
 //! header names the depth and, per level below the arena, the source's quantum and the
 //! import quantum of the level above ([`ChainField`]), then each level's initial span count
 //! ([`SpansField`]); a source op names its level in the byte that names its kind
@@ -21,7 +25,9 @@
 //! [`read_scenario_v1`] reads every old file as the same scenario it always was.
 
 use super::adapter::{Level, MAX_LEVELS};
-use super::scenario::{AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario, EDGE_QUANTA};
+use super::scenario::{
+    AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario, EDGE_QUANTA, MAX_PARAMS, NO_PARAMS,
+};
 use crate::addr::{Arch, ALL_ARCHES};
 use crate::harness::codec::{Decoder, Encoder, Selector, Swarm};
 use crate::vmem::{Policy, Request, ALL_POLICIES};
@@ -851,8 +857,12 @@ const K_FREE_AT: u8 = 6;
 /// An op at a level below the arena (at the arena without a source): its kind and level
 /// follow ([`SourceKindField`]).
 const K_SOURCE: u8 = 7;
+/// [`Op::GrowSpan`] (op language version 3): its level is a byte of its own.
+const K_GROW: u8 = 8;
+/// Op kinds of versions 1 and 2, as the swarm mask numbers them.
+const KINDS_V2: u8 = 8;
 /// Op kinds, as the swarm mask numbers them.
-const KINDS: u8 = 8;
+const KINDS: u8 = 9;
 /// The kinds a [`K_SOURCE`] op takes.
 const SOURCE_KINDS: [u8; 3] = [K_ADD_SPAN, K_XALLOC, K_FREE_AT];
 
@@ -959,7 +969,13 @@ impl OpCodec {
                 addr: self.addr.read(d),
                 size: self.size.read(d),
             },
-            // K_SOURCE (the last kind).
+            K_GROW => Op::GrowSpan {
+                level: Level::new(usize::from(d.u8()) % self.source.depth)
+                    .expect("a chain has at most MAX_LEVELS levels"),
+                span: d.u16(),
+                by: self.size.read(d),
+            },
+            // K_SOURCE.
             _ => {
                 let (level, kind) = self.source.read(d);
                 self.read_op_at(level, kind, d)
@@ -1003,6 +1019,12 @@ impl OpCodec {
                 self.addr.write(e, &addr);
                 self.size.write(e, &size);
             }
+            Op::GrowSpan { level, span, by } => {
+                e.u8(K_GROW);
+                e.u8(level.index() as u8);
+                e.u16(span);
+                self.size.write(e, &by);
+            }
         }
     }
 
@@ -1020,9 +1042,9 @@ impl OpCodec {
 
 // ---- scenarios ---------------------------------------------------------------------------
 
-/// Decodes a scenario (version 2): the header (architecture, quantum, chain, swarm mask,
-/// initial span counts per level), the initial spans, then ops until the bytes run out or
-/// [`crate::harness::MAX_OPS`].
+/// Decodes a scenario (version 3): the header (architecture, quantum, chain, swarm mask of
+/// [`KINDS`], initial span counts per level, the constructor parameter draws), the initial
+/// spans, then ops until the bytes run out or [`crate::harness::MAX_OPS`].
 pub(super) fn read_scenario(data: &[u8]) -> Scenario {
     let mut d = Decoder::new(data);
     let arch = ArchField.read(&mut d);
@@ -1033,7 +1055,66 @@ pub(super) fn read_scenario(data: &[u8]) -> Scenario {
         depth: imports.len() + 1,
     }
     .read(&mut d);
+    let params = ParamsField.read(&mut d);
+    Scenario {
+        params,
+        ..read_ops(d, arch, quantum_shift, imports, swarm, &spans)
+    }
+}
+
+/// Decodes a scenario written in version 2: [`KINDS_V2`] op kinds (no [`Op::GrowSpan`]),
+/// no parameter draws; the rest is version 3's.
+pub(super) fn read_scenario_v2(data: &[u8]) -> Scenario {
+    let mut d = Decoder::new(data);
+    let arch = ArchField.read(&mut d);
+    let quantum_shift = QuantumField.read(&mut d);
+    let imports = ChainField { quantum_shift }.read(&mut d);
+    let swarm = Swarm::read(&mut d, KINDS_V2);
+    let spans = SpansField {
+        depth: imports.len() + 1,
+    }
+    .read(&mut d);
     read_ops(d, arch, quantum_shift, imports, swarm, &spans)
+}
+
+/// The draws of a scenario's constructor parameters ([`super::scenario::Param`]), each a
+/// tag: 0 (the parameter's minimum), `u64::MAX` (its maximum for any range whose size is a
+/// power of two), a byte, or raw.
+struct ParamsField;
+
+impl ParamsField {
+    /// Draw 0.
+    const ZERO: u8 = 0;
+    /// Draw `u64::MAX`.
+    const MAX: u8 = 1;
+    /// A byte follows.
+    const BYTE: u8 = 2;
+    /// The raw draw follows (the last tag).
+    const RAW: u8 = 3;
+}
+
+impl Selector for ParamsField {
+    type Value = [u64; MAX_PARAMS];
+
+    fn read(&self, d: &mut Decoder) -> [u64; MAX_PARAMS] {
+        let mut out = [0; MAX_PARAMS];
+        for p in &mut out {
+            *p = match d.below(Self::RAW + 1) {
+                Self::ZERO => 0,
+                Self::MAX => u64::MAX,
+                Self::BYTE => u64::from(d.u8()),
+                Self::RAW.. => d.u64(),
+            };
+        }
+        out
+    }
+
+    fn write(&self, e: &mut Encoder, v: &[u64; MAX_PARAMS]) {
+        for &p in v {
+            e.u8(Self::RAW);
+            e.u64(p);
+        }
+    }
 }
 
 /// Decodes a scenario written in version 1: the chain is one flags byte (no source, or one)
@@ -1043,7 +1124,7 @@ pub(super) fn read_scenario_v1(data: &[u8]) -> Scenario {
     let arch = ArchField.read(&mut d);
     let quantum_shift = QuantumField.read(&mut d);
     let import = ImportFieldV1 { quantum_shift }.read(&mut d);
-    let swarm = Swarm::read(&mut d, KINDS);
+    let swarm = Swarm::read(&mut d, KINDS_V2);
     let spans = SpansFieldV1.read(&mut d);
     let imports: Vec<ImportShape> = import.into_iter().collect();
     let depth = imports.len() + 1;
@@ -1070,6 +1151,7 @@ fn read_ops(
     }
     swarm.read_ops(&mut d, &mut ops, |kind, d| codec.read_op(kind, d));
     Scenario {
+        params: NO_PARAMS,
         arch,
         quantum_shift,
         imports,
@@ -1091,6 +1173,7 @@ pub(super) fn write_scenario(s: &Scenario) -> Vec<u8> {
     Swarm::write_all(&mut e, KINDS);
     let depth = s.imports.len() + 1;
     SpansField { depth }.write(&mut e, &vec![0; depth]);
+    ParamsField.write(&mut e, &s.params);
     let codec = OpCodec::new(s.arch, s.quantum_shift, depth);
     for op in &s.ops {
         codec.write_op(op, &mut e);
@@ -1110,7 +1193,7 @@ pub(super) fn write_scenario_v1(s: &Scenario) -> Vec<u8> {
         quantum_shift: s.quantum_shift,
     }
     .write(&mut e, &s.imports.first().copied());
-    Swarm::write_all(&mut e, KINDS);
+    Swarm::write_all(&mut e, KINDS_V2);
     SpansFieldV1.write(&mut e, &[0, 0]);
     let codec = OpCodec::new(s.arch, s.quantum_shift, s.imports.len() + 1);
     for op in &s.ops {

@@ -5,15 +5,17 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use kvafuzz_oracles::vmem::{
-    AllocErrorKind, ArenaModel, ChainModel, Mismatch as Verdict, Request as ORequest, Space,
+    AllocErrorKind, ArenaModel, ChainModel, Completeness, FreeErrorKind, Mismatch as Verdict,
+    Request as ORequest, Space,
 };
 
-use super::adapter::{oracle_policy, Caps, Level, RangeAllocator};
+use super::adapter::{Caps, CountFields, Level, OnViolation, RangeAllocator};
 use super::scenario::{AddrSel, Bound, Edge, EdgeAt, Op, Scenario};
 use crate::addr::Arch;
 use crate::harness::drive::{drive, tracing, Machine};
 use crate::harness::finding::variant_path;
 use crate::harness::map::AddressMap;
+use crate::harness::panics::{catch, QuietScope};
 use crate::harness::recent::Recent;
 use crate::harness::{BrokenInvariant, Claim, Finding, Mismatch, StateDiff, Stats, Target};
 use crate::outcome;
@@ -31,6 +33,17 @@ impl Scenario {
         alloc: A,
         trace: Option<&mut String>,
     ) -> Result<Stats, Finding> {
+        self.execute_named(super::VmemTarget::NAME, alloc, trace)
+    }
+
+    /// [`Scenario::execute_on`], its findings naming `target` (a user's adapter target,
+    /// [`super::AdapterTarget`]).
+    pub fn execute_named<A: RangeAllocator>(
+        &self,
+        target: &'static str,
+        alloc: A,
+        trace: Option<&mut String>,
+    ) -> Result<Stats, Finding> {
         let space = Space {
             top: self.arch.max_addr(),
             canonical_bits: match self.arch {
@@ -40,15 +53,20 @@ impl Scenario {
         };
         // One model per level the allocator has (the ops at the others are skipped).
         let shape = self.shape();
-        let depth = shape.depth.min(alloc.caps().levels.max(1));
+        let caps = alloc.caps();
+        let depth = shape.depth.min(caps.levels.max(1));
         let model = ChainModel::new(
             shape.levels[..depth]
                 .iter()
-                .map(|l| ArenaModel::importing(l.quantum, l.import_quantum, space))
+                .map(|l| {
+                    ArenaModel::new(l.quantum, space)
+                        .with_import(caps.imports.rule(l.import_quantum))
+                        .with_domain(caps.domain)
+                })
                 .collect(),
         );
         let mut executor = Executor::new(alloc, model);
-        drive(super::VmemTarget::NAME, &mut executor, &self.ops, trace)
+        drive(target, &mut executor, &self.ops, trace)
     }
 }
 
@@ -71,6 +89,9 @@ pub struct Executor<A: RangeAllocator> {
     /// Per level, the spans as of the last check: after each op `contains` is asked at the
     /// edges of every span that came or went since, and of one other span in turn.
     probed: RefCell<Vec<Vec<(u64, u64, bool)>>>,
+    /// The documented panic that ended the case ([`OnViolation::Panics`]): the ops after it
+    /// are skipped, and the allocator is no longer checked.
+    ended: Option<String>,
 }
 
 /// Whether `actual` is the outcome `expected`: equal, or (untyped errors) both refusals.
@@ -97,16 +118,25 @@ impl<A: RangeAllocator> Machine for Executor<A> {
     type Op = Op;
 
     fn step(&mut self, op: &Op) -> Result<String, Mismatch> {
+        if self.ended.is_some() {
+            return Ok("skipped (the case ended as documented)".into());
+        }
         self.execute_op(op)
     }
 
     fn check_invariants(&self) -> Result<(), BrokenInvariant> {
+        if self.ended.is_some() {
+            return Ok(());
+        }
         self.alloc
             .check_invariants()
             .map_err(|(invariant, detail)| BrokenInvariant::new(invariant, detail))
     }
 
     fn compare_state(&self) -> Result<(), StateDiff> {
+        if self.ended.is_some() {
+            return Ok(());
+        }
         self.compare_levels()
     }
 
@@ -115,11 +145,14 @@ impl<A: RangeAllocator> Machine for Executor<A> {
     }
 
     fn summary(&self) -> String {
-        format!("{} live at the end", self.live.len())
+        match &self.ended {
+            Some(why) => format!("ended as documented: {why}"),
+            None => format!("{} live at the end", self.live.len()),
+        }
     }
 
     fn address_map(&self) -> AddressMap {
-        super::map::address_map(&self.alloc, &self.model)
+        super::map::address_map(&self.alloc, &self.model, self.caps.merges_allocations)
     }
 }
 
@@ -135,6 +168,30 @@ impl<A: RangeAllocator> Executor<A> {
             live: Vec::new(),
             freed: Recent::new(),
             stats: Stats::default(),
+            ended: None,
+        }
+    }
+
+    /// Runs `call` on the allocator, which documents a panic for what it is about to be
+    /// asked (`why`): a panic ends the case as documented (`Err` with the trace text), an
+    /// answer is returned to be judged as usual.
+    fn expecting_panic<T>(
+        &mut self,
+        why: &str,
+        call: impl FnOnce(&mut A) -> T,
+    ) -> Result<T, String> {
+        let alloc = &mut self.alloc;
+        // A documented panic is not news: not printed.
+        let quiet = QuietScope::new();
+        let answer = catch(|| call(alloc));
+        drop(quiet);
+        match answer {
+            Ok(answer) => Ok(answer),
+            Err(report) => {
+                let text = format!("panicked as documented ({why}): {}", report.message);
+                self.ended = Some(why.to_string());
+                Err(text)
+            }
         }
     }
 
@@ -280,13 +337,20 @@ impl<A: RangeAllocator> Executor<A> {
         if !self.has(level) {
             return Ok("skipped (no source)".into());
         }
-        let mut req = if caps.constraints {
-            req
-        } else {
-            Request::size(req.size)
+        let Some((fit, claim)) = caps.policies.choose(policy) else {
+            return Ok("skipped (no policy)".into());
         };
+        let (mut req, dropped) = caps.constraints.mask(&req);
         let mut out = String::new();
-        if let (Some(e), true) = (edge, caps.constraints) {
+        if tracing() {
+            if fit != super::adapter::FitPolicy::Vmem(policy) {
+                let _ = write!(out, "(as {}: it lacks {}) ", fit.name(), policy.name());
+            }
+            if !dropped.is_empty() {
+                let _ = write!(out, "(without {}) ", dropped.join(", "));
+            }
+        }
+        if let Some(e) = edge.filter(|e| caps.constraints.has_bound(e.bound)) {
             let v = self.resolve_edge(level, e);
             match e.bound {
                 Bound::Min => req.minaddr = v,
@@ -296,18 +360,31 @@ impl<A: RangeAllocator> Executor<A> {
                 let _ = write!(out, "({} {v:#x}) ", e.bound.field());
             }
         }
-        let actual = if plain {
-            self.alloc.alloc_size(req.size, policy)
-        } else {
-            self.alloc.alloc(level, &req, policy)
+        let invalid = self.model_at(level).check_request(&oreq(&req)).err();
+        let panics = match (invalid, caps.invalid_requests) {
+            (Some(k), OnViolation::NotFed) => {
+                return Ok(outcome!("{out}skipped (invalid for it: {k:?})"));
+            }
+            (Some(k), OnViolation::Panics) => Some(format!("an invalid request, {k:?}")),
+            _ => None,
+        };
+        let call = |a: &mut A| {
+            if plain {
+                a.alloc_size(req.size, fit)
+            } else {
+                a.alloc(level, &req, fit)
+            }
+        };
+        let actual = match panics {
+            Some(why) => match self.expecting_panic(&why, call) {
+                Ok(answer) => answer,
+                Err(text) => return Ok(out + &text),
+            },
+            None => call(&mut self.alloc),
         };
         self.count(&actual);
         let imported = self.imported_by(level);
-        let opolicy = if caps.policy_contracts {
-            oracle_policy(policy)
-        } else {
-            oracle_policy(Policy::InstantFit)
-        };
+        let opolicy = fit.oracle();
         // An untyped refusal is judged as the error the oracle predicts, or as "no space".
         let judged = match actual {
             Err(_) if !caps.typed_errors => Err(
@@ -318,19 +395,22 @@ impl<A: RangeAllocator> Executor<A> {
             ),
             a => a,
         };
-        if tracing() && !caps.complete && judged == Err(AllocErrorKind::NoSpace) {
+        if tracing()
+            && claim.completeness != Completeness::Full
+            && judged == Err(AllocErrorKind::NoSpace)
+        {
             if let Ok(p) = self.model_at(level).predict_alloc(&oreq(&req), opolicy) {
                 let _ = write!(out, "refused although {p:#x} was free (not complete): ");
             }
         }
         self.model
-            .judge_alloc_with(
+            .judge_alloc_claiming(
                 level.index(),
                 &oreq(&req),
                 opolicy,
                 &imported,
                 judged,
-                caps.complete,
+                claim,
             )
             .map_err(|v| from_verdict(format!("alloc {level}"), String::new(), v, &actual))?;
         if let Ok(addr) = actual {
@@ -420,7 +500,7 @@ impl<A: RangeAllocator> Executor<A> {
                     // Untyped: an error where one is due is that error.
                     (Err(_), Err(k)) if !caps.typed_errors => Err(k),
                     // Not complete: a refusal of a free range changes nothing.
-                    (Err(_), Ok(_)) if !caps.complete => {
+                    (Err(_), Ok(_)) if !caps.exact_complete => {
                         return Ok(outcome!("at {addr:#x}: {actual:x?} (not complete)"));
                     }
                     (a, _) => a,
@@ -447,8 +527,37 @@ impl<A: RangeAllocator> Executor<A> {
                 let l = self.live[usize::from(handle) % self.live.len()];
                 self.free(l.level, l.addr, l.size)
             }
+            Op::GrowSpan { level, span, by } => {
+                if !caps.grows || !self.has(level) {
+                    return Ok("skipped (no growing)".into());
+                }
+                // The spans the caller added (imported ones are the level's own).
+                let added: Vec<u64> = (self.model_at(level).spans().into_iter())
+                    .filter(|s| !s.2)
+                    .map(|s| s.0)
+                    .collect();
+                let start = match added.len() {
+                    0 => 0,
+                    n => added[usize::from(span) % n],
+                };
+                let expected = self.model_at(level).predict_grow(start, by);
+                let actual = self.alloc.grow_span(level, start, by);
+                self.count(&actual);
+                if !agrees(caps.typed_errors, &expected, &actual) {
+                    return Err(Mismatch::values(
+                        format!("grow_span {level}"),
+                        format!("{start:#x} by {by:#x}"),
+                        &expected,
+                        &actual,
+                    ));
+                }
+                if actual.is_ok() {
+                    self.model.grow(level.index(), start, by);
+                }
+                Ok(outcome!("span {start:#x}: {actual:x?}"))
+            }
             Op::FreeAt { level, addr, size } => {
-                if !caps.checked_free || !self.has(level) {
+                if !self.has(level) {
                     return Ok("skipped".into());
                 }
                 let addr = self.resolve(level, addr);
@@ -465,9 +574,54 @@ impl<A: RangeAllocator> Executor<A> {
         }
     }
 
+    /// A free of `size` bytes at `addr` at `level`, judged by the model. A contract violation
+    /// the allocator does not check ([`super::adapter::Frees`]) is not done; one it panics on
+    /// by design is expected to panic. An allocator whose free takes no size frees whatever
+    /// is allocated there, and is held to exactly that many bytes.
     fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<String, Mismatch> {
-        let expected = self.model_at(level).predict_free(addr, size);
-        let actual = self.alloc.free(level, addr, size);
+        let frees = self.caps.frees;
+        let model = self.model_at(level);
+        let expected = if frees.takes_size {
+            model.predict_free(addr, size)
+        } else {
+            model
+                .live_at(addr)
+                .map(|_| ())
+                .ok_or(FreeErrorKind::BadFree)
+        };
+        // The contract violations of this free: its address, and its size where that counts.
+        let held = model.live_at(addr);
+        let bad_address = held.is_none().then(|| {
+            let freed = self.freed.as_slice().iter();
+            if freed.clone().any(|l| l.level == level && l.addr == addr) {
+                ("a double free", frees.double_free)
+            } else {
+                ("a bad address", frees.bad_address)
+            }
+        });
+        let wrong_size = (frees.takes_size
+            && matches!(
+                model.predict_free(addr, size),
+                Err(FreeErrorKind::ZeroSize | FreeErrorKind::WrongSize(_))
+            ))
+        .then_some(("a wrong size", frees.wrong_size));
+        let violations = [bad_address, wrong_size];
+        let mut violations = violations.iter().flatten();
+        if let Some((what, _)) = violations.clone().find(|v| v.1 == OnViolation::NotFed) {
+            return Ok(outcome!("skipped ({what}, which it does not check)"));
+        }
+        let panics = violations
+            .find(|v| v.1 == OnViolation::Panics)
+            .map(|&(what, _)| what);
+        let holds = held.map(|(s, l)| u128::from(l - s) + 1);
+        let before = (!frees.takes_size).then(|| allocated_bytes(&self.alloc.allocated(level)));
+        let actual = match panics {
+            Some(what) => match self.expecting_panic(what, |a| a.free(level, addr, size)) {
+                Ok(answer) => answer,
+                Err(text) => return Ok(text),
+            },
+            None => self.alloc.free(level, addr, size),
+        };
         self.count(&actual);
         if !agrees(self.caps.typed_errors, &expected, &actual) {
             return Err(Mismatch::values(
@@ -476,6 +630,20 @@ impl<A: RangeAllocator> Executor<A> {
                 &expected,
                 &actual,
             ));
+        }
+        if let (Some(before), Some(holds), true) = (before, holds, actual.is_ok()) {
+            let freed = before.saturating_sub(allocated_bytes(&self.alloc.allocated(level)));
+            if freed != holds {
+                return Err(Mismatch::new(
+                    format!("free {level}"),
+                    format!("{addr:#x} (its free takes no size)"),
+                    Claim::new(
+                        "frees the allocation there",
+                        format!("frees {holds:#x} bytes"),
+                    ),
+                    Claim::new("frees another size", format!("freed {freed:#x} bytes")),
+                ));
+            }
         }
         if actual.is_ok() {
             self.model.free(level.index(), addr);
@@ -503,7 +671,12 @@ impl<A: RangeAllocator> Executor<A> {
                     first_difference(&ms, &s),
                 ));
             }
-            let (a, ma) = (self.alloc.allocated(level), model.live());
+            let a = self.alloc.allocated(level);
+            let ma = if self.caps.merges_allocations {
+                model.live_merged()
+            } else {
+                model.live()
+            };
             if a != ma {
                 return Err(StateDiff::new(
                     format!("{level} allocations"),
@@ -511,7 +684,7 @@ impl<A: RangeAllocator> Executor<A> {
                     first_difference(&ma, &a),
                 ));
             }
-            let accounted: u128 = a.iter().map(|&(s, l)| u128::from(l - s) + 1).sum();
+            let accounted = allocated_bytes(&a);
             if accounted != model.in_use() || model.total() < accounted {
                 return Err(StateDiff::new(
                     format!("{level} accounting"),
@@ -524,13 +697,16 @@ impl<A: RangeAllocator> Executor<A> {
                 ));
             }
             if let Some(c) = self.alloc.counts(level) {
+                // Only the fields it reports; all of them are shown whole.
                 let mc = model.counts();
-                if c != mc {
-                    return Err(StateDiff::new(
-                        format!("{level} counts"),
-                        format!("{c:x?}"),
-                        format!("{mc:x?}"),
-                    ));
+                let fields = self.caps.counts;
+                if let Some((field, got, want)) = fields.first_difference(&c, &mc) {
+                    let (got, want) = if fields == CountFields::ALL {
+                        (format!("{c:x?}"), format!("{mc:x?}"))
+                    } else {
+                        (format!("{field}: {got}"), format!("{field}: {want}"))
+                    };
+                    return Err(StateDiff::new(format!("{level} counts"), got, want));
                 }
             }
             // Both ends of a span and one past each, where an inclusive/exclusive confusion or
@@ -638,6 +814,11 @@ pub(super) fn changed_spans(
         }
     }
     out
+}
+
+/// The bytes `runs` (`(start, last)`) cover.
+fn allocated_bytes(runs: &[(u64, u64)]) -> u128 {
+    runs.iter().map(|&(s, l)| u128::from(l - s) + 1).sum()
 }
 
 /// The first element of `a` that is not in `b`, as text.

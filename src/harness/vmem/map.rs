@@ -22,8 +22,13 @@ fn live_band(&(start, last): &(u64, u64)) -> Option<Band> {
     Band::new(start, last, Shade::Live)
 }
 
-/// The map of `alloc` against `model`, every modelled level.
-pub(super) fn address_map<A: RangeAllocator>(alloc: &A, model: &ChainModel) -> AddressMap {
+/// The map of `alloc` against `model`, every modelled level; the model's allocations as
+/// merged runs when the allocator lists them so (`merged`, its `Caps::merges_allocations`).
+pub(super) fn address_map<A: RangeAllocator>(
+    alloc: &A,
+    model: &ChainModel,
+    merged: bool,
+) -> AddressMap {
     let mut layers = Vec::new();
     for level in Level::first(model.depth()) {
         let m = model.level(level.index());
@@ -35,7 +40,9 @@ pub(super) fn address_map<A: RangeAllocator>(alloc: &A, model: &ChainModel) -> A
         layers.push(Layer::new(
             format!("{level} allocations"),
             alloc.allocated(level).iter().map(live_band),
-            m.live().iter().map(live_band),
+            if merged { m.live_merged() } else { m.live() }
+                .iter()
+                .map(live_band),
         ));
     }
     AddressMap::new(layers)

@@ -10,8 +10,11 @@
 //! below the arena (its depth, and per level the source's quantum and the import quantum of
 //! the level above), swarm toggles, and each level's number of initial spans. Then ops until
 //! the bytes run out or [`super::MAX_OPS`]; an op below the arena names its level. This is
-//! version 2 of the op language; version 1 files (at most two levels) are read as they always
-//! were (`codec.rs` says how), and `kvafuzz corpus migrate` rewrites them.
+//! version 3 of the op language: it adds span growth ([`Op::GrowSpan`], for allocators that
+//! can, such as a heap's `extend`) and the draws of the allocator's constructor parameters
+//! ([`Param`], [`Shape::param`]: a node count or a capacity is part of the input space);
+//! version 1 files (at most two levels) and version 2 files (the corpus) are read as they
+//! always were (`codec.rs` says how), and `kvafuzz corpus migrate` rewrites them.
 //! Every numeric field is read through a *selector*: a tag byte picks a family of interesting
 //! values (a few quanta, a power of two, the very top of the space, just below the x86_64
 //! canonical hole, values that wrap when rounded, zero) and the last tag of every selector
@@ -49,6 +52,8 @@
 //! - `exec.rs`: [`Executor`], stepping an allocator through the ops beside the model.
 //! - `seeds.rs`: [`seed_scenarios`], the hand-written corpus.
 //! - `adapter.rs`: [`adapter`], what the harness needs from a range allocator.
+//! - `user.rs`: [`AdapterTarget`], a user's allocator as a target of its own (campaigns,
+//!   isolation, the minimizer), and [`fuzz_adapter`].
 //! - `tests.rs`: the unit tests.
 
 use crate::harness::{Case, Finding, Stats, Target};
@@ -61,12 +66,15 @@ mod scenario;
 mod seeds;
 #[cfg(test)]
 mod tests;
+mod user;
 
 pub use exec::{from_verdict, Executor};
 pub use scenario::{
-    AddrSel, Bound, Edge, EdgeAt, ImportShape, LevelQuanta, Op, Scenario, Shape, EDGE_QUANTA,
+    AddrSel, Bound, Edge, EdgeAt, ImportShape, LevelQuanta, Op, Param, Scenario, Shape,
+    EDGE_QUANTA, MAX_PARAMS, NO_PARAMS,
 };
 pub use seeds::seed_scenarios;
+pub use user::{fuzz_adapter, AdapterCampaign, AdapterReport, AdapterTarget, Make};
 
 /// The `vmem` target (vmem arenas) in the registry.
 pub struct VmemTarget;
@@ -74,7 +82,7 @@ pub struct VmemTarget;
 impl Target for VmemTarget {
     const NAME: &'static str = "vmem";
     const ABOUT: &'static str = "vmem arenas (all policies, xalloc constraints, exact allocation, import/release, bad frees) vs the interval oracle";
-    const VERSION: u16 = 2;
+    const VERSION: u16 = 3;
     #[cfg(feature = "seeded-bugs")]
     const BUGS: &'static [crate::bugs::Bug] = {
         use crate::bugs::Bug;
@@ -98,10 +106,12 @@ impl Target for VmemTarget {
         seed_scenarios()
     }
 
-    /// Version 1 (a chain of at most two levels, module [`codec`]) is read as it always was.
+    /// Versions 1 (a chain of at most two levels) and 2 (no span growth, no parameter
+    /// draws), module [`codec`], are read as they always were.
     fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
         match version {
             1 => Some(codec::read_scenario_v1(payload)),
+            2 => Some(codec::read_scenario_v2(payload)),
             Self::VERSION => Some(Scenario::decode(payload)),
             _ => None,
         }

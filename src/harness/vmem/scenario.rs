@@ -179,6 +179,49 @@ pub enum Op {
         /// Size given.
         size: u64,
     },
+    /// Grow a span the caller added by `by` bytes at its end (op language version 3; only
+    /// for an allocator that can, [`super::adapter::Caps::grows`]).
+    GrowSpan {
+        /// Which arena.
+        level: Level,
+        /// Which of the level's spans the caller added (modulo their number).
+        span: u16,
+        /// Bytes added.
+        by: u64,
+    },
+}
+
+/// The most constructor parameters a scenario draws ([`Scenario::params`], [`Param`]).
+pub const MAX_PARAMS: usize = 4;
+
+/// A scenario's parameter draws when it draws none (versions 1 and 2 of the op language).
+pub const NO_PARAMS: [u64; MAX_PARAMS] = [0; MAX_PARAMS];
+
+/// A named integer parameter of an allocator's constructor (a node count, a heap's
+/// capacity): its value for a scenario is the scenario's draw `index` brought into
+/// `min..=max` ([`Shape::param`]), so the generator explores it like any other input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// Its name (in traces).
+    pub name: &'static str,
+    /// Which of the scenario's draws it takes (below [`MAX_PARAMS`]; a larger index takes
+    /// draw 0).
+    pub index: usize,
+    /// Smallest value.
+    pub min: u64,
+    /// Largest value (at least `min`; below it, `min` is the only value).
+    pub max: u64,
+}
+
+impl Param {
+    /// Its value for `draw`: `min + draw % (max - min + 1)` (u128: no wrap).
+    pub fn value(&self, draw: u64) -> u64 {
+        if self.max <= self.min {
+            return self.min;
+        }
+        let span = u128::from(self.max - self.min) + 1;
+        self.min + (u128::from(draw) % span) as u64
+    }
 }
 
 /// How one level of a scenario's chain imports from the next.
@@ -193,6 +236,9 @@ pub struct ImportShape {
 /// A decoded vmem scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario {
+    /// The draws of the allocator's constructor parameters ([`Param`]; all 0 before op
+    /// language version 3).
+    pub params: [u64; MAX_PARAMS],
     /// The address space.
     pub arch: Arch,
     /// log2 of the arena quantum.
@@ -266,6 +312,9 @@ impl fmt::Display for Op {
             Op::FreeAt { level, addr, size } => {
                 write!(f, "free_at {} addr={addr} size={size:#x}", level)
             }
+            Op::GrowSpan { level, span, by } => {
+                write!(f, "grow_span {level} span[{span}] by={by:#x}")
+            }
         }
     }
 }
@@ -298,6 +347,9 @@ impl Scenario {
         }
         if self.imports.is_empty() {
             s.push_str(" no-import");
+        }
+        if self.params != NO_PARAMS {
+            let _ = write!(s, " params={:#x?}", self.params);
         }
         let _ = write!(s, " ops={}", self.ops.len());
         s
@@ -336,12 +388,19 @@ pub struct Shape {
     pub depth: usize,
     /// Each level's quanta, the arena first; those past `depth` are 1.
     pub levels: [LevelQuanta; MAX_LEVELS],
+    /// The scenario's draws for the allocator's constructor parameters ([`Shape::param`]).
+    pub params: [u64; MAX_PARAMS],
 }
 
 impl Shape {
     /// The quanta of the levels the chain has.
     pub fn chain(&self) -> &[LevelQuanta] {
         &self.levels[..self.depth]
+    }
+
+    /// The value of constructor parameter `p` for this scenario.
+    pub fn param(&self, p: &Param) -> u64 {
+        p.value(self.params.get(p.index).copied().unwrap_or(self.params[0]))
     }
 }
 
@@ -366,6 +425,7 @@ impl Scenario {
             quantum: self.quantum(),
             depth: self.depth(),
             levels,
+            params: self.params,
         }
     }
 }

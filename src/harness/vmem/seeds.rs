@@ -1,7 +1,7 @@
 //! The hand-written seed scenarios of the `vmem` target (`kvafuzz seeds`, the corpus).
 
 use super::adapter::Level;
-use super::scenario::{AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario};
+use super::scenario::{AddrSel, Bound, Edge, EdgeAt, ImportShape, Op, Scenario, NO_PARAMS};
 use crate::addr::Arch;
 use crate::vmem::{Policy, Request, ALL_POLICIES};
 
@@ -68,6 +68,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         },
     ]);
     let ia32 = |ops| Scenario {
+        params: NO_PARAMS,
         arch: Arch::Ia32,
         quantum_shift: 0,
         imports: Vec::new(),
@@ -130,6 +131,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     }
     mixed.extend([Op::Free { handle: 3 }, Op::Free { handle: 1 }]);
     let import = Scenario {
+        params: NO_PARAMS,
         arch: Arch::X86_64,
         quantum_shift: 12,
         imports: vec![ImportShape {
@@ -172,6 +174,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         size,
     };
     let errors = Scenario {
+        params: NO_PARAMS,
         arch: Arch::Ia32,
         quantum_shift: 12,
         imports: Vec::new(),
@@ -245,6 +248,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
         ],
     };
     let hole = Scenario {
+        params: NO_PARAMS,
         arch: Arch::X86_64,
         quantum_shift: 12,
         imports: Vec::new(),
@@ -260,6 +264,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     // Two touching spans stay two: nothing straddles their boundary, even after the first is
     // freed whole (a buddy allocator fed both ranges merges them).
     let touching = Scenario {
+        params: NO_PARAMS,
         arch: Arch::Ia32,
         quantum_shift: 0,
         imports: Vec::new(),
@@ -293,6 +298,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     // arena's two releases three spans, one level after the other; freeing the source's, two.
     let level = |i| Level::new(i).expect("a level of the chain");
     let cascade = Scenario {
+        params: NO_PARAMS,
         arch: Arch::Ia32,
         quantum_shift: 12,
         imports: [(12, 14), (12, 15), (11, 16)]

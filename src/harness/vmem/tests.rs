@@ -2,12 +2,12 @@
 
 use kvafuzz_oracles::vmem::{AllocErrorKind, Mismatch as Verdict, Policy as OPolicy};
 
-use super::adapter::{Level, RangeAllocator, VmemStack, MAX_LEVELS};
+use super::adapter::{FitPolicy, Level, RangeAllocator, VmemStack, MAX_LEVELS};
 use super::codec::{read_scenario_v1, write_scenario_v1};
 use super::exec::changed_spans;
 use super::{
     from_verdict, seed_scenarios, AddrSel, Bound, Edge, EdgeAt, Op, Scenario, VmemTarget,
-    EDGE_QUANTA,
+    EDGE_QUANTA, NO_PARAMS,
 };
 use crate::addr::Arch;
 use crate::harness::campaign::generate;
@@ -67,7 +67,31 @@ fn version_1_reads_as_it_did_and_migrates() {
         sources > 100,
         "only {sources} of 500 version 1 cases had a source"
     );
-    assert_eq!(VmemTarget::decode_version(3, &[]), None);
+    assert_eq!(VmemTarget::decode_version(4, &[]), None);
+}
+
+/// Version 2 is still read as it was (8 op kinds, no parameter draws) and migrates: what it
+/// decodes re-encodes (in version 3) to the same scenario. Version 3 draws span growth at
+/// every level and parameters.
+#[test]
+fn version_2_reads_as_it_did_and_version_3_grows_spans() {
+    let (mut grows, mut params) = (0, 0);
+    for k in 0..500 {
+        let bytes = generate(0x766d_656d, 3, k);
+        let old = VmemTarget::decode_version(2, &bytes).unwrap();
+        assert_eq!(old.params, NO_PARAMS, "case {k}");
+        assert!(!old.ops.iter().any(|op| matches!(op, Op::GrowSpan { .. })));
+        assert_eq!(Scenario::decode(&old.encode()), old, "case {k}");
+        let new = Scenario::decode(&bytes);
+        grows += new
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::GrowSpan { level, .. } if level.index() < new.depth()))
+            .count();
+        params += usize::from(new.params != NO_PARAMS);
+    }
+    assert!(grows > 500, "only {grows} span growths");
+    assert!(params > 400, "only {params} of 500 cases drew parameters");
 }
 
 /// Version 2 draws every depth, and a source op at any level below the arena.
@@ -113,12 +137,18 @@ fn the_four_level_seed_imports_and_releases_at_every_level() {
             Op::Alloc { level, req, .. } => {
                 live.push((
                     level,
-                    stack.alloc(level, &req, Policy::InstantFit).unwrap(),
+                    stack
+                        .alloc(level, &req, FitPolicy::Vmem(Policy::InstantFit))
+                        .unwrap(),
                     req.size,
                 ));
             }
             Op::AllocSize { size, policy } => {
-                live.push((Level::ARENA, stack.alloc_size(size, policy).unwrap(), size));
+                live.push((
+                    Level::ARENA,
+                    stack.alloc_size(size, FitPolicy::Vmem(policy)).unwrap(),
+                    size,
+                ));
             }
             Op::Free { .. } => {
                 let (level, addr, size) = live.remove(0);
@@ -196,6 +226,7 @@ fn edges_resolve_against_the_state() {
         policy: Policy::FirstFit,
     };
     let s = Scenario {
+        params: NO_PARAMS,
         arch: Arch::X86_64,
         quantum_shift: 12,
         imports: Vec::new(),
@@ -271,6 +302,7 @@ fn edges_encode_exactly_or_clamped() {
         byte,
     };
     let scenario = |ops| Scenario {
+        params: NO_PARAMS,
         arch: Arch::X86_64,
         quantum_shift: 12,
         imports: Vec::new(),
