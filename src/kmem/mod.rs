@@ -255,7 +255,7 @@ impl Kmem {
     // ---- allocation -----------------------------------------------------------------------
 
     /// kmem_alloc: `size` bytes on `cpu` (module comment, sections 2 and 3).
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, size: u64, cpu: u8) -> Result<u64, KmemAllocError> {
         if size == 0 {
             return Err(KmemAllocError::ZeroSize);
@@ -299,7 +299,7 @@ impl Kmem {
     }
 
     /// Takes an object of padded size `s` from the layer of `route` on `cpu`.
-    #[inline]
+    #[inline(always)]
     fn alloc_on(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
         match route {
             Route::Quantum(k) => self
@@ -330,7 +330,7 @@ impl Kmem {
     // ---- free -----------------------------------------------------------------------------
 
     /// kmem_free: the object at `addr` of `size` bytes, on `cpu` (module comment, section 3).
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), KmemFreeError> {
         if size == 0 {
             return Err(KmemFreeError::ZeroSize);

@@ -111,7 +111,7 @@ impl Route {
     /// The route of the padded size `s` (the request plus the redzone in debug mode): quantum
     /// cache `ceil(s / 8)` up to 128 bytes, the smallest class `>= s` up to a page, else the
     /// large path. `s = 0` (never a request) counts as 1.
-    #[inline]
+    #[inline(always)]
     pub fn of(s: u64) -> Route {
         if s > KMEM_CLASS_MAX {
             return Route::Large;

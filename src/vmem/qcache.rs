@@ -232,7 +232,7 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// Allocates `size` bytes rounded up to the quantum on `cpu`: from cache `k` (`k` quanta)
     /// if that is at most `qcache_max`, else [`Arena::alloc`] (instant fit).
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, size: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         if size == 0 {
             return Err(QcacheAllocError::ZeroSize);
@@ -256,7 +256,7 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// An item of cache `k` (`k` quanta, `1 ..= qcache_max / quantum`) on `cpu` (checked by
     /// the caller); `NoSpace` for a `k` with no cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cache_alloc(&mut self, k: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         let zone = zone_of(k).ok_or(QcacheAllocError::NoSpace)?;
         let mut backend = CacheBackend {
@@ -287,7 +287,7 @@ impl<S: SpanSource> CachedArena<S> {
     /// Frees `size` bytes at `addr` on `cpu`: a rounded size at most `qcache_max` goes to its
     /// cache (`BadFree` unless `addr` is a live item of it), any other to [`Arena::free`]
     /// (a cache slab's base is `BadFree`).
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         if size == 0 {
             return Err(QcacheFreeError::ZeroSize);
@@ -307,7 +307,7 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// Gives the live item `addr` back to cache `k` on `cpu` (checked by the caller):
     /// `BadFree` unless it is a live item of that cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cache_free(&mut self, k: u64, addr: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         let zone = zone_of(k).ok_or(QcacheFreeError::BadFree)?;
         self.slabs
