@@ -44,7 +44,7 @@ impl SlabIndex {
     }
 
     /// The home entry of `base`.
-    #[inline]
+    #[inline(always)]
     fn home(&self, base: u64) -> usize {
         (base.wrapping_mul(HASH_MUL) >> self.shift) as usize
     }
@@ -72,10 +72,38 @@ impl SlabIndex {
         }
     }
 
-    /// The slot of the slab at `base`, if the index holds it.
-    #[inline]
+    /// The slot of the slab at `base`, if the index holds it: the home entry inline (at most
+    /// half the entries are held, so most keys sit there), the rest of the probe run out of
+    /// line.
+    #[inline(always)]
     pub(super) fn get(&self, base: u64) -> Option<u32> {
-        self.find(base).map(|(_, slot)| slot)
+        let &(b, slot) = self.table.get(self.home(base))?;
+        if slot == EMPTY {
+            return None;
+        }
+        if b == base {
+            return Some(slot);
+        }
+        self.get_probing(base)
+    }
+
+    /// [`SlabIndex::get`] past the home entry (held and not `base`).
+    #[inline(never)]
+    fn get_probing(&self, base: u64) -> Option<u32> {
+        let mask = self.table.len() - 1;
+        let mut i = self.home(base);
+        // The other entries at most once each (one is always empty: the loop ends earlier).
+        for _ in 1..self.table.len() {
+            i = (i + 1) & mask;
+            let &(b, slot) = self.table.get(i)?;
+            if slot == EMPTY {
+                return None;
+            }
+            if b == base {
+                return Some(slot);
+            }
+        }
+        None
     }
 
     /// Records `base -> slot` (`base` must not be held; `slot` must not be `u32::MAX`).

@@ -208,8 +208,8 @@ impl Keg {
     }
 
     /// The item reference of item 0 of the slab truncating `addr` finds, from the index; it
-    /// becomes the hint (out of line: the hint missed).
-    #[inline(never)]
+    /// becomes the hint.
+    #[inline(always)]
     pub(super) fn lookup_and_hint(&mut self, addr: u64) -> Option<usize> {
         let base = addr & self.mask;
         let slab = self.index.get(base)?;

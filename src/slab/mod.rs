@@ -55,8 +55,10 @@
 //! item or that the index last found for a free. The index also finds off-slab headers. Each
 //! slab keeps a free bitmap (one bit per item, scanned a word at a time from a hint: no bit
 //! below the hint word is set), a state byte per item (free, cached by zone z, live in zone
-//! z: the cheap double-free check; kept in one flat array per keg, indexed by slot and item,
-//! so a magazine hit touches one byte and no slab), its reference counts (refcount kegs: 0 when
+//! z: the cheap double-free check; kept in one flat array per keg, item `i` of slot `s` at
+//! `s << state_shift | i`, its **item reference**, so a magazine hit touches one byte and no
+//! slab; the hint keeps its slab's reference of item 0, so a free adds the item index, found
+//! by one multiply by the stride's reciprocal whatever the stride), its reference counts (refcount kegs: 0 when
 //! the slab is taken, kept through frees, magazines and reuse, gone when the slab is given
 //! back) and, for a packet zone's primaries, the secondary address of each pair. A keg hands
 //! out an item from a **partial** slab if it has one, else from a **wholly free** slab, else
@@ -80,11 +82,14 @@
 //! each item of a new slab in item order, `fini` likewise before a slab goes back, `ctor`
 //! when an item or pair leaves its keg(s), `dtor` right before it goes back. A magazine hit
 //! calls no hook: an item handed out has been constructed exactly once since it last left
-//! the keg. Each round in a magazine carries its slab slot and index, so a hit is O(1).
-//! Magazines are fixed arrays of M round slots in one store per zone, so a push never
-//! allocates and an exchange swaps two (first slot, length) pairs. The
-//! hit paths (alloc step 1, free step 1 with the hint hit) are inlined into the caller with
-//! nothing else: every other step, and the index look-up, is an out-of-line call.
+//! the keg. Each round in a magazine is 16 bytes, the item's address and item reference
+//! (a packet zone keeps the secondary's round in the same slot of a pair store beside), so a
+//! hit is O(1) and one store. Magazines are fixed arrays of M round slots in one store per
+//! zone, so a push never allocates and an exchange swaps two (first slot, length) pairs; a
+//! zone's cached count is read from its magazines' lengths, not kept on the hit paths. The
+//! hit paths (alloc step 1, free step 1 with the slab found by the hint or at its home entry
+//! of the index) are inlined into the caller with nothing else, one zone and one keg look-up
+//! each: every other step, and a probe past the home entry, is an out-of-line call.
 //!
 //! ## 6. Errors (`types.rs`)
 //!
@@ -478,8 +483,8 @@ impl<H: ItemHooks> Slabs<H> {
         let Some(keg) = self.kegs.get_mut(usize::from(z.keg)) else {
             return Err(FreeError::NotSlab);
         };
-        // The slab by truncation: the hint, else the index (out of line; it becomes the
-        // hint), else `NotSlab`.
+        // The slab by truncation: the hint, else the index (it becomes the hint), else
+        // `NotSlab`.
         let first = match keg.hinted(addr) {
             Some(first) => first,
             None => keg.lookup_and_hint(addr).ok_or(FreeError::NotSlab)?,

@@ -234,6 +234,28 @@ impl<S: SpanSource> CachedArena<S> {
     /// if that is at most `qcache_max`, else [`Arena::alloc`] (instant fit).
     #[inline(always)]
     pub fn alloc(&mut self, size: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
+        // A cached size (`1 <= size <= qcache_max`, which is a multiple of the quantum):
+        // cache `k = ceil(size / quantum)` is zone `(size - 1) >> shift`, with no rounding
+        // and nothing to overflow; size 0 wraps to u64::MAX and takes the general path.
+        let i = size.wrapping_sub(1);
+        if i < self.qcache_max {
+            if cpu >= self.cpus {
+                return Err(QcacheAllocError::BadCpu);
+            }
+            return self.zone_alloc(Self::cache_zone(i >> self.shift), cpu);
+        }
+        self.alloc_general(size, cpu)
+    }
+
+    /// The zone of the cache whose items are `j + 1` quanta (`j < MAX_QCACHE_QUANTA`).
+    #[inline(always)]
+    fn cache_zone(j: u64) -> ZoneId {
+        ZoneId(j as u8)
+    }
+
+    /// [`CachedArena::alloc`] of a size above `qcache_max` (or 0, or one that cannot round).
+    #[inline(never)]
+    fn alloc_general(&mut self, size: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         if size == 0 {
             return Err(QcacheAllocError::ZeroSize);
         }
@@ -259,6 +281,12 @@ impl<S: SpanSource> CachedArena<S> {
     #[inline(always)]
     pub(crate) fn cache_alloc(&mut self, k: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         let zone = zone_of(k).ok_or(QcacheAllocError::NoSpace)?;
+        self.zone_alloc(zone, cpu)
+    }
+
+    /// An item of the cache `zone` on `cpu` (checked by the caller).
+    #[inline(always)]
+    fn zone_alloc(&mut self, zone: ZoneId, cpu: u8) -> Result<u64, QcacheAllocError> {
         let mut backend = CacheBackend {
             arena: &mut self.arena,
             cache_slabs: &mut self.cache_slabs,
@@ -289,6 +317,20 @@ impl<S: SpanSource> CachedArena<S> {
     /// (a cache slab's base is `BadFree`).
     #[inline(always)]
     pub fn free(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), QcacheFreeError> {
+        // A cached size: its cache's zone without rounding, as in `alloc`.
+        let i = size.wrapping_sub(1);
+        if i < self.qcache_max {
+            if cpu >= self.cpus {
+                return Err(QcacheFreeError::BadCpu);
+            }
+            return self.zone_free(Self::cache_zone(i >> self.shift), addr, cpu);
+        }
+        self.free_general(addr, size, cpu)
+    }
+
+    /// [`CachedArena::free`] of a size above `qcache_max` (or 0, or one that cannot round).
+    #[inline(never)]
+    fn free_general(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         if size == 0 {
             return Err(QcacheFreeError::ZeroSize);
         }
@@ -310,6 +352,12 @@ impl<S: SpanSource> CachedArena<S> {
     #[inline(always)]
     pub(crate) fn cache_free(&mut self, k: u64, addr: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         let zone = zone_of(k).ok_or(QcacheFreeError::BadFree)?;
+        self.zone_free(zone, addr, cpu)
+    }
+
+    /// Gives the live item `addr` back to the cache `zone` on `cpu` (checked by the caller).
+    #[inline(always)]
+    fn zone_free(&mut self, zone: ZoneId, addr: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         self.slabs
             .free(zone, cpu, addr)
             .map_err(|_| QcacheFreeError::BadFree)
