@@ -298,9 +298,43 @@ impl Kmem {
         chunk
     }
 
-    /// Takes an object of padded size `s` from the layer of `route` on `cpu`.
+    /// The slab system and zone of a small route (a quantum cache or a class); `None` for
+    /// the large path. Picked by size with no branch on the layer: one copy of the hit paths
+    /// serves both.
+    #[inline(always)]
+    fn small(&mut self, route: Route) -> Option<(&mut Slabs, ZoneId)> {
+        match route {
+            // Quanta guarantees 1 ..= KMEM_QCACHE_QUANTA: cache k is zone k - 1.
+            Route::Quantum(k) => Some((self.arena.caches_mut(), ZoneId(k.get() - 1))),
+            Route::Class(c) => Some((&mut self.classes, ZoneId(c.index()))),
+            Route::Large => None,
+        }
+    }
+
+    /// Takes an object of padded size `s` from the layer of `route` on `cpu`: a small route's
+    /// magazine hit inline, everything else out of line.
     #[inline(always)]
     fn alloc_on(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
+        if let Some((slabs, zone)) = self.small(route) {
+            match slabs.alloc_hit(zone, cpu) {
+                Ok(Some(item)) => {
+                    #[cfg(feature = "seeded-bugs")]
+                    if matches!(route, Route::Quantum(_)) && self.arena.zero_sentinel(item.addr) {
+                        return Err(KmemAllocError::NoSpace);
+                    }
+                    return Ok(item.addr);
+                }
+                Ok(None) => {}
+                Err(_) => return Err(KmemAllocError::NoSpace),
+            }
+        }
+        self.alloc_layer(route, s, cpu)
+    }
+
+    /// [`Kmem::alloc_on`] past a small route's magazine hit: the zone's steps 2 to 4 (with
+    /// its backend), or the large path.
+    #[inline(never)]
+    fn alloc_layer(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
         match route {
             Route::Quantum(k) => self
                 .arena
@@ -341,29 +375,29 @@ impl Kmem {
         if self.config.debug {
             return self.free_debug(addr, size, cpu);
         }
-        match Route::of(size) {
-            Route::Quantum(k) => self
-                .arena
-                .cache_free(u64::from(k.get()), addr, cpu)
-                .map_err(|_| KmemFreeError::BadFree),
-            Route::Class(c) => self
-                .classes
-                .free(ZoneId(c.index()), cpu, addr)
-                .map_err(|_| KmemFreeError::BadFree),
-            Route::Large => {
-                let rec = self.large_record(addr).ok_or(KmemFreeError::BadFree)?;
-                if Route::Large.chunk(size) != u128::from(rec.chunk) {
-                    return Err(KmemFreeError::WrongSize {
-                        allocated: rec.size,
-                        freed: size,
-                    });
-                }
-                self.release(addr, rec, cpu)
-                    .map_err(|()| KmemFreeError::BadFree)?;
-                self.records.remove(&addr);
-                Ok(())
-            }
+        let route = Route::of(size);
+        if let Some((slabs, zone)) = self.small(route) {
+            return slabs
+                .free(zone, cpu, addr)
+                .map_err(|_| KmemFreeError::BadFree);
         }
+        self.free_large(addr, size, cpu)
+    }
+
+    /// [`Kmem::free`] without debug mode of a size on the large path.
+    #[inline(never)]
+    fn free_large(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), KmemFreeError> {
+        let rec = self.large_record(addr).ok_or(KmemFreeError::BadFree)?;
+        if Route::Large.chunk(size) != u128::from(rec.chunk) {
+            return Err(KmemFreeError::WrongSize {
+                allocated: rec.size,
+                freed: size,
+            });
+        }
+        self.release(addr, rec, cpu)
+            .map_err(|()| KmemFreeError::BadFree)?;
+        self.records.remove(&addr);
+        Ok(())
     }
 
     /// The record of the live large object at `addr`.

@@ -336,6 +336,18 @@ impl<H: ItemHooks> Slabs<H> {
         cpu: u8,
         backend: &mut B,
     ) -> Result<Item, AllocError> {
+        match self.alloc_hit(zone, cpu)? {
+            Some(item) => Ok(item),
+            None => self.alloc_slow(usize::from(zone.0), cpu, backend),
+        }
+    }
+
+    /// [`Slabs::alloc`]'s checks and step 1 alone: `Ok(Some(item))` on a magazine hit,
+    /// `Ok(None)` (nothing changed) when the allocation needs steps 2 to 4, which
+    /// [`Slabs::alloc`] then takes; a caller choosing among several systems by size needs no
+    /// backend for a hit.
+    #[inline(always)]
+    pub(crate) fn alloc_hit(&mut self, zone: ZoneId, cpu: u8) -> Result<Option<Item>, AllocError> {
         let zid = usize::from(zone.0);
         let cpus = self.cpus;
         let Some(z) = self.zones.get_mut(zid) else {
@@ -349,20 +361,20 @@ impl<H: ItemHooks> Slabs<H> {
             return Err(AllocError::Limit);
         }
         let Some((slot, r)) = z.pop_loaded(usize::from(cpu)) else {
-            return self.alloc_slow(zid, cpu, backend);
+            return Ok(None);
         };
         z.live += 1;
         z.allocs += 1;
         if z.secondary.is_some() {
-            return Ok(self.pair_hit(zone, slot, r));
+            return Ok(Some(self.pair_hit(zone, slot, r)));
         }
         if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
             k.set_state(r.at, zone.0);
         }
-        Ok(Item {
+        Ok(Some(Item {
             addr: r.addr,
             pair: None,
-        })
+        }))
     }
 
     /// Allocation steps 2 to 4 (the loaded magazine is empty; zone and CPU checked).

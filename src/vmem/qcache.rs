@@ -296,13 +296,25 @@ impl<S: SpanSource> CachedArena<S> {
             .alloc(zone, cpu, &mut backend)
             .map_err(|_| QcacheAllocError::NoSpace)?;
         #[cfg(feature = "seeded-bugs")]
-        if item.addr == 0 && self.bugs.contains(Bug::QcacheZeroSentinel) {
-            // SEEDED BUG QcacheZeroSentinel (FreeBSD, ANCHORS 6 #11): the cache returns 0 for
-            // "no item", so an item at address 0 reads as a failed allocation; it stays live
-            // in its zone, leaked.
+        if self.zero_sentinel(item.addr) {
             return Err(QcacheAllocError::NoSpace);
         }
         Ok(item.addr)
+    }
+
+    /// SEEDED BUG QcacheZeroSentinel (FreeBSD, ANCHORS 6 #11): the cache returns 0 for "no
+    /// item", so an item at address 0 reads as a failed allocation; it stays live in its
+    /// zone, leaked. Whether the item handed out at `addr` reads so.
+    #[cfg(feature = "seeded-bugs")]
+    pub(crate) fn zero_sentinel(&self, addr: u64) -> bool {
+        addr == 0 && self.bugs.contains(Bug::QcacheZeroSentinel)
+    }
+
+    /// The caches' slab system (zone `k - 1` is cache `k`): for kmem's hit paths, which pick
+    /// it or the size classes by size with no branch.
+    #[inline(always)]
+    pub(crate) fn caches_mut(&mut self) -> &mut Slabs {
+        &mut self.slabs
     }
 
     /// Allocates with constraints, straight from the arena (the caches are bypassed).
