@@ -269,8 +269,11 @@ impl Kmem {
         if self.config.debug {
             return self.alloc_debug(size, cpu);
         }
+        if let Some(addr) = self.alloc_hit(size, cpu)? {
+            return Ok(addr);
+        }
         let route = Route::of(size);
-        let addr = self.alloc_on(route, size, cpu)?;
+        let addr = self.alloc_layer(route, size, cpu)?;
         if route == Route::Large {
             self.record(addr, size, size, route);
         }
@@ -298,37 +301,49 @@ impl Kmem {
         chunk
     }
 
-    /// The slab system and zone of a small route (a quantum cache or a class); `None` for
-    /// the large path. Picked by size with no branch on the layer: one copy of the hit paths
-    /// serves both.
+    /// The slab system and zone of a padded size `s` on a small route (a quantum cache or a
+    /// class), and whether it is a class; `None` on the large path. The route's table
+    /// look-up ([`Route::of`]) without building a [`Route`], the layer picked with no branch:
+    /// one copy of the zone hit paths serves both layers.
     #[inline(always)]
-    fn small(&mut self, route: Route) -> Option<(&mut Slabs, ZoneId)> {
-        match route {
-            // Quanta guarantees 1 ..= KMEM_QCACHE_QUANTA: cache k is zone k - 1.
-            Route::Quantum(k) => Some((self.arena.caches_mut(), ZoneId(k.get() - 1))),
-            Route::Class(c) => Some((&mut self.classes, ZoneId(c.index()))),
-            Route::Large => None,
+    fn small(&mut self, s: u64) -> Option<(&mut Slabs, ZoneId, bool)> {
+        let (class, zone) = route::small_zone(s)?;
+        let slabs = if class {
+            &mut self.classes
+        } else {
+            self.arena.caches_mut()
+        };
+        Some((slabs, ZoneId(zone), class))
+    }
+
+    /// A magazine hit for padded size `s` on a small route on `cpu`: `Ok(None)` (nothing
+    /// changed) on the large path or when the zone must go past step 1.
+    #[inline(always)]
+    fn alloc_hit(&mut self, s: u64, cpu: u8) -> Result<Option<u64>, KmemAllocError> {
+        let Some((slabs, zone, _class)) = self.small(s) else {
+            return Ok(None);
+        };
+        match slabs.alloc_hit(zone, cpu) {
+            Ok(Some(item)) => {
+                #[cfg(feature = "seeded-bugs")]
+                if !_class && self.arena.zero_sentinel(item.addr) {
+                    return Err(KmemAllocError::NoSpace);
+                }
+                Ok(Some(item.addr))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(KmemAllocError::NoSpace),
         }
     }
 
-    /// Takes an object of padded size `s` from the layer of `route` on `cpu`: a small route's
-    /// magazine hit inline, everything else out of line.
+    /// Takes an object of padded size `s` from the layer of `route` (`Route::of(s)`) on
+    /// `cpu`: a small route's magazine hit inline, everything else out of line.
     #[inline(always)]
     fn alloc_on(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
-        if let Some((slabs, zone)) = self.small(route) {
-            match slabs.alloc_hit(zone, cpu) {
-                Ok(Some(item)) => {
-                    #[cfg(feature = "seeded-bugs")]
-                    if matches!(route, Route::Quantum(_)) && self.arena.zero_sentinel(item.addr) {
-                        return Err(KmemAllocError::NoSpace);
-                    }
-                    return Ok(item.addr);
-                }
-                Ok(None) => {}
-                Err(_) => return Err(KmemAllocError::NoSpace),
-            }
+        match self.alloc_hit(s, cpu)? {
+            Some(addr) => Ok(addr),
+            None => self.alloc_layer(route, s, cpu),
         }
-        self.alloc_layer(route, s, cpu)
     }
 
     /// [`Kmem::alloc_on`] past a small route's magazine hit: the zone's steps 2 to 4 (with
@@ -375,8 +390,7 @@ impl Kmem {
         if self.config.debug {
             return self.free_debug(addr, size, cpu);
         }
-        let route = Route::of(size);
-        if let Some((slabs, zone)) = self.small(route) {
+        if let Some((slabs, zone, _)) = self.small(size) {
             return slabs
                 .free(zone, cpu, addr)
                 .map_err(|_| KmemFreeError::BadFree);
