@@ -214,8 +214,9 @@ fn check_zone<H: ItemHooks>(
     }
     let rounds = addrs.len() as u64;
     let pairs = z.secondary.is_some();
-    // The zone's cached count is its rounds' number by construction (`Zone::cached`); the
-    // keg(s) must hold exactly that many items cached for it.
+    // The zone's cached count (`Zone::cached`, its magazines' lengths) is the number of
+    // rounds read from the store only if every magazine lies inside the store; the keg(s)
+    // must hold exactly that many items cached for it.
     if z.cached() != rounds || t[0] != rounds || t[1] != if pairs { rounds } else { 0 } {
         return Err(InvariantError::CachedCountWrong { zone });
     }
