@@ -255,7 +255,7 @@ impl Kmem {
     // ---- allocation -----------------------------------------------------------------------
 
     /// kmem_alloc: `size` bytes on `cpu` (module comment, sections 2 and 3).
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, size: u64, cpu: u8) -> Result<u64, KmemAllocError> {
         if size == 0 {
             return Err(KmemAllocError::ZeroSize);
@@ -269,8 +269,11 @@ impl Kmem {
         if self.config.debug {
             return self.alloc_debug(size, cpu);
         }
+        if let Some(addr) = self.alloc_hit(size, cpu)? {
+            return Ok(addr);
+        }
         let route = Route::of(size);
-        let addr = self.alloc_on(route, size, cpu)?;
+        let addr = self.alloc_layer(route, size, cpu)?;
         if route == Route::Large {
             self.record(addr, size, size, route);
         }
@@ -298,9 +301,55 @@ impl Kmem {
         chunk
     }
 
-    /// Takes an object of padded size `s` from the layer of `route` on `cpu`.
-    #[inline]
+    /// The slab system and zone of a padded size `s` on a small route (a quantum cache or a
+    /// class), and whether it is a class; `None` on the large path. The route's table
+    /// look-up ([`Route::of`]) without building a [`Route`], the layer picked with no branch:
+    /// one copy of the zone hit paths serves both layers.
+    #[inline(always)]
+    fn small(&mut self, s: u64) -> Option<(&mut Slabs, ZoneId, bool)> {
+        let (class, zone) = route::small_zone(s)?;
+        let slabs = if class {
+            &mut self.classes
+        } else {
+            self.arena.caches_mut()
+        };
+        Some((slabs, ZoneId(zone), class))
+    }
+
+    /// A magazine hit for padded size `s` on a small route on `cpu`: `Ok(None)` (nothing
+    /// changed) on the large path or when the zone must go past step 1.
+    #[inline(always)]
+    fn alloc_hit(&mut self, s: u64, cpu: u8) -> Result<Option<u64>, KmemAllocError> {
+        let Some((slabs, zone, _class)) = self.small(s) else {
+            return Ok(None);
+        };
+        match slabs.alloc_hit(zone, cpu) {
+            Ok(Some(item)) => {
+                #[cfg(feature = "seeded-bugs")]
+                if !_class && self.arena.zero_sentinel(item.addr) {
+                    return Err(KmemAllocError::NoSpace);
+                }
+                Ok(Some(item.addr))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(KmemAllocError::NoSpace),
+        }
+    }
+
+    /// Takes an object of padded size `s` from the layer of `route` (`Route::of(s)`) on
+    /// `cpu`: a small route's magazine hit inline, everything else out of line.
+    #[inline(always)]
     fn alloc_on(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
+        match self.alloc_hit(s, cpu)? {
+            Some(addr) => Ok(addr),
+            None => self.alloc_layer(route, s, cpu),
+        }
+    }
+
+    /// [`Kmem::alloc_on`] past a small route's magazine hit: the zone's steps 2 to 4 (with
+    /// its backend), or the large path.
+    #[inline(never)]
+    fn alloc_layer(&mut self, route: Route, s: u64, cpu: u8) -> Result<u64, KmemAllocError> {
         match route {
             Route::Quantum(k) => self
                 .arena
@@ -330,7 +379,7 @@ impl Kmem {
     // ---- free -----------------------------------------------------------------------------
 
     /// kmem_free: the object at `addr` of `size` bytes, on `cpu` (module comment, section 3).
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), KmemFreeError> {
         if size == 0 {
             return Err(KmemFreeError::ZeroSize);
@@ -341,29 +390,28 @@ impl Kmem {
         if self.config.debug {
             return self.free_debug(addr, size, cpu);
         }
-        match Route::of(size) {
-            Route::Quantum(k) => self
-                .arena
-                .cache_free(u64::from(k.get()), addr, cpu)
-                .map_err(|_| KmemFreeError::BadFree),
-            Route::Class(c) => self
-                .classes
-                .free(ZoneId(c.index()), cpu, addr)
-                .map_err(|_| KmemFreeError::BadFree),
-            Route::Large => {
-                let rec = self.large_record(addr).ok_or(KmemFreeError::BadFree)?;
-                if Route::Large.chunk(size) != u128::from(rec.chunk) {
-                    return Err(KmemFreeError::WrongSize {
-                        allocated: rec.size,
-                        freed: size,
-                    });
-                }
-                self.release(addr, rec, cpu)
-                    .map_err(|()| KmemFreeError::BadFree)?;
-                self.records.remove(&addr);
-                Ok(())
-            }
+        if let Some((slabs, zone, _)) = self.small(size) {
+            return slabs
+                .free(zone, cpu, addr)
+                .map_err(|_| KmemFreeError::BadFree);
         }
+        self.free_large(addr, size, cpu)
+    }
+
+    /// [`Kmem::free`] without debug mode of a size on the large path.
+    #[inline(never)]
+    fn free_large(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), KmemFreeError> {
+        let rec = self.large_record(addr).ok_or(KmemFreeError::BadFree)?;
+        if Route::Large.chunk(size) != u128::from(rec.chunk) {
+            return Err(KmemFreeError::WrongSize {
+                allocated: rec.size,
+                freed: size,
+            });
+        }
+        self.release(addr, rec, cpu)
+            .map_err(|()| KmemFreeError::BadFree)?;
+        self.records.remove(&addr);
+        Ok(())
     }
 
     /// The record of the live large object at `addr`.

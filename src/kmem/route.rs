@@ -46,6 +46,19 @@ const fn build_table() -> [u8; TABLE_LEN] {
     t
 }
 
+/// The small route of the padded size `s` as [`Route::of`] finds it, without building a
+/// [`Route`]: `(false, k - 1)` for quantum cache `k`, `(true, i)` for class `i`; `None` on
+/// the large path. `s = 0` counts as 1.
+#[inline(always)]
+pub(super) fn small_zone(s: u64) -> Option<(bool, u8)> {
+    if s > KMEM_CLASS_MAX {
+        return None;
+    }
+    let &c = ROUTE_TABLE.get((s.saturating_sub(1) / KMEM_QUANTUM) as usize)?;
+    let class = c >= QUANTUM_CODES;
+    Some((class, if class { c - QUANTUM_CODES } else { c }))
+}
+
 /// A quantum cache: items of `k` quanta, `k` in `1 ..= KMEM_QCACHE_QUANTA` (guaranteed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quanta(u8);
@@ -111,7 +124,7 @@ impl Route {
     /// The route of the padded size `s` (the request plus the redzone in debug mode): quantum
     /// cache `ceil(s / 8)` up to 128 bytes, the smallest class `>= s` up to a page, else the
     /// large path. `s = 0` (never a request) counts as 1.
-    #[inline]
+    #[inline(always)]
     pub fn of(s: u64) -> Route {
         if s > KMEM_CLASS_MAX {
             return Route::Large;

@@ -1,8 +1,11 @@
 //! A keg's hash index of slab bases (module comment, section 4): the O(1) look-up truncation
 //! makes for any address, beside the ordered `BTreeMap` the ordered walks (views, reclaim)
 //! use. Open addressing with linear probing over a power-of-two table kept at most half
-//! full, Fibonacci hashing of the base, backward-shift deletion (no tombstones). Fixed hash,
-//! no iteration: deterministic.
+//! full, Fibonacci hashing of the base, backward-shift deletion (no tombstones); a look-up
+//! reads the first two entries of the run at once (at half full one look-up in six on the
+//! kmem benchmark went past the home entry, a branch the CPU mispredicts; a table a quarter
+//! full avoids that too, but doubles the index and its cache misses at 10^5 slabs). Fixed
+//! hash, no iteration: deterministic.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -44,7 +47,7 @@ impl SlabIndex {
     }
 
     /// The home entry of `base`.
-    #[inline]
+    #[inline(always)]
     fn home(&self, base: u64) -> usize {
         (base.wrapping_mul(HASH_MUL) >> self.shift) as usize
     }
@@ -72,10 +75,45 @@ impl SlabIndex {
         }
     }
 
-    /// The slot of the slab at `base`, if the index holds it.
-    #[inline]
+    /// The slot of the slab at `base`, if the index holds it: the first two entries of its
+    /// probe run inline, chosen between without a branch (at most half the entries are held,
+    /// so nearly every key sits in one of them, and the one branch left is nearly always
+    /// taken the same way), the rest of the run out of line.
+    #[inline(always)]
     pub(super) fn get(&self, base: u64) -> Option<u32> {
-        self.find(base).map(|(_, slot)| slot)
+        let mask = self.table.len() - 1;
+        let home = self.home(base);
+        let &(b0, s0) = self.table.get(home)?;
+        let &(b1, s1) = self.table.get((home + 1) & mask)?;
+        // The second entry is in the run only if the first is held.
+        let hit0 = (b0 == base) & (s0 != EMPTY);
+        let hit1 = (b1 == base) & (s1 != EMPTY) & (s0 != EMPTY);
+        if hit0 | hit1 {
+            return Some(if hit0 { s0 } else { s1 });
+        }
+        if (s0 == EMPTY) | (s1 == EMPTY) {
+            return None;
+        }
+        self.get_probing(base)
+    }
+
+    /// [`SlabIndex::get`] past the first two entries of the run (both held, neither `base`).
+    #[inline(never)]
+    fn get_probing(&self, base: u64) -> Option<u32> {
+        let mask = self.table.len() - 1;
+        let mut i = (self.home(base) + 1) & mask;
+        // The other entries at most once each (one is always empty: the loop ends earlier).
+        for _ in 2..self.table.len() {
+            i = (i + 1) & mask;
+            let &(b, slot) = self.table.get(i)?;
+            if slot == EMPTY {
+                return None;
+            }
+            if b == base {
+                return Some(slot);
+            }
+        }
+        None
     }
 
     /// Records `base -> slot` (`base` must not be held; `slot` must not be `u32::MAX`).

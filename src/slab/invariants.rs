@@ -184,19 +184,26 @@ fn check_zone<H: ItemHooks>(
     let secondary = z.secondary.and_then(|k| s.kegs.get(usize::from(k)));
     let cached_state = CACHED | zone.0;
     let mut addrs = Vec::new();
-    for r in z.rounds_iter() {
-        let bad = InvariantError::RoundWrong { zone, addr: r.addr };
+    for e in z.entries_iter() {
+        let bad = InvariantError::RoundWrong {
+            zone,
+            addr: e.item.addr,
+        };
         let k = primary.ok_or(bad)?;
-        if k.locate(r.addr) != Ok(r.loc) || k.state(r.loc) != cached_state {
+        if k.locate(e.item.addr).map(|loc| k.at(loc)) != Ok(e.item.at)
+            || k.state(k.loc_at(e.item.at)) != cached_state
+        {
             return Err(bad);
         }
         if z.secondary.is_some() {
             let sk = secondary.ok_or(bad)?;
-            if sk.locate(r.pair) != Ok(r.pair_loc) || sk.state(r.pair_loc) != cached_state {
+            if sk.locate(e.pair.addr).map(|loc| sk.at(loc)) != Ok(e.pair.at)
+                || sk.state(sk.loc_at(e.pair.at)) != cached_state
+            {
                 return Err(bad);
             }
         }
-        addrs.push(r.addr);
+        addrs.push(e.item.addr);
     }
     addrs.sort_unstable();
     if let Some(w) = addrs.windows(2).find(|w| w.first() == w.get(1)) {
@@ -207,7 +214,10 @@ fn check_zone<H: ItemHooks>(
     }
     let rounds = addrs.len() as u64;
     let pairs = z.secondary.is_some();
-    if z.cached != rounds || t[0] != rounds || t[1] != if pairs { rounds } else { 0 } {
+    // The zone's cached count (`Zone::cached`, its magazines' lengths) is the number of
+    // rounds read from the store only if every magazine lies inside the store; the keg(s)
+    // must hold exactly that many items cached for it.
+    if z.cached() != rounds || t[0] != rounds || t[1] != if pairs { rounds } else { 0 } {
         return Err(InvariantError::CachedCountWrong { zone });
     }
     if z.allocs.checked_sub(z.frees) != Some(z.live)

@@ -19,6 +19,8 @@ pub(super) const CACHED: u8 = 0x80;
 /// A slot number meaning "no slab" in a [`Loc`] (only a seeded bug leaves a round without
 /// its pair half).
 pub(super) const NO_SLAB: u32 = u32::MAX;
+/// An item reference ([`Keg::at`]) naming no item: past the end of every state array.
+pub(super) const NO_AT: usize = usize::MAX;
 
 /// Where an item lives: its slab's slot in [`Keg::slabs`] and its index in the slab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,11 +105,8 @@ pub(super) struct Keg {
     items_end: u64,
     /// Offset of the first header byte (`slab_size` for an off-slab header).
     header_start: u64,
-    /// `stride - 1` if the stride is a power of two, else `u64::MAX` (divide instead).
-    stride_mask: u64,
-    /// `log2(stride)` for a power-of-two stride.
-    stride_shift: u32,
-    /// `2^RECIP_BITS / stride + 1`: dividing an offset by the stride is a multiply.
+    /// `2^RECIP_BITS / stride + 1`: dividing an offset by the stride is a multiply (for
+    /// every stride, a power of two included: one path, no shift by a variable count).
     recip: u64,
     /// Slab slots.
     pub(super) slabs: Vec<Slab>,
@@ -132,6 +131,8 @@ pub(super) struct Keg {
     hint_base: u64,
     /// That slab's slot.
     hint_slot: u32,
+    /// The item reference of that slab's item 0 ([`Keg::at`]): a free adds the item index.
+    hint_at: usize,
     /// Items free in all slabs.
     pub(super) items_free: u64,
     /// Items out of the keg (cached or live).
@@ -154,12 +155,6 @@ impl Keg {
             mask: !(layout.slab_size - 1),
             items_end: layout.items * stride,
             header_start: layout.slab_size - layout.header_in_slab(),
-            stride_mask: if stride.is_power_of_two() {
-                stride - 1
-            } else {
-                u64::MAX
-            },
-            stride_shift: stride.trailing_zeros(),
             recip,
             slabs: Vec::new(),
             unused: Vec::new(),
@@ -171,6 +166,7 @@ impl Keg {
             empty: Vec::new(),
             hint_base: NO_HINT,
             hint_slot: NO_SLAB,
+            hint_at: NO_AT,
             items_free: 0,
             items_out: 0,
         }
@@ -198,14 +194,6 @@ impl Keg {
         self.index.get(base)
     }
 
-    /// The slot of the slab truncating `addr` finds, from the index; it becomes the hint.
-    pub(super) fn lookup_and_hint(&mut self, addr: u64) -> Option<u32> {
-        let base = addr & self.mask;
-        let slab = self.index.get(base)?;
-        self.set_hint(base, slab);
-        Some(slab)
-    }
-
     /// The item `addr` starts, found by truncation (module comment, section 4).
     #[inline(always)]
     pub(super) fn locate(&self, addr: u64) -> Result<Loc, LookupError> {
@@ -213,41 +201,59 @@ impl Keg {
         self.item_at(slab, addr)
     }
 
-    /// The hint's slot if truncating `addr` gives the hint's base.
+    /// The item reference of the hint's item 0 if truncating `addr` gives the hint's base.
     #[inline(always)]
-    pub(super) fn hinted(&self, addr: u64) -> Option<u32> {
-        (addr & self.mask == self.hint_base).then_some(self.hint_slot)
+    pub(super) fn hinted(&self, addr: u64) -> Option<usize> {
+        (addr & self.mask == self.hint_base).then_some(self.hint_at)
+    }
+
+    /// The item reference of item 0 of the slab truncating `addr` finds, from the index; it
+    /// becomes the hint.
+    #[inline(always)]
+    pub(super) fn lookup_and_hint(&mut self, addr: u64) -> Option<usize> {
+        let base = addr & self.mask;
+        let slab = self.index.get(base)?;
+        self.set_hint(base, slab);
+        Some(self.hint_at)
     }
 
     /// The item `addr` starts in slot `slab`, which truncating `addr` finds.
     #[inline(always)]
     pub(super) fn item_at(&self, slab: u32, addr: u64) -> Result<Loc, LookupError> {
-        // `off < slab_size`.
-        let off = addr & !self.mask;
-        // items_end <= header_start: past the last item is the tail waste, then the header.
-        if off >= self.items_end {
-            return Err(if off >= self.header_start {
-                LookupError::InHeader
-            } else {
-                LookupError::NotItemStart
-            });
-        }
-        let idx = if self.stride_mask != u64::MAX {
-            if off & self.stride_mask != 0 {
-                return Err(LookupError::NotItemStart);
-            }
-            off >> self.stride_shift
-        } else {
-            let q = (off * self.recip) >> RECIP_BITS;
-            if q * self.layout.stride != off {
-                return Err(LookupError::NotItemStart);
-            }
-            q
-        };
+        let idx = self.item_index(addr)?;
         Ok(Loc {
             slab,
             idx: idx as u32,
         })
+    }
+
+    /// The index in its slab of the item `addr` starts (its slab is the one truncation
+    /// finds), or why `addr` is no item start.
+    #[inline(always)]
+    pub(super) fn item_index(&self, addr: u64) -> Result<usize, LookupError> {
+        // `off < slab_size`.
+        let off = addr & !self.mask;
+        // items_end <= header_start: past the last item is the tail waste, then the header.
+        if off >= self.items_end {
+            return Err(self.tail_error(off));
+        }
+        let q = (off * self.recip) >> RECIP_BITS;
+        if q * self.layout.stride != off {
+            return Err(LookupError::NotItemStart);
+        }
+        // q < items <= MAX_SLAB_SIZE / MIN_ITEM_ALIGN.
+        Ok(q as usize)
+    }
+
+    /// Why an offset at or past the last item's end is no item start.
+    #[cold]
+    #[inline(never)]
+    fn tail_error(&self, off: u64) -> LookupError {
+        if off >= self.header_start {
+            LookupError::InHeader
+        } else {
+            LookupError::NotItemStart
+        }
     }
 
     /// Makes the slab at `base` (slot `slab`) the one a look-up tries first.
@@ -255,18 +261,40 @@ impl Keg {
     pub(super) fn set_hint(&mut self, base: u64, slab: u32) {
         self.hint_base = base;
         self.hint_slot = slab;
+        self.hint_at = self.at(Loc { slab, idx: 0 });
     }
 
-    /// The index of the item at `loc` in [`Keg::state`] (past its end for a stale location).
+    /// Forgets the hint.
+    fn clear_hint(&mut self) {
+        self.hint_base = NO_HINT;
+        self.hint_slot = NO_SLAB;
+        self.hint_at = NO_AT;
+    }
+
+    /// The **item reference** of the item at `loc`: its index in [`Keg::state`] (past its
+    /// end for a stale location). Magazine rounds carry it, so a hit reaches the item's
+    /// state byte with one index and no shift.
     #[inline(always)]
-    fn state_index(&self, loc: Loc) -> usize {
+    pub(super) fn at(&self, loc: Loc) -> usize {
         let i = (u64::from(loc.slab) << self.state_shift) | u64::from(loc.idx);
-        usize::try_from(i).unwrap_or(usize::MAX)
+        usize::try_from(i).unwrap_or(NO_AT)
+    }
+
+    /// The location of the item reference `at` ([`NO_LOC`] for [`NO_AT`]).
+    pub(super) fn loc_at(&self, at: usize) -> Loc {
+        if at == NO_AT {
+            return NO_LOC;
+        }
+        let idx = at & ((1usize << self.state_shift) - 1);
+        Loc {
+            slab: u32::try_from(at >> self.state_shift).unwrap_or(NO_SLAB),
+            idx: idx as u32,
+        }
     }
 
     /// The state bytes of slot `slab`'s items (empty for an unknown slot).
     pub(super) fn slab_states(&self, slab: u32) -> &[u8] {
-        let first = self.state_index(Loc { slab, idx: 0 });
+        let first = self.at(Loc { slab, idx: 0 });
         let items = self.layout.items as usize;
         first
             .checked_add(items)
@@ -277,10 +305,7 @@ impl Keg {
     /// The state byte of the item at `loc` (`FREE` for a stale location).
     #[inline]
     pub(super) fn state(&self, loc: Loc) -> u8 {
-        self.state
-            .get(self.state_index(loc))
-            .copied()
-            .unwrap_or(FREE)
+        self.state.get(self.at(loc)).copied().unwrap_or(FREE)
     }
 
     /// Whether the bitmap says the item at `loc` is free (`true` for a stale location): all
@@ -293,17 +318,17 @@ impl Keg {
         })
     }
 
-    /// The state byte of the item at `loc`, mutably (`None` for a stale location).
+    /// The state byte of the item `at` refers to, mutably (`None` for a stale reference).
     #[inline(always)]
-    pub(super) fn state_mut(&mut self, loc: Loc) -> Option<&mut u8> {
-        let i = self.state_index(loc);
-        self.state.get_mut(i)
+    pub(super) fn state_mut(&mut self, at: usize) -> Option<&mut u8> {
+        self.state.get_mut(at)
     }
 
-    /// Sets the state byte of an item that is out of the keg.
+    /// Sets the state byte of an item that is out of the keg (nothing for a stale
+    /// reference).
     #[inline(always)]
-    pub(super) fn set_state(&mut self, loc: Loc, state: u8) {
-        if let Some(b) = self.state_mut(loc) {
+    pub(super) fn set_state(&mut self, at: usize, state: u8) {
+        if let Some(b) = self.state.get_mut(at) {
             *b = state;
         }
     }
@@ -316,8 +341,9 @@ impl Keg {
             .get_mut(loc.idx as usize)
     }
 
-    /// The secondary address recorded for the pair whose primary is at `loc`.
-    pub(super) fn partner(&self, loc: Loc) -> Option<u64> {
+    /// The secondary address recorded for the pair whose primary `at` refers to.
+    pub(super) fn partner(&self, at: usize) -> Option<u64> {
+        let loc = self.loc_at(at);
         self.slabs
             .get(loc.slab as usize)?
             .partner
@@ -325,8 +351,9 @@ impl Keg {
             .copied()
     }
 
-    /// Records the secondary address of the pair whose primary is at `loc`.
-    pub(super) fn set_partner(&mut self, loc: Loc, secondary: u64) {
+    /// Records the secondary address of the pair whose primary `at` refers to.
+    pub(super) fn set_partner(&mut self, at: usize, secondary: u64) {
+        let loc = self.loc_at(at);
         let items = self.layout.items as usize;
         if let Some(s) = self.slabs.get_mut(loc.slab as usize) {
             if s.partner.len() != items {
@@ -413,14 +440,15 @@ impl Keg {
 
     /// Takes one free item (a partial slab's, else a wholly free slab's, else a new slab's
     /// from `backend`, with `init` of each of its items), gives it state `state`, and returns
-    /// its address and location; `None` if no item is free and the backend has no slab.
+    /// its address and item reference; `None` if no item is free and the backend has no
+    /// slab.
     pub(super) fn alloc_item<B: SlabSource + ?Sized, H: ItemHooks>(
         &mut self,
         state: u8,
         backend: &mut B,
         hooks: &mut H,
         align: u64,
-    ) -> Option<(u64, Loc)> {
+    ) -> Option<(u64, usize)> {
         let slab = match (self.partial.last(), self.empty.last()) {
             (Some(&s), _) | (None, Some(&s)) => s,
             (None, None) => self.new_slab(backend, hooks, align)?,
@@ -437,17 +465,19 @@ impl Keg {
         s.nfree -= 1;
         let idx = w as u32 * BITMAP_WORD_BITS as u32 + b;
         let base = s.base;
-        let loc = Loc { slab, idx };
-        self.set_state(loc, state);
+        let at = self.at(Loc { slab, idx });
+        self.set_state(at, state);
         self.items_free -= 1;
         self.items_out += 1;
         self.set_hint(base, slab);
         self.relist(slab);
-        Some((self.item_addr(base, idx), loc))
+        Some((self.item_addr(base, idx), at))
     }
 
-    /// Gives the item at `loc` back to its slab (nothing if it is already free there).
-    pub(super) fn free_item(&mut self, loc: Loc) {
+    /// Gives the item `at` refers to back to its slab (nothing if it is already free there,
+    /// or for a stale reference).
+    pub(super) fn free_item(&mut self, at: usize) {
+        let loc = self.loc_at(at);
         let Some(s) = self.slabs.get_mut(loc.slab as usize) else {
             return;
         };
@@ -461,7 +491,7 @@ impl Keg {
         *word |= 1 << b;
         s.nfree += 1;
         s.hint = s.hint.min(w as u32);
-        self.set_state(loc, FREE);
+        self.set_state(at, FREE);
         self.items_free += 1;
         self.items_out -= 1;
         self.relist(loc.slab);
@@ -522,7 +552,7 @@ impl Keg {
             s.refcnt.resize(items, 0);
         }
         s.partner.clear();
-        let first = self.state_index(Loc { slab: slot, idx: 0 });
+        let first = self.at(Loc { slab: slot, idx: 0 });
         let share = 1usize << self.state_shift;
         let end = first.saturating_add(share);
         if self.state.len() < end {
@@ -561,7 +591,7 @@ impl Keg {
         self.by_base.remove(&base);
         self.index.remove(base);
         if self.hint_slot == slab {
-            self.set_hint(NO_HINT, NO_SLAB);
+            self.clear_hint();
         }
         self.items_free -= nfree;
         self.items_out -= self.layout.items - nfree;

@@ -55,8 +55,10 @@
 //! item or that the index last found for a free. The index also finds off-slab headers. Each
 //! slab keeps a free bitmap (one bit per item, scanned a word at a time from a hint: no bit
 //! below the hint word is set), a state byte per item (free, cached by zone z, live in zone
-//! z: the cheap double-free check; kept in one flat array per keg, indexed by slot and item,
-//! so a magazine hit touches one byte and no slab), its reference counts (refcount kegs: 0 when
+//! z: the cheap double-free check; kept in one flat array per keg, item `i` of slot `s` at
+//! `s << state_shift | i`, its **item reference**, so a magazine hit touches one byte and no
+//! slab; the hint keeps its slab's reference of item 0, so a free adds the item index, found
+//! by one multiply by the stride's reciprocal whatever the stride), its reference counts (refcount kegs: 0 when
 //! the slab is taken, kept through frees, magazines and reuse, gone when the slab is given
 //! back) and, for a packet zone's primaries, the secondary address of each pair. A keg hands
 //! out an item from a **partial** slab if it has one, else from a **wholly free** slab, else
@@ -80,11 +82,14 @@
 //! each item of a new slab in item order, `fini` likewise before a slab goes back, `ctor`
 //! when an item or pair leaves its keg(s), `dtor` right before it goes back. A magazine hit
 //! calls no hook: an item handed out has been constructed exactly once since it last left
-//! the keg. Each round in a magazine carries its slab slot and index, so a hit is O(1).
-//! Magazines are fixed arrays of M round slots in one store per zone, so a push never
-//! allocates and an exchange swaps two (first slot, length) pairs. The
-//! hit paths (alloc step 1, free step 1 with the hint hit) are inlined into the caller with
-//! nothing else: every other step, and the index look-up, is an out-of-line call.
+//! the keg. Each round in a magazine is 16 bytes, the item's address and item reference
+//! (a packet zone keeps the secondary's round in the same slot of a pair store beside), so a
+//! hit is O(1) and one store. Magazines are fixed arrays of M round slots in one store per
+//! zone, so a push never allocates and an exchange swaps two (first slot, length) pairs; a
+//! zone's cached count is read from its magazines' lengths, not kept on the hit paths. The
+//! hit paths (alloc step 1, free step 1 with the slab found by the hint or at its home entry
+//! of the index) are inlined into the caller with nothing else, one zone and one keg look-up
+//! each: every other step, and a probe past the home entry, is an out-of-line call.
 //!
 //! ## 6. Errors (`types.rs`)
 //!
@@ -128,8 +133,8 @@ mod zone;
 
 use alloc::vec::Vec;
 
-use keg::{Keg, Loc, LookupError, CACHED, NO_LOC};
-use zone::{Round, Zone};
+use keg::{Keg, Loc, LookupError, CACHED, NO_AT};
+use zone::{Entry, Round, Zone, NO_ROUND};
 
 pub use hooks::{ItemHooks, NoHooks};
 pub use layout::{
@@ -158,8 +163,8 @@ pub struct Slabs<H: ItemHooks = NoHooks> {
     zones: Vec<Zone>,
     /// The user's callbacks.
     hooks: H,
-    /// Rounds drained by reclaim (kept to reuse its capacity).
-    drained: Vec<Round>,
+    /// Entries drained by reclaim (kept to reuse its capacity).
+    drained: Vec<Entry>,
     /// Seeded bugs switched on (fuzz self-test only).
     #[cfg(feature = "seeded-bugs")]
     bugs: BugSet,
@@ -324,13 +329,25 @@ impl<H: ItemHooks> Slabs<H> {
 
     /// Allocates an item (a packet zone: a pair) from `zone` on `cpu`, taking slabs from
     /// `backend` if the keg(s) must.
-    #[inline]
+    #[inline(always)]
     pub fn alloc<B: SlabSource + ?Sized>(
         &mut self,
         zone: ZoneId,
         cpu: u8,
         backend: &mut B,
     ) -> Result<Item, AllocError> {
+        match self.alloc_hit(zone, cpu)? {
+            Some(item) => Ok(item),
+            None => self.alloc_slow(usize::from(zone.0), cpu, backend),
+        }
+    }
+
+    /// [`Slabs::alloc`]'s checks and step 1 alone: `Ok(Some(item))` on a magazine hit,
+    /// `Ok(None)` (nothing changed) when the allocation needs steps 2 to 4, which
+    /// [`Slabs::alloc`] then takes; a caller choosing among several systems by size needs no
+    /// backend for a hit.
+    #[inline(always)]
+    pub(crate) fn alloc_hit(&mut self, zone: ZoneId, cpu: u8) -> Result<Option<Item>, AllocError> {
         let zid = usize::from(zone.0);
         let cpus = self.cpus;
         let Some(z) = self.zones.get_mut(zid) else {
@@ -343,21 +360,21 @@ impl<H: ItemHooks> Slabs<H> {
         if z.live >= z.cap {
             return Err(AllocError::Limit);
         }
-        let Some(r) = z.pop_loaded(usize::from(cpu)) else {
-            return self.alloc_slow(zid, cpu, backend);
+        let Some((slot, r)) = z.pop_loaded(usize::from(cpu)) else {
+            return Ok(None);
         };
         z.live += 1;
         z.allocs += 1;
         if z.secondary.is_some() {
-            return Ok(self.pair_hit(zone, r));
+            return Ok(Some(self.pair_hit(zone, slot, r)));
         }
         if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
-            k.set_state(r.loc, zone.0);
+            k.set_state(r.at, zone.0);
         }
-        Ok(Item {
+        Ok(Some(Item {
             addr: r.addr,
             pair: None,
-        })
+        }))
     }
 
     /// Allocation steps 2 to 4 (the loaded magazine is empty; zone and CPU checked).
@@ -376,16 +393,16 @@ impl<H: ItemHooks> Slabs<H> {
         let hit = z.pop_exchange(usize::from(cpu), self.bugs);
         #[cfg(not(feature = "seeded-bugs"))]
         let hit = z.pop_exchange(usize::from(cpu));
-        let Some(r) = hit else {
+        let Some((slot, r)) = hit else {
             return self.alloc_from_kegs(zid, backend);
         };
         z.live += 1;
         z.allocs += 1;
         if z.secondary.is_some() {
-            return Ok(self.pair_hit(ZoneId(zid as u8), r));
+            return Ok(self.pair_hit(ZoneId(zid as u8), slot, r));
         }
         if let Some(k) = self.kegs.get_mut(usize::from(z.keg)) {
-            k.set_state(r.loc, zid as u8);
+            k.set_state(r.at, zid as u8);
         }
         Ok(Item {
             addr: r.addr,
@@ -393,28 +410,29 @@ impl<H: ItemHooks> Slabs<H> {
         })
     }
 
-    /// A packet zone's magazine hit (counted): both halves live in `zone`, the pair recorded.
+    /// A packet zone's magazine hit (counted) of the primary `r` from store slot `slot`:
+    /// both halves live in `zone`, the pair recorded.
     #[inline(never)]
-    fn pair_hit(&mut self, zone: ZoneId, r: Round) -> Item {
+    fn pair_hit(&mut self, zone: ZoneId, slot: usize, r: Round) -> Item {
         let Some(z) = self.zones.get(usize::from(zone.0)) else {
             return Item {
                 addr: r.addr,
                 pair: None,
             };
         };
-        let (keg, secondary) = (usize::from(z.keg), z.secondary);
+        let (keg, secondary, pair) = (usize::from(z.keg), z.secondary, z.pair_of(slot));
         if let Some(k) = self.kegs.get_mut(keg) {
-            k.set_state(r.loc, zone.0);
+            k.set_state(r.at, zone.0);
         }
         if let Some(k) = secondary.and_then(|s| self.kegs.get_mut(usize::from(s))) {
-            k.set_state(r.pair_loc, zone.0);
+            k.set_state(pair.at, zone.0);
         }
         if let Some(k) = self.kegs.get_mut(keg) {
-            k.set_partner(r.loc, r.pair);
+            k.set_partner(r.at, pair.addr);
         }
         Item {
             addr: r.addr,
-            pair: Some(r.pair),
+            pair: Some(pair.addr),
         }
     }
 
@@ -429,7 +447,7 @@ impl<H: ItemHooks> Slabs<H> {
         let pk = self.kegs.get(kid).ok_or(AllocError::NoSpace)?;
         let align = self.slab_align(pk.layout.slab_size);
         let pk = self.kegs.get_mut(kid).ok_or(AllocError::NoSpace)?;
-        let (addr, loc) = pk
+        let (addr, at) = pk
             .alloc_item(id.0, backend, &mut self.hooks, align)
             .ok_or(AllocError::NoSpace)?;
         let pair = match secondary {
@@ -443,12 +461,12 @@ impl<H: ItemHooks> Slabs<H> {
                     .and_then(|sk| sk.alloc_item(id.0, backend, &mut self.hooks, salign));
                 let Some((saddr, _)) = got else {
                     if let Some(pk) = self.kegs.get_mut(kid) {
-                        pk.free_item(loc);
+                        pk.free_item(at);
                     }
                     return Err(AllocError::NoSpace);
                 };
                 if let Some(pk) = self.kegs.get_mut(kid) {
-                    pk.set_partner(loc, saddr);
+                    pk.set_partner(at, saddr);
                 }
                 Some(saddr)
             }
@@ -464,51 +482,28 @@ impl<H: ItemHooks> Slabs<H> {
     // ---- free -------------------------------------------------------------------------------
 
     /// Frees the item (a packet zone: the pair) at `addr` to `zone` on `cpu`.
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, zone: ZoneId, cpu: u8, addr: u64) -> Result<(), FreeError> {
         let zid = usize::from(zone.0);
         let cpus = self.cpus;
-        let Some(z) = self.zones.get(zid) else {
+        let Some(z) = self.zones.get_mut(zid) else {
             return Err(FreeError::NoZone);
         };
         if cpu >= cpus {
             return Err(FreeError::BadCpu);
         }
-        let Some(keg) = self.kegs.get(usize::from(z.keg)) else {
-            return Err(FreeError::NotSlab);
-        };
-        match keg.hinted(addr) {
-            Some(slab) => self.free_at(zone, cpu, addr, slab),
-            None => self.free_unhinted(zone, cpu, addr),
-        }
-    }
-
-    /// [`Slabs::free`] (zone and CPU checked) of an address the keg's hint misses: its slab
-    /// from the index (which becomes the hint), or `NotSlab`.
-    #[inline(never)]
-    fn free_unhinted(&mut self, zone: ZoneId, cpu: u8, addr: u64) -> Result<(), FreeError> {
-        let slab = self
-            .zones
-            .get(usize::from(zone.0))
-            .and_then(|z| self.kegs.get_mut(usize::from(z.keg)))
-            .and_then(|k| k.lookup_and_hint(addr))
-            .ok_or(FreeError::NotSlab)?;
-        self.free_at(zone, cpu, addr, slab)
-    }
-
-    /// [`Slabs::free`] (zone and CPU checked) of `addr`, which truncation finds in slot
-    /// `slab` of the zone's keg: the rest of the checks, then into the loaded magazine (the
-    /// rest out of line).
-    #[inline(always)]
-    fn free_at(&mut self, zone: ZoneId, cpu: u8, addr: u64, slab: u32) -> Result<(), FreeError> {
-        let Some(z) = self.zones.get_mut(usize::from(zone.0)) else {
-            return Err(FreeError::NoZone);
-        };
         let Some(keg) = self.kegs.get_mut(usize::from(z.keg)) else {
             return Err(FreeError::NotSlab);
         };
-        let loc = match keg.item_at(slab, addr) {
-            Ok(loc) => loc,
+        // The slab by truncation: the hint, else the index (it becomes the hint), else
+        // `NotSlab`.
+        let first = match keg.hinted(addr) {
+            Some(first) => first,
+            None => keg.lookup_and_hint(addr).ok_or(FreeError::NotSlab)?,
+        };
+        let at = match keg.item_index(addr) {
+            // first + idx < first + 2^state_shift: inside the slot's share of the states.
+            Ok(idx) => first + idx,
             Err(LookupError::NotSlab) => return Err(FreeError::NotSlab),
             Err(LookupError::InHeader) => return Err(FreeError::InHeader),
             Err(LookupError::NotItemStart) => return Err(FreeError::NotItemStart),
@@ -520,8 +515,8 @@ impl<H: ItemHooks> Slabs<H> {
         let bitmap_free = self
             .bugs
             .contains(Bug::MagazineDoubleFreeUnseen)
-            .then(|| keg.bit_free(loc));
-        let Some(st) = keg.state_mut(loc) else {
+            .then(|| keg.bit_free(keg.loc_at(at)));
+        let Some(st) = keg.state_mut(at) else {
             return Err(FreeError::NotLive);
         };
         let state = *st;
@@ -539,96 +534,86 @@ impl<H: ItemHooks> Slabs<H> {
         z.live = z.live.saturating_sub(1);
         z.frees += 1;
         if z.secondary.is_some() {
-            return self.free_pair(zone, cpu, addr, loc);
+            return self.free_pair(zone, cpu, addr, at);
         }
-        let r = Round {
-            addr,
-            loc,
-            pair: 0,
-            pair_loc: NO_LOC,
-        };
+        let r = Round { addr, at };
         if z.push_loaded(usize::from(cpu), r) {
             return Ok(());
         }
-        self.free_slow(zone, cpu, addr, loc)
+        self.free_slow(zone, cpu, r)
     }
 
-    /// Free of a packet zone's pair whose primary (at `addr`, `loc`) is now cached
-    /// (counted): the secondary half cached too, then into a magazine or back to the kegs.
+    /// Free of a packet zone's pair whose primary (at `addr`, item reference `at`) is now
+    /// cached (counted): the secondary half cached too, then into a magazine or back to the
+    /// kegs.
     #[inline(never)]
-    fn free_pair(&mut self, zone: ZoneId, cpu: u8, addr: u64, loc: Loc) -> Result<(), FreeError> {
+    fn free_pair(&mut self, zone: ZoneId, cpu: u8, addr: u64, at: usize) -> Result<(), FreeError> {
         let zid = usize::from(zone.0);
         let Some(z) = self.zones.get(zid) else {
             return Ok(());
         };
         let (keg, secondary, cached) = (usize::from(z.keg), z.secondary, CACHED | zone.0);
-        let mut r = Round {
-            addr,
-            loc,
-            pair: 0,
-            pair_loc: NO_LOC,
+        let mut e = Entry {
+            item: Round { addr, at },
+            pair: NO_ROUND,
         };
-        r.pair = self
-            .kegs
-            .get(keg)
-            .and_then(|k| k.partner(r.loc))
-            .unwrap_or(0);
+        e.pair.addr = self.kegs.get(keg).and_then(|k| k.partner(at)).unwrap_or(0);
         if let Some(sk) = secondary.and_then(|s| self.kegs.get_mut(usize::from(s))) {
-            r.pair_loc = sk.locate(r.pair).unwrap_or(NO_LOC);
-            sk.set_state(r.pair_loc, cached);
+            e.pair.at = sk.locate(e.pair.addr).map_or(NO_AT, |loc| sk.at(loc));
+            sk.set_state(e.pair.at, cached);
         }
         let pushed = self
             .zones
             .get_mut(zid)
-            .is_some_and(|z| z.push_loaded(usize::from(cpu), r));
+            .is_some_and(|z| z.push_entry(usize::from(cpu), e));
         if !pushed {
-            self.free_round_slow(zid, cpu, r);
+            self.free_round_slow(zid, cpu, e);
         }
         Ok(())
     }
 
     /// [`Slabs::free_round_slow`] of a plain item (not a pair); always `Ok`.
     #[inline(never)]
-    fn free_slow(&mut self, zone: ZoneId, cpu: u8, addr: u64, loc: Loc) -> Result<(), FreeError> {
-        let r = Round {
-            addr,
-            loc,
-            pair: 0,
-            pair_loc: NO_LOC,
+    fn free_slow(&mut self, zone: ZoneId, cpu: u8, r: Round) -> Result<(), FreeError> {
+        let e = Entry {
+            item: r,
+            pair: NO_ROUND,
         };
-        self.free_round_slow(usize::from(zone.0), cpu, r);
+        self.free_round_slow(usize::from(zone.0), cpu, e);
         Ok(())
     }
 
     /// Free steps 2 to 4 (the loaded magazine is full, or the zone has no magazines): the
-    /// round into a magazine after an exchange, else back to its keg(s).
-    fn free_round_slow(&mut self, zid: usize, cpu: u8, r: Round) {
+    /// entry into a magazine after an exchange, else back to its keg(s).
+    fn free_round_slow(&mut self, zid: usize, cpu: u8, e: Entry) {
         let Some(z) = self.zones.get_mut(zid) else {
             return;
         };
         let pushed = if z.rounds == 0 {
-            Err(r)
+            Err(e)
         } else {
-            z.push_exchange(usize::from(cpu), r)
+            z.push_exchange(usize::from(cpu), e)
         };
-        if let Err(r) = pushed {
+        if let Err(e) = pushed {
             let (kid, secondary, id) = (z.keg, z.secondary, z.id);
-            self.back_to_kegs(id, kid, secondary, r);
+            self.back_to_kegs(id, kid, secondary, e);
         }
     }
 
-    /// Free step 4 and reclaim: `dtor`, then the round's item(s) back to their keg(s).
-    fn back_to_kegs(&mut self, zone: ZoneId, keg: u8, secondary: Option<u8>, r: Round) {
-        self.hooks
-            .dtor(zone, r.addr, secondary.is_some().then_some(r.pair));
+    /// Free step 4 and reclaim: `dtor`, then the entry's item(s) back to their keg(s).
+    fn back_to_kegs(&mut self, zone: ZoneId, keg: u8, secondary: Option<u8>, e: Entry) {
+        self.hooks.dtor(
+            zone,
+            e.item.addr,
+            secondary.is_some().then_some(e.pair.addr),
+        );
         if let Some(k) = self.kegs.get_mut(usize::from(keg)) {
-            k.free_item(r.loc);
+            k.free_item(e.item.at);
         }
         if let Some(k) = secondary.and_then(|s| self.kegs.get_mut(usize::from(s))) {
-            k.free_item(r.pair_loc);
+            k.free_item(e.pair.at);
         }
     }
-
     // ---- reclaim ----------------------------------------------------------------------------
 
     /// Whether reclaim gives back a slab with `nfree` of `items` items free.
@@ -757,7 +742,7 @@ impl<H: ItemHooks> Slabs<H> {
     pub fn zone_stats(&self, zone: ZoneId) -> Option<ZoneStats> {
         self.zones.get(usize::from(zone.0)).map(|z| ZoneStats {
             live: z.live,
-            cached: z.cached,
+            cached: z.cached(),
             limit: z.limit,
             allocs: z.allocs,
             frees: z.frees,

@@ -5,33 +5,39 @@
 use alloc::vec::Vec;
 use core::mem;
 
-use super::keg::{Loc, NO_LOC};
+use super::keg::NO_AT;
 use super::types::{ZoneId, MAX_CPUS};
 
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::{Bug, BugSet};
 
-/// One cached item (a packet zone: one pair) in a magazine: its address and location, so a
-/// magazine hit finds its state byte without a look-up.
+/// One cached item in a magazine (a packet zone: its primary, or in the zone's pair store
+/// its secondary): its address and item reference in its keg, so a magazine hit finds its
+/// state byte without a look-up. 16 bytes: a push is one store of two words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Round {
-    /// The item's (primary's) address.
+    /// The item's address.
     pub(super) addr: u64,
-    /// Its location in its keg.
-    pub(super) loc: Loc,
-    /// A packet zone: the secondary's address (else 0).
-    pub(super) pair: u64,
-    /// A packet zone: the secondary's location in its keg (else unused).
-    pub(super) pair_loc: Loc,
+    /// Its item reference in its keg (`Keg::at`).
+    pub(super) at: usize,
 }
 
-/// A round slot of the zone's store that holds no round.
-const NO_ROUND: Round = Round {
-    addr: 0,
-    loc: NO_LOC,
-    pair: 0,
-    pair_loc: NO_LOC,
-};
+/// A round slot that holds no round (and a plain zone's "secondary").
+pub(super) const NO_ROUND: Round = Round { addr: 0, at: NO_AT };
+
+/// One cached item or pair as the slow paths move it: the round and, in a packet zone, the
+/// secondary's round (else [`NO_ROUND`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    /// The item (a packet zone: the primary).
+    pub(super) item: Round,
+    /// A packet zone: the secondary.
+    pub(super) pair: Round,
+}
+
+/// `MAX_CPUS - 1`: a CPU below [`MAX_CPUS`] (a power of two) masked with it is itself.
+const CPU_MASK: usize = MAX_CPUS as usize - 1;
+const _: () = assert!(MAX_CPUS.is_power_of_two());
 
 /// A magazine: a stack of 0 ..= M rounds at `store[first .. first + len]` in its zone's
 /// store, which has room for M there (a fixed array, made once and reused: a push never
@@ -85,14 +91,14 @@ pub(super) struct Zone {
     ncpus: usize,
     /// The round slots of every magazine of the zone, M per magazine.
     store: Vec<Round>,
+    /// A packet zone: the secondary of the round in the same slot of `store` (else empty).
+    pair_store: Vec<Round>,
     /// Full magazines, most recent last.
     pub(super) depot: Vec<Magazine>,
     /// Empty magazines kept for reuse (never more than the zone has ever needed).
     pool: Vec<Magazine>,
     /// Items (pairs) handed out and not freed.
     pub(super) live: u64,
-    /// Items (pairs) in magazines and the depot.
-    pub(super) cached: u64,
     /// Successful allocations.
     pub(super) allocs: u64,
     /// Successful frees.
@@ -114,9 +120,11 @@ impl Zone {
         let ncpus = usize::from(cpus).min(usize::from(MAX_CPUS));
         let mut mags: [CpuMags; MAX_CPUS as usize] = Default::default();
         let mut store = Vec::new();
+        let mut pair_store = Vec::new();
+        let pairs = secondary.is_some();
         for m in mags.iter_mut().take(ncpus) {
-            m.loaded = Zone::new_magazine(&mut store, rounds);
-            m.previous = Zone::new_magazine(&mut store, rounds);
+            m.loaded = Zone::new_magazine(&mut store, &mut pair_store, pairs, rounds);
+            m.previous = Zone::new_magazine(&mut store, &mut pair_store, pairs, rounds);
         }
         Zone {
             id,
@@ -129,10 +137,10 @@ impl Zone {
             cpus: mags,
             ncpus,
             store,
+            pair_store,
             depot: Vec::new(),
             pool: Vec::new(),
             live: 0,
-            cached: 0,
             allocs: 0,
             frees: 0,
         }
@@ -147,10 +155,19 @@ impl Zone {
         }
     }
 
-    /// A new empty magazine: `rounds` more slots at the end of `store`.
-    fn new_magazine(store: &mut Vec<Round>, rounds: usize) -> Magazine {
+    /// A new empty magazine: `rounds` more slots at the end of `store` (and of `pair_store`
+    /// in a packet zone).
+    fn new_magazine(
+        store: &mut Vec<Round>,
+        pair_store: &mut Vec<Round>,
+        pairs: bool,
+        rounds: usize,
+    ) -> Magazine {
         let first = store.len();
         store.resize(first + rounds, NO_ROUND);
+        if pairs {
+            pair_store.resize(first + rounds, NO_ROUND);
+        }
         Magazine { first, len: 0 }
     }
 
@@ -158,27 +175,47 @@ impl Zone {
     fn empty_magazine(&mut self) -> Magazine {
         match self.pool.pop() {
             Some(m) => m,
-            None => Zone::new_magazine(&mut self.store, self.rounds),
+            None => Zone::new_magazine(
+                &mut self.store,
+                &mut self.pair_store,
+                self.secondary.is_some(),
+                self.rounds,
+            ),
         }
     }
 
-    /// The rounds of magazine `m`, bottom first.
-    pub(super) fn rounds_of(&self, m: &Magazine) -> &[Round] {
-        m.first
-            .checked_add(m.len)
-            .and_then(|end| self.store.get(m.first..end))
-            .unwrap_or(&[])
+    /// The slot range of magazine `m`'s rounds, bottom first.
+    fn range_of(m: &Magazine) -> core::ops::Range<usize> {
+        m.first..m.first.saturating_add(m.len)
     }
 
-    /// Allocation step 1 on `cpu`: the top round of the loaded magazine, if any.
+    /// The entries of magazine `m`, bottom first.
+    pub(super) fn entries_of(&self, m: Magazine) -> impl DoubleEndedIterator<Item = Entry> + '_ {
+        let items = self.store.get(Zone::range_of(&m)).unwrap_or(&[]);
+        items.iter().enumerate().map(move |(i, &item)| Entry {
+            item,
+            pair: self.pair_of(m.first + i),
+        })
+    }
+
+    /// The secondary of the round in slot `slot` ([`NO_ROUND`] in a plain zone).
     #[inline(always)]
-    pub(super) fn pop_loaded(&mut self, cpu: usize) -> Option<Round> {
-        let m = &mut self.cpus.get_mut(cpu)?.loaded;
+    pub(super) fn pair_of(&self, slot: usize) -> Round {
+        self.pair_store.get(slot).copied().unwrap_or(NO_ROUND)
+    }
+
+    /// Allocation step 1 on `cpu`: the top round of the loaded magazine and its slot (for
+    /// [`Zone::pair_of`]), if any.
+    #[inline(always)]
+    pub(super) fn pop_loaded(&mut self, cpu: usize) -> Option<(usize, Round)> {
+        // cpu < the system's CPU count <= MAX_CPUS (checked by the caller): the mask keeps
+        // it, and lets the compiler drop the bounds check.
+        let m = &mut self.cpus.get_mut(cpu & CPU_MASK)?.loaded;
         let len = m.len.checked_sub(1)?;
-        let r = *self.store.get(m.first + len)?;
+        let slot = m.first + len;
+        let r = *self.store.get(slot)?;
         m.len = len;
-        self.cached -= 1;
-        Some(r)
+        Some((slot, r))
     }
 
     /// Allocation steps 2 and 3 on `cpu` (its loaded magazine is empty): a round from the
@@ -188,7 +225,7 @@ impl Zone {
         &mut self,
         cpu: usize,
         #[cfg(feature = "seeded-bugs")] bugs: BugSet,
-    ) -> Option<Round> {
+    ) -> Option<(usize, Round)> {
         let m = self.cpus.get_mut(cpu)?;
         if self.rounds == 0 {
             return None;
@@ -226,40 +263,55 @@ impl Zone {
         let end = top.first.checked_add(top.len)?;
         if end <= self.store.len() && copy.first + top.len <= self.store.len() {
             self.store.copy_within(top.first..end, copy.first);
+            if end <= self.pair_store.len() && copy.first + top.len <= self.pair_store.len() {
+                self.pair_store.copy_within(top.first..end, copy.first);
+            }
             copy.len = top.len;
         }
-        // The copy is counted as cached again, as the items now sit in two magazines.
-        self.cached += copy.len as u64;
+        // The items now sit in two magazines, and count as cached twice.
         Some(copy)
     }
 
-    /// Free step 1 on `cpu`: whether the round went onto the loaded magazine (else steps 2
-    /// to 4, [`Zone::push_exchange`]).
+    /// Free step 1 on `cpu` of a plain zone's item: whether the round went onto the loaded
+    /// magazine (else steps 2 to 4, [`Zone::push_exchange`]).
     #[inline(always)]
     pub(super) fn push_loaded(&mut self, cpu: usize, r: Round) -> bool {
-        let rounds = self.rounds;
-        let Some(m) = self.cpus.get_mut(cpu) else {
+        self.push_slot(cpu, r).is_some()
+    }
+
+    /// Free step 1 on `cpu` of an entry (a packet zone's pair: its secondary into the pair
+    /// store): whether it went onto the loaded magazine.
+    pub(super) fn push_entry(&mut self, cpu: usize, e: Entry) -> bool {
+        let Some(slot) = self.push_slot(cpu, e.item) else {
             return false;
         };
-        let m = &mut m.loaded;
+        if let Some(p) = self.pair_store.get_mut(slot) {
+            *p = e.pair;
+        }
+        true
+    }
+
+    /// Pushes `r` on `cpu`'s loaded magazine if it has room: the slot it took.
+    #[inline(always)]
+    fn push_slot(&mut self, cpu: usize, r: Round) -> Option<usize> {
+        let rounds = self.rounds;
+        // As in pop_loaded: the mask keeps a checked CPU and drops the bounds check.
+        let m = &mut self.cpus.get_mut(cpu & CPU_MASK)?.loaded;
         // rounds == 0: no magazine has room.
         if m.len >= rounds {
-            return false;
+            return None;
         }
-        let Some(slot) = self.store.get_mut(m.first + m.len) else {
-            return false;
-        };
-        *slot = r;
+        let slot = m.first + m.len;
+        *self.store.get_mut(slot)? = r;
         m.len += 1;
-        self.cached += 1;
-        true
+        Some(slot)
     }
 
     /// Free steps 2 and 3 on `cpu` (its loaded magazine is full, or there are no
     /// magazines): `Ok` if the round went into a magazine, else `Err` with the round, which
     /// must go back to the keg (step 4).
     #[inline(never)]
-    pub(super) fn push_exchange(&mut self, cpu: usize, r: Round) -> Result<(), Round> {
+    pub(super) fn push_exchange(&mut self, cpu: usize, r: Entry) -> Result<(), Entry> {
         let rounds = self.rounds;
         let Some(m) = self.cpus.get_mut(cpu) else {
             return Err(r);
@@ -284,11 +336,23 @@ impl Zone {
             // 4. Back to the keg.
             return Err(r);
         }
-        if self.push_loaded(cpu, r) {
+        if self.push_entry(cpu, r) {
             Ok(())
         } else {
             Err(r)
         }
+    }
+
+    /// Items (pairs) in the magazines and the depot, counted from their lengths (no counter
+    /// on the hit paths).
+    pub(super) fn cached(&self) -> u64 {
+        let mags: usize = self
+            .cpu_mags()
+            .iter()
+            .map(|m| m.loaded.len + m.previous.len)
+            .sum();
+        let depot: usize = self.depot.iter().map(|m| m.len).sum();
+        (mags + depot) as u64
     }
 
     /// The magazines of the system's CPUs, by CPU.
@@ -299,35 +363,30 @@ impl Zone {
     /// Takes every round out of the magazines and the depot, in reclaim order: for each CPU
     /// its loaded then its previous magazine, each from the top down, then each depot
     /// magazine, most recent first, from the top down. Depot magazines go to the pool.
-    pub(super) fn drain(&mut self, out: &mut Vec<Round>) {
+    pub(super) fn drain(&mut self, out: &mut Vec<Entry>) {
         for c in 0..self.ncpus {
             let Some(&m) = self.cpus.get(c) else {
                 continue;
             };
-            out.extend(self.rounds_of(&m.loaded).iter().rev());
-            out.extend(self.rounds_of(&m.previous).iter().rev());
+            out.extend(self.entries_of(m.loaded).rev());
+            out.extend(self.entries_of(m.previous).rev());
             if let Some(m) = self.cpus.get_mut(c) {
                 m.loaded.len = 0;
                 m.previous.len = 0;
             }
         }
         while let Some(mut mag) = self.depot.pop() {
-            out.extend(self.rounds_of(&mag).iter().rev());
+            out.extend(self.entries_of(mag).rev());
             mag.len = 0;
             self.pool.push(mag);
         }
-        self.cached = 0;
     }
 
-    /// Every round in the magazines and the depot.
-    pub(super) fn rounds_iter(&self) -> impl Iterator<Item = &Round> {
+    /// Every entry in the magazines and the depot.
+    pub(super) fn entries_iter(&self) -> impl Iterator<Item = Entry> + '_ {
         self.cpu_mags()
             .iter()
-            .flat_map(|m| {
-                self.rounds_of(&m.loaded)
-                    .iter()
-                    .chain(self.rounds_of(&m.previous))
-            })
-            .chain(self.depot.iter().flat_map(|m| self.rounds_of(m)))
+            .flat_map(|m| self.entries_of(m.loaded).chain(self.entries_of(m.previous)))
+            .chain(self.depot.iter().flat_map(|&m| self.entries_of(m)))
     }
 }

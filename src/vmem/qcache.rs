@@ -232,8 +232,30 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// Allocates `size` bytes rounded up to the quantum on `cpu`: from cache `k` (`k` quanta)
     /// if that is at most `qcache_max`, else [`Arena::alloc`] (instant fit).
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, size: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
+        // A cached size (`1 <= size <= qcache_max`, which is a multiple of the quantum):
+        // cache `k = ceil(size / quantum)` is zone `(size - 1) >> shift`, with no rounding
+        // and nothing to overflow; size 0 wraps to u64::MAX and takes the general path.
+        let i = size.wrapping_sub(1);
+        if i < self.qcache_max {
+            if cpu >= self.cpus {
+                return Err(QcacheAllocError::BadCpu);
+            }
+            return self.zone_alloc(Self::cache_zone(i >> self.shift), cpu);
+        }
+        self.alloc_general(size, cpu)
+    }
+
+    /// The zone of the cache whose items are `j + 1` quanta (`j < MAX_QCACHE_QUANTA`).
+    #[inline(always)]
+    fn cache_zone(j: u64) -> ZoneId {
+        ZoneId(j as u8)
+    }
+
+    /// [`CachedArena::alloc`] of a size above `qcache_max` (or 0, or one that cannot round).
+    #[inline(never)]
+    fn alloc_general(&mut self, size: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         if size == 0 {
             return Err(QcacheAllocError::ZeroSize);
         }
@@ -256,9 +278,15 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// An item of cache `k` (`k` quanta, `1 ..= qcache_max / quantum`) on `cpu` (checked by
     /// the caller); `NoSpace` for a `k` with no cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cache_alloc(&mut self, k: u64, cpu: u8) -> Result<u64, QcacheAllocError> {
         let zone = zone_of(k).ok_or(QcacheAllocError::NoSpace)?;
+        self.zone_alloc(zone, cpu)
+    }
+
+    /// An item of the cache `zone` on `cpu` (checked by the caller).
+    #[inline(always)]
+    fn zone_alloc(&mut self, zone: ZoneId, cpu: u8) -> Result<u64, QcacheAllocError> {
         let mut backend = CacheBackend {
             arena: &mut self.arena,
             cache_slabs: &mut self.cache_slabs,
@@ -268,13 +296,25 @@ impl<S: SpanSource> CachedArena<S> {
             .alloc(zone, cpu, &mut backend)
             .map_err(|_| QcacheAllocError::NoSpace)?;
         #[cfg(feature = "seeded-bugs")]
-        if item.addr == 0 && self.bugs.contains(Bug::QcacheZeroSentinel) {
-            // SEEDED BUG QcacheZeroSentinel (FreeBSD, ANCHORS 6 #11): the cache returns 0 for
-            // "no item", so an item at address 0 reads as a failed allocation; it stays live
-            // in its zone, leaked.
+        if self.zero_sentinel(item.addr) {
             return Err(QcacheAllocError::NoSpace);
         }
         Ok(item.addr)
+    }
+
+    /// SEEDED BUG QcacheZeroSentinel (FreeBSD, ANCHORS 6 #11): the cache returns 0 for "no
+    /// item", so an item at address 0 reads as a failed allocation; it stays live in its
+    /// zone, leaked. Whether the item handed out at `addr` reads so.
+    #[cfg(feature = "seeded-bugs")]
+    pub(crate) fn zero_sentinel(&self, addr: u64) -> bool {
+        addr == 0 && self.bugs.contains(Bug::QcacheZeroSentinel)
+    }
+
+    /// The caches' slab system (zone `k - 1` is cache `k`): for kmem's hit paths, which pick
+    /// it or the size classes by size with no branch.
+    #[inline(always)]
+    pub(crate) fn caches_mut(&mut self) -> &mut Slabs {
+        &mut self.slabs
     }
 
     /// Allocates with constraints, straight from the arena (the caches are bypassed).
@@ -287,8 +327,22 @@ impl<S: SpanSource> CachedArena<S> {
     /// Frees `size` bytes at `addr` on `cpu`: a rounded size at most `qcache_max` goes to its
     /// cache (`BadFree` unless `addr` is a live item of it), any other to [`Arena::free`]
     /// (a cache slab's base is `BadFree`).
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), QcacheFreeError> {
+        // A cached size: its cache's zone without rounding, as in `alloc`.
+        let i = size.wrapping_sub(1);
+        if i < self.qcache_max {
+            if cpu >= self.cpus {
+                return Err(QcacheFreeError::BadCpu);
+            }
+            return self.zone_free(Self::cache_zone(i >> self.shift), addr, cpu);
+        }
+        self.free_general(addr, size, cpu)
+    }
+
+    /// [`CachedArena::free`] of a size above `qcache_max` (or 0, or one that cannot round).
+    #[inline(never)]
+    fn free_general(&mut self, addr: u64, size: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         if size == 0 {
             return Err(QcacheFreeError::ZeroSize);
         }
@@ -307,9 +361,15 @@ impl<S: SpanSource> CachedArena<S> {
 
     /// Gives the live item `addr` back to cache `k` on `cpu` (checked by the caller):
     /// `BadFree` unless it is a live item of that cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cache_free(&mut self, k: u64, addr: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         let zone = zone_of(k).ok_or(QcacheFreeError::BadFree)?;
+        self.zone_free(zone, addr, cpu)
+    }
+
+    /// Gives the live item `addr` back to the cache `zone` on `cpu` (checked by the caller).
+    #[inline(always)]
+    fn zone_free(&mut self, zone: ZoneId, addr: u64, cpu: u8) -> Result<(), QcacheFreeError> {
         self.slabs
             .free(zone, cpu, addr)
             .map_err(|_| QcacheFreeError::BadFree)
