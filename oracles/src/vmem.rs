@@ -582,13 +582,14 @@ impl ArenaModel {
             return Err(AllocErrorKind::BadSize);
         }
         let size = round_up(u128::from(r.size), q);
-        if size > u128::from(u64::MAX) {
+        if size > u128::from(d.max_size) {
             return Err(AllocErrorKind::SizeOverflow);
         }
         let align = if r.align == 0 { q } else { u128::from(r.align) };
         let accepted = match d.align {
             AlignRule::QuantumPowerOfTwo => is_pow2(align) && align % q == 0,
             AlignRule::PowerOfTwo => is_pow2(align),
+            AlignRule::QuantumMultiple => align % q == 0,
         };
         if !accepted || align > u128::from(d.max_align).max(q) {
             return Err(AllocErrorKind::BadAlign);

@@ -752,6 +752,34 @@ fn the_domain_decides_what_is_accepted() {
         Err(AllocErrorKind::BadSize)
     );
     assert_eq!(model(whole).check_request(&req(0x20)), Ok(()));
+    // A crate taking any alignment in units of the quantum.
+    let multiples = Domain {
+        align: AlignRule::QuantumMultiple,
+        ..Domain::VMEM
+    };
+    let thrice = Request {
+        align: 0x30,
+        ..req(0x10)
+    };
+    assert_eq!(model(multiples).check_request(&thrice), Ok(()));
+    assert_eq!(
+        model(Domain::VMEM).check_request(&thrice),
+        Err(AllocErrorKind::BadAlign)
+    );
+    assert_eq!(
+        model(multiples).check_request(&small),
+        Err(AllocErrorKind::BadAlign)
+    );
+    // A crate whose size argument is narrower than u64 (offset-allocator's u32 units).
+    let narrow = Domain {
+        max_size: 0x100,
+        ..Domain::VMEM
+    };
+    assert_eq!(model(narrow).check_request(&req(0xf1)), Ok(()));
+    assert_eq!(
+        model(narrow).check_request(&req(0x101)),
+        Err(AllocErrorKind::SizeOverflow)
+    );
     let over = Request {
         align: 0x40,
         nocross: 0x20,

@@ -591,9 +591,13 @@ impl<A: RangeAllocator> Executor<A> {
         };
         // The contract violations of this free: its address, and its size where that counts.
         let held = model.live_at(addr);
+        // A free at an address freed before is a double free only while no live allocation
+        // covers it: once a later allocation spans it, it is an interior address of that one
+        // (a bad address), which an allocator that trusts its caller cannot tell apart.
+        let inside_live = model.live().iter().any(|&(s, l)| s <= addr && addr <= l);
         let bad_address = held.is_none().then(|| {
             let freed = self.freed.as_slice().iter();
-            if freed.clone().any(|l| l.level == level && l.addr == addr) {
+            if !inside_live && freed.clone().any(|l| l.level == level && l.addr == addr) {
                 ("a double free", frees.double_free)
             } else {
                 ("a bad address", frees.bad_address)

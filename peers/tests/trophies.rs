@@ -1,0 +1,48 @@
+//! Every trophy (a judged contract violation of a pinned crate, `peers/trophies/`) still
+//! fails with the signature stored beside it, and `docs/TROPHIES.md` lists exactly the
+//! trophies there are. Replayed in this process: fast, no campaign.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use kvafuzz_peers::trophies::{all, dir, replay};
+
+/// The trophy list, at the workspace root.
+fn trophies_md() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/TROPHIES.md");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn every_trophy_still_fails_with_its_signature() {
+    let trophies = all(&dir()).unwrap();
+    assert!(
+        !trophies.is_empty(),
+        "no trophies under {}",
+        dir().display()
+    );
+    for t in &trophies {
+        match replay(t) {
+            Ok(sig) => assert_eq!(sig, t.signature, "{}/{}", t.adapter, t.name),
+            Err(why) => panic!("{}/{}: {why}", t.adapter, t.name),
+        }
+    }
+}
+
+#[test]
+fn the_trophy_list_and_the_files_agree() {
+    let md = trophies_md();
+    // Every `peers/trophies/<adapter>/<name>.bin` the list names.
+    let listed: BTreeSet<String> = md
+        .split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')')
+        .filter_map(|w| w.strip_prefix("peers/trophies/"))
+        .filter(|w| w.ends_with(".bin"))
+        .map(str::to_owned)
+        .collect();
+    let files: BTreeSet<String> = all(&dir())
+        .unwrap()
+        .into_iter()
+        .map(|t| format!("{}/{}.bin", t.adapter, t.name))
+        .collect();
+    assert_eq!(listed, files, "docs/TROPHIES.md against peers/trophies/");
+}
