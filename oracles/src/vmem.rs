@@ -1051,6 +1051,14 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
             // A partial claim: the derived request (claims.rs) has no placement here.
             let derived = completeness.derive(n.size).and_then(|(size, align)| {
                 let align = n.align.max(align);
+                // A buddy block is as big as its alignment: an aligned request takes a block
+                // of the larger of its rounded size and its alignment.
+                let size = match completeness {
+                    Completeness::PowerOfTwoBlock { max_block } if align > size => {
+                        (align <= u128::from(max_block)).then_some(align)?
+                    }
+                    _ => size,
+                };
                 let dn = Norm {
                     size,
                     align,

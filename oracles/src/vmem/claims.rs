@@ -30,7 +30,8 @@ pub enum Completeness {
     PowerOfTwoRun,
     /// Succeeds whenever the size rounded up to the next power of two has a placement
     /// aligned to that power of two (a buddy allocator: a free aligned block of that order),
-    /// as long as that power of two is at most `max_block`.
+    /// as long as that power of two is at most `max_block`. A request aligned to more takes
+    /// a block as big as its alignment (a buddy block is aligned to its own size only).
     PowerOfTwoBlock {
         /// The largest block the allocator manages (bytes; a power of two).
         max_block: u64,

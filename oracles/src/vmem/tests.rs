@@ -664,6 +664,19 @@ fn partial_completeness_claims_decide_by_the_derived_request() {
     m.judge_alloc_with(0, &req(0x10), Policy::FirstFit, NONE, Ok(0x1000), true)
         .unwrap();
     assert_eq!(refuse(&mut m, 0x21, block), Ok(()));
+    // Aligned to 0x80, 0x21 bytes take a 0x80 block (buddy_system_allocator's
+    // `alloc_aligned`: "the maximum of the next power of two of the given size and the
+    // alignment"): 0x60 bytes hold no such block, 0x80 do.
+    let aligned = Request {
+        align: 0x80,
+        ..req(0x21)
+    };
+    let refused = Err(AllocErrorKind::NoSpace);
+    let judge = |m: &mut ChainModel| {
+        m.judge_alloc_claiming(0, &aligned, Policy::InstantFit, NONE, refused, block)
+    };
+    assert_eq!(judge(&mut one_span(0x60)), Ok(()));
+    assert!(incomplete(judge(&mut one_span(0x80))));
     let small = claim(Completeness::PowerOfTwoBlock { max_block: 0x20 });
     assert_eq!(refuse(&mut one_span(0x60), 0x21, small), Ok(()));
     let padded = claim(Completeness::Padded {

@@ -82,7 +82,7 @@ impl RangeAllocator for RangeAlloc {
                 // quanta, so it can pass on any multiple of the quantum (and refuses others,
                 // which it cannot express, as the domain says).
                 align: AlignRule::QuantumMultiple,
-                max_align: 1 << 63,
+                max_align: u64::MAX,
                 max_size: u64::MAX,
                 // Lengths are any number of units; the glue counts in quanta.
                 unaligned_sizes: true,
