@@ -28,6 +28,7 @@ pub static TARGETS: &[&dyn AnyTarget] = &[
     &adapters::offset_alloc::TARGET_U32,
     &adapters::offset_alloc::TARGET_U16,
     &adapters::buddy::TARGET,
+    &adapters::linked_list::TARGET,
 ];
 
 /// The adapter named `name`.

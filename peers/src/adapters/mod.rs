@@ -2,6 +2,7 @@
 
 pub mod buddy;
 pub mod glue;
+pub mod linked_list;
 pub mod offset_alloc;
 pub mod range_alloc;
 pub mod vmem_arena;

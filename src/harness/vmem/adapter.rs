@@ -54,6 +54,8 @@
 //!   reports (compared field by field), [`Caps::merges_allocations`] says its
 //!   [`RangeAllocator::allocated`] lists touching allocations as one run (compared with the
 //!   model's merged runs).
+//! - **Span sizes** ([`Caps::max_span`]): a heap over real memory takes spans of at most so
+//!   many bytes; larger ones are never added or grown to.
 //! - **Growing a span** ([`Caps::grows`], [`RangeAllocator::grow_span`]): extending a span
 //!   the caller added at its end (a heap's `extend`, range-alloc's `grow_to`), judged as if
 //!   the tail were added to it. vmem has no such operation: [`VmemStack`] lacks it.
@@ -518,6 +520,10 @@ pub struct Caps {
     pub imports: Imports,
     /// Grows a span it was given at its end ([`RangeAllocator::grow_span`]).
     pub grows: bool,
+    /// The largest span, in bytes, it can be given or grow a span to (a heap backed by
+    /// real memory cannot take a span of 2^47 bytes); a larger span is never added nor
+    /// grown to (the op is skipped).
+    pub max_span: u64,
 }
 
 impl Caps {
@@ -537,6 +543,7 @@ impl Caps {
         imports: Imports::ShapeQuantum,
         // vmem has no such operation (a span is added whole, `vmem_add`).
         grows: false,
+        max_span: u64::MAX,
     };
 
     /// Nothing optional: plain allocations by its own policy (no completeness claimed),
@@ -556,6 +563,7 @@ impl Caps {
         merges_allocations: false,
         imports: Imports::ShapeQuantum,
         grows: false,
+        max_span: u64::MAX,
     };
 }
 

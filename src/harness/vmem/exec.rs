@@ -447,6 +447,9 @@ impl<A: RangeAllocator> Executor<A> {
                 if !self.has(level) {
                     return Ok("skipped (no source)".into());
                 }
+                if size > caps.max_span {
+                    return Ok("skipped (a span larger than it takes)".into());
+                }
                 // The levels of a chain own disjoint addresses (the caller's contract): a span
                 // overlapping another level's spans is not a valid program.
                 let last = (u128::from(base) + u128::from(size)).saturating_sub(1);
@@ -540,6 +543,12 @@ impl<A: RangeAllocator> Executor<A> {
                     0 => 0,
                     n => added[usize::from(span) % n],
                 };
+                let now = (self.model_at(level).spans().into_iter())
+                    .find(|s| s.0 == start)
+                    .map_or(0, |s| u128::from(s.1 - s.0) + 1);
+                if now + u128::from(by) > u128::from(caps.max_span) {
+                    return Ok("skipped (a span larger than it takes)".into());
+                }
                 let expected = self.model_at(level).predict_grow(start, by);
                 let actual = self.alloc.grow_span(level, start, by);
                 self.count(&actual);
