@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kvafuzz::harness::isolate::{run_isolated, Isolation};
 use kvafuzz::harness::{run_with, BugSet};
 
 /// One kept finding.
@@ -56,12 +57,26 @@ pub fn all(root: &Path) -> Result<Vec<Trophy>, String> {
     Ok(out)
 }
 
-/// Replays `t` in this process: the signature it fails with, or why it does not fail.
-pub fn replay(t: &Trophy) -> Result<String, String> {
+impl Trophy {
+    /// Whether it kills or stalls the process that runs it (a crash or a timeout), so that
+    /// it must be replayed in a child.
+    pub fn needs_isolation(&self) -> bool {
+        self.signature.starts_with("crash") || self.signature == "timeout"
+    }
+}
+
+/// Replays `t`: in this process, or in a child started as `isolation` says if it
+/// [`Trophy::needs_isolation`]. The signature it fails with, or why it does not fail.
+pub fn replay(t: &Trophy, isolation: &Isolation) -> Result<String, String> {
     let target =
         crate::target(&t.adapter).ok_or_else(|| format!("no adapter named {}", t.adapter))?;
     let bytes = std::fs::read(&t.input).map_err(|e| format!("{}: {e}", t.input.display()))?;
-    match run_with(target, &bytes, BugSet::NONE) {
+    let verdict = if t.needs_isolation() {
+        run_isolated(target, &bytes, BugSet::NONE, isolation)
+    } else {
+        run_with(target, &bytes, BugSet::NONE)
+    };
+    match verdict {
         Ok(stats) => Err(format!("passes now ({} ops)", stats.ops)),
         Err(f) => Ok(f.signature()),
     }

@@ -1,11 +1,25 @@
 //! Every trophy (a judged contract violation of a pinned crate, `peers/trophies/`) still
 //! fails with the signature stored beside it, and `docs/TROPHIES.md` lists exactly the
-//! trophies there are. Replayed in this process: fast, no campaign.
+//! trophies there are. Replayed in this process, except crashes and timeouts, which run in
+//! a child of this binary (`isolated_child`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
+use kvafuzz::harness::isolate::{serve_if_child, Isolation};
 use kvafuzz_peers::trophies::{all, dir, replay};
+use kvafuzz_peers::TARGETS;
+
+/// The per-case limit of a trophy replayed in a child (a timeout trophy takes this long).
+const LIMIT: Duration = Duration::from_secs(2);
+
+/// The child role: a no-op when the test harness runs it; the whole child when a crash or
+/// timeout trophy is replayed in a child of this binary.
+#[test]
+fn isolated_child() {
+    serve_if_child(TARGETS);
+}
 
 /// The trophy list, at the workspace root.
 fn trophies_md() -> String {
@@ -21,8 +35,9 @@ fn every_trophy_still_fails_with_its_signature() {
         "no trophies under {}",
         dir().display()
     );
+    let isolation = Isolation::test("isolated_child", LIMIT).unwrap();
     for t in &trophies {
-        match replay(t) {
+        match replay(t, &isolation) {
             Ok(sig) => assert_eq!(sig, t.signature, "{}/{}", t.adapter, t.name),
             Err(why) => panic!("{}/{}: {why}", t.adapter, t.name),
         }

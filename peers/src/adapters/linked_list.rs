@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
 use kvafuzz::harness::adapter::{
-    AdapterTarget, AlignRule, AllocErrorKind, Caps, Completeness, Constraints, CountFields,
-    Counts, Domain, FitPolicy, FreeErrorKind, Frees, GrowErrorKind, Level, OnViolation,
-    Policies, PolicyClaim, RangeAllocator, Request, Shape, SpanErrorKind,
+    AdapterTarget, AlignRule, AllocErrorKind, Caps, Completeness, Constraints, CountFields, Counts,
+    Domain, FitPolicy, FreeErrorKind, Frees, GrowErrorKind, Level, OnViolation, Policies,
+    PolicyClaim, RangeAllocator, Request, Shape, SpanErrorKind,
 };
 use linked_list_allocator::Heap;
 
@@ -240,9 +240,8 @@ impl RangeAllocator for LinkedList {
                 Some(heap) => unsafe { heap.extend(by as usize) },
                 None if size >= MIN_HEAP => {
                     // SAFETY: as in `add_span`.
-                    h.heap = Some(unsafe {
-                        Heap::new(h.buffer.as_ptr().add(h.offset), size as usize)
-                    });
+                    h.heap =
+                        Some(unsafe { Heap::new(h.buffer.as_ptr().add(h.offset), size as usize) });
                 }
                 None => {}
             }
