@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! kvafuzz-peers campaign [SECONDS] [ADAPTER...]   # isolated, SECONDS per adapter (60)
-//! kvafuzz-peers replay ADAPTER FILE               # trace and finding of one input
+//! kvafuzz-peers replay ADAPTER FILE               # finding and trace of one input (in a child)
 //! kvafuzz-peers list                              # the adapters
 //! ```
 //!
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kvafuzz::harness::isolate::{serve_if_child, Isolation};
+use kvafuzz::harness::isolate::{run_isolated, serve_if_child, Isolation};
 use kvafuzz_peers::campaign::{campaign, describe, masked_registry, CASE_TIMEOUT};
 use kvafuzz_peers::{target, TARGETS};
 
@@ -99,8 +99,18 @@ fn replay(name: &str, file: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match kvafuzz::harness::run_with(t, &bytes, kvafuzz::harness::BugSet::NONE) {
+    // In a child: a crash or a hang of the crate is reported, not suffered.
+    let me = match std::env::current_exe() {
+        Ok(me) => me,
+        Err(e) => {
+            eprintln!("cannot find this program to start it again: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let isolation = Isolation::new(me, Vec::new(), CASE_TIMEOUT);
+    match run_isolated(t, &bytes, kvafuzz::harness::BugSet::NONE, &isolation) {
         Ok(stats) => {
+            // It passed in the child, so it runs here too.
             let (text, _) = kvafuzz::harness::trace(t, &bytes, kvafuzz::harness::BugSet::NONE);
             print!("{text}");
             println!("passes ({} ops)", stats.ops);
