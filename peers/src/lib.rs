@@ -29,6 +29,7 @@ pub static TARGETS: &[&dyn AnyTarget] = &[
     &adapters::offset_alloc::TARGET_U16,
     &adapters::buddy::TARGET,
     &adapters::linked_list::TARGET,
+    &adapters::talc::TARGET,
 ];
 
 /// The adapter named `name`.

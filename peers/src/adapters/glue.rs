@@ -8,6 +8,7 @@
 //! test the glue's absence. Everything the crate does document is left to the crate.
 
 use std::collections::BTreeMap;
+use std::ptr::NonNull;
 
 use kvafuzz::harness::adapter::{span_error_kind, Arch, Shape, SpanErrorKind};
 use kvafuzz::vmem::AddSpanError;
@@ -122,4 +123,72 @@ pub fn round_up(size: u64, quantum: u64) -> u128 {
 /// The arena level's quantum of `shape`.
 pub fn quantum(shape: &Shape) -> u64 {
     shape.quantum.max(1)
+}
+
+/// The largest span (and grown span) a heap adapter backs with real memory: every buffer
+/// is this big, so a span can grow in place up to it.
+pub const MAX_REGION: u64 = 1 << 20;
+
+/// The buffers' alignment: alignments up to it mean the same in the scenario's addresses.
+pub const REGION_ALIGN: u64 = 1 << 20;
+
+/// Real memory standing for one span of the scenario: a buffer of [`MAX_REGION`] bytes
+/// (and room to align) in which the span's first byte lies at an address congruent to the
+/// span's base modulo [`REGION_ALIGN`], so that alignments up to it agree.
+pub struct Region {
+    /// The span's first address in the scenario.
+    base: u64,
+    /// The buffer (owned; freed on drop).
+    buffer: NonNull<u8>,
+    /// Where the span's first byte lies in the buffer.
+    offset: usize,
+}
+
+/// The layout of every region's buffer.
+fn region_layout() -> std::alloc::Layout {
+    // Both constants are powers of two far below isize::MAX.
+    std::alloc::Layout::from_size_align((MAX_REGION + REGION_ALIGN) as usize, REGION_ALIGN as usize)
+        .unwrap_or_else(|_| std::alloc::Layout::new::<u8>())
+}
+
+impl Region {
+    /// A region for the span starting at `base` (`None`: out of memory).
+    pub fn new(base: u64) -> Option<Region> {
+        // SAFETY: a non-zero size.
+        let buffer = NonNull::new(unsafe { std::alloc::alloc(region_layout()) })?;
+        Some(Region {
+            base,
+            buffer,
+            offset: (base % REGION_ALIGN) as usize,
+        })
+    }
+
+    /// The pointer standing for the span's first byte.
+    pub fn start(&self) -> *mut u8 {
+        // SAFETY: `offset` is below REGION_ALIGN, inside the buffer.
+        unsafe { self.buffer.as_ptr().add(self.offset) }
+    }
+
+    /// The scenario address of `ptr`, a pointer into this region.
+    pub fn addr_of(&self, ptr: NonNull<u8>) -> u64 {
+        self.base + (ptr.as_ptr() as usize - self.start() as usize) as u64
+    }
+
+    /// The pointer of scenario address `addr` (`None` outside the region).
+    pub fn ptr_of(&self, addr: u64) -> Option<NonNull<u8>> {
+        let at = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        if at as u64 > MAX_REGION {
+            return None;
+        }
+        // SAFETY: `at` is at most MAX_REGION past the start, inside the buffer.
+        NonNull::new(unsafe { self.start().add(at) })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this very layout, freed once. Its owner drops the
+        // heap over it first.
+        unsafe { std::alloc::dealloc(self.buffer.as_ptr(), region_layout()) }
+    }
 }

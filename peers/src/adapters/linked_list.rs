@@ -1,18 +1,14 @@
 //! linked_list_allocator 0.10.6 (`linked_list_allocator::Heap`), the heap of many Rust
 //! hobby kernels, driven as a range allocator over a simulated region.
 //!
-//! Each span the scenario adds becomes one `Heap` over a real buffer: the adapter reserves
-//! [`MAX_SPAN`] bytes (plus room to align) so that the heap can be extended in place, and
-//! places the span's first byte at an address congruent to the span's base modulo
-//! [`BUFFER_ALIGN`], so that an alignment up to that asked of the heap is the same
-//! alignment in the scenario's addresses. A pointer the heap returns is translated back to
-//! `base + (ptr - start)`. Requests are made with `Layout::from_size_align(size rounded up
+//! Each span the scenario adds becomes one `Heap` over a [`Region`] of real memory (see
+//! there: the span's alignments are kept, and the span can grow in place). A pointer the
+//! heap returns is translated back to the scenario's address through its region. Requests are made with `Layout::from_size_align(size rounded up
 //! to the quantum, max(align, quantum))`: the quantum is the scenario's unit, which the
 //! heap does not know. The `Layout` of each allocation is kept for its `deallocate`.
 
 use std::alloc::Layout;
 use std::collections::BTreeMap;
-use std::ptr::NonNull;
 
 use kvafuzz::harness::adapter::{
     AdapterTarget, AlignRule, AllocErrorKind, Caps, Completeness, Constraints, CountFields, Counts,
@@ -21,13 +17,7 @@ use kvafuzz::harness::adapter::{
 };
 use linked_list_allocator::Heap;
 
-use super::glue::{quantum, round_up, Live, Spans};
-
-/// The largest span (and grown span) a heap is given: its buffer is this big.
-pub const MAX_SPAN: u64 = 1 << 20;
-
-/// The buffers' alignment: alignments up to it mean the same in the scenario's addresses.
-pub const BUFFER_ALIGN: u64 = 1 << 20;
+use super::glue::{quantum, round_up, Live, Region, Spans, MAX_REGION, REGION_ALIGN};
 
 /// `Heap::new`: "The given `heap_size` must be large enough to store the required metadata,
 /// otherwise this function will panic. ... the minimum size is between `2 *
@@ -37,44 +27,11 @@ const MIN_HEAP: u64 = 3 * std::mem::size_of::<usize>() as u64;
 
 /// A span's heap and the real memory under it.
 struct SpanHeap {
-    /// The span's first address in the scenario.
-    base: u64,
-    /// The buffer (owned; freed on drop).
-    buffer: NonNull<u8>,
-    /// Where the span's first byte lies in the buffer.
-    offset: usize,
-    /// The heap over `[buffer + offset, + span size)` (`None`: too small for one).
+    /// The heap over the region's first span-size bytes (`None`: too small for one).
+    /// Declared first: dropped before the region it lies in.
     heap: Option<Heap>,
-}
-
-/// The buffer layout of every span.
-fn buffer_layout() -> Layout {
-    // Both constants are powers of two far below isize::MAX.
-    Layout::from_size_align((MAX_SPAN + BUFFER_ALIGN) as usize, BUFFER_ALIGN as usize)
-        .unwrap_or_else(|_| Layout::new::<u8>())
-}
-
-impl Drop for SpanHeap {
-    fn drop(&mut self) {
-        self.heap = None;
-        // SAFETY: allocated in `add_span` with this very layout, freed once.
-        unsafe { std::alloc::dealloc(self.buffer.as_ptr(), buffer_layout()) }
-    }
-}
-
-impl SpanHeap {
-    /// The scenario address of `ptr`, a pointer into this span's memory.
-    fn addr_of(&self, ptr: NonNull<u8>) -> u64 {
-        let start = self.buffer.as_ptr() as usize + self.offset;
-        self.base + (ptr.as_ptr() as usize - start) as u64
-    }
-
-    /// The pointer of scenario address `addr` in this span.
-    fn ptr_of(&self, addr: u64) -> Option<NonNull<u8>> {
-        let at = self.offset + usize::try_from(addr.checked_sub(self.base)?).ok()?;
-        // SAFETY: `addr` lies in the span, so `at` lies in the buffer.
-        NonNull::new(unsafe { self.buffer.as_ptr().add(at) })
-    }
+    /// The real memory.
+    region: Region,
 }
 
 /// The adapter: one heap per span.
@@ -128,10 +85,10 @@ impl RangeAllocator for LinkedList {
             // occur for invalid arguments."
             frees: Frees::TRUSTING,
             domain: Domain {
-                // `Layout`: any power of two; the glue's buffers keep alignments up to
-                // `BUFFER_ALIGN`.
+                // `Layout`: any power of two; the glue's regions keep alignments up to
+                // `REGION_ALIGN`.
                 align: AlignRule::PowerOfTwo,
-                max_align: BUFFER_ALIGN,
+                max_align: REGION_ALIGN,
                 ..Domain::VMEM
             },
             // A zero-sized layout is not documented: never asked.
@@ -142,8 +99,8 @@ impl RangeAllocator for LinkedList {
             counts: CountFields::NONE,
             // `extend`: "Extends the size of the heap by creating a new hole at the end."
             grows: true,
-            // The glue's buffers.
-            max_span: MAX_SPAN,
+            // The glue's regions.
+            max_span: MAX_REGION,
             ..Caps::NONE
         }
     }
@@ -152,25 +109,13 @@ impl RangeAllocator for LinkedList {
         let q = quantum(&self.shape);
         let last = self.spans.check(self.shape.arch, q, base, size)?;
         self.spans.insert(base, last);
-        // SAFETY: a non-zero size.
-        let raw = unsafe { std::alloc::alloc(buffer_layout()) };
-        let buffer = NonNull::new(raw).ok_or(SpanErrorKind::ZeroSize)?;
-        let offset = (base % BUFFER_ALIGN) as usize;
+        let region = Region::new(base).ok_or(SpanErrorKind::ZeroSize)?;
         let heap = (size >= MIN_HEAP).then(|| {
-            // SAFETY: `[buffer + offset, + size)` lies in the buffer (offset + size is below
-            // BUFFER_ALIGN + MAX_SPAN), is used by nothing else, and lives as long as the heap
-            // (dropped first, in `SpanHeap::drop`).
-            unsafe { Heap::new(buffer.as_ptr().add(offset), size as usize) }
+            // SAFETY: `[start, + size)` lies in the region (size is at most MAX_REGION), is
+            // used by nothing else, and outlives the heap (dropped first).
+            unsafe { Heap::new(region.start(), size as usize) }
         });
-        self.heaps.insert(
-            base,
-            SpanHeap {
-                base,
-                buffer,
-                offset,
-                heap,
-            },
-        );
+        self.heaps.insert(base, SpanHeap { heap, region });
         Ok(())
     }
 
@@ -183,7 +128,7 @@ impl RangeAllocator for LinkedList {
         let q = quantum(&self.shape);
         let size = round_up(req.size, q);
         let align = req.align.max(q);
-        if size > u128::from(MAX_SPAN) {
+        if size > u128::from(MAX_REGION) {
             return Err(AllocErrorKind::NoSpace);
         }
         let layout = Layout::from_size_align(size as usize, align as usize)
@@ -193,7 +138,7 @@ impl RangeAllocator for LinkedList {
                 continue;
             };
             if let Ok(ptr) = heap.allocate_first_fit(layout) {
-                let addr = h.addr_of(ptr);
+                let addr = h.region.addr_of(ptr);
                 self.layouts.insert(addr, layout);
                 self.live.insert(addr, addr + (size as u64 - 1));
                 return Ok(addr);
@@ -211,7 +156,7 @@ impl RangeAllocator for LinkedList {
         let layout = self.layouts.remove(&addr).ok_or(FreeErrorKind::BadFree)?;
         let (base, _) = self.spans.holding(addr).ok_or(FreeErrorKind::BadFree)?;
         let h = self.heaps.get_mut(&base).ok_or(FreeErrorKind::BadFree)?;
-        let ptr = h.ptr_of(addr).ok_or(FreeErrorKind::BadFree)?;
+        let ptr = h.region.ptr_of(addr).ok_or(FreeErrorKind::BadFree)?;
         if let Some(heap) = h.heap.as_mut() {
             // SAFETY: `ptr` was returned by `allocate_first_fit` with `layout`, and is
             // freed once (the glue forgets it here).
@@ -235,13 +180,12 @@ impl RangeAllocator for LinkedList {
         let size = new_last - start + 1;
         if let Some(h) = self.heaps.get_mut(&start) {
             match h.heap.as_mut() {
-                // SAFETY: the buffer holds MAX_SPAN bytes past the span's start, and the
-                // executor never grows a span past MAX_SPAN (`Caps::max_span`).
+                // SAFETY: the region holds MAX_REGION bytes past the span's start, and the
+                // executor never grows a span past it (`Caps::max_span`).
                 Some(heap) => unsafe { heap.extend(by as usize) },
                 None if size >= MIN_HEAP => {
                     // SAFETY: as in `add_span`.
-                    h.heap =
-                        Some(unsafe { Heap::new(h.buffer.as_ptr().add(h.offset), size as usize) });
+                    h.heap = Some(unsafe { Heap::new(h.region.start(), size as usize) });
                 }
                 None => {}
             }

@@ -5,4 +5,5 @@ pub mod glue;
 pub mod linked_list;
 pub mod offset_alloc;
 pub mod range_alloc;
+pub mod talc;
 pub mod vmem_arena;
