@@ -877,3 +877,24 @@ fn growing_a_span() {
         Err(GrowErrorKind::Tail(SpanErrorKind::PastTop))
     );
 }
+
+/// A source that serves imports by instant fit (the vmem crate's `impl Source for Arena`)
+/// promises only a run of the next power of two: an arena refusing a request its source has
+/// a smaller run for is judged by that rule, not held to vmem's complete import.
+#[test]
+fn a_source_serving_imports_by_instant_fit_is_held_to_its_rule() {
+    let judge = |serves| {
+        let mut src = ArenaModel::new(1, IA32).with_import_completeness(serves);
+        src.add_span(0x1000, 0x30);
+        let arena = ArenaModel::new(1, IA32).with_import(ImportRule::Exact);
+        let mut m = ChainModel::new(vec![arena, src]);
+        let none: &[(u64, u64)] = &[];
+        let refused = Err(AllocErrorKind::NoSpace);
+        m.judge_alloc_with(0, &req(0x21), Policy::BestFit, &[none], refused, true)
+    };
+    assert!(matches!(
+        judge(Completeness::Full),
+        Err(Mismatch::BadImport { .. })
+    ));
+    assert_eq!(judge(Completeness::PowerOfTwoRun), Ok(()));
+}

@@ -246,6 +246,11 @@ impl RangeAllocator for VmemArena {
             },
             // `Arena::import`: the layout's size rounded up to the arena's quantum, exactly.
             imports: Imports::Exact,
+            // The source serves it through `impl Source for Arena` (its code, undocumented):
+            // `self.alloc(layout.size(), AllocPolicy::InstantFit)` or `xalloc(layout,
+            // InstantFit)`, so only instant fit's promise holds for an import (a campaign
+            // reported a best-fit refusal where the source had a smaller run: judged so).
+            imports_served: Completeness::PowerOfTwoRun,
             levels: self.depth,
             ..Caps::NONE
         }

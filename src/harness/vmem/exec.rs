@@ -62,6 +62,7 @@ impl Scenario {
                     ArenaModel::new(l.quantum, space)
                         .with_import(caps.imports.rule(l.import_quantum))
                         .with_domain(caps.domain)
+                        .with_import_completeness(caps.imports_served)
                 })
                 .collect(),
         );
