@@ -1308,3 +1308,105 @@ fn constructor_parameters_are_drawn_and_bound_claims() {
     let (i, f) = *run_all(|s| Limited::build(s, false)).expect_err("refuses past max_live");
     assert!(matches!(&f.kind, FindingKind::Oracle(_)), "input {i}: {f}");
 }
+
+/// A vmem arena whose free trusts its caller the way range-alloc's `free_range` does: a free
+/// inside a live allocation (not at its start) is undefined and silently does nothing, and
+/// only a free of nothing live (a double free) panics, by documented design.
+struct TrustsInteriorFrees {
+    arena: Arena,
+}
+
+impl RangeAllocator for TrustsInteriorFrees {
+    fn caps(&self) -> Caps {
+        Caps {
+            frees: kvafuzz::harness::adapter::Frees {
+                bad_address: kvafuzz::harness::adapter::OnViolation::NotFed,
+                double_free: kvafuzz::harness::adapter::OnViolation::Panics,
+                wrong_size: kvafuzz::harness::adapter::OnViolation::NotFed,
+                takes_size: true,
+            },
+            ..Caps::NONE
+        }
+    }
+    fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+        self.arena.add_span(base, size).map_err(span_error_kind)
+    }
+    fn alloc(&mut self, _: Level, req: &Request, _: FitPolicy) -> Result<u64, AllocErrorKind> {
+        self.arena
+            .xalloc(req, Policy::FirstFit)
+            .map_err(alloc_error_kind)
+    }
+    fn alloc_at(&mut self, _addr: u64, _size: u64) -> Result<u64, AllocErrorKind> {
+        unreachable!("no exact allocation")
+    }
+    fn free(&mut self, _level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+        let live = allocations_of(self.arena.segments());
+        if live.iter().any(|&(s, _)| s == addr) {
+            return self.arena.free(addr, size).map_err(free_error_kind);
+        }
+        assert!(
+            live.iter().any(|&(s, l)| s < addr && addr <= l),
+            "double free"
+        );
+        Ok(())
+    }
+    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
+        spans_of(self.arena.segments())
+    }
+    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
+        allocations_of(self.arena.segments())
+    }
+    fn check_invariants(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+}
+
+/// Regression (found on range-alloc, issue 18): a free at an address freed before, which a
+/// later allocation now covers, is an interior address of that allocation (a bad address,
+/// never fed to an allocator that does not check them), not a double free (which this one
+/// panics on by design). The harness used to feed it as a double free and report the
+/// silent answer.
+#[test]
+fn a_freed_address_inside_a_later_allocation_is_not_a_double_free() {
+    use kvafuzz::harness::vmem::{AddrSel, Op, Scenario, NO_PARAMS};
+    use kvafuzz::harness::Case;
+    let alloc = |size| Op::AllocSize {
+        size,
+        policy: Policy::FirstFit,
+    };
+    let free_freed = |index| Op::FreeAt {
+        level: Level::ARENA,
+        addr: AddrSel::Freed { index },
+        size: 0x1000,
+    };
+    let scenario = Scenario {
+        params: NO_PARAMS,
+        arch: Arch::X86_64,
+        quantum_shift: 12,
+        imports: Vec::new(),
+        ops: vec![
+            Op::AddSpan {
+                level: Level::ARENA,
+                base: 0x10000,
+                size: 0x10000,
+            },
+            alloc(0x1000),
+            alloc(0x1000),
+            // Frees 0x11000, then 0x10000; then 0x10000..0x14000 covers both.
+            Op::Free { handle: 1 },
+            Op::Free { handle: 0 },
+            alloc(0x4000),
+            free_freed(0),
+            free_freed(1),
+        ],
+    };
+    let make = |s: &Shape| {
+        Arena::new("trusting", s.quantum, Some(s.arch))
+            .map(|arena| TrustsInteriorFrees { arena })
+            .map_err(|e| e.to_string())
+    };
+    let stats = run_range_allocator(&scenario.encode(), make).unwrap_or_else(|f| panic!("{f}"));
+    // Both frees at freed addresses are skipped: 0x11000 is inside the live 0x10000..0x14000
+    // (a bad address), 0x10000 is its start with a wrong size; neither is a double free.
+    assert_eq!(stats.ops, 6, "{stats:?}");
+}

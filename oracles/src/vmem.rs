@@ -309,6 +309,10 @@ pub struct ArenaModel {
     import: ImportRule,
     /// The requests it accepts ([`Domain::VMEM`] unless set).
     domain: Domain,
+    /// How complete it is when serving an import for the level above
+    /// ([`Completeness::Full`] unless set: vmem's; a source that serves imports by instant
+    /// fit promises only [`Completeness::PowerOfTwoRun`]).
+    serves_imports: Completeness,
     /// Spans imported, and released, over the model's life.
     imports: u64,
     releases: u64,
@@ -370,6 +374,7 @@ impl ArenaModel {
             rotor: 0,
             import: ImportRule::RoundUp { quantum },
             domain: Domain::VMEM,
+            serves_imports: Completeness::Full,
             imports: 0,
             releases: 0,
         }
@@ -394,6 +399,16 @@ impl ArenaModel {
     /// The same model accepting the requests of `domain` ([`ArenaModel::check_request`]).
     pub fn with_domain(self, domain: Domain) -> ArenaModel {
         ArenaModel { domain, ..self }
+    }
+
+    /// The same model promising only `completeness` when it serves an import for the level
+    /// above: a refusal of the import is then a finding only where that rule's derived
+    /// request has a placement ([`Completeness::derive`]).
+    pub fn with_import_completeness(self, completeness: Completeness) -> ArenaModel {
+        ArenaModel {
+            serves_imports: completeness,
+            ..self
+        }
     }
 
     /// The quantum (every size, alignment and span is a multiple of it).
@@ -582,13 +597,14 @@ impl ArenaModel {
             return Err(AllocErrorKind::BadSize);
         }
         let size = round_up(u128::from(r.size), q);
-        if size > u128::from(u64::MAX) {
+        if size > u128::from(d.max_size) {
             return Err(AllocErrorKind::SizeOverflow);
         }
         let align = if r.align == 0 { q } else { u128::from(r.align) };
         let accepted = match d.align {
             AlignRule::QuantumPowerOfTwo => is_pow2(align) && align % q == 0,
             AlignRule::PowerOfTwo => is_pow2(align),
+            AlignRule::QuantumMultiple => align % q == 0,
         };
         if !accepted || align > u128::from(d.max_align).max(q) {
             return Err(AllocErrorKind::BadAlign);
@@ -930,8 +946,27 @@ fn import_request(req: &Request, n: &Norm, size: u128) -> Request {
 fn could_serve(sources: &[ArenaModel], w: &Request) -> Option<(usize, u128)> {
     let (src, further) = sources.split_first()?;
     let sn = src.normalize(w).ok()?;
-    if let Some(p) = src.lowest_from(0, &sn) {
+    // What the source promises for an import: its own spans hold the derived request.
+    let promised = src
+        .serves_imports
+        .derive(sn.size)
+        .and_then(|(size, align)| {
+            let align = sn.align.max(align);
+            let dn = Norm {
+                size,
+                align,
+                phase: sn.phase % align,
+                ..sn
+            };
+            src.lowest_from(0, &dn)
+        });
+    if let Some(p) = promised {
         return Some((0, p));
+    }
+    if src.serves_imports != Completeness::Full {
+        // Its further sources are asked only by its own import, under its own rule: a
+        // partial promise says nothing about them.
+        return None;
     }
     could_serve(further, &import_request(w, &sn, sn.size)).map(|(k, p)| (k + 1, p))
 }
@@ -1050,6 +1085,14 @@ fn judge_in<I: AsRef<[(u64, u64)]>>(
             // A partial claim: the derived request (claims.rs) has no placement here.
             let derived = completeness.derive(n.size).and_then(|(size, align)| {
                 let align = n.align.max(align);
+                // A buddy block is as big as its alignment: an aligned request takes a block
+                // of the larger of its rounded size and its alignment.
+                let size = match completeness {
+                    Completeness::PowerOfTwoBlock { max_block } if align > size => {
+                        (align <= u128::from(max_block)).then_some(align)?
+                    }
+                    _ => size,
+                };
                 let dn = Norm {
                     size,
                     align,

@@ -30,7 +30,8 @@ pub enum Completeness {
     PowerOfTwoRun,
     /// Succeeds whenever the size rounded up to the next power of two has a placement
     /// aligned to that power of two (a buddy allocator: a free aligned block of that order),
-    /// as long as that power of two is at most `max_block`.
+    /// as long as that power of two is at most `max_block`. A request aligned to more takes
+    /// a block as big as its alignment (a buddy block is aligned to its own size only).
     PowerOfTwoBlock {
         /// The largest block the allocator manages (bytes; a power of two).
         max_block: u64,
@@ -141,6 +142,9 @@ pub enum AlignRule {
     /// Any power of two; one below the quantum is the quantum (every placement is a multiple
     /// of it). Others are `BadAlign`.
     PowerOfTwo,
+    /// Any multiple of the quantum, a power of two or not (a crate whose alignment is any
+    /// non-zero number of its units); others are `BadAlign`.
+    QuantumMultiple,
 }
 
 /// The requests an allocator accepts (see [`super::ArenaModel::check_request`]).
@@ -150,6 +154,10 @@ pub struct Domain {
     pub align: AlignRule,
     /// The largest alignment accepted; above it, `BadAlign`.
     pub max_align: u64,
+    /// The largest size accepted, after rounding up to the quantum; above it,
+    /// `SizeOverflow` (a crate whose size argument is narrower than `u64`, e.g. a `u32`
+    /// count of units, cannot be asked for more).
+    pub max_size: u64,
     /// Sizes that are not a multiple of the quantum are accepted and rounded up; without it
     /// they are `BadSize`.
     pub unaligned_sizes: bool,
@@ -163,6 +171,7 @@ impl Domain {
     pub const VMEM: Domain = Domain {
         align: AlignRule::QuantumPowerOfTwo,
         max_align: 1 << 63,
+        max_size: u64::MAX,
         unaligned_sizes: true,
         refuses_overconstrained: true,
     };

@@ -664,6 +664,19 @@ fn partial_completeness_claims_decide_by_the_derived_request() {
     m.judge_alloc_with(0, &req(0x10), Policy::FirstFit, NONE, Ok(0x1000), true)
         .unwrap();
     assert_eq!(refuse(&mut m, 0x21, block), Ok(()));
+    // Aligned to 0x80, 0x21 bytes take a 0x80 block (buddy_system_allocator's
+    // `alloc_aligned`: "the maximum of the next power of two of the given size and the
+    // alignment"): 0x60 bytes hold no such block, 0x80 do.
+    let aligned = Request {
+        align: 0x80,
+        ..req(0x21)
+    };
+    let refused = Err(AllocErrorKind::NoSpace);
+    let judge = |m: &mut ChainModel| {
+        m.judge_alloc_claiming(0, &aligned, Policy::InstantFit, NONE, refused, block)
+    };
+    assert_eq!(judge(&mut one_span(0x60)), Ok(()));
+    assert!(incomplete(judge(&mut one_span(0x80))));
     let small = claim(Completeness::PowerOfTwoBlock { max_block: 0x20 });
     assert_eq!(refuse(&mut one_span(0x60), 0x21, small), Ok(()));
     let padded = claim(Completeness::Padded {
@@ -752,6 +765,34 @@ fn the_domain_decides_what_is_accepted() {
         Err(AllocErrorKind::BadSize)
     );
     assert_eq!(model(whole).check_request(&req(0x20)), Ok(()));
+    // A crate taking any alignment in units of the quantum.
+    let multiples = Domain {
+        align: AlignRule::QuantumMultiple,
+        ..Domain::VMEM
+    };
+    let thrice = Request {
+        align: 0x30,
+        ..req(0x10)
+    };
+    assert_eq!(model(multiples).check_request(&thrice), Ok(()));
+    assert_eq!(
+        model(Domain::VMEM).check_request(&thrice),
+        Err(AllocErrorKind::BadAlign)
+    );
+    assert_eq!(
+        model(multiples).check_request(&small),
+        Err(AllocErrorKind::BadAlign)
+    );
+    // A crate whose size argument is narrower than u64 (offset-allocator's u32 units).
+    let narrow = Domain {
+        max_size: 0x100,
+        ..Domain::VMEM
+    };
+    assert_eq!(model(narrow).check_request(&req(0xf1)), Ok(()));
+    assert_eq!(
+        model(narrow).check_request(&req(0x101)),
+        Err(AllocErrorKind::SizeOverflow)
+    );
     let over = Request {
         align: 0x40,
         nocross: 0x20,
@@ -835,4 +876,25 @@ fn growing_a_span() {
         m.predict_grow(0x1200, 0xffff_f000),
         Err(GrowErrorKind::Tail(SpanErrorKind::PastTop))
     );
+}
+
+/// A source that serves imports by instant fit (the vmem crate's `impl Source for Arena`)
+/// promises only a run of the next power of two: an arena refusing a request its source has
+/// a smaller run for is judged by that rule, not held to vmem's complete import.
+#[test]
+fn a_source_serving_imports_by_instant_fit_is_held_to_its_rule() {
+    let judge = |serves| {
+        let mut src = ArenaModel::new(1, IA32).with_import_completeness(serves);
+        src.add_span(0x1000, 0x30);
+        let arena = ArenaModel::new(1, IA32).with_import(ImportRule::Exact);
+        let mut m = ChainModel::new(vec![arena, src]);
+        let none: &[(u64, u64)] = &[];
+        let refused = Err(AllocErrorKind::NoSpace);
+        m.judge_alloc_with(0, &req(0x21), Policy::BestFit, &[none], refused, true)
+    };
+    assert!(matches!(
+        judge(Completeness::Full),
+        Err(Mismatch::BadImport { .. })
+    ));
+    assert_eq!(judge(Completeness::PowerOfTwoRun), Ok(()));
 }

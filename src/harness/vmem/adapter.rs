@@ -49,11 +49,14 @@
 //!   refuses vmem's "overconstrained" requests or looks for a placement. The oracle models
 //!   what it accepts; a request outside is refused, panics, or is not fed, as it says.
 //! - **Imports** ([`Imports`]): how big a span a level imports: rounded up to the scenario's
-//!   import quantum (vmem), exactly the request, or any size at least the request.
+//!   import quantum (vmem), exactly the request, or any size at least the request; and how
+//!   complete a source is when it serves one ([`Caps::imports_served`]).
 //! - **Listings and statistics**: [`Caps::counts`] names the fields of [`Counts`] it
 //!   reports (compared field by field), [`Caps::merges_allocations`] says its
 //!   [`RangeAllocator::allocated`] lists touching allocations as one run (compared with the
 //!   model's merged runs).
+//! - **Span sizes** ([`Caps::max_span`]): a heap over real memory takes spans of at most so
+//!   many bytes; larger ones are never added or grown to.
 //! - **Growing a span** ([`Caps::grows`], [`RangeAllocator::grow_span`]): extending a span
 //!   the caller added at its end (a heap's `extend`, range-alloc's `grow_to`), judged as if
 //!   the tail were added to it. vmem has no such operation: [`VmemStack`] lacks it.
@@ -516,8 +519,16 @@ pub struct Caps {
     pub merges_allocations: bool,
     /// How big a span each level imports from its source.
     pub imports: Imports,
+    /// How complete a level is when it serves an import for the level above: vmem's
+    /// [`Completeness::Full`], or the rule of the policy it serves imports by (a source that
+    /// imports by instant fit: [`Completeness::PowerOfTwoRun`]).
+    pub imports_served: Completeness,
     /// Grows a span it was given at its end ([`RangeAllocator::grow_span`]).
     pub grows: bool,
+    /// The largest span, in bytes, it can be given or grow a span to (a heap backed by
+    /// real memory cannot take a span of 2^47 bytes); a larger span is never added nor
+    /// grown to (the op is skipped).
+    pub max_span: u64,
 }
 
 impl Caps {
@@ -535,8 +546,10 @@ impl Caps {
         counts: CountFields::ALL,
         merges_allocations: false,
         imports: Imports::ShapeQuantum,
+        imports_served: Completeness::Full,
         // vmem has no such operation (a span is added whole, `vmem_add`).
         grows: false,
+        max_span: u64::MAX,
     };
 
     /// Nothing optional: plain allocations by its own policy (no completeness claimed),
@@ -555,7 +568,9 @@ impl Caps {
         counts: CountFields::NONE,
         merges_allocations: false,
         imports: Imports::ShapeQuantum,
+        imports_served: Completeness::Full,
         grows: false,
+        max_span: u64::MAX,
     };
 }
 

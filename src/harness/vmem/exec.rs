@@ -62,6 +62,7 @@ impl Scenario {
                     ArenaModel::new(l.quantum, space)
                         .with_import(caps.imports.rule(l.import_quantum))
                         .with_domain(caps.domain)
+                        .with_import_completeness(caps.imports_served)
                 })
                 .collect(),
         );
@@ -447,6 +448,9 @@ impl<A: RangeAllocator> Executor<A> {
                 if !self.has(level) {
                     return Ok("skipped (no source)".into());
                 }
+                if size > caps.max_span {
+                    return Ok("skipped (a span larger than it takes)".into());
+                }
                 // The levels of a chain own disjoint addresses (the caller's contract): a span
                 // overlapping another level's spans is not a valid program.
                 let last = (u128::from(base) + u128::from(size)).saturating_sub(1);
@@ -540,6 +544,12 @@ impl<A: RangeAllocator> Executor<A> {
                     0 => 0,
                     n => added[usize::from(span) % n],
                 };
+                let now = (self.model_at(level).spans().into_iter())
+                    .find(|s| s.0 == start)
+                    .map_or(0, |s| u128::from(s.1 - s.0) + 1);
+                if now + u128::from(by) > u128::from(caps.max_span) {
+                    return Ok("skipped (a span larger than it takes)".into());
+                }
                 let expected = self.model_at(level).predict_grow(start, by);
                 let actual = self.alloc.grow_span(level, start, by);
                 self.count(&actual);
@@ -591,9 +601,13 @@ impl<A: RangeAllocator> Executor<A> {
         };
         // The contract violations of this free: its address, and its size where that counts.
         let held = model.live_at(addr);
+        // A free at an address freed before is a double free only while no live allocation
+        // covers it: once a later allocation spans it, it is an interior address of that one
+        // (a bad address), which an allocator that trusts its caller cannot tell apart.
+        let inside_live = model.live().iter().any(|&(s, l)| s <= addr && addr <= l);
         let bad_address = held.is_none().then(|| {
             let freed = self.freed.as_slice().iter();
-            if freed.clone().any(|l| l.level == level && l.addr == addr) {
+            if !inside_live && freed.clone().any(|l| l.level == level && l.addr == addr) {
                 ("a double free", frees.double_free)
             } else {
                 ("a bad address", frees.bad_address)

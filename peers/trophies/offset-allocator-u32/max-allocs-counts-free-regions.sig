@@ -1,0 +1,1 @@
+oracle: alloc arena: expected a placement, got Err(NoSpace)

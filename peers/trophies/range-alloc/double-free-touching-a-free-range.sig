@@ -1,0 +1,1 @@
+oracle: free arena: expected Err(BadFree), got Ok

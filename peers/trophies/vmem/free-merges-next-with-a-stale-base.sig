@@ -1,0 +1,1 @@
+crash: signal 6 (SIGABRT): thread caused non-unwinding panic. aborting.

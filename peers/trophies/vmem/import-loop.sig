@@ -1,0 +1,1 @@
+crash: signal 6 (SIGABRT): fatal runtime error: stack overflow, aborting

@@ -1,0 +1,1 @@
+oracle: alloc arena: expected BadBounds, got Ok

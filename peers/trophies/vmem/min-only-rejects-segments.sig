@@ -1,0 +1,1 @@
+oracle: alloc source: expected a placement, got Err(NoSpace)

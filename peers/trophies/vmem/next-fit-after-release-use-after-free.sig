@@ -1,0 +1,1 @@
+crash: signal 11 (SIGSEGV)

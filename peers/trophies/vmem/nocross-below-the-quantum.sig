@@ -1,0 +1,1 @@
+oracle: alloc arena: expected BadNocross, got Ok

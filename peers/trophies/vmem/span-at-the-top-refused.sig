@@ -1,0 +1,1 @@
+oracle: add_span arena: expected Ok, got Err(Wraps)

@@ -1,0 +1,1 @@
+oracle: alloc arena: expected imports within the contract, got a bad import
