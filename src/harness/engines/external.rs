@@ -3,9 +3,9 @@
 //! and names, so they are tested on captured output without launching a fuzzer.
 
 /// libFuzzer's count of executions in the statistics `-print_final_stats=1` prints at the
-/// end of a run, a crash included (`stat::number_executed_units: N`); the last such line.
+/// end of a run, a crash included (`stat::number_of_executed_units: N`); the last such line.
 pub fn libfuzzer_executions(log: &str) -> Option<u64> {
-    stat_line(log, "stat::number_executed_units:")
+    stat_line(log, "stat::number_of_executed_units:")
 }
 
 /// The value of `key` in an AFL++ `fuzzer_stats` file (`key   : value` lines), as a number.
@@ -45,19 +45,29 @@ pub fn tail(log: &str, lines: usize) -> String {
 mod tests {
     use super::*;
 
-    /// The end of a real libFuzzer run stopped by a seeded bug (cargo-fuzz, vmem).
+    /// The end of a real libFuzzer run stopped by a seeded bug (this module's trial of
+    /// import-size-wrap, seed 1).
     const LIBFUZZER_CRASH: &str = "\
-#1854\tNEW    cov: 2291 ft: 8120 corp: 301/41Kb lim: 1048 exec/s: 927 rss: 61Mb L: 330/1048
-thread '<unnamed>' panicked at src/harness/target.rs:317:9:
-kvafuzz finding: op 3 (alloc 0x1000): oracle disagrees
-==20410== ERROR: libFuzzer: deadly signal
-MS: 2 ChangeBit-InsertByte-; base unit: 5d1b4a3c
-artifact_prefix='/tmp/x/artifacts/'; Test unit written to /tmp/x/artifacts/crash-0b1c
-stat::number_executed_units: 1861
-stat::average_exec_per_sec:     930
-stat::new_units_added:          301
+==1457== ERROR: libFuzzer: deadly signal
+NOTE: libFuzzer has rudimentary signal handlers.
+      Combine libFuzzer with AddressSanitizer or similar for better crash reports.
+SUMMARY: libFuzzer: deadly signal
+MS: 1 InsertByte-; base unit: fb30e072f51b060bd1e5b83be40a30ae7cebd055
+artifact_prefix='/tmp/k/out/'; Test unit written to /tmp/k/out/crash-57afd434f8187e14cdecc
+Base64: H/9AAj0AAPwAPQE=
+stat::number_of_executed_units: 7378
+stat::average_exec_per_sec:     0
+stat::new_units_added:          208
 stat::slowest_unit_time_sec:    0
-stat::peak_rss_mb:              61
+stat::peak_rss_mb:              29
+";
+
+    /// The end of a real run that spent its budget (stale-check-ignores-page-size, seed 1).
+    const LIBFUZZER_BUDGET: &str = "\
+###### End of recommended dictionary. ######
+Done 120770 runs in 121 second(s)
+stat::number_of_executed_units: 120770
+stat::average_exec_per_sec:     998
 ";
 
     /// A `fuzzer_stats` file as AFL++ 4.x writes it.
@@ -74,10 +84,11 @@ saved_crashes     : 1
 
     #[test]
     fn libfuzzer_statistics_are_read() {
-        assert_eq!(libfuzzer_executions(LIBFUZZER_CRASH), Some(1861));
+        assert_eq!(libfuzzer_executions(LIBFUZZER_CRASH), Some(7378));
+        assert_eq!(libfuzzer_executions(LIBFUZZER_BUDGET), Some(120770));
         assert_eq!(libfuzzer_executions("INFO: Seed: 1\n"), None);
         assert_eq!(
-            libfuzzer_executions("stat::number_executed_units: lots\n"),
+            libfuzzer_executions("stat::number_of_executed_units: lots\n"),
             None
         );
     }

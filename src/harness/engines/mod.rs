@@ -13,7 +13,7 @@
 //! [`Engine::default_budget`]). It ends at the first detection or when the budget is spent,
 //! and records whether the bug was detected, the wall seconds until then and the executions
 //! until then (what each engine counts: the campaign's cases, libFuzzer's
-//! `stat::number_executed_units`, AFL's `execs_done`, proptest's generated cases). A
+//! `stat::number_of_executed_units`, AFL's `execs_done`, proptest's generated cases). A
 //! detection counts only if it is the bug's: the input fails with that bug switched on
 //! (`run_with(target, input, BugSet::only(bug))`) and passes with none (`run`); anything else
 //! (a real bug, a harness fault) is a miss with a note. Seeds make the inputs deterministic;
