@@ -115,7 +115,8 @@ pub fn markdown(m: &Measurement) -> String {
          many seeds found the bug; a missed seed counts as infinitely slow, so a median \
          exists only when most seeds found it. Executions are the campaign's and proptest's \
          generated cases, libFuzzer's `stat::number_of_executed_units` and AFL++'s \
-         `execs_done`. libFuzzer starts from an empty corpus and AFL++ from one fixed \
+         `execs_done`. libFuzzer starts from an empty corpus (inputs up to 256 bytes from \
+         the first run: `-max_len=256 -len_control=0`) and AFL++ from one fixed \
          16-byte seed (all 0xff): `corpus/` holds regression inputs for these very bugs, and \
          starting from it would measure replay, not finding. One core per trial; the seeds \
          make the inputs deterministic, only the times vary.\n\n\

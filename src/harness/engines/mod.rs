@@ -25,7 +25,9 @@
 //! - **libfuzzer**: the cargo-fuzz target built once with `--features seeded-bugs`, run
 //!   directly per trial with `KVAFUZZ_BUGS=<bug>`, `-seed=<k+1>` and `-max_total_time`,
 //!   from an **empty** scratch corpus: `corpus/<target>/` holds regression inputs for these
-//!   very bugs, so starting from it would measure replay, not finding.
+//!   very bugs, so starting from it would measure replay, not finding. Inputs go up to
+//!   [`run::LIBFUZZER_MAX_LEN`] bytes from the start (`-len_control=0`): from an empty
+//!   corpus libFuzzer's length control keeps inputs too short for a three-op scenario.
 //! - **afl**: the afl.rs binary built once (release) with the same feature, run per trial
 //!   from one small fixed seed file ([`AFL_SEED`], not the corpus, for the same reason) with
 //!   `-s <k+1> -V <budget>` and `AFL_BENCH_UNTIL_CRASH=1` (stop at the first crash).
