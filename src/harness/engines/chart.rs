@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Cell, Engine, Measurement, Outcome, Summary};
+use super::{Cell, Engine, Measurement, Outcome, Summary, AFL_SEED, LIBFUZZER_MAX_LEN};
 
 /// The fastest time the chart's axis shows, in seconds; faster detections sit on its edge.
 const AXIS_MIN_SECONDS: f64 = 1e-3;
@@ -107,7 +107,8 @@ fn meets(engine: Engine, cell: &Cell) -> bool {
 pub fn markdown(m: &Measurement) -> String {
     let engines = m.engines();
     let mut out = String::new();
-    out.push_str(
+    let _ = write!(
+        out,
         "# Every engine on every seeded bug\n\n\
          Written by `kvafuzz bugs --engine ENGINE` (src/harness/engines/) from its own \
          measurements (kept in engines.json; each run replaces the cells it measured). Each \
@@ -115,14 +116,16 @@ pub fn markdown(m: &Measurement) -> String {
          many seeds found the bug; a missed seed counts as infinitely slow, so a median \
          exists only when most seeds found it. Executions are the campaign's and proptest's \
          generated cases, libFuzzer's `stat::number_of_executed_units` and AFL++'s \
-         `execs_done`. libFuzzer starts from an empty corpus (inputs up to 256 bytes from \
-         the first run: `-max_len=256 -len_control=0`) and AFL++ from one fixed \
-         16-byte seed (all 0xff): `corpus/` holds regression inputs for these very bugs, and \
-         starting from it would measure replay, not finding. One core per trial; the seeds \
-         make the inputs deterministic, only the times vary.\n\n\
+         `execs_done`. libFuzzer starts from an empty corpus (inputs up to {max_len} bytes \
+         from the first run: `-max_len={max_len} -len_control=0`) and AFL++ from one fixed \
+         {seed_len}-byte seed (all 0xff): `corpus/` holds regression inputs for these very \
+         bugs, and starting from it would measure replay, not finding. One core per trial; \
+         the seeds make the inputs deterministic, only the times vary.\n\n\
          Goals: every bug found on every seed by every engine; median seconds within \
          10 s for the campaign, 120 s for libFuzzer and AFL++ (and proptest's budget).\n\n\
          ![median seconds to detection per bug and engine](engines.svg)\n\n",
+        max_len = LIBFUZZER_MAX_LEN,
+        seed_len = AFL_SEED.len(),
     );
     let _ = write!(out, "| bug | target |");
     for e in &engines {

@@ -26,7 +26,7 @@
 //!   directly per trial with `KVAFUZZ_BUGS=<bug>`, `-seed=<k+1>` and `-max_total_time`,
 //!   from an **empty** scratch corpus: `corpus/<target>/` holds regression inputs for these
 //!   very bugs, so starting from it would measure replay, not finding. Inputs go up to
-//!   [`run::LIBFUZZER_MAX_LEN`] bytes from the start (`-len_control=0`): from an empty
+//!   [`LIBFUZZER_MAX_LEN`] bytes from the start (`-len_control=0`): from an empty
 //!   corpus libFuzzer's length control keeps inputs too short for a three-op scenario.
 //! - **afl**: the afl.rs binary built once (release) with the same feature, run per trial
 //!   from one small fixed seed file ([`AFL_SEED`], not the corpus, for the same reason) with
@@ -70,6 +70,14 @@ pub const DEFAULT_SEEDS: u32 = 5;
 /// with any one bug on (a seed that crashes would stop AFL before it fuzzes; zeros, ones
 /// and plain text each set off one bug or two, all-ones bytes none).
 pub const AFL_SEED: &[u8] = &[0xff; 16];
+
+/// The longest input libFuzzer makes, from the first run on (`-max_len`, with
+/// `-len_control=0`). Ops take 2 to 40 bytes each, the mmu map op most, so the three-op
+/// scenarios of the TLB bugs need 60 to 80 bytes; libFuzzer's own length control, which
+/// grows the limit from 4 bytes only while coverage stalls, still held it at 42 bytes after
+/// 120 s from an empty corpus, and it never found them. 256 bytes is the campaign's short
+/// case: several ops, still thousands of runs a second.
+pub const LIBFUZZER_MAX_LEN: usize = 256;
 
 /// The file beside the table holding the figures runs are merged into.
 pub const FIGURES_FILE: &str = "engines.json";

@@ -12,7 +12,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::external::{afl_stat, is_afl_crash, is_libfuzzer_crash, libfuzzer_executions, tail};
-use super::{Cell, Engine, Measurement, Outcome, Trial, AFL_SEED};
+use super::{Cell, Engine, Measurement, Outcome, Trial, AFL_SEED, LIBFUZZER_MAX_LEN};
 use crate::bugs::{Bug, BugSet};
 use crate::harness::campaign::{run_campaign, CampaignConfig};
 use crate::harness::panics::QuietScope;
@@ -26,14 +26,6 @@ const LIBFUZZER_INPUT_TIMEOUT: u64 = 25;
 
 /// libFuzzer's memory limit, in MB (ci/fuzz's).
 const LIBFUZZER_RSS_MB: u64 = 4096;
-
-/// The longest input libFuzzer makes, from the first run on (`-max_len`, with
-/// `-len_control=0`). Ops take 2 to 40 bytes each, the mmu map op most, so the three-op
-/// scenarios of the TLB bugs need 60 to 80 bytes; libFuzzer's own length control, which
-/// grows the limit from 4 bytes only while coverage stalls, still held it at 42 bytes after
-/// 120 s from an empty corpus, and it never found them. 256 bytes is the campaign's short
-/// case: several ops, still thousands of runs a second.
-pub const LIBFUZZER_MAX_LEN: usize = 256;
 
 /// How long past its budget an external engine may run (start-up, calibration, writing its
 /// files) before it is killed and the trial counted as a miss.
