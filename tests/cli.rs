@@ -510,3 +510,43 @@ fn a_bug_of_another_target_is_refused() {
         text(&out.stderr)
     );
 }
+
+/// `bugs --engine` measures, prints the table and writes it, the chart and the figures into
+/// --out; a second run of another engine merges into the same figures. Its flags need
+/// --engine, and --seconds is the other mode's.
+#[cfg(feature = "seeded-bugs")]
+#[test]
+fn bugs_engine_writes_a_table_a_chart_and_merged_figures() {
+    let dir = scratch("engines");
+    let out_dir = dir.to_str().unwrap();
+    for engine in ["campaign", "proptest"] {
+        let out = kvafuzz(&[
+            "bugs",
+            "--engine",
+            engine,
+            "--bug",
+            "zero-sentinel",
+            "--seeds",
+            "2",
+            "--out",
+            out_dir,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("| zero-sentinel | vmem |"));
+    }
+    let table = std::fs::read_to_string(dir.join("engines.md")).unwrap();
+    assert!(
+        table.contains("| bug | target | campaign | proptest | goal |"),
+        "{table}"
+    );
+    assert!(table.contains("2/2 | met |"), "{table}");
+    let chart = std::fs::read_to_string(dir.join("engines.svg")).unwrap();
+    assert!(chart.contains("zero-sentinel (vmem)"), "{chart}");
+    assert!(dir.join("engines.json").is_file());
+    let refused = kvafuzz(&["bugs", "--seeds", "2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("--engine"));
+    let both = kvafuzz(&["bugs", "--engine", "campaign", "--seconds", "3"]);
+    assert_eq!(both.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

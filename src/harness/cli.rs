@@ -598,6 +598,9 @@ fn cmd_migrate(reg: Registry, args: &MigrateArgs) -> Result<i32, String> {
 fn cmd_bugs(reg: Registry, args: &BugsArgs) -> Result<i32, String> {
     use crate::bugs::BugSet as Bugs;
     let only = given_target(reg, args.target.as_deref())?;
+    if let Some(engine) = args.engine {
+        return cmd_engines(reg, args, engine, only);
+    }
     let (seconds, seed) = (args.seconds, args.seed);
     say!(
         "{:<28} {:<7} {:<9} {:>12} {:>14}  finding",
@@ -665,6 +668,69 @@ fn cmd_bugs(reg: Registry, args: &BugsArgs) -> Result<i32, String> {
     }
     say!("seeded bugs: {missed} missed");
     Ok(i32::from(missed > 0))
+}
+
+/// `kvafuzz bugs --engine`: see [`super::engines`].
+#[cfg(feature = "seeded-bugs")]
+fn cmd_engines(
+    reg: Registry,
+    args: &BugsArgs,
+    engine: args::EngineArg,
+    only: Option<&'static dyn AnyTarget>,
+) -> Result<i32, String> {
+    use super::engines::{chart, run, Measurement, CHART_FILE, FIGURES_FILE, TABLE_FILE};
+    let bugs: Vec<_> = reg
+        .iter()
+        .filter(|t| only.is_none_or(|o| o.name() == t.name()))
+        .flat_map(|&t| t.bugs().iter().map(move |&b| (b, t)))
+        .filter(|(b, _)| args.bug.as_deref().is_none_or(|n| n == b.name()))
+        .collect();
+    if bugs.is_empty() {
+        return Err("no seeded bug matches --target and --bug".into());
+    }
+    let plan = run::Plan {
+        engines: engine.engines(),
+        seeds: args.seeds,
+        budget: args.budget,
+        bugs,
+    };
+    let measured = run::measure(&plan, &mut |line| eprintln!("{line}"))?;
+    let met = measured.rows.iter().all(|r| {
+        r.cells.iter().all(|(e, c)| match &c.outcome {
+            super::engines::Outcome::Trials(t) => {
+                super::engines::Summary::of(t).meets(e.goal_seconds())
+            }
+            super::engines::Outcome::NotRun(_) => false,
+        })
+    });
+    let dir = &args.out;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let figures = dir.join(FIGURES_FILE);
+    let mut all = match std::fs::read_to_string(&figures) {
+        Ok(text) => {
+            Measurement::from_json(&text).map_err(|e| format!("{}: {e}", figures.display()))?
+        }
+        Err(_) => Measurement::default(),
+    };
+    all.merge(measured);
+    all.sort_by_rank(|name| crate::bugs::ALL_BUGS.iter().position(|b| b.name() == name));
+    let table = chart::markdown(&all);
+    for (file, text) in [
+        (FIGURES_FILE, all.to_json()),
+        (TABLE_FILE, table.clone()),
+        (CHART_FILE, chart::svg(&all)),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    say!("{table}");
+    say!(
+        "wrote {}, {} and {}",
+        dir.join(TABLE_FILE).display(),
+        dir.join(CHART_FILE).display(),
+        figures.display()
+    );
+    Ok(i32::from(!met))
 }
 
 #[cfg(not(feature = "seeded-bugs"))]

@@ -49,6 +49,7 @@ pub mod cli;
 pub mod codec;
 pub mod corpus;
 pub mod drive;
+pub mod engines;
 pub mod finding;
 pub mod isolate;
 pub mod kinds;
