@@ -65,6 +65,31 @@ impl Trophy {
     }
 }
 
+/// `signature` with the line number of every standard-library location blanked
+/// (`<rust>/library/core/src/num/mod.rs:1400` becomes `...mod.rs:#`): where std raises an
+/// overflow moves between toolchains, while the crate's violation, the trophy, does not. What
+/// [`replay`]'s signature and a stored one are compared by.
+pub fn comparable(signature: &str) -> String {
+    let mut out = String::with_capacity(signature.len());
+    let mut rest = signature;
+    while let Some(at) = rest.find("<rust>/") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let path_end = from.find(|c: char| c.is_whitespace()).unwrap_or(from.len());
+        let path = &from[..path_end];
+        match path.rfind(':') {
+            Some(colon) if path[colon + 1..].chars().all(|c| c.is_ascii_digit()) => {
+                out.push_str(&path[..colon]);
+                out.push_str(":#");
+            }
+            _ => out.push_str(path),
+        }
+        rest = &from[path_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Replays `t`: in this process, or in a child started as `isolation` says if it
 /// [`Trophy::needs_isolation`]. The signature it fails with, or why it does not fail.
 pub fn replay(t: &Trophy, isolation: &Isolation) -> Result<String, String> {
