@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
-use kvafuzz::harness::adapter::{span_error_kind, Arch, Shape, SpanErrorKind};
+use kvafuzz::harness::adapter::{span_error_kind, Arch, GrowErrorKind, Shape, SpanErrorKind};
 use kvafuzz::vmem::AddSpanError;
 
 /// The spans a caller added to one level, by start: `start -> last` (inclusive).
@@ -51,6 +51,27 @@ impl Spans {
     /// Records the span `[start, last]` (already checked).
     pub fn insert(&mut self, start: u64, last: u64) {
         self.by_start.insert(start, last);
+    }
+
+    /// Grows the span starting at `start` by `by` bytes, as the contract's `grow_span` checks
+    /// it (the new tail must pass [`Spans::check`] as a span of its own): its new last
+    /// address, recorded.
+    pub fn grow(
+        &mut self,
+        arch: Arch,
+        quantum: u64,
+        start: u64,
+        by: u64,
+    ) -> Result<u64, GrowErrorKind> {
+        let last = self.last_of(start).ok_or(GrowErrorKind::NoSpan)?;
+        let end = last
+            .checked_add(1)
+            .ok_or(GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
+        let new_last = self
+            .check(arch, quantum, end, by)
+            .map_err(GrowErrorKind::Tail)?;
+        self.set_last(start, new_last);
+        Ok(new_last)
     }
 
     /// Replaces the last address of the span starting at `start`.

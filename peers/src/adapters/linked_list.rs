@@ -167,16 +167,8 @@ impl RangeAllocator for LinkedList {
     }
 
     fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
-        let last = self.spans.last_of(start).ok_or(GrowErrorKind::NoSpan)?;
-        let end = last
-            .checked_add(1)
-            .ok_or(GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
         let q = quantum(&self.shape);
-        let new_last = self
-            .spans
-            .check(self.shape.arch, q, end, by)
-            .map_err(GrowErrorKind::Tail)?;
-        self.spans.set_last(start, new_last);
+        let new_last = self.spans.grow(self.shape.arch, q, start, by)?;
         let size = new_last - start + 1;
         if let Some(h) = self.heaps.get_mut(&start) {
             match h.heap.as_mut() {

@@ -163,16 +163,8 @@ impl RangeAllocator for RangeAlloc {
     }
 
     fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
-        let last = self.spans.last_of(start).ok_or(GrowErrorKind::NoSpan)?;
-        let end = last
-            .checked_add(1)
-            .ok_or(GrowErrorKind::Tail(SpanErrorKind::Wraps))?;
         let q = quantum(&self.shape);
-        let new_last = self
-            .spans
-            .check(self.shape.arch, q, end, by)
-            .map_err(GrowErrorKind::Tail)?;
-        self.spans.set_last(start, new_last);
+        let new_last = self.spans.grow(self.shape.arch, q, start, by)?;
         let new_end = (u128::from(new_last) + 1) / self.q();
         let first = u128::from(start) / self.q();
         if let Some(a) = self.allocator_of(first) {
