@@ -206,6 +206,19 @@ pub fn free_between(first: u64, last: u64, ranges: &[(u64, u64)]) -> Vec<Option<
     out
 }
 
+/// `ranges` (inclusive, by address) merged where one ends right before the next starts, as
+/// `shade` bands: a page table's leaves, page by page, drawn as the runs they map.
+pub fn merged_runs(ranges: impl IntoIterator<Item = (u64, u64)>, shade: Shade) -> Vec<Band> {
+    let mut runs: Vec<Band> = Vec::new();
+    for (start, last) in ranges {
+        match runs.last_mut() {
+            Some(run) if run.last.checked_add(1) == Some(start) => run.last = last,
+            _ => runs.extend(Band::new(start, last, shade)),
+        }
+    }
+    runs
+}
+
 /// `list()`, or nothing and a note saying why when it panics: how a layer lists an
 /// implementation whose structure a bug broke (a page table pointing at a freed table), so
 /// the map still shows the model's side, and the implementation's as empty, named as such.
@@ -771,6 +784,17 @@ mod tests {
                 "xxxxx".to_string()
             ]
         );
+    }
+
+    /// Touching ranges merge into one run, a gap of one byte keeps them apart.
+    #[test]
+    fn merged_runs_join_touching_ranges_only() {
+        let runs = merged_runs(
+            [(0, 0xfff), (0x1000, 0x1fff), (0x3000, u64::MAX)],
+            Shade::Mapped,
+        );
+        let spans: Vec<(u64, u64)> = runs.iter().map(|b| (b.start, b.last)).collect();
+        assert_eq!(spans, vec![(0, 0x1fff), (0x3000, u64::MAX)]);
     }
 
     /// Sizes and alignments are not marked as addresses.

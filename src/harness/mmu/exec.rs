@@ -19,7 +19,7 @@ use super::flushes::{FlushRange, HeldFlushes, Spaces};
 use super::MmuTarget;
 use super::{FlushMode, Op, Place, Point, Scenario, SpaceSel, TlbOp, Va, K4};
 use crate::addr::{Arch, Range};
-use crate::harness::map::{listed, AddressMap, Band, Layer, Shade};
+use crate::harness::map::{listed, merged_runs, AddressMap, Band, Layer, Shade};
 use crate::harness::recent::Recent;
 use crate::mmu::{
     geometry::Geometry, Access, AccessKind, Asid, CheckMemo, CpuId, Flush, Mmu, MmuConfig,
@@ -317,14 +317,12 @@ impl Machine for Executor {
             .spaces()
             .map(|asid| {
                 let (leaves, note) = listed(|| self.mmu.leaves(asid, 0, u64::MAX));
-                let mut have: Vec<(u64, u64)> = Vec::new();
-                for t in leaves {
-                    let last = t.page_base.saturating_add(t.page_size - 1);
-                    match have.last_mut() {
-                        Some(run) if run.1.checked_add(1) == Some(t.page_base) => run.1 = last,
-                        _ => have.push((t.page_base, last)),
-                    }
-                }
+                let have = merged_runs(
+                    leaves
+                        .iter()
+                        .map(|t| (t.page_base, t.page_base.saturating_add(t.page_size - 1))),
+                    Shade::Mapped,
+                );
                 let want = self
                     .model
                     .mapped_runs(asid.raw())
@@ -335,8 +333,7 @@ impl Machine for Executor {
                     });
                 Layer::new(
                     format!("space {} mappings{note}", asid.raw()),
-                    have.into_iter()
-                        .map(|(f, l)| Band::new(f, l, Shade::Mapped)),
+                    have.into_iter().map(Some),
                     want,
                 )
             })

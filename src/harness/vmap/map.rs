@@ -7,7 +7,7 @@ use kvafuzz_oracles::vmap::{AreaState as OAreaState, VmapModel};
 
 use super::pages::Pages;
 use crate::addr::PAGE_SIZE;
-use crate::harness::map::{free_between, listed, Band, Layer, Shade};
+use crate::harness::map::{free_between, listed, merged_runs, Band, Layer, Shade};
 use crate::mmu::Asid;
 use crate::vmap::{AreaState, Vmalloc, VmapSpace};
 
@@ -58,32 +58,22 @@ pub(super) fn space_layer(space: &VmapSpace, name: &str, model: &VmapModel) -> L
 pub(super) fn mapped_layer(vm: &Vmalloc, pages: &Pages) -> Layer {
     let cfg = vm.space().config();
     let (leaves, note) = listed(|| vm.mmu().leaves(Asid::KERNEL, cfg.start, cfg.last));
-    let mut have: Vec<(u64, u64)> = Vec::new();
-    for t in leaves {
-        let last = t.page_base.saturating_add(t.page_size - 1);
-        match have.last_mut() {
-            Some(run) if run.1.checked_add(1) == Some(t.page_base) => run.1 = last,
-            _ => have.push((t.page_base, last)),
-        }
-    }
-    let mut want: Vec<(u64, u64)> = Vec::new();
-    for (start, bytes) in pages.mapped() {
-        let Some(b) = Band::sized(start, bytes, Shade::Mapped) else {
-            continue;
-        };
-        match want.last_mut() {
-            Some(run) if run.1.checked_add(1) == Some(b.start) => run.1 = b.last,
-            _ => want.push((b.start, b.last)),
-        }
-    }
-    let bands = |v: Vec<(u64, u64)>| {
-        v.into_iter()
-            .map(|(f, l)| Band::new(f, l, Shade::Mapped))
-            .collect::<Vec<_>>()
-    };
+    let have = merged_runs(
+        leaves
+            .iter()
+            .map(|t| (t.page_base, t.page_base.saturating_add(t.page_size - 1))),
+        Shade::Mapped,
+    );
+    let want = merged_runs(
+        pages
+            .mapped()
+            .filter_map(|(start, bytes)| Band::sized(start, bytes, Shade::Mapped))
+            .map(|b| (b.start, b.last)),
+        Shade::Mapped,
+    );
     Layer::new(
         format!("vmalloc mapped pages{note}"),
-        bands(have),
-        bands(want),
+        have.into_iter().map(Some),
+        want.into_iter().map(Some),
     )
 }
