@@ -2,7 +2,8 @@
 # ClusterFuzzLite / OSS-Fuzz build: every cargo-fuzz target of fuzz/ into $OUT, each with
 # <target>_seed_corpus.zip (exactly the files of corpus/<target>/), <target>.options (the
 # libFuzzer limits of ci/fuzz: a 25 s timeout, OSS-Fuzz's default, since vmap's
-# test-vmalloc-long-busy-list seed takes 4 to 8 s in this build; 4 GiB of RSS) and, when
+# test-vmalloc-long-busy-list seed takes 4 to 8 s in this build; 4 GiB of RSS; the power
+# schedule scaled by run time, so such slow inputs are mutated less often) and, when
 # fuzz/dicts/<target>.dict exists, the dictionary beside it (named in the options).
 #
 # In the builder container the infrastructure sets SRC, OUT, SANITIZER, FUZZING_ENGINE and
@@ -73,7 +74,8 @@ for t in $targets; do
     [ -d "corpus/$t" ] || fail "no corpus/$t"
     (cd "corpus/$t" && zip -q -X "$zip_file" -- *)
     options="$OUT/$t.options"
-    printf '[libfuzzer]\ntimeout = 25\nrss_limit_mb = 4096\n' >"$options"
+    printf '[libfuzzer]\ntimeout = 25\nrss_limit_mb = 4096\nentropic_scale_per_exec_time = 1\n' \
+        >"$options"
     if [ -f "fuzz/dicts/$t.dict" ]; then
         cp "fuzz/dicts/$t.dict" "$OUT/$t.dict"
         printf 'dict = %s.dict\n' "$t" >>"$options"

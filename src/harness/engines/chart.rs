@@ -9,7 +9,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Cell, Engine, Measurement, Outcome, Summary, AFL_SEED, LIBFUZZER_MAX_LEN};
+use super::{
+    Cell, Engine, Measurement, Outcome, Summary, AFL_SEED_KEY, AFL_SEED_LEN, LIBFUZZER_MAX_LEN,
+};
 
 /// The fastest time the chart's axis shows, in seconds; faster detections sit on its edge.
 const AXIS_MIN_SECONDS: f64 = 1e-3;
@@ -117,15 +119,19 @@ pub fn markdown(m: &Measurement) -> String {
          exists only when most seeds found it. Executions are the campaign's and proptest's \
          generated cases, libFuzzer's `stat::number_of_executed_units` and AFL++'s \
          `execs_done`. libFuzzer starts from an empty corpus (inputs up to {max_len} bytes \
-         from the first run: `-max_len={max_len} -len_control=0`) and AFL++ from one fixed \
-         {seed_len}-byte seed (all 0xff): `corpus/` holds regression inputs for these very \
+         from the first run: `-max_len={max_len} -len_control=0`; its schedule scaled by run \
+         time, `-entropic_scale_per_exec_time=1`, as in ci/fuzz) and AFL++ from one fixed \
+         {seed_len}-byte seed (pseudo-random bytes, ChaCha8 key {seed_key}, passing on \
+         every target with any one bug on): `corpus/` holds regression inputs for these very \
          bugs, and starting from it would measure replay, not finding. One core per trial; \
-         the seeds make the inputs deterministic, only the times vary.\n\n\
+         the seeds fix the campaign's and proptest's inputs; libFuzzer's and AFL++'s \
+         schedules also weigh run times, so their runs vary a little.\n\n\
          Goals: every bug found on every seed by every engine; median seconds within \
          10 s for the campaign, 120 s for libFuzzer and AFL++ (and proptest's budget).\n\n\
          ![median seconds to detection per bug and engine](engines.svg)\n\n",
         max_len = LIBFUZZER_MAX_LEN,
-        seed_len = AFL_SEED.len(),
+        seed_len = AFL_SEED_LEN,
+        seed_key = AFL_SEED_KEY,
     );
     let _ = write!(out, "| bug | target |");
     for e in &engines {
