@@ -87,8 +87,8 @@ pub const AFL_SEED_KEY: u64 = 78;
 /// gives AFL++ an input long enough for a few ops. The earlier seed, 16 bytes of 0xff (one
 /// header, no op), left AFL++ growing inputs from nothing: it needed 60,000 to 170,000 runs
 /// (43 s to past the 120 s budget) for stale-check-ignores-page-size, whose detection takes a
-/// large mapping, an access, a resize and another access; from this seed it took 18,000 to
-/// 100,000 runs (16 to 37 s) on the same three AFL++ seeds.
+/// large mapping, an access, a resize and another access; from this seed it took 3,000 to
+/// 90,000 runs (1 to 33 s, median 22 s) on five AFL++ seeds (docs/engines.md).
 pub fn afl_seed() -> Vec<u8> {
     use rand_chacha::rand_core::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(AFL_SEED_KEY);
