@@ -1,13 +1,13 @@
 //! # Naive model of x86 page tables (oracle for `kvafuzz::mmu`)
 //!
-//! No tables and no walks: each address space is a flat `BTreeMap` from the first
-//! virtual address of a mapping to what it maps. Beside it, each CPU's TLB as a list of
-//! cached translations (module `tlb`: fills, drops, and which entries are stale), and the
-//! raw entries a walk must meet, derived from the mappings (module `entries`). The number of page-table pages the real
-//! structure needs is, for each level, the number of distinct address prefixes that the
-//! mapped pages fall in: kept as a count per prefix, updated by every change of a mapping,
-//! and recounted from scratch by [`MmuModel::check_counts`] (which the harness runs at the
-//! end of every scenario). All arithmetic is `u128`.
+//! No tables and no walks: each address space is a flat `BTreeMap` from the first virtual address
+//! of a mapping to what it maps. Beside it, each CPU's TLB as a list of cached translations (module
+//! `tlb`: fills, drops, and which entries are stale), and the raw entries a walk must meet, derived
+//! from the mappings (module `entries`). The number of page-table pages the real structure needs
+//! is, for each level, the number of distinct address prefixes that the mapped pages fall in: kept
+//! as a count per prefix, updated by every change of a mapping, and recounted from scratch by
+//! [`MmuModel::check_counts`] (which the harness runs at the end of every scenario). All arithmetic
+//! is `u128`.
 //!
 //! ## What the model knows about the modes
 //!

@@ -154,8 +154,8 @@ pub fn run_isolated(
     Worker::new(target, bugs, isolation).run(data)
 }
 
-/// [`super::target::minimize`] with every candidate run in a child: shrinks a failing input (a crash
-/// or a timeout too) to a small one failing with the same signature; its bytes (a payload in
+/// [`super::target::minimize`] with every candidate run in a child: shrinks a failing input (a
+/// crash or a timeout too) to a small one failing with the same signature; its bytes (a payload in
 /// the current version) and finding, `None` if it passes.
 pub fn minimize_isolated(
     target: &dyn AnyTarget,

@@ -156,9 +156,9 @@ pub struct Translation {
 }
 
 impl Translation {
-    /// `true` iff using `self` (e.g. a cached TLB entry) instead of `current` (a fresh walk)
-    /// is harmless: same physical address, same page size, same caching attributes, and
-    /// `self` grants no permission that `current` lacks. A cached entry *less* permissive than the tables is
+    /// `true` iff using `self` (e.g. a cached TLB entry) instead of `current` (a fresh walk) is
+    /// harmless: same physical address, same page size, same caching attributes, and `self` grants
+    /// no permission that `current` lacks. A cached entry *less* permissive than the tables is
     /// legal on x86 (the spurious fault re-walks), so it is not staleness.
     pub const fn covered_by(&self, current: &Translation) -> bool {
         let cache = PageFlags(PageFlags::WRITE_THROUGH.0 | PageFlags::CACHE_DISABLE.0);

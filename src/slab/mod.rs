@@ -47,23 +47,22 @@
 //!
 //! ## 4. Kegs (`keg.rs`)
 //!
-//! Because every slab is aligned to its size, an item's slab is found by **truncating** its
-//! address to `S` (seed 000's super-aligned reservations; DragonFly's and Solaris'
-//! `kmem_slab` lookup) and looking the base up in the keg's address index (`index.rs`: an
-//! open-addressing hash table, O(1); a `BTreeMap` beside it keeps the ascending order the
-//! views and reclaim walk), tried after a one-entry hint: the slab that last handed out an
-//! item or that the index last found for a free. The index also finds off-slab headers. Each
-//! slab keeps a free bitmap (one bit per item, scanned a word at a time from a hint: no bit
-//! below the hint word is set), a state byte per item (free, cached by zone z, live in zone
-//! z: the cheap double-free check; kept in one flat array per keg, item `i` of slot `s` at
-//! `s << state_shift | i`, its **item reference**, so a magazine hit touches one byte and no
-//! slab; the hint keeps its slab's reference of item 0, so a free adds the item index, found
-//! by one multiply by the stride's reciprocal whatever the stride), its reference counts (refcount kegs: 0 when
-//! the slab is taken, kept through frees, magazines and reuse, gone when the slab is given
-//! back) and, for a packet zone's primaries, the secondary address of each pair. A keg hands
-//! out an item from a **partial** slab if it has one, else from a **wholly free** slab, else
-//! from a new slab; the lists are vectors with each slab's position kept in it, so moving a
-//! slab is O(1). Allocation and free in a keg are O(1) plus the bitmap word scan, and the
+//! Because every slab is aligned to its size, an item's slab is found by **truncating** its address
+//! to `S` (seed 000's super-aligned reservations; DragonFly's and Solaris' `kmem_slab` lookup) and
+//! looking the base up in the keg's address index (`index.rs`: an open-addressing hash table, O(1);
+//! a `BTreeMap` beside it keeps the ascending order the views and reclaim walk), tried after a
+//! one-entry hint: the slab that last handed out an item or that the index last found for a free.
+//! The index also finds off-slab headers. Each slab keeps a free bitmap (one bit per item, scanned
+//! a word at a time from a hint: no bit below the hint word is set), a state byte per item (free,
+//! cached by zone z, live in zone z: the cheap double-free check; kept in one flat array per keg,
+//! item `i` of slot `s` at `s << state_shift | i`, its **item reference**, so a magazine hit
+//! touches one byte and no slab; the hint keeps its slab's reference of item 0, so a free adds the
+//! item index, found by one multiply by the stride's reciprocal whatever the stride), its reference
+//! counts (refcount kegs: 0 when the slab is taken, kept through frees, magazines and reuse, gone
+//! when the slab is given back) and, for a packet zone's primaries, the secondary address of each
+//! pair. A keg hands out an item from a **partial** slab if it has one, else from a **wholly free**
+//! slab, else from a new slab; the lists are vectors with each slab's position kept in it, so
+//! moving a slab is O(1). Allocation and free in a keg are O(1) plus the bitmap word scan, and the
 //! address look-up is O(1) (a compare on a hint hit, a hash probe otherwise).
 //!
 //! ## 5. Zones, magazines and the depot (`zone.rs`, `hooks.rs`)

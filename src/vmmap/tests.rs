@@ -122,7 +122,8 @@ fn rounding_up_past_the_top_of_a_32_bit_space_fails() {
 fn rounding_up_past_the_top_of_a_64_bit_space_fails() {
     let mut m = map(Arch::X86_64, UPPER48, u64::MAX);
     fixed(&mut m, UPPER48, (1 << 47) - 0x1000); // free: the last page only
-                                                // round_up(u64::MAX - 0xFFF, 2^63) would be 2^64: wraps to 0 in u64.
+                                                // round_up(u64::MAX - 0xFFF, 2^63) would be 2^64:
+                                                // wraps to 0 in u64.
     assert_eq!(find(&m, 0, 1, 1 << 63), Err(FindspaceError::NoSpace));
     assert_eq!(find(&m, 0, 1, 1 << 62), Err(FindspaceError::NoSpace));
     assert_eq!(find(&m, 0, 1, 0x1000), Ok(u64::MAX - 0xFFF));

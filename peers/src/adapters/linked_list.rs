@@ -1,11 +1,12 @@
 //! linked_list_allocator 0.10.6 (`linked_list_allocator::Heap`), the heap of many Rust
 //! hobby kernels, driven as a range allocator over a simulated region.
 //!
-//! Each span the scenario adds becomes one `Heap` over a [`Region`] of real memory (see
-//! there: the span's alignments are kept, and the span can grow in place). A pointer the
-//! heap returns is translated back to the scenario's address through its region. Requests are made with `Layout::from_size_align(size rounded up
-//! to the quantum, max(align, quantum))`: the quantum is the scenario's unit, which the
-//! heap does not know. The `Layout` of each allocation is kept for its `deallocate`.
+//! Each span the scenario adds becomes one `Heap` over a [`Region`] of real memory (see there: the
+//! span's alignments are kept, and the span can grow in place). A pointer the heap returns is
+//! translated back to the scenario's address through its region. Requests are made with
+//! `Layout::from_size_align(size rounded up to the quantum, max(align, quantum))`: the quantum is
+//! the scenario's unit, which the heap does not know. The `Layout` of each allocation is kept for
+//! its `deallocate`.
 
 use std::alloc::Layout;
 use std::collections::BTreeMap;

@@ -93,24 +93,23 @@
 //!   updated by the op that adds or removes them (`MmuModel::table_pages` is a sum of three
 //!   lengths); at the end of each scenario (and after every op of the unit tests)
 //!   `MmuModel::check_counts` recounts them from scratch and must agree.
-//! - **Watched translations.** `Mmu::translate` and `Mmu::walk_entries` read nothing but
-//!   the live spaces' roots and the table pages; `MmuModel::translate` and
-//!   `MmuModel::accessed_dirty` nothing but the model (whose version counts A and D too). So when the MMU's table
-//!   version (pool, last stamp), the model's version, the live spaces and the watched
-//!   addresses are all what they were at the last comparison that passed, every answer on
-//!   both sides is too, and the comparison is skipped; any change on either side (an access
-//!   that sets A; a map the model refuses for frames after inserting and removing its
-//!   pages) brings it back, walk by walk: a walk is redone only if either side may answer
-//!   it differently. The MMU's side: `Mmu::walk_record` keeps the tables a walk read and the
-//!   entries it found, and `Mmu::walk_unchanged` says whether a walk now would read the same
-//!   (a table whose stamp is older is the same page; a newer one is read at the walk's
-//!   index). The model's side: every change of a mapping, an entry's A or D, a table or a
-//!   space notes the block of addresses whose answers it may change (`MmuModel::changes`,
-//!   generous, never short), forgotten when the next op starts. A watched walk of the last
-//!   comparison that neither side changed is taken as it was found (both sides equal) and
-//!   only takes part in the table-address check; any other is compared anew, in the same
-//!   order, so the first difference is the same. The last comparison of a scenario
-//!   (after its flushes) redoes every walk from nothing.
+//! - **Watched translations.** `Mmu::translate` and `Mmu::walk_entries` read nothing but the live
+//!   spaces' roots and the table pages; `MmuModel::translate` and `MmuModel::accessed_dirty`
+//!   nothing but the model (whose version counts A and D too). So when the MMU's table version
+//!   (pool, last stamp), the model's version, the live spaces and the watched addresses are all
+//!   what they were at the last comparison that passed, every answer on both sides is too, and the
+//!   comparison is skipped; any change on either side (an access that sets A; a map the model
+//!   refuses for frames after inserting and removing its pages) brings it back, walk by walk: a
+//!   walk is redone only if either side may answer it differently. The MMU's side:
+//!   `Mmu::walk_record` keeps the tables a walk read and the entries it found, and
+//!   `Mmu::walk_unchanged` says whether a walk now would read the same (a table whose stamp is
+//!   older is the same page; a newer one is read at the walk's index). The model's side: every
+//!   change of a mapping, an entry's A or D, a table or a space notes the block of addresses whose
+//!   answers it may change (`MmuModel::changes`, generous, never short), forgotten when the next op
+//!   starts. A watched walk of the last comparison that neither side changed is taken as it was
+//!   found (both sides equal) and only takes part in the table-address check; any other is compared
+//!   anew, in the same order, so the first difference is the same. The last comparison of a
+//!   scenario (after its flushes) redoes every walk from nothing.
 //!
 //! ## 4. Limits
 //!

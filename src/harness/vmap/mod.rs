@@ -41,9 +41,9 @@
 //!
 //! ## 3. Files
 //!
-//! `scenario.rs` (the ops and their printing), `codec.rs` (bytes), `exec.rs` (the spaces
-//! against the model), `pages.rs` (the page-level judge of the vmalloc layer), `seeds.rs` (test_vmalloc's shapes, the tops of the 32- and 64-bit
-//! spaces), `tests.rs`.
+//! `scenario.rs` (the ops and their printing), `codec.rs` (bytes), `exec.rs` (the spaces against
+//! the model), `pages.rs` (the page-level judge of the vmalloc layer), `seeds.rs` (test_vmalloc's
+//! shapes, the tops of the 32- and 64-bit spaces), `tests.rs`.
 
 mod codec;
 mod exec;

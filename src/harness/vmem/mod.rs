@@ -118,12 +118,12 @@ impl Target for VmemTarget {
     }
 }
 
-/// [`crate::harness::run`] of a vmem scenario on any range allocator: `make` builds one for the scenario's
-/// [`Shape`] (an `Err` is a setup finding), and the harness drives it against the
+/// [`crate::harness::run`] of a vmem scenario on any range allocator: `make` builds one for the
+/// scenario's [`Shape`] (an `Err` is a setup finding), and the harness drives it against the
 /// interval model exactly as it drives the production stack, holding it only to what its
-/// [`adapter::Caps`] claim. This is how a third-party allocator is plugged in: an
-/// `impl` of [`adapter::RangeAllocator`] and a call of this with its bytes (engine input or a
-/// `corpus/vmem/` file: a corpus header is read as [`crate::harness::run`] reads it).
+/// [`adapter::Caps`] claim. This is how a third-party allocator is plugged in: an `impl` of
+/// [`adapter::RangeAllocator`] and a call of this with its bytes (engine input or a `corpus/vmem/`
+/// file: a corpus header is read as [`crate::harness::run`] reads it).
 pub fn run_range_allocator<A: adapter::RangeAllocator>(
     data: &[u8],
     make: impl FnOnce(&Shape) -> Result<A, String>,
