@@ -36,3 +36,6 @@ pub mod bugs;
 
 #[cfg(feature = "std")]
 pub mod harness;
+
+#[cfg(any(test, feature = "std"))]
+mod xorshift;

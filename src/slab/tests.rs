@@ -9,6 +9,7 @@ extern crate std;
 
 use super::*;
 use crate::vmem::Arena;
+use crate::xorshift::XorShift;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -648,21 +649,6 @@ fn hook_sequence_of_a_slab_life() {
 
 // ---- pseudo-random sequences --------------------------------------------------------------
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A system with four kegs (one with refcounts, one with slabs of 64 KiB), plain zones with
 /// assorted magazines, two zones sharing a keg and a packet zone.
 fn random_system() -> (Slabs<Rec>, Vec<ZoneId>) {
@@ -688,7 +674,7 @@ fn random_step(
     s: &mut Slabs<Rec>,
     zones: &[ZoneId],
     live: &mut Vec<(ZoneId, u64)>,
-    rng: &mut Rng,
+    rng: &mut XorShift,
     a: &mut Arena,
 ) {
     let cpu = rng.below(4) as u8;
@@ -737,7 +723,7 @@ fn invariants_hold_on_long_random_sequences() {
     for seed in 1..=6u64 {
         let (mut s, zones) = random_system();
         let mut a = arena(seed << 32, 8 * MIB);
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+        let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15 ^ seed);
         let mut live = Vec::new();
         for step in 0..3000 {
             random_step(&mut s, &zones, &mut live, &mut rng, &mut a);
@@ -857,7 +843,7 @@ mod seeded {
             let (mut s, zones) = random_system();
             s.set_bugs(BugSet::only(bug));
             let mut a = arena(0x1000, 8 * MIB);
-            let mut rng = Rng(0x5eed ^ bug as u64);
+            let mut rng = XorShift::new(0x5eed ^ bug as u64);
             let mut live: Vec<(ZoneId, u64)> = Vec::new();
             for _ in 0..2000 {
                 let cpu = rng.below(4) as u8;

@@ -7,6 +7,7 @@
 extern crate std;
 
 use super::*;
+use crate::xorshift::XorShift;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -181,28 +182,6 @@ impl Model {
 
 // ---- deterministic pseudo-random sequences --------------------------------------------------
 
-/// xorshift64 (Marsaglia), seeded by a constant: deterministic, no std randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// The spaces the sequences run in: small enough to fill, at the bottom, below 4 GiB, at the
 /// top of the 32-bit space, at the top of the 64-bit space, and the whole 64-bit space.
 const SPACES: [(u64, u64); 6] = [
@@ -216,7 +195,7 @@ const SPACES: [(u64, u64); 6] = [
 
 const LAZY_LIMITS: [u64; 5] = [0, 2, 7, 40, u64::MAX];
 
-fn random_request(rng: &mut Rng, start: u64, last: u64) -> VmapRequest {
+fn random_request(rng: &mut XorShift, start: u64, last: u64) -> VmapRequest {
     let size = match rng.below(20) {
         0 => 0,
         1 => u64::MAX - rng.below(3 * P),
@@ -236,14 +215,14 @@ fn random_request(rng: &mut Rng, start: u64, last: u64) -> VmapRequest {
         _ => P,
     };
     let span = u128::from(last - start) + 1;
-    let pick = |rng: &mut Rng| start + (u128::from(rng.next()) % span) as u64;
+    let pick = |rng: &mut XorShift| start + (u128::from(rng.next()) % span) as u64;
     let window = match rng.below(10) {
         0 => Some((pick(rng), pick(rng))),
         1 => {
             let ws = pick(rng);
             Some((ws, ws.saturating_add(rng.below(32 * P)).min(last)))
         }
-        2 if rng.chance(30) => Some((start.wrapping_sub(P), last)),
+        2 if rng.percent(30) => Some((start.wrapping_sub(P), last)),
         2 => Some((start, last.wrapping_add(rng.below(2)))),
         3 => {
             let ws = pick(rng) & !(P - 1);
@@ -255,7 +234,7 @@ fn random_request(rng: &mut Rng, start: u64, last: u64) -> VmapRequest {
         size,
         align,
         window,
-        guard: rng.chance(70),
+        guard: rng.percent(70),
     }
 }
 
@@ -276,7 +255,7 @@ struct Coverage {
 /// Runs one sequence on the three strategies and the model, comparing everything after
 /// every op.
 fn run_sequence(seed: u64, c: VmapConfig, ops: usize, cov: &mut Coverage) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift::new(seed | 1);
     let mut spaces: Vec<VmapSpace> = ALL_STRATEGIES.iter().map(|&s| space(c, s)).collect();
     let mut model = Model::new(c);
     for op in 0..ops {
@@ -794,10 +773,10 @@ fn many_extents_walk_and_tree_agree() {
     // 5,000 busy areas with every other one freed, then mixed requests.
     let c = cfg(0xffff_c900_0000_0000, 0xffff_e8ff_ffff_ffff, u64::MAX);
     let mut all: Vec<VmapSpace> = ALL_STRATEGIES.iter().map(|&s| space(c, s)).collect();
-    let mut rng = Rng(42);
+    let mut rng = XorShift::new(42);
     let mut starts = Vec::new();
     for _ in 0..5000 {
-        let r = req((1 + rng.below(4)) * P, P, None, rng.chance(50));
+        let r = req((1 + rng.below(4)) * P, P, None, rng.percent(50));
         let x = all[0].alloc(&r).unwrap();
         for s in &mut all[1..] {
             assert_eq!(s.alloc(&r), Ok(x));
@@ -1036,10 +1015,10 @@ mod seeded {
                 for st in ALL_STRATEGIES {
                     let mut s = space(cfg(start, last, 3), st);
                     s.set_bugs(BugSet::only(bug));
-                    let mut rng = Rng(0x5eed ^ (i as u64) << 20 ^ bug as u64);
+                    let mut rng = XorShift::new(0x5eed ^ (i as u64) << 20 ^ bug as u64);
                     let mut live = Vec::new();
                     for _ in 0..300 {
-                        if rng.chance(60) || live.is_empty() {
+                        if rng.percent(60) || live.is_empty() {
                             if let Ok(a) = s.alloc(&random_request(&mut rng, start, last)) {
                                 live.push(a);
                             }

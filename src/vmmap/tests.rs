@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use super::*;
 use crate::addr::{Arch, ALL_ARCHES, PAGE_SIZE};
+use crate::xorshift::XorShift;
 
 const TOP32: u64 = 0xFFFF_FFFF;
 const UPPER48: u64 = 0xFFFF_8000_0000_0000;
@@ -645,26 +646,6 @@ fn segment_alignment_saves_table_pages_through_vmmap() {
 // Differential: both strategies against a naive reference on pseudo-random op streams
 // ---------------------------------------------------------------------------------------------
 
-/// xorshift64: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
-
 /// One operation of a generated case.
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -870,9 +851,9 @@ impl Reference {
 
 /// Picks map bounds for `arch`: a window of `2^12..2^24` bytes at the bottom of the space, at
 /// the top of a canonical half, or at a random place.
-fn bounds(rng: &mut Rng, arch: Arch) -> (u64, u64) {
+fn bounds(rng: &mut XorShift, arch: Arch) -> (u64, u64) {
     let size = 1u64 << (12 + rng.below(13));
-    let upper = arch.upper_half_start().filter(|_| rng.chance(2));
+    let upper = arch.upper_half_start().filter(|_| rng.one_in(2));
     let (lo, hi) = match upper {
         Some(u) => (u, u64::MAX),
         None => (0, arch.lower_half_last()),
@@ -887,7 +868,7 @@ fn bounds(rng: &mut Rng, arch: Arch) -> (u64, u64) {
     }
 }
 
-fn gen_align(rng: &mut Rng) -> u64 {
+fn gen_align(rng: &mut XorShift) -> u64 {
     match rng.below(10) {
         0 => 0,
         1 => 1,
@@ -899,7 +880,7 @@ fn gen_align(rng: &mut Rng) -> u64 {
     }
 }
 
-fn gen_length(rng: &mut Rng, size: u64) -> u64 {
+fn gen_length(rng: &mut XorShift, size: u64) -> u64 {
     match rng.below(12) {
         0 => 0,
         1 => u64::MAX - rng.below(4),
@@ -910,7 +891,7 @@ fn gen_length(rng: &mut Rng, size: u64) -> u64 {
     }
 }
 
-fn gen_addr(rng: &mut Rng, min: u64, max: u64) -> u64 {
+fn gen_addr(rng: &mut XorShift, min: u64, max: u64) -> u64 {
     let size = max - min + 1;
     match rng.below(10) {
         0 => 0,
@@ -922,7 +903,7 @@ fn gen_addr(rng: &mut Rng, min: u64, max: u64) -> u64 {
     }
 }
 
-fn gen_op(rng: &mut Rng, min: u64, max: u64, live: &[Entry]) -> Op {
+fn gen_op(rng: &mut XorShift, min: u64, max: u64, live: &[Entry]) -> Op {
     let size = max - min + 1;
     let tag = rng.next();
     match rng.below(8) {
@@ -932,7 +913,7 @@ fn gen_op(rng: &mut Rng, min: u64, max: u64, live: &[Entry]) -> Op {
             align: gen_align(rng),
         },
         2 | 3 => Op::Anywhere {
-            start: if rng.chance(2) {
+            start: if rng.one_in(2) {
                 min
             } else {
                 gen_addr(rng, min, max)
@@ -946,7 +927,7 @@ fn gen_op(rng: &mut Rng, min: u64, max: u64, live: &[Entry]) -> Op {
             length: gen_length(rng, size),
             tag,
         },
-        _ if !live.is_empty() && rng.chance(2) => {
+        _ if !live.is_empty() && rng.one_in(2) => {
             // Unmap live entries: exactly one, or a span from one to a later one.
             let i = rng.below(live.len() as u64) as usize;
             let j = (i + rng.below(3) as usize).min(live.len() - 1);
@@ -973,17 +954,17 @@ fn differential<R>(
     mut new_ref: impl FnMut(u64, u64, usize) -> R,
     mut ref_apply: impl FnMut(&mut R, Op) -> Outcome,
 ) -> usize {
-    let mut rng = Rng(seed);
+    let mut rng = XorShift::new(seed);
     let mut successes = 0;
     for arch in ALL_ARCHES {
         for case in 0..cases {
             let (min, max) = bounds(&mut rng, arch);
-            let limit = if rng.chance(4) {
+            let limit = if rng.one_in(4) {
                 1 + rng.below(8) as usize
             } else {
                 MAX_ENTRIES
             };
-            let strategy = if rng.chance(2) {
+            let strategy = if rng.one_in(2) {
                 Strategy::Linear
             } else {
                 Strategy::GapIndex
@@ -1090,7 +1071,7 @@ fn both_strategies_match_the_oracle_crate() {
 #[test]
 fn strategies_agree_on_a_large_fragmented_map() {
     // 20,000 entries of mixed sizes with mixed holes; then many queries of mixed alignment.
-    let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+    let mut rng = XorShift::new(0xDEAD_BEEF_CAFE_F00D);
     let mut m = map(Arch::X86_64, 0, 0x7FFF_FFFF_FFFF);
     let mut addr = 0u64;
     for _ in 0..20_000 {

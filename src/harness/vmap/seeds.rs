@@ -6,6 +6,7 @@ use super::codec::{IA32_VMALLOC_START, LA57_VMALLOC_START, X86_64_VMALLOC_START}
 use super::scenario::{AccessSel, AddrSel, Op, Scenario, WindowSel, MAX_CASE_FRAMES};
 use crate::addr::PAGE_SIZE;
 use crate::mmu::AccessKind;
+use crate::xorshift::XorShift;
 
 /// A space of `pages` pages from `start`, two CPUs, every data frame.
 fn space(start: u64, pages: u64, lazy_max_pages: u64, ops: Vec<Op>) -> Scenario {
@@ -54,18 +55,6 @@ fn alloc(pages: u64, align: u64) -> Op {
         align,
         window: WindowSel::Whole,
         guard: true,
-    }
-}
-
-/// A deterministic pseudo-random sequence (xorshift64), for the random_* shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -145,7 +134,7 @@ pub fn seed_scenarios() -> Vec<(&'static str, Scenario)> {
     ));
 
     // random_size_alloc: 1..=100 pages, every third freed again.
-    let mut rng = Rng(0x7e57_5a11);
+    let mut rng = XorShift::new(0x7e57_5a11);
     let mut ops = Vec::new();
     for i in 0..150 {
         ops.push(alloc(1 + rng.next() % 100, PAGE_SIZE));

@@ -7,31 +7,13 @@ use kvafuzz_oracles::mmu as o;
 /// Ops per mode.
 const OPS: usize = 3000;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
 // The enum mappings between the MMU and the oracle are the harness adapter's, so this
 // test and the `mmu` fuzz target judge results identically.
 use crate::harness::mmu::adapter::{
     access_err, access_kind, create_err, destroy_err, flush, map_err, mode, shared_err,
     translate_err, translation, unmap_err, unshare_err,
 };
+use crate::xorshift::XorShift;
 
 /// Addresses that make conflicts and edge cases likely: a few windows of 4 segments,
 /// at 0, below the 32-bit kernel boundary or the canonical hole, at the kernel base and
@@ -60,7 +42,7 @@ fn pick_va(rng: &mut XorShift, a: Arch, align: u64) -> u64 {
 }
 
 fn run(a: Arch, seed: u64) {
-    let mut rng = XorShift(seed);
+    let mut rng = XorShift::new(seed);
     // The smallest pool runs out often: 16 frames per level.
     let frames = [16 * u32::from(Geometry::new(a).levels()), 96, 256][rng.below(3) as usize];
     let cpus = 2;
