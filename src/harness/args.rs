@@ -6,6 +6,10 @@
 //! them as possible values, so a bad name is refused with the list of good ones).
 //! [`super::cli`] runs the parsed [`Cli`].
 
+// The doc comments below are clap's help text, printed as written: `DIR/<target>/` is a path
+// pattern for the reader of `--help`, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;

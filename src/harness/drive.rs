@@ -113,7 +113,7 @@ thread_local! {
     static TRACING: Cell<bool> = const { Cell::new(true) };
 }
 
-/// Whether the op being stepped has a trace to write its outcome into (see [`outcome!`]).
+/// Whether the op being stepped has a trace to write its outcome into (see `outcome!`).
 pub fn tracing() -> bool {
     TRACING.with(Cell::get)
 }

@@ -19,7 +19,7 @@
 //! Address spaces are 2^32 to 2^57 bytes wide and the ranges in them a few pages: a linear
 //! axis would draw every allocation as nothing. The axis is cut at every range boundary and
 //! mark, and each piece between two cuts gets a width that grows with the logarithm of its
-//! length ([`piece_weight`]): a one-byte hole stays visible beside a terabyte gap, and order
+//! length (`piece_weight`): a one-byte hole stays visible beside a terabyte gap, and order
 //! is kept. Tick labels name the cut addresses (as many as fit).
 //!
 //! ## Capture
@@ -583,7 +583,7 @@ const NOT_ADDRESS_WORDS: [&str; 13] = [
 
 /// The addresses a finding names: hexadecimal numbers in the op's resolved arguments and in
 /// both claims (an oracle verdict) or both sides (a state difference), except those after a
-/// word that says they are a size or an alignment ([`NOT_ADDRESS_WORDS`]).
+/// word that says they are a size or an alignment (`NOT_ADDRESS_WORDS`).
 pub fn named_addresses(finding: &Finding) -> Vec<u64> {
     let texts: Vec<&str> = match &finding.kind {
         FindingKind::Oracle(m) => vec![&m.args, &m.expected.text, &m.actual.text],

@@ -30,7 +30,7 @@
 //! | `mmu` | [`crate::mmu::Mmu`] (all four paging modes, TLBs, held flushes) | `kvafuzz_oracles::mmu` |
 //!
 //! Each target is a folder `src/harness/<name>/` implementing [`Target`] once, and one line
-//! of [`REGISTRY`] ([`target`] has the details); every tool (the campaign, replay, the
+//! of [`REGISTRY`] ([`mod@target`] has the details); every tool (the campaign, replay, the
 //! minimizer, the corpus test, the seed listing, `kvafuzz list`) is written once over that
 //! list. Corpus files carry a header naming their target and op-language version
 //! ([`corpus`]).

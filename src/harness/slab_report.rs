@@ -66,7 +66,7 @@ pub struct CacheRow {
 /// Why a listing could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReportError {
-    /// A row has fewer than [`COLUMNS`] tab-separated columns.
+    /// A row has fewer than `COLUMNS` tab-separated columns.
     Columns {
         /// 1-based line number.
         line: usize,

@@ -75,7 +75,7 @@
 //!
 //! ## 7. Seeded bugs
 //!
-//! With the `seeded-bugs` feature, [`Kmem::set_bugs`] (which also passes the set to the kmem
+//! With the `seeded-bugs` feature, `Kmem::set_bugs` (which also passes the set to the kmem
 //! arena, its caches and the classes) switches on KmemWrongSizeAccepted (the debug free skips
 //! the size comparison and frees with the caller's size) and RedzoneMissesOneByte (the
 //! redzone check starts at `addr + size + 1`); the kmem arena's QcacheZeroSentinel lives in

@@ -114,7 +114,7 @@
 //!
 //! ## 8. Seeded bugs
 //!
-//! With the `seeded-bugs` feature, [`Slabs::set_bugs`] switches on four bugs, each marked
+//! With the `seeded-bugs` feature, `Slabs::set_bugs` switches on four bugs, each marked
 //! `SEEDED BUG <Name>` beside the code it breaks: SlabNotSizeAligned (the keg asks its backend
 //! for page alignment only, as if vmem returned size-aligned space: FreeBSD r338836, seed
 //! 000), MagazineDoubleFreeUnseen (the double-free check looks only at the bitmap),

@@ -141,8 +141,8 @@
 //! purge-and-retry, committing an area) and observation. `types.rs` (vocabulary), `walk.rs`
 //! (3.1 and the ALIGN/end steps the cache shares), `cache.rs` (3.2), `tree.rs` (3.3),
 //! `lazy.rs` (4), `invariants.rs` (7), `tests.rs`. Each seeded bug (feature `seeded-bugs`,
-//! [`crate::bugs`]) is one small function marked `SEEDED BUG <Name>` beside the code it
-//! breaks, switched on per space by [`VmapSpace::set_bugs`]: CacheHoleForgetsGuard and
+//! `crate::bugs`) is one small function marked `SEEDED BUG <Name>` beside the code it
+//! breaks, switched on per space by `VmapSpace::set_bugs`: CacheHoleForgetsGuard and
 //! CacheStartNotRealigned (Cache), TopEndWrapsToZero, AlignWrapsToZero and
 //! LazyReusedBeforePurge (Walk and Cache), TreePadsByAlign (Tree), PurgeFlushesToMaxStart
 //! (all).

@@ -1,7 +1,7 @@
 //! # Every engine on every seeded bug
 //!
 //! `kvafuzz bugs --engine E` measures how fast each fuzzing engine the project supports
-//! finds each seeded bug ([`crate::bugs`]): the built-in seeded campaign, libFuzzer (the
+//! finds each seeded bug (`crate::bugs`): the built-in seeded campaign, libFuzzer (the
 //! cargo-fuzz targets), AFL++ (the afl.rs binaries) and proptest (the byte-vector property of
 //! `tests/state_machine.rs`). All four call the same entry point
 //! ([`super::run_with`]), so what differs is only how each one makes inputs.
@@ -20,7 +20,7 @@
 //! proptest's inputs deterministic (only their wall times vary from run to run); libFuzzer's
 //! and AFL++'s schedules also look at run times, so theirs vary a little too.
 //!
-//! ## 2. The engines ([`run`], with the `seeded-bugs` feature)
+//! ## 2. The engines (`run`, with the `seeded-bugs` feature)
 //!
 //! - **campaign**: [`super::campaign::run_campaign`] in this process, seed `k`, one job.
 //! - **libfuzzer**: the cargo-fuzz target built once with `--features seeded-bugs`, run

@@ -840,7 +840,7 @@ impl<S: ChainSource> ChainArena for Arena<S> {
 
 /// The production stack: a chain of 1 to [`MAX_LEVELS`] real [`Arena`]s, each importing from
 /// the next (`Arena<Arena<...<Arena<NoSource>>>>`, the deepest without a source), reached
-/// level by level through [`ChainArena`].
+/// level by level through `ChainArena`.
 pub struct VmemStack {
     /// The arena allocations are made from, its sources inside it.
     arena: Box<dyn ChainArena>,

@@ -107,7 +107,7 @@ impl Target for VmemTarget {
     }
 
     /// Versions 1 (a chain of at most two levels) and 2 (no span growth, no parameter
-    /// draws), module [`codec`], are read as they always were.
+    /// draws), module `codec`, are read as they always were.
     fn decode_version(version: u16, payload: &[u8]) -> Option<Scenario> {
         match version {
             1 => Some(codec::read_scenario_v1(payload)),
