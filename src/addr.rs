@@ -340,6 +340,15 @@ mod tests {
         assert!(Arch::Ia32.check_range(0, 1).is_ok());
     }
 
+    /// A range prints as its first and last byte, inclusive (how errors and traces show it).
+    #[test]
+    fn a_range_prints_its_inclusive_bounds() {
+        let r = Range::from_inclusive(0x1000, 0x1fff).unwrap();
+        assert_eq!(alloc::format!("{r}"), "[0x1000, 0x1fff]");
+        let top = Range::from_inclusive(0, u64::MAX).unwrap();
+        assert_eq!(alloc::format!("{top}"), "[0x0, 0xffffffffffffffff]");
+    }
+
     /// `contains`, `covers` and `overlaps` at every edge: one shared byte overlaps, touching
     /// ranges do not, and ranges ending at `u64::MAX` or starting at 0 are no special case.
     #[test]

@@ -664,3 +664,64 @@ mod seeded {
         );
     }
 }
+
+/// Each record check of `check_invariants` fails on the record it is about: a record made
+/// wrong in one field at a time (debug mode, where small objects are recorded too), a small
+/// object's record in non-debug mode, and a debug-mode zone whose live count disagrees with
+/// its records.
+#[test]
+fn every_record_invariant_can_fail() {
+    let mut k = kmem(true, false, &[(0x100_0000, 16 * MIB)]);
+    let small = k.alloc(24, 0).unwrap();
+    k.alloc(3 * PAGE_SIZE, 0).unwrap();
+    k.check_invariants().unwrap();
+    let rec = k.records[&small];
+
+    let edits: [(&str, Record); 4] = [
+        ("no size", Record { size: 0, ..rec }),
+        ("another size's route", Record { size: 4000, ..rec }),
+        (
+            "a chunk of another size",
+            Record {
+                chunk: rec.chunk + 8,
+                ..rec
+            },
+        ),
+        ("another route", Record { route: C(0), ..rec }),
+    ];
+    for (what, wrong) in edits {
+        let mut bad = k.clone();
+        bad.records.insert(small, wrong);
+        assert_eq!(
+            bad.check_invariants(),
+            Err(KmemInvariantError::RecordWrong { addr: small }),
+            "{what}"
+        );
+    }
+    let mut misaligned = k.clone();
+    misaligned.records.remove(&small);
+    misaligned.records.insert(small + 1, rec);
+    assert_eq!(
+        misaligned.check_invariants(),
+        Err(KmemInvariantError::RecordWrong { addr: small + 1 })
+    );
+
+    // Without debug, only large objects are recorded.
+    let mut plain = kmem(false, false, &[(0x100_0000, 16 * MIB)]);
+    let s = plain.alloc(24, 0).unwrap();
+    plain.alloc(3 * PAGE_SIZE, 0).unwrap();
+    plain.check_invariants().unwrap();
+    plain.records.insert(s, rec);
+    assert_eq!(
+        plain.check_invariants(),
+        Err(KmemInvariantError::RecordWrong { addr: s })
+    );
+
+    // The small object's record gone: its zone's live count is one more than its records.
+    let mut uncounted = k.clone();
+    uncounted.records.remove(&small);
+    assert_eq!(
+        uncounted.check_invariants(),
+        Err(KmemInvariantError::LiveCountWrong { route: rec.route })
+    );
+}

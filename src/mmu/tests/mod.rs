@@ -74,6 +74,8 @@ fn config_limits() {
     );
     let m = Mmu::new(Arch::Pae, c(1, MAX_CPUS, 1)).unwrap();
     assert_eq!((m.table_pages(), m.free_frames()), (1, 0));
+    assert_eq!(m.cpus(), MAX_CPUS);
+    assert_eq!(Mmu::new(Arch::X86_64, c(4, 3, 8)).unwrap().cpus(), 3);
 }
 
 #[test]
