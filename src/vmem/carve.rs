@@ -53,7 +53,7 @@ impl<S: SpanSource> Arena<S> {
         // the links and the list taken from the copy `seg`.
         let (on, rest) = (seg.list(), list_of(seg.last - last));
         if holds(on, rest) {
-            self.set_lag(f, on + 1 == rest);
+            self.set_lag(f, rest - on);
         } else {
             self.list_remove_at(on, seg.list_prev, seg.list_link());
             self.list_insert_at(f, rest);
@@ -153,7 +153,7 @@ impl<S: SpanSource> Arena<S> {
                 let n_on = nt.list();
                 if holds(n_on, l) {
                     self.list_remove(p);
-                    self.set_lag(n, n_on + 1 == l);
+                    self.set_lag(n, l - n_on);
                     self.tag_mut(n).start = start;
                     self.tag_mut(n).prev = pt.prev;
                     self.tag_mut(pt.prev).next = n;

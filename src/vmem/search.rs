@@ -3,7 +3,7 @@
 //! for one that holds a placement, the lowest in it that [`Arena::place`] finds under the
 //! constraints.
 
-use super::freelist::list_of;
+use super::freelist::{list_of, MAX_LAG};
 use super::tags::{Tag, NIL};
 use super::types::Checked;
 use super::{round_up, AllocError, Arena, Policy, Request, SpanSource};
@@ -195,8 +195,8 @@ impl<S: SpanSource> Arena<S> {
     /// Scans every free list that could hold a fit, smallest list first, and returns the first
     /// fit found.
     fn scan_lists(&self, c: &Checked) -> Option<(Tag, u64)> {
-        // A segment of class k may sit on list k - 1 (section 2).
-        let first = list_of(c.size).saturating_sub(1) as u32;
+        // A segment of class k may sit as low as list k - MAX_LAG (section 2).
+        let first = list_of(c.size).saturating_sub(MAX_LAG) as u32;
         let mut map = self.freemap & (u64::MAX << first);
         while map != 0 {
             let l = map.trailing_zeros() as usize;
