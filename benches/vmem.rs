@@ -4,8 +4,9 @@
 //!
 //! - **steady/<mode>/<alloc>/<N>**: the cost of one *pair* (free a random live segment, then
 //!   allocate a new random size) once `N` segments are live. Modes: `instant` (InstantFit),
-//!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta). Sizes are
-//!   1 to [`MAX_UNITS`] units, uniform.
+//!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta; its peer is
+//!   buddy_system_allocator's `alloc_aligned` with the same alignment). Sizes are 1 to
+//!   [`MAX_UNITS`] units, uniform.
 //! - **vmalloc-replay/<alloc>**: the areas of a real Linux vmalloc space
 //!   (`benches/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
 //!   then every lazily freed (`unpurged`) area freed, then all of those allocated again: the
@@ -289,13 +290,32 @@ impl Subject for Oracle {
 }
 
 /// buddy_system_allocator's frame allocator over frames `0..SPACE_UNITS` (max order 31).
-struct Buddy(buddy_system_allocator::FrameAllocator<32>);
+struct Buddy {
+    frames: buddy_system_allocator::FrameAllocator<32>,
+    /// Alignment in frames for `alloc_aligned` (0: plain `alloc`, naturally aligned to the
+    /// size rounded up to a power of two).
+    align: usize,
+}
 
 impl Buddy {
     fn new() -> Buddy {
-        let mut f = buddy_system_allocator::FrameAllocator::<32>::new();
-        f.add_frame(0, SPACE_UNITS as usize);
-        Buddy(f)
+        Buddy::aligned(0)
+    }
+
+    /// Allocations aligned to `align_units` frames through `alloc_aligned` (the peer of
+    /// vmem's `xalloc` with an alignment), or plain ones if it is 0.
+    fn aligned(align_units: u64) -> Buddy {
+        let mut frames = buddy_system_allocator::FrameAllocator::<32>::new();
+        frames.add_frame(0, SPACE_UNITS as usize);
+        Buddy {
+            frames,
+            align: align_units as usize,
+        }
+    }
+
+    /// The layout (in frames) of an aligned allocation of `units` frames.
+    fn layout(&self, units: u32) -> Layout {
+        Layout::from_size_align(units as usize, self.align).expect("power-of-two alignment")
     }
 }
 
@@ -303,11 +323,20 @@ impl Subject for Buddy {
     type Handle = usize;
     #[inline]
     fn alloc(&mut self, units: u32) -> Option<usize> {
-        self.0.alloc(units as usize)
+        if self.align == 0 {
+            return self.frames.alloc(units as usize);
+        }
+        let layout = self.layout(units);
+        self.frames.alloc_aligned(layout)
     }
     #[inline]
     fn free(&mut self, frame: usize, units: u32) {
-        self.0.dealloc(frame, units as usize);
+        if self.align == 0 {
+            self.frames.dealloc(frame, units as usize);
+        } else {
+            let layout = self.layout(units);
+            self.frames.dealloc_aligned(frame, layout);
+        }
     }
 }
 
@@ -655,6 +684,9 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         configure(&mut g, n);
         steady(&mut g, "vmem", &trace, || {
             Vmem::new(Policy::InstantFit, XALLOC_ALIGN_UNITS)
+        });
+        steady(&mut g, "buddy", &trace, || {
+            Buddy::aligned(XALLOC_ALIGN_UNITS)
         });
         if n <= ORACLE_MAX_N {
             configure_oracle(&mut g);
