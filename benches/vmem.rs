@@ -44,9 +44,9 @@
 //! ## 4. Counting instead of timing
 //!
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it builds
-//! `who` (vmem, vmem-best, buddy, offset, talc, floor, keyed, oracle, oracle-best) at `n` live
-//! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs` more
-//! pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
+//! `who` (vmem, vmem-best, vmem-xalloc64, buddy, buddy-xalloc64, offset, talc, floor, keyed,
+//! oracle, oracle-best) at `n` live segments exactly as the steady-state benchmark does (fill,
+//! untimed churn), replays `pairs` more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
 //! divides the difference, giving instructions and cache misses per pair: figures that repeat
 //! exactly on any machine, unlike times on a shared one.
 //!
@@ -891,6 +891,18 @@ fn count_pairs(spec: &str) {
     match who {
         "vmem" => run(Vmem::new(Policy::InstantFit, 0), "vmem", &trace, pairs),
         "vmem-best" => run(Vmem::new(Policy::BestFit, 0), "vmem-best", &trace, pairs),
+        "vmem-xalloc64" => run(
+            Vmem::new(Policy::InstantFit, XALLOC_ALIGN_UNITS),
+            "vmem-xalloc64",
+            &trace,
+            pairs,
+        ),
+        "buddy-xalloc64" => run(
+            Buddy::aligned(XALLOC_ALIGN_UNITS),
+            "buddy-xalloc64",
+            &trace,
+            pairs,
+        ),
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),

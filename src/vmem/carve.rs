@@ -66,15 +66,16 @@ impl<S: SpanSource> Arena<S> {
     /// in `f`) and possibly one on the right. Returns the allocated tag; `None` if no tag is
     /// left (only after `tags_available` said there were, so never).
     fn carve_inside(&mut self, f: Tag, seg: &BoundaryTag, a: u64, last: u64) -> Option<Tag> {
-        self.list_remove(f);
         let cur = if a > seg.start {
-            // The left remainder stays in f.
-            self.tag_mut(f).last = a - 1;
-            self.list_insert(f);
+            // The left remainder stays in f, where it is on its list if that list still holds
+            // its class (as in `carve_front`).
             let t = self.new_tag(a, last, Kind::Allocated)?;
+            self.relist(f, list_of(a - seg.start));
+            self.tag_mut(f).last = a - 1;
             self.link_after(f, t);
             t
         } else {
+            self.list_remove(f);
             self.tag_mut(f).list_prev = ALLOCATED;
             self.tag_mut(f).last = last;
             f

@@ -41,10 +41,12 @@
 //! multiple of `nocross`. Every policy is **complete**: it fails only if no placement exists in
 //! any span (and, with a source, none could be imported). Beyond that:
 //!
-//! - **InstantFit** (default): O(1) for unconstrained requests. An unconstrained request first
-//!   tries the **recent** segment, the free segment the latest free made or grew: if it is
-//!   still free and large enough, the request takes its front (its tag and its neighbours
-//!   were just touched, so this costs almost no cache misses). Otherwise take the first free
+//! - **InstantFit** (default): O(1) for unconstrained requests. A request first tries the
+//!   **recent** segment, the free segment the latest free made or grew: if it is still free
+//!   and holds a placement (for an unconstrained request: is large enough), the request takes
+//!   the lowest placement in it, its front if unconstrained (its tag and its neighbours were
+//!   just touched, so this costs almost no cache misses; with an alignment, the freed
+//!   allocation's aligned start often fits again). Otherwise take the first free
 //!   segment of the smallest non-empty list `n` with `2^n >= size + align - q` (every segment
 //!   there is guaranteed to hold a placement). If that fails (or constraints spoil the
 //!   guarantee), fall back to scanning every segment of every list that could fit, from

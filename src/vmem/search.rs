@@ -127,9 +127,17 @@ impl<S: SpanSource> Arena<S> {
         }
     }
 
-    /// InstantFit: the head of a list that guarantees a fit, else a scan of every list that
-    /// could hold one (section 3).
+    /// InstantFit: the recent segment if it holds a placement, else the head of a list that
+    /// guarantees a fit, else a scan of every list that could hold one (section 3).
     fn instant_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
+        // The segment the latest free made or grew: its tag, its neighbours and the index slot
+        // of the freed start were just touched (a constrained request often fits where the
+        // freed allocation was: with an alignment, at its aligned start).
+        if let Some(seg) = self.tags.get(self.recent as usize).filter(|s| s.is_free()) {
+            if let Some(a) = self.place(seg.start, seg.last, 0, c) {
+                return Some((self.recent, a));
+            }
+        }
         // Fast path: every segment on list n >= ceil(log2(size + align - q)) holds a
         // placement when only size and alignment matter; with other constraints we still try
         // the head of each such list before the full scan.
