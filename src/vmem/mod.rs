@@ -398,17 +398,51 @@ impl<S: SpanSource> Arena<S> {
         let unbounded = req.minaddr == 0 && req.maxaddr == u64::MAX;
         #[cfg(feature = "seeded-bugs")]
         let unbounded = self.fast_path_skips_bounds(unbounded);
-        if policy == Policy::InstantFit
-            && req.align & !self.quantum == 0
-            && req.phase == 0
-            && req.nocross == 0
-            && unbounded
-        {
-            if let Some(r) = self.instant_unconstrained(req.size) {
+        if policy == Policy::InstantFit && req.phase == 0 && req.nocross == 0 && unbounded {
+            let r = if req.align & !self.quantum == 0 {
+                self.instant_unconstrained(req.size)
+            } else {
+                self.instant_aligned(req.size, req.align)
+            };
+            if let Some(r) = r {
                 return r;
             }
         }
         self.xalloc_general(req, policy)
+    }
+
+    /// The fast path of [`Arena::xalloc`] for an instant-fit request of `size` bytes aligned to
+    /// `align`, above the quantum, and nothing else: the lowest aligned placement in the recent
+    /// segment, exactly what [`Arena::instant_fit`] tries first. `None` if the general path
+    /// must decide (an invalid request, no room for tags, no placement in the recent segment).
+    #[inline]
+    fn instant_aligned(&mut self, size: u64, align: u64) -> Option<Result<u64, AllocError>> {
+        // A power of two above the quantum is a multiple of it: a valid alignment, and with
+        // phase 0, no nocross and no bounds the request is valid if its size is.
+        if size == 0
+            || !addr::is_pow2(align)
+            || align <= self.quantum
+            || self.highest_allowed(u64::MAX) != u64::MAX
+            || self.tags.len() + 2 > MAX_TAGS
+        {
+            return None;
+        }
+        let size = round_up(size, self.quantum)?;
+        let f = self.recent;
+        let seg = *self.tags.get(f as usize).filter(|s| s.is_free())?;
+        let a = seg.start.checked_add(align - 1)? & !(align - 1);
+        if a.checked_add(size - 1)? > seg.last {
+            return None;
+        }
+        let c = Checked {
+            size,
+            align,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        };
+        Some(self.commit(f, a, &c, Policy::InstantFit))
     }
 
     /// SEEDED BUG FastPathSkipsBounds (Linux 2011, the vmap free-area cache): the fast path
