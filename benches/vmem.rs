@@ -46,7 +46,8 @@
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it builds
 //! `who` (vmem, vmem-best, vmem-xalloc64, buddy, buddy-xalloc64, offset, talc, floor, keyed,
 //! oracle, oracle-best) at `n` live segments exactly as the steady-state benchmark does (fill,
-//! untimed churn), replays `pairs` more pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
+//! untimed churn), replays `pairs` more pairs and exits. `replay-<alloc>:0:<replays>` (alloc:
+//! vmem-instant, vmem-best, buddy, offset) runs that many whole vmalloc replays instead. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
 //! divides the difference, giving instructions and cache misses per pair: figures that repeat
 //! exactly on any machine, unlike times on a shared one.
 //!
@@ -881,6 +882,9 @@ fn count_pairs(spec: &str) {
     };
     let n: usize = n.parse().expect("KVAFUZZ_PAIRS: n is a number");
     let pairs: usize = pairs.parse().expect("KVAFUZZ_PAIRS: pairs is a number");
+    if let Some(alloc) = who.strip_prefix("replay-") {
+        return count_replays(alloc, pairs);
+    }
     let trace = Trace::new(n);
     fn run<S: Subject>(subject: S, who: &'static str, trace: &Trace, pairs: usize) {
         let mut st = Steady::new(subject, who, trace);
@@ -924,6 +928,28 @@ fn count_pairs(spec: &str) {
             run(Talc::new(&buffer), "talc", &trace, pairs);
         }
         _ => panic!("KVAFUZZ_PAIRS: unknown allocator {who:?}"),
+    }
+}
+
+/// `replays` whole vmalloc replays through fresh `alloc` allocators (`KVAFUZZ_PAIRS=
+/// replay-<alloc>:0:<replays>`, module comment section 4; each replay is `Workload::ops`
+/// operations, plus building and dropping the allocator, which the timed benchmark leaves out).
+fn count_replays(alloc: &str, replays: usize) {
+    let w = Workload::load().expect("KVAFUZZ_PAIRS=replay-...: the workload file is needed");
+    fn run<S: Subject>(w: &Workload, who: &str, replays: usize, mut make: impl FnMut() -> S) {
+        let mut handles = Vec::with_capacity(w.pages.len());
+        for _ in 0..replays {
+            let mut s = make();
+            w.replay(&mut s, who, &mut handles);
+            black_box(&handles);
+        }
+    }
+    match alloc {
+        "vmem-instant" => run(&w, alloc, replays, || Vmem::new(Policy::InstantFit, 0)),
+        "vmem-best" => run(&w, alloc, replays, || Vmem::new(Policy::BestFit, 0)),
+        "buddy" => run(&w, alloc, replays, Buddy::new),
+        "offset" => run(&w, alloc, replays, || Offset::new(w.pages.len())),
+        _ => panic!("KVAFUZZ_PAIRS: unknown replay allocator {alloc:?}"),
     }
 }
 

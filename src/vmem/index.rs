@@ -8,9 +8,10 @@
 //! the bucket, then the tags of its chain until one starts at the key (`free` reads that tag
 //! next anyway, so a chain of one costs nothing beyond the bucket). Removal unlinks the tag
 //! from its chain through the link found by the look-up; insertion pushes at the chain's head
-//! and touches only the bucket and the new tag. A resize rebuilds the chains from a walk of
+//! and touches only the bucket and the new tag. A resize rebuilds the chains either by
+//! following the old ones or, when the slab is not much larger than the index, from a walk of
 //! the slab in slot order (the index holds exactly the allocated tags), which reads the tags
-//! sequentially rather than in the scattered order of the old chains.
+//! sequentially rather than in the scattered order of the chains.
 //!
 //! The table is kept between `1 / MIN_LOAD` and `1 / MAX_LOAD` full ([`MIN_BUCKETS`] at least),
 //! so a successful look-up reads `1 + load / 2` tags on average. The hash is a fixed
@@ -151,11 +152,15 @@ impl AllocIndex {
 
     /// Rebuilds the table with `buckets` buckets (a power of two, [`MIN_BUCKETS`] to
     /// [`MAX_BUCKETS`]) and sets the thresholds for the next resize. The chains are rebuilt
-    /// from the slab: every allocated tag but `skip` (the tag being inserted or removed, whose
-    /// kind the caller has not settled yet; NIL for none), in slot order.
+    /// from whichever reads fewer cache lines: the slab in slot order (two tags a line, read
+    /// sequentially; every allocated tag but `skip`, the tag being inserted or removed, whose
+    /// kind the caller settles around the call, NIL for none) when it holds at most twice as
+    /// many tags as the index holds entries, else the old chains (one scattered tag an entry;
+    /// `skip` is never in them).
     #[cold]
     fn resize(&mut self, buckets: usize, tags: &mut [BoundaryTag], skip: Tag) {
-        self.heads = vec![NIL; buckets];
+        let from_slab = tags.len() / 2 <= self.len;
+        let old = core::mem::replace(&mut self.heads, vec![NIL; buckets]);
         self.shift = 64 - buckets.trailing_zeros();
         self.grow_at = if buckets as u64 >= MAX_BUCKETS {
             usize::MAX
@@ -167,11 +172,24 @@ impl AllocIndex {
         } else {
             0
         };
-        for (t, tag) in (0..).zip(tags.iter_mut()) {
-            if t != skip && tag.kind() == Kind::Allocated {
-                let bucket = self.bucket(tag.start);
-                tag.list_next = self.heads[bucket];
+        if from_slab {
+            for (t, tag) in (0..).zip(tags.iter_mut()) {
+                if t != skip && tag.kind() == Kind::Allocated {
+                    let bucket = self.bucket(tag.start);
+                    tag.list_next = self.heads[bucket];
+                    self.heads[bucket] = t;
+                }
+            }
+            return;
+        }
+        for head in old {
+            let mut t = head;
+            while t != NIL {
+                let next = tags[t as usize].list_next;
+                let bucket = self.bucket(tags[t as usize].start);
+                tags[t as usize].list_next = self.heads[bucket];
                 self.heads[bucket] = t;
+                t = next;
             }
         }
     }
@@ -266,6 +284,16 @@ mod tests {
             let key = u64::from(t) << 4;
             assert_eq!(idx.get(key, &tags), model.get(&key).copied());
         }
+        // Emptied, it shrinks back through the same sizes.
+        while let Some((key, t)) = model.pop_first() {
+            let found = idx.find(key, &tags).unwrap();
+            assert_eq!(found.tag, t);
+            idx.remove(found, &mut tags);
+            tags[t as usize].list_prev = marker(Kind::Unused);
+            idx.check(&tags).unwrap();
+            assert_eq!(idx.len(), model.len());
+        }
+        assert_eq!(idx.heads.len(), MIN_BUCKETS);
     }
 
     #[test]
