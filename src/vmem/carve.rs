@@ -102,6 +102,7 @@ impl<S: SpanSource> Arena<S> {
         if self.by_size.is_some() {
             self.size_index_carved(seg, cur);
         }
+        self.placed_inside = start != seg.start;
         self.allocated.insert(start, cur, &mut self.tags);
         self.in_use += u128::from(last - start + 1);
         if policy == Policy::NextFit {
@@ -150,9 +151,14 @@ impl<S: SpanSource> Arena<S> {
         let merged = match (p_free, nt) {
             (true, Some(nt)) if n_free => {
                 // Keep the neighbour already on the merged list if either is; the other
-                // leaves its list, and the tag past it is relinked to the kept one.
+                // leaves its list, and the tag past it is relinked to the kept one. If both
+                // are, keep the one whose far link the next allocation will write anyway:
+                // one taking the merged segment's front writes its predecessor (which keeping
+                // the right neighbour writes here too), one placed inside it (an aligned
+                // request at the freed start, say) writes its successor (as keeping the left
+                // one does). The latest allocation says which kind the arena serves.
                 let n_on = nt.list();
-                if holds(n_on, l) {
+                if holds(n_on, l) && !(self.placed_inside && holds(pt.list(), l)) {
                     self.list_remove(p);
                     self.set_lag(n, l - n_on);
                     self.tag_mut(n).start = start;

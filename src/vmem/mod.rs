@@ -229,6 +229,9 @@ pub struct Arena<S: SpanSource = NoSource> {
     /// checked before every use, since later operations may have allocated, merged or
     /// dropped it. NIL before the first free.
     recent: Tag,
+    /// Whether the latest allocation was placed inside its free segment rather than at its
+    /// front (a hint for which tag a merge keeps: `release_segment`).
+    placed_inside: bool,
     /// Span tags by span start.
     spans: BTreeMap<u64, Tag>,
     /// Allocated segments by start.
@@ -301,6 +304,7 @@ impl<S: SpanSource> Arena<S> {
             lists: [NIL; FREELISTS],
             freemap: 0,
             recent: NIL,
+            placed_inside: false,
             spans: BTreeMap::new(),
             allocated: AllocIndex::new(config.quantum.trailing_zeros()),
             by_size: None,
