@@ -46,10 +46,11 @@
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it builds
 //! `who` (vmem, vmem-best, vmem-xalloc64, buddy, buddy-xalloc64, offset, talc, floor, keyed,
 //! oracle, oracle-best) at `n` live segments exactly as the steady-state benchmark does (fill,
-//! untimed churn), replays `pairs` more pairs and exits. `replay-<alloc>:0:<replays>` (alloc:
-//! vmem-instant, vmem-best, buddy, offset) runs that many whole vmalloc replays instead. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
-//! divides the difference, giving instructions and cache misses per pair: figures that repeat
-//! exactly on any machine, unlike times on a shared one.
+//! untimed churn), replays `pairs` more pairs and exits. `ci/bench-counts` runs that under
+//! cachegrind twice (two pair counts) and divides the difference, giving instructions and cache
+//! misses per pair: figures that repeat exactly on any machine, unlike times on a shared one.
+//! `replay-<alloc>:0:<replays>` (alloc: vmem-instant, vmem-best, buddy, offset) runs that many
+//! whole vmalloc replays instead (section 1), for the same kind of count per operation.
 //!
 //! ## 5. Clock
 //!

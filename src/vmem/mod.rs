@@ -50,8 +50,8 @@
 //!   segment of the smallest non-empty list `n` with `2^n >= size + align - q` (every segment
 //!   there is guaranteed to hold a placement). If that fails (or constraints spoil the
 //!   guarantee), fall back to scanning every segment of every list that could fit, from
-//!   `floor(log2 size) - MAX_LAG` up (a segment of that class may lag). Which placement it returns
-//!   is unspecified.
+//!   `floor(log2 size) - MAX_LAG` up (a segment of that class may lag). Which placement it
+//!   returns is unspecified.
 //! - **BestFit**: the smallest free segment that holds a placement (ties: lowest address); in
 //!   it, the lowest placement. Walks the free segments in (size, address) order from `size` up
 //!   and takes the first that holds a placement: O(log n) for an unconstrained request. The
@@ -114,11 +114,10 @@
 //! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
 //! no two free segments are adjacent within a span; a free segment is on list `n` iff its
 //! class less its lag is `n` (lag at most `MAX_LAG`); free-map bit `n` is set iff list `n` is
-//! non-empty; the
-//! allocated index holds exactly the allocated segments, each in the chain of its own bucket;
-//! the size index, if built, holds exactly the free segments; every span, segment and size is
-//! a multiple of `q`; no imported span is wholly free; and free + allocated = the sum of the
-//! spans.
+//! non-empty; the allocated index holds exactly the allocated segments, each in the chain of
+//! its own bucket; the size index, if built, holds exactly the free segments; every span,
+//! segment and size is a multiple of `q`; no imported span is wholly free; and free +
+//! allocated = the sum of the spans.
 //!
 //! ## 8. Constants (each beside what it bounds)
 //!
