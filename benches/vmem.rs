@@ -4,8 +4,9 @@
 //!
 //! - **steady/<mode>/<alloc>/<N>**: the cost of one *pair* (free a random live segment, then
 //!   allocate a new random size) once `N` segments are live. Modes: `instant` (InstantFit),
-//!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta). Sizes are
-//!   1 to [`MAX_UNITS`] units, uniform.
+//!   `best` (BestFit), `xalloc64` (InstantFit `xalloc` with alignment 64 quanta; its peer is
+//!   buddy_system_allocator's `alloc_aligned` with the same alignment). Sizes are 1 to
+//!   [`MAX_UNITS`] units, uniform.
 //! - **vmalloc-replay/<alloc>**: the areas of a real Linux vmalloc space
 //!   (`benches/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
 //!   then every lazily freed (`unpurged`) area freed, then all of those allocated again: the
@@ -43,11 +44,13 @@
 //! ## 4. Counting instead of timing
 //!
 //! With `KVAFUZZ_PAIRS=<who>:<n>:<pairs>` in the environment the binary times nothing: it builds
-//! `who` (vmem, vmem-best, buddy, offset, talc, floor, keyed, oracle, oracle-best) at `n` live
-//! segments exactly as the steady-state benchmark does (fill, untimed churn), replays `pairs` more
-//! pairs and exits. `ci/bench-counts` runs that under cachegrind twice (two pair counts) and
-//! divides the difference, giving instructions and cache misses per pair: figures that repeat
-//! exactly on any machine, unlike times on a shared one.
+//! `who` (vmem, vmem-best, vmem-xalloc64, buddy, buddy-xalloc64, offset, talc, floor, keyed,
+//! oracle, oracle-best) at `n` live segments exactly as the steady-state benchmark does (fill,
+//! untimed churn), replays `pairs` more pairs and exits. `ci/bench-counts` runs that under
+//! cachegrind twice (two pair counts) and divides the difference, giving instructions and cache
+//! misses per pair: figures that repeat exactly on any machine, unlike times on a shared one.
+//! `replay-<alloc>:0:<replays>` (alloc: vmem-instant, vmem-best, buddy, offset) runs that many
+//! whole vmalloc replays instead (section 1), for the same kind of count per operation.
 //!
 //! ## 5. Clock
 //!
@@ -289,13 +292,32 @@ impl Subject for Oracle {
 }
 
 /// buddy_system_allocator's frame allocator over frames `0..SPACE_UNITS` (max order 31).
-struct Buddy(buddy_system_allocator::FrameAllocator<32>);
+struct Buddy {
+    frames: buddy_system_allocator::FrameAllocator<32>,
+    /// Alignment in frames for `alloc_aligned` (0: plain `alloc`, naturally aligned to the
+    /// size rounded up to a power of two).
+    align: usize,
+}
 
 impl Buddy {
     fn new() -> Buddy {
-        let mut f = buddy_system_allocator::FrameAllocator::<32>::new();
-        f.add_frame(0, SPACE_UNITS as usize);
-        Buddy(f)
+        Buddy::aligned(0)
+    }
+
+    /// Allocations aligned to `align_units` frames through `alloc_aligned` (the peer of
+    /// vmem's `xalloc` with an alignment), or plain ones if it is 0.
+    fn aligned(align_units: u64) -> Buddy {
+        let mut frames = buddy_system_allocator::FrameAllocator::<32>::new();
+        frames.add_frame(0, SPACE_UNITS as usize);
+        Buddy {
+            frames,
+            align: align_units as usize,
+        }
+    }
+
+    /// The layout (in frames) of an aligned allocation of `units` frames.
+    fn layout(&self, units: u32) -> Layout {
+        Layout::from_size_align(units as usize, self.align).expect("power-of-two alignment")
     }
 }
 
@@ -303,11 +325,20 @@ impl Subject for Buddy {
     type Handle = usize;
     #[inline]
     fn alloc(&mut self, units: u32) -> Option<usize> {
-        self.0.alloc(units as usize)
+        if self.align == 0 {
+            return self.frames.alloc(units as usize);
+        }
+        let layout = self.layout(units);
+        self.frames.alloc_aligned(layout)
     }
     #[inline]
     fn free(&mut self, frame: usize, units: u32) {
-        self.0.dealloc(frame, units as usize);
+        if self.align == 0 {
+            self.frames.dealloc(frame, units as usize);
+        } else {
+            let layout = self.layout(units);
+            self.frames.dealloc_aligned(frame, layout);
+        }
     }
 }
 
@@ -656,6 +687,9 @@ fn steady_state(c: &mut Criterion<ThreadTime>) {
         steady(&mut g, "vmem", &trace, || {
             Vmem::new(Policy::InstantFit, XALLOC_ALIGN_UNITS)
         });
+        steady(&mut g, "buddy", &trace, || {
+            Buddy::aligned(XALLOC_ALIGN_UNITS)
+        });
         if n <= ORACLE_MAX_N {
             configure_oracle(&mut g);
             steady(&mut g, "oracle", &trace, || {
@@ -849,6 +883,9 @@ fn count_pairs(spec: &str) {
     };
     let n: usize = n.parse().expect("KVAFUZZ_PAIRS: n is a number");
     let pairs: usize = pairs.parse().expect("KVAFUZZ_PAIRS: pairs is a number");
+    if let Some(alloc) = who.strip_prefix("replay-") {
+        return count_replays(alloc, pairs);
+    }
     let trace = Trace::new(n);
     fn run<S: Subject>(subject: S, who: &'static str, trace: &Trace, pairs: usize) {
         let mut st = Steady::new(subject, who, trace);
@@ -859,6 +896,18 @@ fn count_pairs(spec: &str) {
     match who {
         "vmem" => run(Vmem::new(Policy::InstantFit, 0), "vmem", &trace, pairs),
         "vmem-best" => run(Vmem::new(Policy::BestFit, 0), "vmem-best", &trace, pairs),
+        "vmem-xalloc64" => run(
+            Vmem::new(Policy::InstantFit, XALLOC_ALIGN_UNITS),
+            "vmem-xalloc64",
+            &trace,
+            pairs,
+        ),
+        "buddy-xalloc64" => run(
+            Buddy::aligned(XALLOC_ALIGN_UNITS),
+            "buddy-xalloc64",
+            &trace,
+            pairs,
+        ),
         "buddy" => run(Buddy::new(), "buddy", &trace, pairs),
         "offset" => run(Offset::new(n), "offset", &trace, pairs),
         "floor" => run(Floor::new(n), "floor", &trace, pairs),
@@ -880,6 +929,28 @@ fn count_pairs(spec: &str) {
             run(Talc::new(&buffer), "talc", &trace, pairs);
         }
         _ => panic!("KVAFUZZ_PAIRS: unknown allocator {who:?}"),
+    }
+}
+
+/// `replays` whole vmalloc replays through fresh `alloc` allocators (`KVAFUZZ_PAIRS=
+/// replay-<alloc>:0:<replays>`, module comment section 4; each replay is `Workload::ops`
+/// operations, plus building and dropping the allocator, which the timed benchmark leaves out).
+fn count_replays(alloc: &str, replays: usize) {
+    let w = Workload::load().expect("KVAFUZZ_PAIRS=replay-...: the workload file is needed");
+    fn run<S: Subject>(w: &Workload, who: &str, replays: usize, mut make: impl FnMut() -> S) {
+        let mut handles = Vec::with_capacity(w.pages.len());
+        for _ in 0..replays {
+            let mut s = make();
+            w.replay(&mut s, who, &mut handles);
+            black_box(&handles);
+        }
+    }
+    match alloc {
+        "vmem-instant" => run(&w, alloc, replays, || Vmem::new(Policy::InstantFit, 0)),
+        "vmem-best" => run(&w, alloc, replays, || Vmem::new(Policy::BestFit, 0)),
+        "buddy" => run(&w, alloc, replays, Buddy::new),
+        "offset" => run(&w, alloc, replays, || Offset::new(w.pages.len())),
+        _ => panic!("KVAFUZZ_PAIRS: unknown replay allocator {alloc:?}"),
     }
 }
 

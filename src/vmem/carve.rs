@@ -53,7 +53,7 @@ impl<S: SpanSource> Arena<S> {
         // the links and the list taken from the copy `seg`.
         let (on, rest) = (seg.list(), list_of(seg.last - last));
         if holds(on, rest) {
-            self.set_lag(f, on + 1 == rest);
+            self.set_lag(f, rest - on);
         } else {
             self.list_remove_at(on, seg.list_prev, seg.list_link());
             self.list_insert_at(f, rest);
@@ -66,15 +66,16 @@ impl<S: SpanSource> Arena<S> {
     /// in `f`) and possibly one on the right. Returns the allocated tag; `None` if no tag is
     /// left (only after `tags_available` said there were, so never).
     fn carve_inside(&mut self, f: Tag, seg: &BoundaryTag, a: u64, last: u64) -> Option<Tag> {
-        self.list_remove(f);
         let cur = if a > seg.start {
-            // The left remainder stays in f.
-            self.tag_mut(f).last = a - 1;
-            self.list_insert(f);
+            // The left remainder stays in f, where it is on its list if that list still holds
+            // its class (as in `carve_front`).
             let t = self.new_tag(a, last, Kind::Allocated)?;
+            self.relist(f, list_of(a - seg.start));
+            self.tag_mut(f).last = a - 1;
             self.link_after(f, t);
             t
         } else {
+            self.list_remove(f);
             self.tag_mut(f).list_prev = ALLOCATED;
             self.tag_mut(f).last = last;
             f
@@ -101,6 +102,7 @@ impl<S: SpanSource> Arena<S> {
         if self.by_size.is_some() {
             self.size_index_carved(seg, cur);
         }
+        self.placed_inside = start != seg.start;
         self.allocated.insert(start, cur, &mut self.tags);
         self.in_use += u128::from(last - start + 1);
         if policy == Policy::NextFit {
@@ -149,11 +151,16 @@ impl<S: SpanSource> Arena<S> {
         let merged = match (p_free, nt) {
             (true, Some(nt)) if n_free => {
                 // Keep the neighbour already on the merged list if either is; the other
-                // leaves its list, and the tag past it is relinked to the kept one.
+                // leaves its list, and the tag past it is relinked to the kept one. If both
+                // are, keep the one whose far link the next allocation will write anyway:
+                // one taking the merged segment's front writes its predecessor (which keeping
+                // the right neighbour writes here too), one placed inside it (an aligned
+                // request at the freed start, say) writes its successor (as keeping the left
+                // one does). The latest allocation says which kind the arena serves.
                 let n_on = nt.list();
-                if holds(n_on, l) {
+                if holds(n_on, l) && !(self.placed_inside && holds(pt.list(), l)) {
                     self.list_remove(p);
-                    self.set_lag(n, n_on + 1 == l);
+                    self.set_lag(n, l - n_on);
                     self.tag_mut(n).start = start;
                     self.tag_mut(n).prev = pt.prev;
                     self.tag_mut(pt.prev).next = n;

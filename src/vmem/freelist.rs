@@ -3,17 +3,22 @@
 
 use alloc::collections::BTreeMap;
 
-use super::tags::{BoundaryTag, Tag, LAGS, LINK, LIST_HEAD, NIL};
+use super::tags::{BoundaryTag, Tag, LAGS, LAG_SHIFT, LINK, LIST_HEAD, NIL};
 use super::{Arena, SpanSource};
 use crate::addr;
 
 /// Number of free lists: one per power of two a `u64` size can have.
 pub(crate) const FREELISTS: usize = 64;
 
-/// Whether a free segment on list `on` may stay there with a size of class `c`: its class or
-/// the one above (it lags); module comment, section 2.
+/// The most lists below its size class a free segment may sit (its lag; module comment,
+/// section 2): a merge may grow a segment by up to this many classes, and a carve may shrink
+/// it back to its list's class, without moving it. Three bits of its `list_next` hold it.
+pub(super) const MAX_LAG: usize = 7;
+
+/// Whether a free segment on list `on` may stay there with a size of class `c`: `c` is `on`
+/// or at most [`MAX_LAG`] above it; module comment, section 2.
 pub(super) fn holds(on: usize, c: usize) -> bool {
-    on == c || on + 1 == c
+    on <= c && c - on <= MAX_LAG
 }
 
 /// The size class of a segment of `size` bytes: the list it goes on when it does not lag.
@@ -69,22 +74,22 @@ impl<S: SpanSource> Arena<S> {
 
     /// Makes free segment `t`'s list right for a new size of class `c` (a merge grew it or a
     /// carve shrank it); called before its size changes. If its list still holds class `c`
-    /// ([`holds`]) it stays where it is on it (and only its lag bit changes); else it moves to
+    /// ([`holds`]) it stays where it is on it (and only its lag changes); else it moves to
     /// the head of list `c`.
     pub(super) fn relist(&mut self, t: Tag, c: usize) {
         let on = self.tag(t).list();
         if holds(on, c) {
-            self.set_lag(t, on + 1 == c);
+            self.set_lag(t, c - on);
         } else {
             self.list_remove(t);
             self.list_insert_at(t, c);
         }
     }
 
-    /// Sets free segment `t`'s lag bit.
-    pub(super) fn set_lag(&mut self, t: Tag, lags: bool) {
+    /// Sets free segment `t`'s lag (0 to [`MAX_LAG`]).
+    pub(super) fn set_lag(&mut self, t: Tag, lag: usize) {
         let tag = self.tag_mut(t);
-        tag.list_next = (tag.list_next & LINK) | if lags { LAGS } else { 0 };
+        tag.list_next = (tag.list_next & LINK) | (lag as u32) << LAG_SHIFT;
     }
 
     // ---- the size index (BestFit) --------------------------------------------------------

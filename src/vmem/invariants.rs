@@ -185,10 +185,10 @@ pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
                 );
             }
             let seg = a.tag(f);
-            // `list()` is the size class, less one if the lag bit is set.
+            // `list()` is the size class less the lag (a wrapped value past every list if corrupt).
             if seg.kind() != Kind::Free || seg.list_prev != p || seg.list() != l {
                 return broken(
-                    "free segment on list n iff its class is n, or n + 1 and it lags",
+                    "free segment on list n iff its class less its lag is n",
                     format!("tag {f} on list {l}"),
                 );
             }

@@ -3,7 +3,7 @@
 //! for one that holds a placement, the lowest in it that [`Arena::place`] finds under the
 //! constraints.
 
-use super::freelist::list_of;
+use super::freelist::{list_of, MAX_LAG};
 use super::tags::{Tag, NIL};
 use super::types::Checked;
 use super::{round_up, AllocError, Arena, Policy, Request, SpanSource};
@@ -127,9 +127,17 @@ impl<S: SpanSource> Arena<S> {
         }
     }
 
-    /// InstantFit: the head of a list that guarantees a fit, else a scan of every list that
-    /// could hold one (section 3).
+    /// InstantFit: the recent segment if it holds a placement, else the head of a list that
+    /// guarantees a fit, else a scan of every list that could hold one (section 3).
     fn instant_fit(&self, c: &Checked) -> Option<(Tag, u64)> {
+        // The segment the latest free made or grew: its tag, its neighbours and the index slot
+        // of the freed start were just touched (a constrained request often fits where the
+        // freed allocation was: with an alignment, at its aligned start).
+        if let Some(seg) = self.tags.get(self.recent as usize).filter(|s| s.is_free()) {
+            if let Some(a) = self.place(seg.start, seg.last, 0, c) {
+                return Some((self.recent, a));
+            }
+        }
         // Fast path: every segment on list n >= ceil(log2(size + align - q)) holds a
         // placement when only size and alignment matter; with other constraints we still try
         // the head of each such list before the full scan.
@@ -195,8 +203,8 @@ impl<S: SpanSource> Arena<S> {
     /// Scans every free list that could hold a fit, smallest list first, and returns the first
     /// fit found.
     fn scan_lists(&self, c: &Checked) -> Option<(Tag, u64)> {
-        // A segment of class k may sit on list k - 1 (section 2).
-        let first = list_of(c.size).saturating_sub(1) as u32;
+        // A segment of class k may sit as low as list k - MAX_LAG (section 2).
+        let first = list_of(c.size).saturating_sub(MAX_LAG) as u32;
         let mut map = self.freemap & (u64::MAX << first);
         while map != 0 {
             let l = map.trailing_zeros() as usize;

@@ -3,6 +3,8 @@
 //! that links them, the span index, and the iterator over all of them.
 
 use super::freelist::list_of;
+#[cfg(doc)]
+use super::freelist::MAX_LAG;
 use super::{AddSpanError, Arena, SegmentView, SpanSource};
 use crate::addr::Range;
 
@@ -11,23 +13,25 @@ use super::AllocError;
 #[cfg(feature = "seeded-bugs")]
 use crate::bugs::Bug;
 
-/// The largest number of boundary tags one arena may hold (spans + segments): 2^31 - 1. Each
+/// The largest number of boundary tags one arena may hold (spans + segments): 2^29 - 1. Each
 /// allocation needs at most two new tags; past this limit allocation fails with
 /// [`AllocError::NoTags`] rather than growing without bound. A free segment's list link has
-/// 31 bits (the 32nd says whether it lags, module comment section 2), and the all-ones link
-/// means "last", so every tag index is below `2^31 - 1`.
+/// 29 bits (the top three hold its lag, module comment section 2), and the all-ones link means
+/// "last", so every tag index is below `2^29 - 1`.
 pub(crate) const MAX_TAGS: usize = LIST_END as usize;
 
 /// Index of a boundary tag in the slab; [`NIL`] is "none".
 pub(super) type Tag = u32;
 /// "No tag".
 pub(super) const NIL: Tag = u32::MAX;
-/// In a free segment's `list_next`: the segment sits on the list one below its size class
-/// (module comment, section 2). The other 31 bits are the link.
-pub(super) const LAGS: u32 = 1 << 31;
-/// The 31 link bits of a free segment's `list_next`.
-pub(super) const LINK: u32 = LAGS - 1;
-/// The link (31 bits) of the last segment on a free list: `NIL & LINK`.
+/// Where a free segment's lag (how many lists below its size class it sits, 0 to
+/// [`MAX_LAG`]; module comment, section 2) starts in its `list_next`.
+pub(super) const LAG_SHIFT: u32 = 29;
+/// The lag bits of a free segment's `list_next` (the top three). The other 29 bits are the link.
+pub(super) const LAGS: u32 = !0 << LAG_SHIFT;
+/// The 29 link bits of a free segment's `list_next`.
+pub(super) const LINK: u32 = !LAGS;
+/// The link (29 bits) of the last segment on a free list: `NIL & LINK`.
 pub(super) const LIST_END: u32 = LINK;
 /// `list_prev` of an allocated segment.
 pub(super) const ALLOCATED: Tag = u32::MAX - 1;
@@ -71,8 +75,8 @@ pub(super) struct BoundaryTag {
     /// or [`LIST_HEAD`] if it is first; for any other tag the marker of its kind
     /// ([`ALLOCATED`], [`SPAN_STATIC`], [`SPAN_IMPORTED`], [`UNUSED`]). See [`Kind`].
     pub(super) list_prev: Tag,
-    /// For a free segment, [`LAGS`] if it sits on the list below its size class, and in the
-    /// other 31 bits the next segment on its list ([`LIST_END`] for the last; see
+    /// For a free segment, in [`LAGS`] its lag (how many lists below its size class it sits),
+    /// and in the other 29 bits the next segment on its list ([`LIST_END`] for the last; see
     /// [`BoundaryTag::list_link`]). For an allocated one, the next tag in its allocated-index
     /// bucket (`AllocIndex`; NIL for the last). NIL for the others.
     pub(super) list_next: Tag,
@@ -97,9 +101,15 @@ impl BoundaryTag {
         }
     }
 
-    /// The list a free segment sits on: its size class, or the one below if it lags.
+    /// How many lists below its size class a free segment sits (0 to [`MAX_LAG`]).
+    pub(super) fn lag(&self) -> usize {
+        (self.list_next >> LAG_SHIFT) as usize
+    }
+
+    /// The list a free segment sits on: its size class less its lag. (A corrupted tag whose
+    /// lag exceeds its class wraps to a number past every list, which the invariants reject.)
     pub(super) fn list(&self) -> usize {
-        list_of(self.size()) - usize::from(self.list_next & LAGS != 0)
+        list_of(self.size()).wrapping_sub(self.lag())
     }
 
     /// Whether this is a span's tag (static or imported).

@@ -5,7 +5,7 @@ use super::*;
 use crate::addr::{Arch, Range};
 use alloc::vec;
 use alloc::vec::Vec;
-use freelist::list_of;
+use freelist::{list_of, MAX_LAG};
 use tags::{ALLOCATED, LAGS, LIST_HEAD, SPAN_IMPORTED, UNUSED};
 
 fn ia32(q: u64) -> Arena {
@@ -476,64 +476,63 @@ fn every_merge_shape_keeps_lists_exact() {
     }
 }
 
-/// A merge that grows a free segment by one class leaves it where it is, lagging on the list
-/// below its class; a carve back to that class clears the lag; a growth past the lag moves it
-/// to the head of its class's list; and instant fit still finds a lagging segment when it is
-/// the only fit (its scan starts one list lower).
+/// A merge that grows a free segment by up to `MAX_LAG` classes leaves it where it is, lagging
+/// that many lists below its class; a carve back towards its list's class lowers the lag in
+/// place; a growth past the lag moves it to the head of its class's list; and instant fit
+/// still finds a lagging segment when it is the only fit (its scan starts `MAX_LAG` lists
+/// lower).
 #[test]
 fn lagging_segments_stay_put_and_are_still_found() {
+    assert_eq!(MAX_LAG, 7);
     let mut a = ia32(1);
-    a.add_span(0, 48).unwrap();
-    a.add_span(100, 4).unwrap();
+    a.add_span(0, 256).unwrap();
+    a.add_span(1000, 4).unwrap();
     let ff = |a: &mut Arena, s| a.alloc(s, Policy::FirstFit).unwrap();
     let (x, y, z, w) = (
-        ff(&mut a, 12),
-        ff(&mut a, 12),
-        ff(&mut a, 24),
+        ff(&mut a, 1),
+        ff(&mut a, 127),
+        ff(&mut a, 128),
         ff(&mut a, 4),
     );
-    assert_eq!((x, y, z, w), (0, 12, 24, 100));
-    let lags = |a: &Arena, t: Tag| a.tag(t).list_next & LAGS != 0;
-    a.free(x, 12).unwrap(); // [0, 12): class 3, on list 3
-    let t = a.lists[3];
-    assert_eq!(
-        (a.tag(t).start, a.tag(t).list(), lags(&a, t)),
-        (0, 3, false)
-    );
-    a.free(y, 12).unwrap(); // merged [0, 24): class 4, still on list 3, lagging
-    assert_eq!((a.lists[3], a.lists[4]), (t, NIL));
-    assert_eq!((a.tag(t).last, a.tag(t).list(), lags(&a, t)), (23, 3, true));
+    assert_eq!((x, y, z, w), (0, 1, 128, 1000));
+    let on = |a: &Arena, t: Tag| {
+        (
+            a.tag(t).start,
+            a.tag(t).last,
+            a.tag(t).list(),
+            a.tag(t).lag(),
+        )
+    };
+    a.free(x, 1).unwrap(); // [0, 1): class 0, on list 0
+    let t = a.lists[0];
+    assert_eq!(on(&a, t), (0, 0, 0, 0));
+    a.free(y, 127).unwrap(); // merged [0, 128): class 7, still on list 0, lagging by 7
+    assert_eq!((a.lists[0], a.lists[7]), (t, NIL));
+    assert_eq!(on(&a, t), (0, 127, 0, 7));
     a.check_invariants().unwrap();
-    // A carve back to class 3 ([12, 24) stays in t): the lag goes, t stays put.
-    assert_eq!(a.alloc(12, Policy::FirstFit), Ok(0));
-    assert_eq!(a.lists[3], t);
-    assert_eq!(
-        (a.tag(t).start, a.tag(t).list(), lags(&a, t)),
-        (12, 3, false)
-    );
+    // A carve down to class 2 ([124, 128) stays in t): the lag drops to 2, t stays put.
+    assert_eq!(a.alloc(124, Policy::FirstFit), Ok(0));
+    assert_eq!(a.lists[0], t);
+    assert_eq!(on(&a, t), (124, 127, 0, 2));
     a.check_invariants().unwrap();
-    // Grown again by one class: lagging again, in place.
-    a.free(0, 12).unwrap();
-    assert_eq!(a.lists[3], t);
-    assert_eq!((a.tag(t).start, a.tag(t).list(), lags(&a, t)), (0, 3, true));
-    // The only fit for 20 bytes lags on list 3, below the guaranteed list 5 and below
-    // floor(log2 20) = 4; the recent segment (freed last: [100, 104)) is too small.
+    // Grown again to class 7: lagging by 7 again, in place.
+    a.free(0, 124).unwrap();
+    assert_eq!(a.lists[0], t);
+    assert_eq!(on(&a, t), (0, 127, 0, 7));
+    // The only fit for 100 bytes lags on list 0, below the guaranteed list 7 and below
+    // floor(log2 100) = 6; the recent segment (freed last: [1000, 1004)) is too small.
     a.free(w, 4).unwrap();
-    assert_eq!(a.alloc(20, Policy::InstantFit), Ok(0));
+    assert_eq!(a.alloc(100, Policy::InstantFit), Ok(0));
+    assert_eq!(on(&a, t), (100, 127, 0, 4));
     a.check_invariants().unwrap();
-    // The rest [20, 24) went to list 2 (beside [100, 104)); freeing [0, 20) grows it two
-    // classes, to [0, 24): it moves to the head of list 4, not lagging. Then [24, 48) joins:
-    // class 5, lagging on list 4.
-    a.free(0, 20).unwrap();
-    let m = a.lists[4];
-    assert_eq!(
-        (a.tag(m).start, a.tag(m).list(), lags(&a, m)),
-        (0, 4, false)
-    );
-    assert_eq!((a.tag(a.lists[2]).start, a.lists[3]), (100, NIL));
-    a.free(z, 24).unwrap();
-    assert_eq!((a.lists[4], a.lists[5]), (m, NIL));
-    assert_eq!((a.tag(m).last, a.tag(m).list(), lags(&a, m)), (47, 4, true));
+    // Freeing [0, 100) grows t back to class 7 in place; then [128, 256) joins: class 8, eight
+    // classes above list 0, past the lag, so it moves to the head of list 8, not lagging.
+    a.free(0, 100).unwrap();
+    assert_eq!(on(&a, t), (0, 127, 0, 7));
+    a.free(z, 128).unwrap();
+    let m = a.lists[8];
+    assert_eq!(on(&a, m), (0, 255, 8, 0));
+    assert_eq!((a.lists[0], a.tag(a.lists[2]).start), (NIL, 1000));
     a.check_invariants().unwrap();
 }
 
@@ -701,7 +700,7 @@ fn every_invariant_can_fail() {
             a.total -= 0x1000;
         }),
         (
-            "free segment on list n iff its class is n, or n + 1 and it lags",
+            "free segment on list n iff its class less its lag is n",
             |a| {
                 let y = tag_at(a, 0x1100, false);
                 a.tags[y as usize].list_next |= LAGS;

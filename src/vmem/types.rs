@@ -119,7 +119,7 @@ pub enum AddSpanError {
         /// Start of the span it overlaps.
         existing: u64,
     },
-    /// The arena already holds `MAX_TAGS` (2^31 - 1) tags.
+    /// The arena already holds `MAX_TAGS` (2^29 - 1) tags.
     NoTags,
 }
 
@@ -154,7 +154,7 @@ pub enum AllocError {
     NonCanonical,
     /// No placement exists (and none could be imported).
     NoSpace,
-    /// The arena already holds `MAX_TAGS` (2^31 - 1) tags.
+    /// The arena already holds `MAX_TAGS` (2^29 - 1) tags.
     NoTags,
 }
 
