@@ -383,7 +383,8 @@ fn instant_fit_takes_a_guaranteed_segment_first() {
     let mut a = ia32(1);
     a.add_span(0, 100).unwrap(); // list 6
     a.add_span(1000, 20).unwrap(); // list 4: sizes 16..31
-                                   // 17 bytes: the first list guaranteed to fit is 5 (32..63), empty; then 6.
+                                   // 17 bytes: the first list guaranteed to fit is 5 (32..63),
+                                   // empty; then 6.
     assert_eq!(a.alloc(17, Policy::InstantFit), Ok(0));
     // 16 bytes: list 4 is guaranteed.
     assert_eq!(a.alloc(16, Policy::InstantFit), Ok(1000));
