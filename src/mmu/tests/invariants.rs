@@ -142,7 +142,7 @@ fn every_invariant_can_fail() {
     // `page.level != level` half of `visit`'s shape check, since a root's level is checked
     // before its traversal and every other table's level by its parent before recursing.
     type Corrupt = fn(&mut Mmu);
-    let cases: [(InvariantError, Corrupt); 32] = [
+    let cases: [(InvariantError, Corrupt); 33] = [
         // Invariant 3, roots: a root must be a root table of the top level.
         (E::Shape { frame: UROOT }, |m| {
             page(m, UROOT).kind = TableKind::Inner;
@@ -191,6 +191,11 @@ fn every_invariant_can_fail() {
         // Invariant 7: a shared segment table mapping more than its key says.
         (E::SegmentRegistry { frame: USEG }, |m| {
             poke(m, USEG, 2, |_| bits::P | bits::US | 0x4010_2000);
+        }),
+        // Invariant 7: a non-present entry with a bit set past the segment's two pages is
+        // the segment's fault (its table must be zero there), not just a bad entry.
+        (E::SegmentRegistry { frame: USEG }, |m| {
+            poke(m, USEG, 3, |_| bits::RW);
         }),
         // Invariant 5: a non-present entry with other bits set.
         (bad(UL0, 5), |m| {
