@@ -296,6 +296,18 @@ fn empty_tables_are_freed_at_once() {
     }
 }
 
+/// The flag-set algebra: union and difference of overlapping sets, containment.
+#[test]
+fn page_flags_form_a_set_algebra() {
+    let rwu = PageFlags::WRITABLE | PageFlags::USER;
+    assert_eq!(rwu.union(PageFlags::WRITABLE), rwu, "union is idempotent");
+    assert_eq!(rwu.union(rwu).bits(), rwu.bits());
+    assert_eq!(rwu.difference(PageFlags::USER), PageFlags::WRITABLE);
+    assert_eq!(rwu.difference(rwu), PageFlags::from_bits_truncate(0));
+    assert!(rwu.contains(PageFlags::USER) && !PageFlags::USER.contains(rwu));
+    assert_eq!(PageFlags::from_bits_truncate(0xff), PageFlags::ALL);
+}
+
 /// `table_version` moves iff a table page changes (an entry written, A and D included; a
 /// table made or freed), and a clone has a version of its own: what lets the harness skip a
 /// comparison and the invariant walk skip a table.
