@@ -236,6 +236,9 @@ fn free_errors_in_order() {
     assert_eq!(s.free(z, 0, base + 65536), Err(FreeError::NotSlab));
     assert_eq!(s.free(z, 0, w), Err(FreeError::NotSlab));
     assert_eq!(s.free(z, 0, u64::MAX), Err(FreeError::NotSlab));
+    // The slab base with every bit above the slab size flipped: truncating it does not give
+    // the hint's slab (the last one used), so it is no slab's.
+    assert_eq!(s.free(z, 0, base ^ !(65536 - 1)), Err(FreeError::NotSlab));
     assert_eq!(s.free(z, 0, base + 65536 - 40), Err(FreeError::InHeader));
     assert_eq!(s.free(z, 0, base + 65535), Err(FreeError::InHeader));
     assert_eq!(s.free(z, 0, base + 65495), Err(FreeError::NotItemStart));
@@ -716,6 +719,26 @@ fn random_step(
         _ => {}
     }
     s.hooks_mut().0.clear();
+}
+
+/// A round in a magazine must be its zone's cached item: a state byte saying anything else
+/// (here: live in the zone) is a `RoundWrong` even though the round's address and item agree.
+#[test]
+fn a_rounds_state_byte_is_checked() {
+    let mut s = system(1);
+    let k = s.add_keg(64, 8, false).unwrap();
+    let z = s.add_zone(k, zc(4, 0, 0)).unwrap();
+    let mut a = arena(0, MIB);
+    let x = s.alloc(z, 0, &mut a).unwrap().addr;
+    s.free(z, 0, x).unwrap();
+    ok(&s);
+    let keg = &mut s.kegs[usize::from(k.0)];
+    let at = keg.at(keg.locate(x).unwrap());
+    keg.set_state(at, z.0);
+    assert_eq!(
+        s.check_invariants(),
+        Err(InvariantError::RoundWrong { zone: z, addr: x })
+    );
 }
 
 #[test]
