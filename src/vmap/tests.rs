@@ -1035,3 +1035,84 @@ mod seeded {
         }
     }
 }
+
+/// Each part of the area-shape check fails alone: an area moved off a page boundary, one of
+/// no pages, one whose pages are not whole pages, one whose extent forgets its guard page, one
+/// whose recorded last byte is not its start plus its extent.
+#[test]
+fn every_area_shape_check_fails_alone() {
+    let mut s = space(
+        cfg(0x10_0000, 0x10_0000 + 64 * P - 1, u64::MAX),
+        Strategy::Walk,
+    );
+    let a = s.alloc(&req(2 * P, P, None, true)).unwrap();
+    s.check_invariants().unwrap();
+    let area = s.areas[&a];
+    let moved = |s: &mut VmapSpace, start: u64, area: Area| {
+        s.areas.remove(&a);
+        s.areas.insert(start, area);
+    };
+    type Edit = fn(u64, Area) -> (u64, Area);
+    let edits: [(&str, Edit); 5] = [
+        ("start off a page", |a, r| {
+            (
+                a + 8,
+                Area {
+                    last: r.last + 8,
+                    ..r
+                },
+            )
+        }),
+        ("no pages", |a, r| {
+            (
+                a,
+                Area {
+                    pages: 0,
+                    extent: P,
+                    last: a + P - 1,
+                    ..r
+                },
+            )
+        }),
+        ("pages not whole", |a, r| {
+            (
+                a,
+                Area {
+                    pages: r.pages - 8,
+                    extent: r.extent - 8,
+                    last: r.last - 8,
+                    ..r
+                },
+            )
+        }),
+        ("extent without the guard page", |a, r| {
+            (
+                a,
+                Area {
+                    extent: r.pages,
+                    last: a + r.pages - 1,
+                    ..r
+                },
+            )
+        }),
+        ("last byte wrong", |a, r| {
+            (
+                a,
+                Area {
+                    last: r.last + P,
+                    ..r
+                },
+            )
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut bad = s.clone();
+        let (start, wrong) = edit(a, area);
+        moved(&mut bad, start, wrong);
+        assert_eq!(
+            bad.check_invariants(),
+            Err(InvariantError::AreaMalformed { start }),
+            "{what}"
+        );
+    }
+}
