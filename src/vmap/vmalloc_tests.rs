@@ -241,3 +241,18 @@ fn the_seeded_bugs_break_what_they_are_named_for() {
         "CPU 1 translates the new area through the old owner's entry"
     );
 }
+
+/// vmalloc maps with `PAGE_KERNEL`: writable and global, and not executable where the mode has
+/// NX (not on IA-32 without PAE); the page's translation carries exactly those flags.
+#[test]
+fn pages_are_mapped_page_kernel() {
+    let kernel = PageFlags::WRITABLE | PageFlags::GLOBAL;
+    for (mut v, want) in [
+        (x86(100), kernel | PageFlags::NO_EXECUTE),
+        (make(Arch::Ia32, 0xf880_0000, 64, 100, 1, 4), kernel),
+    ] {
+        assert_eq!(v.page_flags(), want);
+        let a = v.vmalloc(P, P, true).unwrap();
+        assert_eq!(read(&mut v, 0, a).unwrap().flags, want);
+    }
+}

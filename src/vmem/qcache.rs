@@ -552,6 +552,23 @@ mod tests {
         bytes
     }
 
+    /// The cached arena reports its arena's quantum, and its caches' items are multiples of it.
+    #[test]
+    fn the_quantum_is_the_arenas() {
+        let c = cached(0, MIB, 1, 2);
+        assert_eq!(c.quantum(), 8);
+        assert_eq!(c.quantum(), c.arena().quantum());
+        let mut a = Arena::new("q", 64, None).unwrap();
+        a.add_span(0, MIB).unwrap();
+        let config = QcacheConfig {
+            qcache_max: 256,
+            cpus: 1,
+            rounds: 2,
+            depot: 2,
+        };
+        assert_eq!(CachedArena::new(a, config).unwrap().quantum(), 64);
+    }
+
     #[test]
     fn create_errors_in_order() {
         let cfg = |qcache_max, cpus, rounds, depot| QcacheConfig {

@@ -776,6 +776,29 @@ impl SpanSource for Scripted {
     }
 }
 
+/// A span misaligned for the arena's quantum goes straight back even when a placement for
+/// the request lies inside it (a page-aligned page of a span starting mid-page).
+#[test]
+fn a_misaligned_span_goes_back_even_if_it_could_serve() {
+    let r = |start, size| Range::new(start, size).unwrap();
+    let lie = r(0x10_0800, 0x3000);
+    let source = Scripted {
+        quantum: 0x800,
+        script: vec![lie, r(0x20_0000, 0x1000)],
+        handed: Vec::new(),
+        released: Vec::new(),
+    };
+    let mut a = Arena::with_source("a", ArenaConfig::new(0x1000, None), source).unwrap();
+    assert_eq!(
+        a.alloc(0x1000, Policy::InstantFit),
+        Err(AllocError::NoSpace)
+    );
+    assert_eq!(a.source().released, vec![lie]);
+    a.check_invariants().unwrap();
+    assert_eq!(a.alloc(0x1000, Policy::InstantFit), Ok(0x20_0000));
+    a.check_invariants().unwrap();
+}
+
 /// A source that ignores the request (too short, misaligned for the arena's quantum, past the
 /// top of the space, over a span the arena has, outside the bounds, off the alignment) gets
 /// every such span back at once, exactly as handed out, and the request fails cleanly; an
