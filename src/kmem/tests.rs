@@ -312,6 +312,12 @@ fn memory_is_sparse_and_never_wraps() {
     assert_eq!(m.first_not(8192, 9000, 0xbb), Some(8192));
     assert_eq!(m.write(17, &[]), Ok(()));
     assert_eq!(m.read(u64::MAX, 0), Ok(vec![]));
+    // A fill of one byte sets that byte alone; an empty one (last below first) sets nothing.
+    m.fill(20, 20, 4);
+    assert_eq!(m.read(19, 3).unwrap(), vec![0, 4, 0]);
+    let pages = m.pages();
+    m.fill(1 << 40, (1 << 40) - 1, 4);
+    assert_eq!(m.pages(), pages);
 }
 
 #[test]

@@ -295,6 +295,13 @@ impl PhysMem {
     pub fn free_list(&self) -> &[Frame] {
         &self.free
     }
+
+    /// The free list, to corrupt behind the pool's back (the invariant tests only: no method
+    /// of the pool lets it disagree with the frames).
+    #[cfg(test)]
+    pub(crate) fn free_list_mut(&mut self) -> &mut Vec<Frame> {
+        &mut self.free
+    }
 }
 
 /// Entry `i` of `data` (widened). Inlined: the invariant walk reads every entry of every

@@ -146,6 +146,8 @@ fn creation_errors_in_order() {
     }
     assert_eq!(s.add_keg(0, 8, false), Err(KegError::ZeroSize));
     assert_eq!(s.add_keg(64, 8, false), Err(KegError::TooMany));
+    assert_eq!(s.keg_count(), MAX_KEGS);
+    assert_eq!(s.zone_count(), 0);
     let k = KegId(0);
     let none = KegId(MAX_KEGS as u8);
     assert_eq!(s.add_zone(none, zc(99, 99, 0)), Err(ZoneError::NoKeg));
@@ -170,6 +172,7 @@ fn creation_errors_in_order() {
             s.add_packet_zone(k, KegId(1), zc(0, 0, 0))
         };
         assert_eq!(z, Ok(ZoneId(i as u8)));
+        assert_eq!(s.zone_count(), i + 1);
     }
     assert_eq!(s.add_zone(k, zc(65, 0, 0)), Err(ZoneError::BadRounds));
     assert_eq!(s.add_zone(k, zc(0, 0, 0)), Err(ZoneError::TooMany));

@@ -12,6 +12,12 @@ fn broken(invariant: &'static str, detail: String) -> Result<(), InvariantError>
 }
 
 pub(super) fn check<S: SpanSource>(a: &Arena<S>) -> Result<(), InvariantError> {
+    if a.tags.len() > a.max_tags {
+        return broken(
+            "the tag slab is within the arena's limit",
+            format!("{} slots, limit {}", a.tags.len(), a.max_tags),
+        );
+    }
     let q = a.quantum;
     let mut prev: Tag = NIL;
     let mut t = a.head;

@@ -111,7 +111,8 @@
 //!
 //! ## 7. Invariants ([`Arena::check_invariants`], in `invariants.rs`)
 //!
-//! Tags are sorted by address and do not overlap; each span's segments tile the span exactly;
+//! The slab holds no more tags than the arena's limit; tags are sorted by address and do not
+//! overlap; each span's segments tile the span exactly;
 //! no two free segments are adjacent within a span; a free segment is on list `n` iff its
 //! class less its lag is `n` (lag at most `MAX_LAG`); free-map bit `n` is set iff list `n` is
 //! non-empty; the allocated index holds exactly the allocated segments, each in the chain of
@@ -125,7 +126,9 @@
 //! - `MAX_LAG` = 7: the most lists below its class a free segment sits (section 2).
 //! - `MAX_TAGS` = 2^29 - 1: the most tags (spans + segments) one arena holds; a free
 //!   segment's list link has 29 bits (the top three hold its lag, up to `MAX_LAG`), so every
-//!   tag index fits below it. Past it, allocation fails with [`AllocError::NoTags`].
+//!   tag index fits below it. An arena's own limit, [`ArenaConfig::max_tags`], is at most this
+//!   and at least `MIN_TAGS` = 2 (a span and its segment); past it, allocation fails with
+//!   [`AllocError::NoTags`] and adding a span with [`AddSpanError::NoTags`].
 //! - A tag index is a `u32`: `NIL` (all ones) is "none"; in a free segment's `list_next`,
 //!   `LAGS` (bits 29 to 31) hold the lag, `LINK` the other 29 bits, and `LIST_END` (all 29
 //!   ones) "last on its list".
@@ -184,7 +187,7 @@ use core::fmt;
 use crate::addr::{self, Arch, RangeError};
 use freelist::FREELISTS;
 use index::AllocIndex;
-use tags::{BoundaryTag, Kind, Tag, MAX_TAGS, NIL};
+use tags::{BoundaryTag, Kind, Tag, NIL};
 use types::Checked;
 
 pub use import::{ImportRequest, NoSource, SpanSource};
@@ -192,7 +195,7 @@ pub use qcache::{
     CachedArena, QcacheAllocError, QcacheConfig, QcacheCreateError, QcacheFreeError,
     QcacheInvariantError, MAX_QCACHE_QUANTA,
 };
-pub use tags::Segments;
+pub use tags::{Segments, MAX_TAGS, MIN_TAGS};
 pub use types::{
     AddSpanError, AllocError, ArenaConfig, ArenaStats, CreateError, FreeError, InvariantError,
     Policy, Request, SegmentView, ALL_POLICIES,
@@ -212,6 +215,8 @@ pub struct Arena<S: SpanSource = NoSource> {
     arch: Option<Arch>,
     /// Imports are rounded up to this.
     import_quantum: u64,
+    /// The most tags the slab may hold (`MIN_TAGS..=MAX_TAGS`).
+    max_tags: usize,
     /// The boundary-tag slab.
     tags: Vec<BoundaryTag>,
     /// First unused slab slot (NIL if none), linked through `next`.
@@ -291,11 +296,15 @@ impl<S: SpanSource> Arena<S> {
         if sq == 0 || !config.quantum.is_multiple_of(sq) {
             return Err(CreateError::QuantumMismatch);
         }
+        if !(MIN_TAGS..=MAX_TAGS).contains(&config.max_tags) {
+            return Err(CreateError::BadTagLimit);
+        }
         Ok(Arena {
             name: String::from(name),
             quantum: config.quantum,
             arch: config.arch,
             import_quantum: config.import_quantum,
+            max_tags: config.max_tags,
             tags: Vec::new(),
             unused: NIL,
             head: NIL,
@@ -426,7 +435,7 @@ impl<S: SpanSource> Arena<S> {
             || !addr::is_pow2(align)
             || align <= self.quantum
             || self.highest_allowed(u64::MAX) != u64::MAX
-            || self.tags.len() + 2 > MAX_TAGS
+            || self.tags.len() + 2 > self.max_tags
         {
             return None;
         }
@@ -463,7 +472,9 @@ impl<S: SpanSource> Arena<S> {
     fn instant_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
         // This path never compares with maxaddr: it is for requests that may use the whole
         // space, up to its last address.
-        if size == 0 || self.highest_allowed(u64::MAX) != u64::MAX || self.tags.len() + 2 > MAX_TAGS
+        if size == 0
+            || self.highest_allowed(u64::MAX) != u64::MAX
+            || self.tags.len() + 2 > self.max_tags
         {
             return None;
         }
@@ -545,12 +556,10 @@ impl<S: SpanSource> Arena<S> {
         if self.tag(span).last < last {
             return Err(AllocError::NoSpace);
         }
+        // The span's segments tile it, so the first one reaching `addr` holds it.
         let mut t = self.tag(span).next;
         while t != NIL {
             let seg = *self.tag(t);
-            if seg.is_span() || seg.start > addr {
-                break;
-            }
             if seg.last >= addr {
                 if seg.is_free() && seg.last >= last {
                     let c = Checked {

@@ -18,7 +18,10 @@ use crate::bugs::Bug;
 /// [`AllocError::NoTags`] rather than growing without bound. A free segment's list link has
 /// 29 bits (the top three hold its lag, module comment section 2), and the all-ones link means
 /// "last", so every tag index is below `2^29 - 1`.
-pub(crate) const MAX_TAGS: usize = LIST_END as usize;
+pub const MAX_TAGS: usize = LIST_END as usize;
+
+/// The smallest tag limit an arena accepts: room for one span and its one segment.
+pub const MIN_TAGS: usize = 2;
 
 /// Index of a boundary tag in the slab; [`NIL`] is "none".
 pub(super) type Tag = u32;
@@ -112,11 +115,6 @@ impl BoundaryTag {
         list_of(self.size()).wrapping_sub(self.lag())
     }
 
-    /// Whether this is a span's tag (static or imported).
-    pub(super) fn is_span(&self) -> bool {
-        self.list_prev == SPAN_STATIC || self.list_prev == SPAN_IMPORTED
-    }
-
     /// What the tag records, read from its `list_prev`.
     pub(super) fn kind(&self) -> Kind {
         match self.list_prev {
@@ -182,7 +180,7 @@ impl<S: SpanSource> Arena<S> {
             self.unused = self.tag(t).next;
             *self.tag_mut(t) = fresh;
             Some(t)
-        } else if self.tags.len() < MAX_TAGS {
+        } else if self.tags.len() < self.max_tags {
             self.tags.push(fresh);
             Some((self.tags.len() - 1) as Tag)
         } else {
@@ -192,7 +190,7 @@ impl<S: SpanSource> Arena<S> {
 
     /// Number of free slab slots, counting room to grow.
     pub(super) fn tags_available(&self, want: usize) -> bool {
-        if self.tags.len() + want <= MAX_TAGS {
+        if self.tags.len() + want <= self.max_tags {
             return true;
         }
         let mut n = 0;
@@ -201,7 +199,7 @@ impl<S: SpanSource> Arena<S> {
             n += 1;
             t = self.tag(t).next;
         }
-        self.tags.len() + (want - n) <= MAX_TAGS
+        self.tags.len() + (want - n) <= self.max_tags
     }
 
     /// Returns tag `t`'s slot to the slab's unused list.

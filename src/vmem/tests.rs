@@ -376,6 +376,148 @@ fn create_errors() {
         Arena::with_source("a", bad_iq, NoSource).unwrap_err(),
         CreateError::BadImportQuantum
     );
+    for (limit, ok) in [
+        (0, false),
+        (MIN_TAGS - 1, false),
+        (MIN_TAGS, true),
+        (MAX_TAGS, true),
+        (MAX_TAGS + 1, false),
+    ] {
+        let config = ArenaConfig::new(4096, None).with_max_tags(limit);
+        let made = Arena::with_source("a", config, NoSource);
+        assert_eq!(made.is_ok(), ok, "tag limit {limit}");
+        if !ok {
+            assert_eq!(made.unwrap_err(), CreateError::BadTagLimit);
+        }
+    }
+}
+
+/// An arena with a quantum of 1 and room for `max_tags` tags.
+fn limited(max_tags: usize) -> Arena {
+    Arena::with_source(
+        "limited",
+        ArenaConfig::new(1, None).with_max_tags(max_tags),
+        NoSource,
+    )
+    .unwrap()
+}
+
+/// Runs `op` on `a`, which must refuse it with `NoTags`, and checks that nothing moved.
+fn refused_for_tags<T: core::fmt::Debug, E: core::fmt::Debug + PartialEq>(
+    a: &mut Arena,
+    no_tags: E,
+    op: impl FnOnce(&mut Arena) -> Result<T, E>,
+) {
+    let before: Vec<SegmentView> = a.segments().collect();
+    let stats = a.stats();
+    assert_eq!(op(a).unwrap_err(), no_tags);
+    assert_eq!(a.segments().collect::<Vec<_>>(), before);
+    assert_eq!(a.stats(), stats);
+    a.check_invariants().unwrap();
+}
+
+#[test]
+fn at_its_tag_limit_an_arena_refuses_with_no_tags_and_loses_nothing() {
+    // A span and its segment take the two tags of the smallest limit.
+    let mut a = limited(MIN_TAGS);
+    a.add_span(0, 100).unwrap();
+    refused_for_tags(&mut a, AddSpanError::NoTags, |a| a.add_span(1000, 100));
+    // Every allocation may need two new tags (a remainder on each side), so none is made
+    // with fewer than two slots left, even one that would take the whole segment.
+    for policy in ALL_POLICIES {
+        refused_for_tags(&mut a, AllocError::NoTags, |a| a.alloc(10, policy));
+        refused_for_tags(&mut a, AllocError::NoTags, |a| a.alloc(100, policy));
+    }
+    refused_for_tags(&mut a, AllocError::NoTags, |a| a.xalloc_at(0, 10));
+    let aligned = Request {
+        align: 16,
+        ..Request::size(10)
+    };
+    refused_for_tags(&mut a, AllocError::NoTags, |a| {
+        a.xalloc(&aligned, Policy::InstantFit)
+    });
+    assert_eq!(a.stats().total, 100);
+    assert_eq!(a.stats().free, 100);
+}
+
+#[test]
+fn slots_freed_below_the_tag_limit_serve_again() {
+    // Limit 4: the span, two allocations' worth of segments.
+    let mut a = limited(4);
+    a.add_span(0, 1000).unwrap();
+    let x = a.alloc(100, Policy::FirstFit).unwrap(); // span, x, the rest: 3 tags
+    refused_for_tags(&mut a, AllocError::NoTags, |a| {
+        a.alloc(100, Policy::FirstFit)
+    });
+    // Freeing x merges it back: the slab keeps three slots, one of them unused, and two
+    // slots (one unused, one never made) are what the next allocation needs.
+    a.free(x, 100).unwrap();
+    assert_eq!(a.alloc(100, Policy::FirstFit), Ok(0));
+    assert_eq!(a.xalloc_at(500, 100), Err(AllocError::NoTags));
+    a.check_invariants().unwrap();
+    let s = a.stats();
+    assert_eq!(s.in_use + s.free, s.total);
+    assert_eq!((s.in_use, s.allocated_segments), (100, 1));
+}
+
+#[test]
+fn an_import_refused_for_tags_takes_nothing_from_the_source() {
+    let mut parent = Arena::new("parent", 1, None).unwrap();
+    parent.add_span(0x1000, 0x1000).unwrap();
+    // An import needs four tags: the span, the allocated segment and up to two remainders.
+    let config = ArenaConfig::new(1, None).with_max_tags(3);
+    let mut child = Arena::with_source("child", config, parent).unwrap();
+    assert_eq!(child.name(), "child");
+    assert_eq!(child.alloc(16, Policy::InstantFit), Err(AllocError::NoTags));
+    assert_eq!(child.stats().total, 0);
+    assert_eq!(child.stats().imports, 0);
+    assert_eq!(child.source().stats().in_use, 0);
+    child.check_invariants().unwrap();
+}
+
+#[test]
+fn the_aligned_fast_path_refuses_what_the_general_path_refuses() {
+    // After a free the arena has a recent segment, so an instant-fit request with an
+    // alignment above the quantum reaches the aligned fast path; a zero size or an alignment
+    // that is not a power of two must still get its error, and change nothing.
+    let mut a = ia32(16);
+    a.add_span(0, 0x1000).unwrap();
+    assert_eq!(a.alloc(16, Policy::InstantFit), Ok(0));
+    assert_eq!(a.alloc(16, Policy::InstantFit), Ok(16));
+    a.free(0, 16).unwrap();
+    let before: Vec<SegmentView> = a.segments().collect();
+    for (req, err) in [
+        (
+            Request {
+                align: 64,
+                ..Request::size(0)
+            },
+            AllocError::ZeroSize,
+        ),
+        (
+            Request {
+                align: 24,
+                ..Request::size(16)
+            },
+            AllocError::BadAlign,
+        ),
+        (
+            Request {
+                align: 96,
+                ..Request::size(16)
+            },
+            AllocError::BadAlign,
+        ),
+    ] {
+        assert_eq!(a.xalloc(&req, Policy::InstantFit), Err(err), "{req:?}");
+        assert_eq!(a.segments().collect::<Vec<_>>(), before);
+    }
+    let ok = Request {
+        align: 64,
+        ..Request::size(16)
+    };
+    assert_eq!(a.xalloc(&ok, Policy::InstantFit), Ok(0));
+    a.check_invariants().unwrap();
 }
 
 #[test]
@@ -567,10 +709,10 @@ fn best_fit_takes_the_smallest_then_lowest_placement() {
 
 /// The tag of the span (`span`) or segment starting at `start`.
 fn tag_at(a: &Arena, start: u64, span: bool) -> Tag {
-    let found = a
-        .tags
-        .iter()
-        .position(|t| t.start == start && t.is_span() == span && t.kind() != Kind::Unused);
+    let found = a.tags.iter().position(|t| {
+        let is_span = matches!(t.kind(), Kind::Span { .. });
+        t.start == start && is_span == span && t.kind() != Kind::Unused
+    });
     found.expect("no such tag") as Tag
 }
 

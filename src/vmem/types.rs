@@ -7,8 +7,9 @@ use core::fmt;
 
 use crate::addr::{Arch, Range, RangeError};
 
+use super::tags::MAX_TAGS;
 #[cfg(doc)]
-use super::Arena;
+use super::{tags::MIN_TAGS, Arena};
 
 /// How an allocation chooses among placements; see the module comment, section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -102,6 +103,8 @@ pub enum CreateError {
     /// The source's quantum does not divide this arena's quantum, so imported spans could
     /// not be guaranteed to be multiples of it.
     QuantumMismatch,
+    /// The tag limit ([`ArenaConfig::max_tags`]) is below [`MIN_TAGS`] or above [`MAX_TAGS`].
+    BadTagLimit,
 }
 
 /// Why [`Arena::add_span`] refused a span. Checked in this order.
@@ -119,7 +122,7 @@ pub enum AddSpanError {
         /// Start of the span it overlaps.
         existing: u64,
     },
-    /// The arena already holds `MAX_TAGS` (2^29 - 1) tags.
+    /// The arena holds as many tags as its limit allows ([`ArenaConfig::max_tags`]).
     NoTags,
 }
 
@@ -154,7 +157,7 @@ pub enum AllocError {
     NonCanonical,
     /// No placement exists (and none could be imported).
     NoSpace,
-    /// The arena already holds `MAX_TAGS` (2^29 - 1) tags.
+    /// The arena holds as many tags as its limit allows ([`ArenaConfig::max_tags`]).
     NoTags,
 }
 
@@ -251,15 +254,26 @@ pub struct ArenaConfig {
     pub arch: Option<Arch>,
     /// Imports are rounded up to this (a power-of-two multiple of `quantum`).
     pub import_quantum: u64,
+    /// The most boundary tags (spans + segments) the arena may hold, from [`MIN_TAGS`] to
+    /// [`MAX_TAGS`]; past it, requests that need a new tag fail with `NoTags`. A kernel bounds
+    /// an arena's bookkeeping this way; the tests use a small limit to reach that path.
+    pub max_tags: usize,
 }
 
 impl ArenaConfig {
-    /// A configuration with this quantum, on `arch`, importing in quanta.
+    /// A configuration with this quantum, on `arch`, importing in quanta, with room for
+    /// [`MAX_TAGS`] tags.
     pub const fn new(quantum: u64, arch: Option<Arch>) -> ArenaConfig {
         ArenaConfig {
             quantum,
             arch,
             import_quantum: quantum,
+            max_tags: MAX_TAGS,
         }
+    }
+
+    /// This configuration with a tag limit of `max_tags` (checked when the arena is made).
+    pub const fn with_max_tags(self, max_tags: usize) -> ArenaConfig {
+        ArenaConfig { max_tags, ..self }
     }
 }

@@ -134,15 +134,27 @@ fn every_invariant_can_fail() {
         "one pointer from each root"
     );
 
-    // Unreachable through `PhysMem`'s and `Tlb`'s APIs (their fields are private to
-    // `phys.rs` and `tlb.rs`, and every method keeps them consistent), so not covered here:
-    // `FrameFreeAndUsed` (a frame on the free list twice, or free and holding a table),
-    // `FrameLeaked` from the first loop (a free frame missing from the free list) and `Tlb`
-    // (a TLB over capacity or an entry filed under the wrong key). Also unreachable: the
-    // `page.level != level` half of `visit`'s shape check, since a root's level is checked
-    // before its traversal and every other table's level by its parent before recursing.
+    // Unreachable through `Tlb`'s API (its fields are private to `tlb.rs`, and every method
+    // keeps them consistent), so not covered here: `Tlb` (a TLB over capacity or an entry
+    // filed under the wrong key). Also unreachable: the `page.level != level` half of
+    // `visit`'s shape check, since a root's level is checked before its traversal and every
+    // other table's level by its parent before recursing. The pool's free list is edited
+    // through a test-only accessor.
     type Corrupt = fn(&mut Mmu);
-    let cases: [(InvariantError, Corrupt); 33] = [
+    let cases: [(InvariantError, Corrupt); 36] = [
+        // Invariant 1: a frame on the free list twice; a frame holding a table on it; a free
+        // frame missing from it.
+        (E::FrameFreeAndUsed { frame: FREED }, |m| {
+            let freed = m.phys.free_list()[0];
+            m.phys.free_list_mut().push(freed);
+        }),
+        (E::FrameFreeAndUsed { frame: UL0 }, |m| {
+            let used = frame(m, UL0);
+            m.phys.free_list_mut().push(used);
+        }),
+        (E::FrameLeaked { frame: FREED }, |m| {
+            m.phys.free_list_mut().clear();
+        }),
         // Invariant 3, roots: a root must be a root table of the top level.
         (E::Shape { frame: UROOT }, |m| {
             page(m, UROOT).kind = TableKind::Inner;
