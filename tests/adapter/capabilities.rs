@@ -418,41 +418,18 @@ impl RangeAllocator for ExactImporter {
             ..self.stack.caps()
         }
     }
-    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        self.stack.add_span(level, base, size)
-    }
-    fn alloc(
-        &mut self,
-        level: Level,
-        req: &Request,
-        policy: FitPolicy,
-    ) -> Result<u64, AllocErrorKind> {
-        self.stack.alloc(level, req, policy)
-    }
-    fn alloc_size(&mut self, size: u64, policy: FitPolicy) -> Result<u64, AllocErrorKind> {
-        self.stack.alloc_size(size, policy)
-    }
-    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
-        self.stack.alloc_at(addr, size)
-    }
-    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
-        self.stack.free(level, addr, size)
-    }
-    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        self.stack.spans(level)
-    }
-    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        self.stack.allocated(level)
-    }
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        self.stack.check_invariants()
-    }
-    fn contains(&self, level: Level, addr: u64) -> Option<bool> {
-        self.stack.contains(level, addr)
-    }
-    fn counts(&self, level: Level) -> Option<Counts> {
-        self.stack.counts(level)
-    }
+    forward!(
+        stack: add_span,
+        alloc,
+        alloc_size,
+        alloc_at,
+        free,
+        spans,
+        allocated,
+        check_invariants,
+        contains,
+        counts,
+    );
 }
 
 #[test]

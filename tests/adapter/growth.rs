@@ -154,9 +154,6 @@ impl RangeAllocator for Limited {
             ..VMEM
         }
     }
-    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        self.inner.add_span(level, base, size)
-    }
     fn alloc(
         &mut self,
         level: Level,
@@ -172,21 +169,7 @@ impl RangeAllocator for Limited {
             other => other,
         }
     }
-    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
-        self.inner.alloc_at(addr, size)
-    }
-    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
-        self.inner.free(level, addr, size)
-    }
-    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        self.inner.spans(level)
-    }
-    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        self.inner.allocated(level)
-    }
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        self.inner.check_invariants()
-    }
+    forward!(inner: add_span, alloc_at, free, spans, allocated, check_invariants);
 }
 
 /// The generator draws constructor parameters, and a claim bounded by one holds only within

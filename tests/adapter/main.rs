@@ -31,6 +31,70 @@ use kvafuzz_oracles::vmem::{AllocErrorKind, Counts, FreeErrorKind, SpanErrorKind
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Forwards the named [`RangeAllocator`] methods to the field `$to` (a `RangeAllocator`
+/// itself): `forward!(stack: add_span, free);` inside an `impl RangeAllocator`, for the
+/// wrappers that change one or two methods of another allocator and pass the rest on.
+macro_rules! forward {
+    ($to:ident: $($method:ident),+ $(,)?) => {
+        $(forward!(@one $to $method);)+
+    };
+    (@one $to:ident add_span) => {
+        fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
+            self.$to.add_span(level, base, size)
+        }
+    };
+    (@one $to:ident alloc) => {
+        fn alloc(
+            &mut self,
+            level: Level,
+            req: &Request,
+            policy: FitPolicy,
+        ) -> Result<u64, AllocErrorKind> {
+            self.$to.alloc(level, req, policy)
+        }
+    };
+    (@one $to:ident alloc_size) => {
+        fn alloc_size(&mut self, size: u64, policy: FitPolicy) -> Result<u64, AllocErrorKind> {
+            self.$to.alloc_size(size, policy)
+        }
+    };
+    (@one $to:ident alloc_at) => {
+        fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
+            self.$to.alloc_at(addr, size)
+        }
+    };
+    (@one $to:ident free) => {
+        fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
+            self.$to.free(level, addr, size)
+        }
+    };
+    (@one $to:ident spans) => {
+        fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
+            self.$to.spans(level)
+        }
+    };
+    (@one $to:ident allocated) => {
+        fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
+            self.$to.allocated(level)
+        }
+    };
+    (@one $to:ident check_invariants) => {
+        fn check_invariants(&self) -> Result<(), (String, String)> {
+            self.$to.check_invariants()
+        }
+    };
+    (@one $to:ident contains) => {
+        fn contains(&self, level: Level, addr: u64) -> Option<bool> {
+            self.$to.contains(level, addr)
+        }
+    };
+    (@one $to:ident counts) => {
+        fn counts(&self, level: Level) -> Option<Counts> {
+            self.$to.counts(level)
+        }
+    };
+}
+
 mod capabilities;
 mod growth;
 
@@ -219,9 +283,6 @@ impl RangeAllocator for Refusing {
     fn caps(&self) -> Caps {
         self.caps
     }
-    fn add_span(&mut self, level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        self.stack.add_span(level, base, size)
-    }
     fn alloc(
         &mut self,
         level: Level,
@@ -241,21 +302,7 @@ impl RangeAllocator for Refusing {
         }
         Ok(got)
     }
-    fn alloc_at(&mut self, addr: u64, size: u64) -> Result<u64, AllocErrorKind> {
-        self.stack.alloc_at(addr, size)
-    }
-    fn free(&mut self, level: Level, addr: u64, size: u64) -> Result<(), FreeErrorKind> {
-        self.stack.free(level, addr, size)
-    }
-    fn spans(&self, level: Level) -> Vec<(u64, u64, bool)> {
-        self.stack.spans(level)
-    }
-    fn allocated(&self, level: Level) -> Vec<(u64, u64)> {
-        self.stack.allocated(level)
-    }
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        self.stack.check_invariants()
-    }
+    forward!(stack: add_span, alloc_at, free, spans, allocated, check_invariants);
 }
 
 /// Largest buddy order: blocks of up to 2^63 frames, so that a span of the whole 64-bit space

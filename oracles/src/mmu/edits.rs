@@ -17,17 +17,7 @@ impl MmuModel {
         flags: u8,
         size: u128,
     ) -> Result<(), ErrKind> {
-        let flags = flags & ALL_FLAGS;
-        if !self.spaces.contains_key(&asid) {
-            return Err(ErrKind::NoSuchSpace);
-        }
-        if !self.mode.page_sizes().contains(&size) {
-            return Err(ErrKind::UnsupportedPageSize);
-        }
-        if self.bad_flags(flags) {
-            return Err(ErrKind::UnsupportedFlags);
-        }
-        let last = self.range(va, len)?;
+        let (flags, last) = self.map_checks(asid, Some(size), flags, va, len)?;
         if !va.is_multiple_of(size) {
             return Err(ErrKind::MisalignedVa);
         }
@@ -78,6 +68,31 @@ impl MmuModel {
             v += size;
         }
         Ok(())
+    }
+
+    /// What `map` and `map_shared_segment` check first, in the implementation's order: the
+    /// space `asid`, the page size (`map`'s `size`; `None` for a shared segment), the flags
+    /// (those the model knows of, [`ALL_FLAGS`]), then the range `[va, va + len)`: the flags
+    /// kept and the range's last address.
+    fn map_checks(
+        &self,
+        asid: u32,
+        size: Option<u128>,
+        flags: u8,
+        va: u128,
+        len: u128,
+    ) -> Result<(u8, u128), ErrKind> {
+        let flags = flags & ALL_FLAGS;
+        if !self.spaces.contains_key(&asid) {
+            return Err(ErrKind::NoSuchSpace);
+        }
+        if size.is_some_and(|s| !self.mode.page_sizes().contains(&s)) {
+            return Err(ErrKind::UnsupportedPageSize);
+        }
+        if self.bad_flags(flags) {
+            return Err(ErrKind::UnsupportedFlags);
+        }
+        Ok((flags, self.range(va, len)?))
     }
 
     /// The lowest page of size `size` in `[va, last]` (pages from `va`) whose footprint
@@ -222,14 +237,7 @@ impl MmuModel {
         len: u128,
         flags: u8,
     ) -> Result<(), ErrKind> {
-        let flags = flags & ALL_FLAGS;
-        if !self.spaces.contains_key(&asid) {
-            return Err(ErrKind::NoSuchSpace);
-        }
-        if self.bad_flags(flags) {
-            return Err(ErrKind::UnsupportedFlags);
-        }
-        let last = self.range(va, len)?;
+        let (flags, last) = self.map_checks(asid, None, flags, va, len)?;
         let seg = self.mode.segment();
         if !va.is_multiple_of(seg) {
             return Err(ErrKind::MisalignedVa);

@@ -15,7 +15,7 @@ use kvafuzz::harness::adapter::{
     SpanErrorKind,
 };
 
-use super::glue::{quantum, round_up, Live, Spans};
+use super::glue::{book_methods, quantum, round_up, HeapBook};
 
 /// The const generic `ORDER`: blocks of up to `2^(ORDER - 1)` frames.
 pub const BUDDY_ORDER: usize = 64;
@@ -28,12 +28,11 @@ const MAX_BLOCK_FRAMES: u64 = 1 << (BUDDY_ORDER - 1);
 pub struct Buddy {
     /// The scenario's shape.
     shape: Shape,
-    /// The spans added.
-    spans: Spans,
+    /// The spans added, and the live allocations in bytes (the size asked, rounded to the
+    /// quantum).
+    book: HeapBook,
     /// `(start, last, allocator)` per span, in the order added.
     allocators: Vec<(u64, u64, FrameAllocator<BUDDY_ORDER>)>,
-    /// Live allocations, in bytes (the size asked, rounded to the quantum).
-    live: Live,
     /// The layout of each live allocation made by `alloc_aligned`, by start: freed with
     /// `dealloc_aligned` ("The layout must be exactly the same as when it was allocated").
     aligned: BTreeMap<u64, StdLayout>,
@@ -44,9 +43,8 @@ impl Buddy {
     fn build(shape: &Shape) -> Result<Buddy, String> {
         Ok(Buddy {
             shape: *shape,
-            spans: Spans::default(),
+            book: HeapBook::new(shape),
             allocators: Vec::new(),
-            live: Live::default(),
             aligned: BTreeMap::new(),
         })
     }
@@ -81,8 +79,7 @@ impl RangeAllocator for Buddy {
 
     fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
         let q = quantum(&self.shape);
-        let last = self.spans.check(self.shape.arch, q, base, size)?;
-        self.spans.insert(base, last);
+        let last = self.book.add_span(base, size)?;
         let mut frames = FrameAllocator::new();
         // Frames are half-open `usize` ranges: with a one-byte quantum, a span ending at
         // 2^64 - 1 cannot name its end, so its top frame is left out.
@@ -115,7 +112,7 @@ impl RangeAllocator for Buddy {
             };
             if let Some(f) = got {
                 let start = f as u64 * q;
-                self.live.insert(start, start + (count as u64 * q - 1));
+                self.book.record(start, start + (count as u64 * q - 1));
                 if req.align != 0 {
                     self.aligned.insert(start, layout);
                 }
@@ -143,21 +140,11 @@ impl RangeAllocator for Buddy {
             Some(layout) => a.2.dealloc_aligned(frame, layout),
             None => a.2.dealloc(frame, count),
         }
-        self.live.remove(addr);
+        self.book.forget(addr);
         Ok(())
     }
 
-    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
-        self.spans.listing()
-    }
-
-    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
-        self.live.listing()
-    }
-
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
+    book_methods!(spans, allocated, check_invariants);
 }
 
 /// The target: buddy_system_allocator's frame allocator over the vmem scenarios.

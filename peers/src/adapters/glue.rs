@@ -135,6 +135,115 @@ impl Live {
     }
 }
 
+/// The bookkeeping of a heap adapter with one level: the spans added, checked against the
+/// scenario's address space and quantum, and the live allocations the crate handed out
+/// (what `spans` and `allocated` list, since the crates keep no listing a caller can read).
+#[derive(Clone, Debug)]
+pub struct HeapBook {
+    /// The scenario's address space.
+    arch: Arch,
+    /// The arena level's quantum ([`quantum`]).
+    quantum: u64,
+    /// The spans added.
+    spans: Spans,
+    /// What the crate handed out.
+    live: Live,
+}
+
+impl HeapBook {
+    /// An empty book for `shape`.
+    pub fn new(shape: &Shape) -> HeapBook {
+        HeapBook {
+            arch: shape.arch,
+            quantum: quantum(shape),
+            spans: Spans::default(),
+            live: Live::default(),
+        }
+    }
+
+    /// Checks `[base, base + size)` as a new span ([`Spans::check`]): its last address if it
+    /// may be added (not recorded yet: [`HeapBook::insert_span`]).
+    pub fn check_span(&self, base: u64, size: u64) -> Result<u64, SpanErrorKind> {
+        self.spans.check(self.arch, self.quantum, base, size)
+    }
+
+    /// Records the span `[start, last]` (already checked).
+    pub fn insert_span(&mut self, start: u64, last: u64) {
+        self.spans.insert(start, last);
+    }
+
+    /// Checks and records the span `[base, base + size)`: its last address.
+    pub fn add_span(&mut self, base: u64, size: u64) -> Result<u64, SpanErrorKind> {
+        let last = self.check_span(base, size)?;
+        self.insert_span(base, last);
+        Ok(last)
+    }
+
+    /// Grows the span starting at `start` by `by` bytes ([`Spans::grow`]): its new last
+    /// address, recorded.
+    pub fn grow_span(&mut self, start: u64, by: u64) -> Result<u64, GrowErrorKind> {
+        self.spans.grow(self.arch, self.quantum, start, by)
+    }
+
+    /// The span holding `addr`: its start and last address.
+    pub fn holding(&self, addr: u64) -> Option<(u64, u64)> {
+        self.spans.holding(addr)
+    }
+
+    /// Records the allocation `[start, last]` the crate handed out.
+    pub fn record(&mut self, start: u64, last: u64) {
+        self.live.insert(start, last);
+    }
+
+    /// Forgets the allocation starting at `start`.
+    pub fn forget(&mut self, start: u64) {
+        self.live.remove(start);
+    }
+
+    /// Every span as `(start, last, false)`, by address (`RangeAllocator::spans`).
+    pub fn spans(&self) -> Vec<(u64, u64, bool)> {
+        self.spans.listing()
+    }
+
+    /// Every live allocation as `(start, last)`, by address (`RangeAllocator::allocated`).
+    pub fn allocated(&self) -> Vec<(u64, u64)> {
+        self.live.listing()
+    }
+
+    /// `RangeAllocator::check_invariants` of an adapter over a crate that offers no check of
+    /// its own: always `Ok`. The book holds no invariant of its own to check (spans are
+    /// checked as they come; the crate's allocations are what the harness judges against its
+    /// model, so the book records them as they are).
+    pub fn check_invariants(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+}
+
+/// The `RangeAllocator` methods of an adapter whose [`HeapBook`] (field `book`) answers them
+/// alone, inside its `impl RangeAllocator`: `book_methods!(spans, allocated,
+/// check_invariants);` (any of the three).
+macro_rules! book_methods {
+    ($($method:ident),+ $(,)?) => {
+        $(book_methods!(@one $method);)+
+    };
+    (@one spans) => {
+        fn spans(&self, _level: kvafuzz::harness::adapter::Level) -> Vec<(u64, u64, bool)> {
+            self.book.spans()
+        }
+    };
+    (@one allocated) => {
+        fn allocated(&self, _level: kvafuzz::harness::adapter::Level) -> Vec<(u64, u64)> {
+            self.book.allocated()
+        }
+    };
+    (@one check_invariants) => {
+        fn check_invariants(&self) -> Result<(), (String, String)> {
+            self.book.check_invariants()
+        }
+    };
+}
+pub(crate) use book_methods;
+
 /// `size` rounded up to a multiple of `quantum` (a power of two), as `u128`: the bytes an
 /// allocation of `size` holds in the contract's terms.
 pub fn round_up(size: u64, quantum: u64) -> u128 {

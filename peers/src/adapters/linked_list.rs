@@ -18,7 +18,7 @@ use kvafuzz::harness::adapter::{
 };
 use linked_list_allocator::Heap;
 
-use super::glue::{quantum, round_up, Live, Region, Spans, MAX_REGION, REGION_ALIGN};
+use super::glue::{book_methods, quantum, round_up, HeapBook, Region, MAX_REGION, REGION_ALIGN};
 
 /// `Heap::new`: "The given `heap_size` must be large enough to store the required metadata,
 /// otherwise this function will panic. ... the minimum size is between `2 *
@@ -39,14 +39,12 @@ struct SpanHeap {
 pub struct LinkedList {
     /// The scenario's shape.
     shape: Shape,
-    /// The spans added.
-    spans: Spans,
+    /// The spans added and what it handed out.
+    book: HeapBook,
     /// The heap of each span, by base.
     heaps: BTreeMap<u64, SpanHeap>,
     /// The layout of each live allocation, by address.
     layouts: BTreeMap<u64, Layout>,
-    /// What it handed out.
-    live: Live,
 }
 
 impl LinkedList {
@@ -54,10 +52,9 @@ impl LinkedList {
     fn build(shape: &Shape) -> Result<LinkedList, String> {
         Ok(LinkedList {
             shape: *shape,
-            spans: Spans::default(),
+            book: HeapBook::new(shape),
             heaps: BTreeMap::new(),
             layouts: BTreeMap::new(),
-            live: Live::default(),
         })
     }
 }
@@ -107,9 +104,7 @@ impl RangeAllocator for LinkedList {
     }
 
     fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        let q = quantum(&self.shape);
-        let last = self.spans.check(self.shape.arch, q, base, size)?;
-        self.spans.insert(base, last);
+        self.book.add_span(base, size)?;
         let region = Region::new(base).ok_or(SpanErrorKind::ZeroSize)?;
         let heap = (size >= MIN_HEAP).then(|| {
             // SAFETY: `[start, + size)` lies in the region (size is at most MAX_REGION), is
@@ -141,7 +136,7 @@ impl RangeAllocator for LinkedList {
             if let Ok(ptr) = heap.allocate_first_fit(layout) {
                 let addr = h.region.addr_of(ptr);
                 self.layouts.insert(addr, layout);
-                self.live.insert(addr, addr + (size as u64 - 1));
+                self.book.record(addr, addr + (size as u64 - 1));
                 return Ok(addr);
             }
         }
@@ -155,7 +150,7 @@ impl RangeAllocator for LinkedList {
 
     fn free(&mut self, _level: Level, addr: u64, _size: u64) -> Result<(), FreeErrorKind> {
         let layout = self.layouts.remove(&addr).ok_or(FreeErrorKind::BadFree)?;
-        let (base, _) = self.spans.holding(addr).ok_or(FreeErrorKind::BadFree)?;
+        let (base, _) = self.book.holding(addr).ok_or(FreeErrorKind::BadFree)?;
         let h = self.heaps.get_mut(&base).ok_or(FreeErrorKind::BadFree)?;
         let ptr = h.region.ptr_of(addr).ok_or(FreeErrorKind::BadFree)?;
         if let Some(heap) = h.heap.as_mut() {
@@ -163,13 +158,12 @@ impl RangeAllocator for LinkedList {
             // freed once (the glue forgets it here).
             unsafe { heap.deallocate(ptr, layout) };
         }
-        self.live.remove(addr);
+        self.book.forget(addr);
         Ok(())
     }
 
     fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
-        let q = quantum(&self.shape);
-        let new_last = self.spans.grow(self.shape.arch, q, start, by)?;
+        let new_last = self.book.grow_span(start, by)?;
         let size = new_last - start + 1;
         if let Some(h) = self.heaps.get_mut(&start) {
             match h.heap.as_mut() {
@@ -186,17 +180,7 @@ impl RangeAllocator for LinkedList {
         Ok(())
     }
 
-    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
-        self.spans.listing()
-    }
-
-    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
-        self.live.listing()
-    }
-
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
+    book_methods!(spans, allocated, check_invariants);
 
     fn counts(&self, _level: Level) -> Option<Counts> {
         None

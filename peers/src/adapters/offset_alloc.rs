@@ -17,7 +17,7 @@ use kvafuzz::harness::adapter::{
 };
 use offset_allocator::{Allocation, Allocator, NodeIndex};
 
-use super::glue::{quantum, round_up, Live, Spans};
+use super::glue::{book_methods, quantum, round_up, HeapBook};
 
 /// The most units one crate allocator manages (`Allocator::with_max_allocs(size: u32, ..)`).
 pub const CHUNK_UNITS: u64 = u32::MAX as u64;
@@ -41,8 +41,8 @@ pub struct OffsetAlloc<NI: NodeIndex> {
     shape: Shape,
     /// The generator's `max_allocs`.
     max_allocs: u32,
-    /// The spans added.
-    spans: Spans,
+    /// The spans added, and what it handed out in bytes.
+    book: HeapBook,
     /// Per chunk built: its first unit and its allocator, by first unit.
     chunks: BTreeMap<u64, Allocator<NI>>,
     /// The units of each span not cut into chunks yet: `[first, end)`. A chunk is built
@@ -50,8 +50,6 @@ pub struct OffsetAlloc<NI: NodeIndex> {
     unbuilt: Vec<(u128, u128)>,
     /// Per live allocation's first unit: the chunk's first unit and the crate's handle.
     handles: BTreeMap<u64, (u64, Allocation<NI>)>,
-    /// What it handed out, in bytes.
-    live: Live,
 }
 
 impl<NI: NodeIndex> OffsetAlloc<NI> {
@@ -60,11 +58,10 @@ impl<NI: NodeIndex> OffsetAlloc<NI> {
         Ok(OffsetAlloc {
             shape: *shape,
             max_allocs: u32::try_from(shape.param(&MAX_ALLOCS)).unwrap_or(u32::MAX),
-            spans: Spans::default(),
+            book: HeapBook::new(shape),
             chunks: BTreeMap::new(),
             unbuilt: Vec::new(),
             handles: BTreeMap::new(),
-            live: Live::default(),
         })
     }
 }
@@ -106,8 +103,7 @@ impl<NI: NodeIndex> RangeAllocator for OffsetAlloc<NI> {
 
     fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
         let q = quantum(&self.shape);
-        let last = self.spans.check(self.shape.arch, q, base, size)?;
-        self.spans.insert(base, last);
+        let last = self.book.add_span(base, size)?;
         let (first, end) = (base / q, (u128::from(last) + 1) / u128::from(q));
         self.unbuilt.push((u128::from(first), end));
         Ok(())
@@ -154,7 +150,7 @@ impl<NI: NodeIndex> RangeAllocator for OffsetAlloc<NI> {
         let start = unit * q;
         let last = start + (u64::from(units) * q - 1);
         self.handles.insert(unit, (first, got));
-        self.live.insert(start, last);
+        self.book.record(start, last);
         Ok(start)
     }
 
@@ -169,21 +165,11 @@ impl<NI: NodeIndex> RangeAllocator for OffsetAlloc<NI> {
         if let Some(a) = self.chunks.get_mut(&first) {
             a.free(handle);
         }
-        self.live.remove(addr);
+        self.book.forget(addr);
         Ok(())
     }
 
-    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
-        self.spans.listing()
-    }
-
-    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
-        self.live.listing()
-    }
-
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
+    book_methods!(spans, allocated, check_invariants);
 }
 
 /// The target with `u32` node indices (the default).

@@ -13,18 +13,16 @@ use kvafuzz::harness::adapter::{
 };
 use range_alloc::RangeAllocator as Crate;
 
-use super::glue::{quantum, round_up, Live, Spans};
+use super::glue::{book_methods, quantum, round_up, HeapBook};
 
 /// The adapter: one crate allocator per span, in units of the quantum.
 pub struct RangeAlloc {
     /// The scenario's shape (address space and quantum).
     shape: Shape,
-    /// The spans added, checked by the glue.
-    spans: Spans,
+    /// The spans added (checked by the glue) and what it handed out.
+    book: HeapBook,
     /// `(first unit, allocator)` per span, by start.
     allocators: Vec<(u128, Crate<u128>)>,
-    /// What it handed out.
-    live: Live,
 }
 
 impl RangeAlloc {
@@ -32,9 +30,8 @@ impl RangeAlloc {
     fn build(shape: &Shape) -> Result<RangeAlloc, String> {
         Ok(RangeAlloc {
             shape: *shape,
-            spans: Spans::default(),
+            book: HeapBook::new(shape),
             allocators: Vec::new(),
-            live: Live::default(),
         })
     }
 
@@ -105,9 +102,7 @@ impl RangeAllocator for RangeAlloc {
     }
 
     fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        let q = quantum(&self.shape);
-        let last = self.spans.check(self.shape.arch, q, base, size)?;
-        self.spans.insert(base, last);
+        let last = self.book.add_span(base, size)?;
         let first = u128::from(base) / self.q();
         let end = (u128::from(last) + 1) / self.q();
         self.allocators.push((first, Crate::new(first..end)));
@@ -137,7 +132,7 @@ impl RangeAllocator for RangeAlloc {
                 let (start, end) = (r.start * q, r.end * q);
                 // u128 units of a u64 span: both ends lie in the span.
                 let (start, last) = (start as u64, (end - 1) as u64);
-                self.live.insert(start, last);
+                self.book.record(start, last);
                 return Ok(start);
             }
         }
@@ -158,23 +153,18 @@ impl RangeAllocator for RangeAlloc {
             return Err(FreeErrorKind::BadFree);
         };
         a.free_range(start..end);
-        self.live.remove(addr);
+        self.book.forget(addr);
         Ok(())
     }
 
     fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
-        let q = quantum(&self.shape);
-        let new_last = self.spans.grow(self.shape.arch, q, start, by)?;
+        let new_last = self.book.grow_span(start, by)?;
         let new_end = (u128::from(new_last) + 1) / self.q();
         let first = u128::from(start) / self.q();
         if let Some(a) = self.allocator_of(first) {
             a.grow_to(new_end);
         }
         Ok(())
-    }
-
-    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
-        self.spans.listing()
     }
 
     fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
@@ -194,9 +184,7 @@ impl RangeAllocator for RangeAlloc {
         out
     }
 
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
+    book_methods!(spans, check_invariants);
 
     fn counts(&self, _level: Level) -> Option<Counts> {
         let free: u128 = self

@@ -21,7 +21,7 @@ use talc::base::Talc;
 use talc::source::Manual;
 use talc::DefaultBinning;
 
-use super::glue::{quantum, round_up, Live, Region, Spans, MAX_REGION, REGION_ALIGN};
+use super::glue::{book_methods, quantum, round_up, HeapBook, Region, MAX_REGION, REGION_ALIGN};
 
 /// One span: its region and the end of the heap claimed over it (`None`: the claim failed).
 struct SpanHeap {
@@ -37,14 +37,12 @@ pub struct TalcAdapter {
     talc: Talc<Manual, DefaultBinning>,
     /// The scenario's shape.
     shape: Shape,
-    /// The spans added.
-    spans: Spans,
+    /// The spans added and what it handed out.
+    book: HeapBook,
     /// Each span's heap, by base.
     heaps: BTreeMap<u64, SpanHeap>,
     /// The layout of each live allocation, by address.
     layouts: BTreeMap<u64, Layout>,
-    /// What it handed out.
-    live: Live,
 }
 
 impl TalcAdapter {
@@ -53,10 +51,9 @@ impl TalcAdapter {
         Ok(TalcAdapter {
             talc: Talc::new(Manual),
             shape: *shape,
-            spans: Spans::default(),
+            book: HeapBook::new(shape),
             heaps: BTreeMap::new(),
             layouts: BTreeMap::new(),
-            live: Live::default(),
         })
     }
 
@@ -99,10 +96,9 @@ impl RangeAllocator for TalcAdapter {
     }
 
     fn add_span(&mut self, _level: Level, base: u64, size: u64) -> Result<(), SpanErrorKind> {
-        let q = quantum(&self.shape);
-        let last = self.spans.check(self.shape.arch, q, base, size)?;
+        let last = self.book.check_span(base, size)?;
         let region = Region::new(base).ok_or(SpanErrorKind::ZeroSize)?;
-        self.spans.insert(base, last);
+        self.book.insert_span(base, last);
         self.heaps.insert(base, SpanHeap { end: None, region });
         self.claim(base, size);
         Ok(())
@@ -135,7 +131,7 @@ impl RangeAllocator for TalcAdapter {
             .ok_or(AllocErrorKind::NoSpace)?;
         let addr = region.addr_of(ptr);
         self.layouts.insert(addr, layout);
-        self.live.insert(addr, addr + (size as u64 - 1));
+        self.book.record(addr, addr + (size as u64 - 1));
         Ok(addr)
     }
 
@@ -146,18 +142,17 @@ impl RangeAllocator for TalcAdapter {
 
     fn free(&mut self, _level: Level, addr: u64, _size: u64) -> Result<(), FreeErrorKind> {
         let layout = self.layouts.remove(&addr).ok_or(FreeErrorKind::BadFree)?;
-        let (base, _) = self.spans.holding(addr).ok_or(FreeErrorKind::BadFree)?;
+        let (base, _) = self.book.holding(addr).ok_or(FreeErrorKind::BadFree)?;
         let h = self.heaps.get(&base).ok_or(FreeErrorKind::BadFree)?;
         let ptr = h.region.ptr_of(addr).ok_or(FreeErrorKind::BadFree)?;
         // SAFETY: `ptr` was allocated with `layout`, and is freed once (forgotten here).
         unsafe { self.talc.deallocate(ptr.as_ptr(), layout) };
-        self.live.remove(addr);
+        self.book.forget(addr);
         Ok(())
     }
 
     fn grow_span(&mut self, _level: Level, start: u64, by: u64) -> Result<(), GrowErrorKind> {
-        let q = quantum(&self.shape);
-        let new_last = self.spans.grow(self.shape.arch, q, start, by)?;
+        let new_last = self.book.grow_span(start, by)?;
         let size = new_last - start + 1;
         let Some(h) = self.heaps.get_mut(&start) else {
             return Ok(());
@@ -176,17 +171,7 @@ impl RangeAllocator for TalcAdapter {
         Ok(())
     }
 
-    fn spans(&self, _level: Level) -> Vec<(u64, u64, bool)> {
-        self.spans.listing()
-    }
-
-    fn allocated(&self, _level: Level) -> Vec<(u64, u64)> {
-        self.live.listing()
-    }
-
-    fn check_invariants(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
+    book_methods!(spans, allocated, check_invariants);
 }
 
 /// The target: talc over the vmem scenarios.
