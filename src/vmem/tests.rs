@@ -992,3 +992,19 @@ fn a_broken_source_gets_every_bad_span_back() {
         a.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn an_arena_debug_prints_its_name_quantum_and_stats() {
+    let mut a = Arena::new("heap", 16, None).unwrap();
+    a.add_span(0x1000, 0x100).unwrap();
+    let text = format!("{a:?}");
+    for part in [
+        "Arena",
+        "name: \"heap\"",
+        "quantum: 16",
+        "total: 256",
+        "free: 256",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from {text}");
+    }
+}

@@ -774,3 +774,70 @@ fn spaces_are_bounded() {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// `leaves` reports each mapped page as `translate` does (its physical address, size and
+/// effective flags, NX and the leaf's caching bits included), and nothing else.
+#[test]
+fn every_leaf_is_what_translate_gives_for_its_page() {
+    for a in ALL_ARCHES {
+        let mut m = mmu(a, 128, 1);
+        let g = m.geometry();
+        let u = m.create_space().unwrap();
+        let nx = if g.has_nx() {
+            PageFlags::NO_EXECUTE
+        } else {
+            PageFlags::NONE
+        };
+        let big = a.page_sizes()[1];
+        let kernel = a.upper_half_start().unwrap_or(0xC000_0000);
+        let user = PageFlags::USER;
+        let maps = [
+            (u, 0x1000, 0x7000, K4, user | RW),
+            (u, 0x3000, 0x9000, 2 * K4, user | nx),
+            (u, big, 2 * big, big, user | RW | nx),
+            (
+                u,
+                4 * big,
+                0,
+                K4,
+                PageFlags::WRITE_THROUGH | PageFlags::CACHE_DISABLE,
+            ),
+            (
+                Asid::KERNEL,
+                kernel,
+                0x5000,
+                K4,
+                PageFlags::GLOBAL | RW | nx,
+            ),
+            (Asid::KERNEL, kernel + big, 3 * big, big, RW),
+        ];
+        for &(asid, va, pa, len, flags) in &maps {
+            let size = if len == big { big } else { K4 };
+            m.map(asid, va, pa, len, flags, size).unwrap();
+        }
+        m.check_invariants().unwrap();
+        for asid in [Asid::KERNEL, u] {
+            let leaves = m.leaves(asid, 0, u64::MAX);
+            for t in &leaves {
+                assert_eq!(m.translate(asid, t.page_base), Ok(*t), "{a}");
+            }
+            // Every mapped page is listed once, in address order; the kernel half's pages
+            // are listed for the user space too (it shares the kernel's tables).
+            let listed: Vec<(u64, u64)> =
+                leaves.iter().map(|t| (t.page_base, t.page_size)).collect();
+            let mut want: Vec<(u64, u64)> = Vec::new();
+            for &(owner, va, _, len, _) in &maps {
+                if owner == asid || owner == Asid::KERNEL {
+                    let size = if len == big { big } else { K4 };
+                    want.extend((0..len / size).map(|i| (va + i * size, size)));
+                }
+            }
+            want.sort_unstable();
+            assert_eq!(listed, want, "{a}, space {}", asid.raw());
+        }
+        // A range of one byte inside a page lists that page.
+        let t = m.leaves(u, 0x3FFF, 0x3FFF);
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].page_base, t[0].flags), (0x3000, user | nx), "{a}");
+    }
+}
