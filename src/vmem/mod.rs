@@ -92,6 +92,9 @@
 //!   address ("bad free") and a wrong size ("wrong size"). The index is a table of 4-byte
 //!   bucket heads whose chains run through the allocated tags' `list_next` (an allocated
 //!   segment is on no free list): 4 to 16 bytes per allocation, nothing in the tags.
+//!   [`Arena::reserve`] sizes the index and the tag slab for a known number of allocations
+//!   up front (a hint that changes no result), so a caller that knows its working set does
+//!   not pay for their growth while it fills.
 //! - Spans are indexed by start address (a `BTreeMap`): adding a span checks its neighbours
 //!   for overlap in O(log n) and links its tag in before the next span's tag.
 //! - Freeing coalesces with the free neighbours in the address list: O(1).
@@ -133,8 +136,9 @@
 //!   marker `ALLOCATED`, `SPAN_STATIC`, `SPAN_IMPORTED` or `UNUSED` (a slab slot not in use),
 //!   all near `u32::MAX`, above every tag index.
 //! - The allocated index (`index.rs`) starts at `MIN_BUCKETS` = 16 buckets, doubles before it
-//!   holds more than one entry a bucket (`MAX_LOAD`), halves below a quarter (`MIN_LOAD`), and
-//!   stops growing at `MAX_BUCKETS` = 2^32.
+//!   holds more than one entry a bucket (`MAX_LOAD`), halves below a quarter (`MIN_LOAD`) but
+//!   never below the room [`Arena::reserve`] asked for, and stops growing at `MAX_BUCKETS` =
+//!   2^32.
 //!
 //! ## 9. Files
 //!
@@ -176,7 +180,7 @@ mod search;
 mod tags;
 mod types;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, TryReserveError};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -349,6 +353,22 @@ impl<S: SpanSource> Arena<S> {
     /// The source, mutably (to add spans to it, or allocate from it directly).
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
+    }
+
+    /// Makes room for `allocations` more live allocations than the arena holds now: the tag
+    /// slab gets room for one more tag each (what an allocation at the front of a free
+    /// segment adds, the common case), the allocated index buckets for them, so that reaching
+    /// that many allocations grows neither in the common case (as `Vec::reserve`; a caller
+    /// that knows its working set, like a vmalloc space sized at boot, pays for the growth up
+    /// front). The index then never shrinks below that room. A capacity hint only: it changes
+    /// no result of any operation. Fails, reserving nothing more, if the memory cannot be
+    /// had; never past the most tags an arena holds (`MAX_TAGS`, module comment section 8).
+    pub fn reserve(&mut self, allocations: usize) -> Result<(), TryReserveError> {
+        let room = MAX_TAGS.saturating_sub(self.tags.len());
+        self.tags
+            .try_reserve(allocations.saturating_add(1).min(room))?;
+        self.allocated
+            .reserve(allocations, MAX_TAGS, &mut self.tags)
     }
 
     // ---- spans --------------------------------------------------------------------------

@@ -850,3 +850,42 @@ fn a_broken_source_gets_every_bad_span_back() {
         a.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn reserve_changes_no_result_and_keeps_its_room() {
+    // The same stream of operations on an arena with room reserved and one without: the same
+    // results; the reserved one's slab does not grow while it fills to the room (one tag an
+    // allocation), and its index never grows, nor shrinks below the room when most go.
+    let mut plain = Arena::new("plain", 16, None).unwrap();
+    let mut roomy = Arena::new("roomy", 16, None).unwrap();
+    for a in [&mut plain, &mut roomy] {
+        a.add_span(0x1000, 1 << 20).unwrap();
+    }
+    roomy.reserve(300).unwrap();
+    let (slab, buckets) = (roomy.tags.capacity(), roomy.allocated.buckets());
+    assert!(slab >= 302 && buckets >= 300, "{slab} {buckets}");
+    let mut live = Vec::new();
+    let mut x: u64 = 0x9e37_79b9;
+    for i in 0..2000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let free = live.len() >= 300 || (i > 1000 && !x.is_multiple_of(3) && !live.is_empty());
+        if free {
+            let (addr, size) = live.swap_remove((x % live.len() as u64) as usize);
+            assert_eq!(plain.free(addr, size), roomy.free(addr, size));
+        } else {
+            let size = 16 * (1 + x % 40);
+            let got = plain.alloc(size, Policy::InstantFit);
+            assert_eq!(got, roomy.alloc(size, Policy::InstantFit));
+            live.push((got.unwrap(), size));
+        }
+        assert_eq!(roomy.allocated.buckets(), buckets);
+        if i < 300 {
+            assert_eq!(roomy.tags.capacity(), slab);
+        }
+    }
+    assert!(live.len() < 300 / index::MIN_LOAD);
+    roomy.check_invariants().unwrap();
+    assert_eq!(free_segments(&plain), free_segments(&roomy));
+}
