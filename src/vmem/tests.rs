@@ -889,3 +889,48 @@ fn reserve_changes_no_result_and_keeps_its_room() {
     roomy.check_invariants().unwrap();
     assert_eq!(free_segments(&plain), free_segments(&roomy));
 }
+
+#[test]
+fn a_merge_parks_the_absorbed_tag_until_an_inside_placement_reuses_it_or_anything_settles_it() {
+    let mut a = Arena::new("t", 1, None).unwrap();
+    a.add_span(1, 1023).unwrap();
+    let merge_both = |a: &mut Arena| {
+        assert_eq!(a.xalloc_at(100, 10), Ok(100));
+        assert_eq!(a.free(100, 10), Ok(()));
+        assert_eq!(free_segments(a), vec![(1, 1023)]);
+        assert_ne!(a.parked, NIL);
+        a.check_invariants().unwrap();
+        a.parked
+    };
+    // An aligned request placed inside the merged (recent) segment: its free right rest
+    // takes the parked tag.
+    let parked = merge_both(&mut a);
+    let req = Request {
+        align: 4,
+        ..Request::size(10)
+    };
+    assert_eq!(a.xalloc(&req, Policy::InstantFit), Ok(4));
+    assert_eq!(a.parked, NIL);
+    assert_eq!(free_segments(&a), vec![(1, 3), (14, 1023)]);
+    assert_eq!(a.tag(parked).start, 14);
+    a.check_invariants().unwrap();
+    a.free(4, 10).unwrap();
+    // Anything else settles it first: here a plain allocation.
+    // (with nothing parked, the invariants want the lists to hold exactly the free segments).
+    merge_both(&mut a);
+    assert_eq!(a.alloc(1000, Policy::InstantFit), Ok(1));
+    assert_eq!(a.parked, NIL);
+    a.check_invariants().unwrap();
+    a.free(1, 1000).unwrap();
+    // The invariants see a parked tag that is not on a list, and a listed one not parked.
+    merge_both(&mut a);
+    let mut lost = a.clone();
+    lost.parked = NIL;
+    assert!(lost.check_invariants().is_err());
+    let mut wrong = a.clone();
+    wrong.parked = wrong.head;
+    assert!(wrong.check_invariants().is_err());
+    let mut past = a.clone();
+    past.parked = past.tags.len() as Tag;
+    assert!(past.check_invariants().is_err());
+}
