@@ -430,8 +430,44 @@ impl<S: SpanSource> Arena<S> {
             if let Some(r) = self.instant_unconstrained(size) {
                 return r;
             }
+        } else if policy == Policy::BestFit {
+            if let Some(r) = self.best_unconstrained(size) {
+                return r;
+            }
         }
         self.xalloc_general(&Request::size(size), policy)
+    }
+
+    /// The fast path of [`Arena::alloc`] for a BestFit request of `size` bytes: the first free
+    /// segment in (size, start) order from the rounded size up, at its start, exactly what
+    /// [`Arena::xalloc_general`]'s search returns for a request without constraints (every
+    /// such segment holds it at its start). `None` if the general path must decide (a size
+    /// that is 0 or overflows, no room for tags, no size index yet, no segment large enough).
+    /// Out of line, so that instant fit's path stays small.
+    #[inline(never)]
+    fn best_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
+        if size == 0 || self.highest_allowed(u64::MAX) != u64::MAX || self.tags.len() + 2 > MAX_TAGS
+        {
+            return None;
+        }
+        let size = round_up(size, self.quantum)?;
+        let (_, &f) = self.by_size.as_ref()?.range((size, 0)..).next()?;
+        let seg = *self.tag(f);
+        let (a, last) = (seg.start, seg.start + (size - 1));
+        if last < seg.last {
+            if let Some(t) = self.carve_front(f, &seg, last) {
+                return Some(self.record_allocation(&seg, t, a, last, Policy::BestFit));
+            }
+        }
+        let c = Checked {
+            size,
+            align: self.quantum,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        };
+        Some(self.commit(f, a, &c, Policy::BestFit))
     }
 
     /// Allocates with constraints; see the module comment, sections 3 to 5.

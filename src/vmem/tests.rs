@@ -934,3 +934,36 @@ fn a_merge_parks_the_absorbed_tag_until_an_inside_placement_reuses_it_or_anythin
     past.parked = past.tags.len() as Tag;
     assert!(past.check_invariants().is_err());
 }
+
+#[test]
+fn best_fit_fast_path_agrees_with_the_general_search() {
+    // `alloc` takes BestFit's fast path once the size index exists; `xalloc` with the same
+    // plain request always searches. Two arenas fed the same stream end up the same.
+    let mut fast = Arena::new("fast", 16, None).unwrap();
+    let mut general = Arena::new("general", 16, None).unwrap();
+    for a in [&mut fast, &mut general] {
+        a.add_span(0x1000, 1 << 16).unwrap();
+        a.add_span(0x10_0000, 1 << 12).unwrap();
+    }
+    let mut live = Vec::new();
+    let mut x: u64 = 0x2545_f491;
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 5 < 2 && !live.is_empty() {
+            let (addr, size) = live.swap_remove((x % live.len() as u64) as usize);
+            assert_eq!(fast.free(addr, size), general.free(addr, size));
+        } else {
+            let size = 1 + x % 700;
+            let got = fast.alloc(size, Policy::BestFit);
+            assert_eq!(got, general.xalloc(&Request::size(size), Policy::BestFit));
+            if let Ok(addr) = got {
+                live.push((addr, size));
+            }
+        }
+    }
+    fast.check_invariants().unwrap();
+    assert_eq!(free_segments(&fast), free_segments(&general));
+    assert!(live.len() > 50, "{}", live.len());
+}
