@@ -54,7 +54,8 @@
 //!   returns is unspecified.
 //! - **BestFit**: the smallest free segment that holds a placement (ties: lowest address); in
 //!   it, the lowest placement. Walks the free segments in (size, address) order from `size` up
-//!   and takes the first that holds a placement: O(log n) for an unconstrained request. The
+//!   and takes the first that holds a placement: O(log n) for an unconstrained request (which
+//!   `alloc` serves on a fast path: the first segment from `size` up, at its front). The
 //!   order is kept by a size index built on an arena's first BestFit request (section 6).
 //! - **FirstFit**: the lowest placement in the arena (address-ordered first fit). O(segments).
 //! - **NextFit**: the lowest placement at or above the **rotor**, else the lowest placement
@@ -379,8 +380,9 @@ impl<S: SpanSource> Arena<S> {
     /// that many allocations grows neither in the common case (as `Vec::reserve`; a caller
     /// that knows its working set, like a vmalloc space sized at boot, pays for the growth up
     /// front). The index then never shrinks below that room. A capacity hint only: it changes
-    /// no result of any operation. Fails, reserving nothing more, if the memory cannot be
-    /// had; never past the most tags an arena holds (`MAX_TAGS`, module comment section 8).
+    /// no result of any operation. Fails if the memory cannot be had (the slab's room, taken
+    /// first, may then be reserved without the index's); never past the most tags an arena
+    /// holds (`MAX_TAGS`, module comment section 8).
     pub fn reserve(&mut self, allocations: usize) -> Result<(), TryReserveError> {
         self.settle();
         let room = MAX_TAGS.saturating_sub(self.tags.len());
