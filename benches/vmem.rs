@@ -10,7 +10,10 @@
 //! - **vmalloc-replay/<alloc>**: the areas of a real Linux vmalloc space
 //!   (`benches/workloads/linux-vmallocinfo.tsv`, sizes in pages) allocated in listing order,
 //!   then every lazily freed (`unpurged`) area freed, then all of those allocated again: the
-//!   purge-and-reuse cycle of the kernel's lazy vunmap. Reported per operation.
+//!   purge-and-reuse cycle of the kernel's lazy vunmap. Reported per operation. Each allocator
+//!   is built (untimed) knowing the number of areas where it can use that: offset-allocator's
+//!   maximum allocation count, vmem's `Arena::reserve` (so neither grows inside the timed
+//!   replay, as a kernel sizes its vmalloc structures at boot).
 //!
 //! ## 2. One trace per N, replayed by everyone
 //!
@@ -210,6 +213,14 @@ impl Vmem {
             policy,
             align: align_units * PAGE,
         }
+    }
+
+    /// As [`Vmem::new`], with room reserved for `live` allocations up front (untimed), as
+    /// offset-allocator is built for its maximum allocation count.
+    fn with_room(policy: Policy, live: usize) -> Vmem {
+        let mut v = Vmem::new(policy, 0);
+        v.arena.reserve(live).expect("room for the replay's areas");
+        v
     }
 }
 
@@ -862,10 +873,13 @@ fn vmalloc_replay(c: &mut Criterion<ThreadTime>) {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500));
+    let live = w.pages.len();
     replay(&mut g, "vmem-instant", &w, || {
-        Vmem::new(Policy::InstantFit, 0)
+        Vmem::with_room(Policy::InstantFit, live)
     });
-    replay(&mut g, "vmem-best", &w, || Vmem::new(Policy::BestFit, 0));
+    replay(&mut g, "vmem-best", &w, || {
+        Vmem::with_room(Policy::BestFit, live)
+    });
     replay(&mut g, "buddy", &w, Buddy::new);
     replay(&mut g, "offset", &w, || Offset::new(w.pages.len()));
     // Every page of every area at once, twice over, in 16-byte units, plus talc's metadata.
@@ -946,8 +960,12 @@ fn count_replays(alloc: &str, replays: usize) {
         }
     }
     match alloc {
-        "vmem-instant" => run(&w, alloc, replays, || Vmem::new(Policy::InstantFit, 0)),
-        "vmem-best" => run(&w, alloc, replays, || Vmem::new(Policy::BestFit, 0)),
+        "vmem-instant" => run(&w, alloc, replays, || {
+            Vmem::with_room(Policy::InstantFit, w.pages.len())
+        }),
+        "vmem-best" => run(&w, alloc, replays, || {
+            Vmem::with_room(Policy::BestFit, w.pages.len())
+        }),
         "buddy" => run(&w, alloc, replays, Buddy::new),
         "offset" => run(&w, alloc, replays, || Offset::new(w.pages.len())),
         _ => panic!("KVAFUZZ_PAIRS: unknown replay allocator {alloc:?}"),

@@ -81,11 +81,52 @@ impl<S: SpanSource> Arena<S> {
             f
         };
         if last < seg.last {
-            let r = self.new_tag(last + 1, seg.last, Kind::Free)?;
+            let rest = list_of(seg.last - last);
+            let r = if self.parked != NIL {
+                // The tag a merge parked on its list (`settle`) takes the rest: it moves only
+                // if its list does not hold the rest's class.
+                let r = core::mem::replace(&mut self.parked, NIL);
+                self.relist(r, rest);
+                let rm = self.tag_mut(r);
+                rm.start = last + 1;
+                rm.last = seg.last;
+                r
+            } else {
+                let r = self.new_tag(last + 1, seg.last, Kind::Free)?;
+                self.list_insert_at(r, rest);
+                r
+            };
             self.link_after(cur, r);
-            self.list_insert(r);
         }
         Some(cur)
+    }
+
+    /// Parks the tag of free segment `t`, which a merge has just absorbed (it is no longer
+    /// in the address list), instead of taking it off its list and dropping it: see
+    /// [`Arena::settle`]. There is never more than one: every operation settles the last first.
+    fn park(&mut self, t: Tag) {
+        debug_assert!(self.parked == NIL);
+        self.parked = t;
+    }
+
+    /// Settles the parked tag, if any: takes it off its list and drops it, as the merge that
+    /// parked it would have. Every operation but an aligned allocation placed inside the
+    /// recent segment (which may reuse it: `carve_inside`) calls this before it reads a free
+    /// list, so that the lists hold exactly the free segments again.
+    #[inline(always)]
+    pub(super) fn settle(&mut self) {
+        if self.parked != NIL {
+            self.settle_parked();
+        }
+    }
+
+    /// [`Arena::settle`] when a tag is parked, out of line.
+    #[cold]
+    #[inline(never)]
+    fn settle_parked(&mut self) {
+        let t = core::mem::replace(&mut self.parked, NIL);
+        self.list_remove(t);
+        self.drop_tag(t);
     }
 
     /// Records the allocation `cur` = `[start, last]`, just carved out of the free segment
@@ -150,8 +191,8 @@ impl<S: SpanSource> Arena<S> {
         let l = list_of(last - start + 1);
         let merged = match (p_free, nt) {
             (true, Some(nt)) if n_free => {
-                // Keep the neighbour already on the merged list if either is; the other
-                // leaves its list, and the tag past it is relinked to the kept one. If both
+                // Keep the neighbour already on the merged list if either is; the other is
+                // parked (`settle`), and the tag past it is relinked to the kept one. If both
                 // are, keep the one whose far link the next allocation will write anyway:
                 // one taking the merged segment's front writes its predecessor (which keeping
                 // the right neighbour writes here too), one placed inside it (an aligned
@@ -159,20 +200,18 @@ impl<S: SpanSource> Arena<S> {
                 // one does). The latest allocation says which kind the arena serves.
                 let n_on = nt.list();
                 if holds(n_on, l) && !(self.placed_inside && holds(pt.list(), l)) {
-                    self.list_remove(p);
+                    self.park(p);
                     self.set_lag(n, l - n_on);
                     self.tag_mut(n).start = start;
                     self.tag_mut(n).prev = pt.prev;
                     self.tag_mut(pt.prev).next = n;
-                    self.drop_tag(p);
                     n
                 } else {
-                    self.list_remove(n);
+                    self.park(n);
                     self.relist(p, l);
                     self.tag_mut(p).last = last;
                     self.tag_mut(p).next = nt.next;
                     self.relink_prev(nt.next, p);
-                    self.drop_tag(n);
                     p
                 }
             }

@@ -21,6 +21,7 @@
 //! engine. The table stops growing at [`MAX_BUCKETS`] = 2^32 buckets (chains then grow past
 //! `MAX_LOAD`; there are never more tags than that).
 
+use alloc::collections::TryReserveError;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -64,8 +65,11 @@ pub(super) struct AllocIndex {
     shift: u32,
     /// The table doubles before `len` exceeds this.
     grow_at: usize,
-    /// The table halves once `len` is below this (0 at [`MIN_BUCKETS`]).
+    /// The table halves once `len` is below this (0 at [`MIN_BUCKETS`] or at `floor`).
     shrink_below: usize,
+    /// The table never halves below this many buckets ([`MIN_BUCKETS`] unless
+    /// [`AllocIndex::reserve`] raised it).
+    floor: usize,
     /// log2(quantum): low bits of every key that are always zero.
     quantum_shift: u32,
 }
@@ -79,6 +83,7 @@ impl AllocIndex {
             shift: 0,
             grow_at: 0,
             shrink_below: 0,
+            floor: MIN_BUCKETS,
             quantum_shift,
         };
         idx.resize(MIN_BUCKETS, &mut [], NIL);
@@ -88,6 +93,12 @@ impl AllocIndex {
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Number of buckets.
+    #[cfg(test)]
+    pub fn buckets(&self) -> usize {
+        self.heads.len()
     }
 
     #[inline]
@@ -134,6 +145,30 @@ impl AllocIndex {
         self.len += 1;
     }
 
+    /// Makes room for `more` entries beyond those present (at most `cap` in all), so that
+    /// inserting them resizes nothing, and keeps the table at least that large from then on
+    /// (removals never halve it below the room reserved, as a `Vec` keeps its capacity). Fails,
+    /// changing nothing, if the table cannot be allocated.
+    #[cold]
+    pub fn reserve(
+        &mut self,
+        more: usize,
+        cap: usize,
+        tags: &mut [BoundaryTag],
+    ) -> Result<(), TryReserveError> {
+        let want = self.len.saturating_add(more).min(cap).div_ceil(MAX_LOAD);
+        let buckets = want.max(MIN_BUCKETS).next_power_of_two();
+        if buckets > self.heads.len() {
+            let mut heads = Vec::new();
+            heads.try_reserve_exact(buckets)?;
+            heads.resize(buckets, NIL);
+            self.floor = buckets;
+            self.rebuild(heads, tags, NIL);
+        }
+        self.floor = self.floor.max(buckets);
+        Ok(())
+    }
+
     /// Removes the entry `found` (from [`AllocIndex::find`], with no change in between).
     #[inline]
     pub fn remove(&mut self, found: Found, tags: &mut [BoundaryTag]) {
@@ -159,15 +194,21 @@ impl AllocIndex {
     /// `skip` is never in them).
     #[cold]
     fn resize(&mut self, buckets: usize, tags: &mut [BoundaryTag], skip: Tag) {
+        self.rebuild(vec![NIL; buckets], tags, skip);
+    }
+
+    /// [`AllocIndex::resize`] into `heads`, a table of empty buckets.
+    fn rebuild(&mut self, heads: Vec<Tag>, tags: &mut [BoundaryTag], skip: Tag) {
+        let buckets = heads.len();
         let from_slab = tags.len() / 2 <= self.len;
-        let old = core::mem::replace(&mut self.heads, vec![NIL; buckets]);
+        let old = core::mem::replace(&mut self.heads, heads);
         self.shift = 64 - buckets.trailing_zeros();
         self.grow_at = if buckets as u64 >= MAX_BUCKETS {
             usize::MAX
         } else {
             buckets * MAX_LOAD
         };
-        self.shrink_below = if buckets > MIN_BUCKETS {
+        self.shrink_below = if buckets > self.floor {
             buckets / MIN_LOAD
         } else {
             0

@@ -1008,3 +1008,120 @@ fn an_arena_debug_prints_its_name_quantum_and_stats() {
         assert!(text.contains(part), "{part:?} missing from {text}");
     }
 }
+
+#[test]
+fn reserve_changes_no_result_and_keeps_its_room() {
+    // The same stream of operations on an arena with room reserved and one without: the same
+    // results; the reserved one's slab does not grow while it fills to the room (one tag an
+    // allocation), and its index never grows, nor shrinks below the room when most go.
+    let mut plain = Arena::new("plain", 16, None).unwrap();
+    let mut roomy = Arena::new("roomy", 16, None).unwrap();
+    for a in [&mut plain, &mut roomy] {
+        a.add_span(0x1000, 1 << 20).unwrap();
+    }
+    roomy.reserve(300).unwrap();
+    let (slab, buckets) = (roomy.tags.capacity(), roomy.allocated.buckets());
+    assert!(slab >= 302 && buckets >= 300, "{slab} {buckets}");
+    let mut live = Vec::new();
+    let mut x: u64 = 0x9e37_79b9;
+    for i in 0..2000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let free = live.len() >= 300 || (i > 1000 && !x.is_multiple_of(3) && !live.is_empty());
+        if free {
+            let (addr, size) = live.swap_remove((x % live.len() as u64) as usize);
+            assert_eq!(plain.free(addr, size), roomy.free(addr, size));
+        } else {
+            let size = 16 * (1 + x % 40);
+            let got = plain.alloc(size, Policy::InstantFit);
+            assert_eq!(got, roomy.alloc(size, Policy::InstantFit));
+            live.push((got.unwrap(), size));
+        }
+        assert_eq!(roomy.allocated.buckets(), buckets);
+        if i < 300 {
+            assert_eq!(roomy.tags.capacity(), slab);
+        }
+    }
+    assert!(live.len() < 300 / index::MIN_LOAD);
+    roomy.check_invariants().unwrap();
+    assert_eq!(free_segments(&plain), free_segments(&roomy));
+}
+
+#[test]
+fn a_merge_parks_the_absorbed_tag_until_an_inside_placement_reuses_it_or_anything_settles_it() {
+    let mut a = Arena::new("t", 1, None).unwrap();
+    a.add_span(1, 1023).unwrap();
+    let merge_both = |a: &mut Arena| {
+        assert_eq!(a.xalloc_at(100, 10), Ok(100));
+        assert_eq!(a.free(100, 10), Ok(()));
+        assert_eq!(free_segments(a), vec![(1, 1023)]);
+        assert_ne!(a.parked, NIL);
+        a.check_invariants().unwrap();
+        a.parked
+    };
+    // An aligned request placed inside the merged (recent) segment: its free right rest
+    // takes the parked tag.
+    let parked = merge_both(&mut a);
+    let req = Request {
+        align: 4,
+        ..Request::size(10)
+    };
+    assert_eq!(a.xalloc(&req, Policy::InstantFit), Ok(4));
+    assert_eq!(a.parked, NIL);
+    assert_eq!(free_segments(&a), vec![(1, 3), (14, 1023)]);
+    assert_eq!(a.tag(parked).start, 14);
+    a.check_invariants().unwrap();
+    a.free(4, 10).unwrap();
+    // Anything else settles it first: here a plain allocation.
+    // (with nothing parked, the invariants want the lists to hold exactly the free segments).
+    merge_both(&mut a);
+    assert_eq!(a.alloc(1000, Policy::InstantFit), Ok(1));
+    assert_eq!(a.parked, NIL);
+    a.check_invariants().unwrap();
+    a.free(1, 1000).unwrap();
+    // The invariants see a parked tag that is not on a list, and a listed one not parked.
+    merge_both(&mut a);
+    let mut lost = a.clone();
+    lost.parked = NIL;
+    assert!(lost.check_invariants().is_err());
+    let mut wrong = a.clone();
+    wrong.parked = wrong.head;
+    assert!(wrong.check_invariants().is_err());
+    let mut past = a.clone();
+    past.parked = past.tags.len() as Tag;
+    assert!(past.check_invariants().is_err());
+}
+
+#[test]
+fn best_fit_fast_path_agrees_with_the_general_search() {
+    // `alloc` takes BestFit's fast path once the size index exists; `xalloc` with the same
+    // plain request always searches. Two arenas fed the same stream end up the same.
+    let mut fast = Arena::new("fast", 16, None).unwrap();
+    let mut general = Arena::new("general", 16, None).unwrap();
+    for a in [&mut fast, &mut general] {
+        a.add_span(0x1000, 1 << 16).unwrap();
+        a.add_span(0x10_0000, 1 << 12).unwrap();
+    }
+    let mut live = Vec::new();
+    let mut x: u64 = 0x2545_f491;
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 5 < 2 && !live.is_empty() {
+            let (addr, size) = live.swap_remove((x % live.len() as u64) as usize);
+            assert_eq!(fast.free(addr, size), general.free(addr, size));
+        } else {
+            let size = 1 + x % 700;
+            let got = fast.alloc(size, Policy::BestFit);
+            assert_eq!(got, general.xalloc(&Request::size(size), Policy::BestFit));
+            if let Ok(addr) = got {
+                live.push((addr, size));
+            }
+        }
+    }
+    fast.check_invariants().unwrap();
+    assert_eq!(free_segments(&fast), free_segments(&general));
+    assert!(live.len() > 50, "{}", live.len());
+}
