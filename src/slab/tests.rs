@@ -744,6 +744,33 @@ fn a_rounds_state_byte_is_checked() {
     );
 }
 
+/// A keg's free and out counts are each checked against its slabs: either one off alone is
+/// a `KegCountsWrong`.
+#[test]
+fn each_keg_count_is_checked_alone() {
+    let mut s = system(1);
+    let k = s.add_keg(64, 8, false).unwrap();
+    let z = s.add_zone(k, zc(0, 0, 0)).unwrap();
+    let mut a = arena(0, MIB);
+    s.alloc(z, 0, &mut a).unwrap();
+    ok(&s);
+    for free in [true, false] {
+        let mut bad = s.clone();
+        let keg = &mut bad.kegs[usize::from(k.0)];
+        if free {
+            keg.items_free += 1;
+        } else {
+            keg.items_out += 1;
+        }
+        assert_eq!(
+            bad.check_invariants(),
+            Err(InvariantError::KegCountsWrong { keg: k }),
+            "items_{} off by one",
+            if free { "free" } else { "out" }
+        );
+    }
+}
+
 #[test]
 fn invariants_hold_on_long_random_sequences() {
     for seed in 1..=6u64 {

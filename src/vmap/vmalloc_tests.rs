@@ -113,6 +113,46 @@ fn a_free_past_the_lazy_limit_and_a_full_space_purge_with_their_flush() {
     v.check_invariants().unwrap();
 }
 
+/// A vmalloc that runs out of table frames part way (its first pages mapped, the next needing
+/// a page table there is no frame for) unmaps what it mapped: nothing stays mapped, every
+/// frame comes back, and the page table it emptied goes too.
+#[test]
+fn a_vmalloc_failing_part_way_unmaps_the_pages_it_mapped() {
+    // Two pages below a 2 MiB boundary (one page table), two above it (another).
+    let start = START + (2 << 20) - 2 * P;
+    let mut v = Vmalloc::new(VmallocConfig {
+        space: VmapConfig {
+            start,
+            last: start + (64 * P - 1),
+            lazy_max_pages: 100,
+        },
+        strategy: Strategy::Walk,
+        arch: Arch::X86_64,
+        mmu: MmuConfig::with_frames(4),
+        frames: 8,
+    })
+    .unwrap();
+    let tables = v.mmu().table_pages();
+    // The root and three tables down to the first page table: the second has no frame.
+    assert_eq!(
+        v.vmalloc(4 * P, P, true),
+        Err(VmallocError::OutOfTableFrames)
+    );
+    v.check_invariants().unwrap();
+    assert_eq!(v.free_frames(), 8);
+    assert_eq!(v.mmu().table_pages(), tables);
+    assert!(v
+        .mmu()
+        .leaves(Asid::KERNEL, start, start + (64 * P - 1))
+        .is_empty());
+    for page in 0..2 {
+        assert_eq!(
+            read(&mut v, 0, start + page * P),
+            Err(AccessError::NotPresent)
+        );
+    }
+}
+
 #[test]
 fn running_out_of_frames_changes_nothing_and_of_tables_leaves_nothing_mapped() {
     let mut v = make(Arch::Ia32, 0xf880_0000, 64, 100, 1, 4);

@@ -298,6 +298,13 @@ fn nocross_and_phase_placements() {
     };
     assert_eq!(a.xalloc(&exact, Policy::FirstFit), Ok(128));
     a.check_invariants().unwrap();
+    // A placement whose last byte is the last before a boundary does not cross it.
+    let mut b = ia32(1);
+    b.add_span(0, 1000).unwrap();
+    for want in [0, 64, 128] {
+        assert_eq!(b.xalloc(&exact, Policy::FirstFit), Ok(want));
+    }
+    b.check_invariants().unwrap();
 }
 
 #[test]

@@ -1094,3 +1094,40 @@ fn strategies_agree_on_a_large_fragmented_map() {
         let _ = find(&m, start, length, align);
     }
 }
+
+/// Every error prints a message of its own (a user reads these in a finding's report).
+#[test]
+fn every_error_prints_its_own_message() {
+    use alloc::string::{String, ToString};
+    let texts: Vec<String> = [
+        NewError::Inverted.to_string(),
+        NewError::PastTop.to_string(),
+        NewError::NonCanonical.to_string(),
+        FindspaceError::ZeroAlign.to_string(),
+        FindspaceError::NoSpace.to_string(),
+        MapAnywhereError::Full.to_string(),
+        MapFixedError::Wraps.to_string(),
+        MapFixedError::Overlap {
+            existing: Range::new(0x5000, 0x1000).unwrap(),
+        }
+        .to_string(),
+        UnmapError::ZeroLength.to_string(),
+        UnmapError::OutOfBounds.to_string(),
+        UnmapError::NotMapped.to_string(),
+        UnmapError::Partial {
+            entry: Range::new(0x7000, 0x1000).unwrap(),
+        }
+        .to_string(),
+    ]
+    .into();
+    for t in &texts {
+        assert!(!t.is_empty());
+    }
+    let mut distinct = texts.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), texts.len(), "{texts:?}");
+    let r = |x: u64| Range::new(x, 0x1000).unwrap().to_string();
+    assert!(texts[7].contains(&r(0x5000)), "{}", texts[7]);
+    assert!(texts[11].contains(&r(0x7000)), "{}", texts[11]);
+}
