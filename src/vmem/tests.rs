@@ -1004,7 +1004,7 @@ fn a_broken_source_gets_every_bad_span_back() {
 fn an_arena_debug_prints_its_name_quantum_and_stats() {
     let mut a = Arena::new("heap", 16, None).unwrap();
     a.add_span(0x1000, 0x100).unwrap();
-    let text = format!("{a:?}");
+    let text = alloc::format!("{a:?}");
     for part in [
         "Arena",
         "name: \"heap\"",
