@@ -448,6 +448,20 @@ impl<S: SpanSource> Arena<S> {
         self.xalloc_general(&Request::size(size), policy)
     }
 
+    /// `size` rounded up to the quantum, if a fast path may place it: `None` if the general
+    /// path must decide (a size that is 0 or overflows, an arena whose space has a highest
+    /// address below the top, or fewer than two tag slots left counting only growth).
+    #[inline(always)]
+    fn fast_path_size(&self, size: u64) -> Option<u64> {
+        if size == 0
+            || self.highest_allowed(u64::MAX) != u64::MAX
+            || self.tags.len() + 2 > self.max_tags
+        {
+            return None;
+        }
+        round_up(size, self.quantum)
+    }
+
     /// The fast path of [`Arena::alloc`] for a BestFit request of `size` bytes: the first free
     /// segment in (size, start) order from the rounded size up, at its start, exactly what
     /// [`Arena::xalloc_general`]'s search returns for a request without constraints (every
@@ -456,13 +470,7 @@ impl<S: SpanSource> Arena<S> {
     /// Out of line, so that instant fit's path stays small.
     #[inline(never)]
     fn best_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
-        if size == 0
-            || self.highest_allowed(u64::MAX) != u64::MAX
-            || self.tags.len() + 2 > self.max_tags
-        {
-            return None;
-        }
-        let size = round_up(size, self.quantum)?;
+        let size = self.fast_path_size(size)?;
         let (_, &f) = self.by_size.as_ref()?.range((size, 0)..).next()?;
         let seg = *self.tag(f);
         let (a, last) = (seg.start, seg.start + (size - 1));
@@ -471,14 +479,7 @@ impl<S: SpanSource> Arena<S> {
                 return Some(self.record_allocation(&seg, t, a, last, Policy::BestFit));
             }
         }
-        let c = Checked {
-            size,
-            align: self.quantum,
-            phase: 0,
-            nocross: 0,
-            minaddr: 0,
-            maxaddr: u64::MAX,
-        };
+        let c = Checked::sized(size, self.quantum);
         Some(self.commit(f, a, &c, Policy::BestFit))
     }
 
@@ -516,29 +517,17 @@ impl<S: SpanSource> Arena<S> {
     fn instant_aligned(&mut self, size: u64, align: u64) -> Option<Result<u64, AllocError>> {
         // A power of two above the quantum is a multiple of it: a valid alignment, and with
         // phase 0, no nocross and no bounds the request is valid if its size is.
-        if size == 0
-            || !addr::is_pow2(align)
-            || align <= self.quantum
-            || self.highest_allowed(u64::MAX) != u64::MAX
-            || self.tags.len() + 2 > self.max_tags
-        {
+        if !addr::is_pow2(align) || align <= self.quantum {
             return None;
         }
-        let size = round_up(size, self.quantum)?;
+        let size = self.fast_path_size(size)?;
         let f = self.recent;
         let seg = *self.tags.get(f as usize).filter(|s| s.is_free())?;
         let a = seg.start.checked_add(align - 1)? & !(align - 1);
         if a.checked_add(size - 1)? > seg.last {
             return None;
         }
-        let c = Checked {
-            size,
-            align,
-            phase: 0,
-            nocross: 0,
-            minaddr: 0,
-            maxaddr: u64::MAX,
-        };
+        let c = Checked::sized(size, align);
         Some(self.commit(f, a, &c, Policy::InstantFit))
     }
 
@@ -557,21 +546,8 @@ impl<S: SpanSource> Arena<S> {
     fn instant_unconstrained(&mut self, size: u64) -> Option<Result<u64, AllocError>> {
         // This path never compares with maxaddr: it is for requests that may use the whole
         // space, up to its last address.
-        if size == 0
-            || self.highest_allowed(u64::MAX) != u64::MAX
-            || self.tags.len() + 2 > self.max_tags
-        {
-            return None;
-        }
-        let size = round_up(size, self.quantum)?;
-        let c = Checked {
-            size,
-            align: self.quantum,
-            phase: 0,
-            nocross: 0,
-            minaddr: 0,
-            maxaddr: u64::MAX,
-        };
+        let size = self.fast_path_size(size)?;
+        let c = Checked::sized(size, self.quantum);
         // The segment the latest free made, if it is still free and large enough: its tag,
         // its neighbours and its list neighbours were just touched, and the allocated index
         // slot of its start was just emptied. Else the smallest list n with 2^n >= size.

@@ -93,6 +93,22 @@ pub(super) struct Checked {
     pub(super) maxaddr: u64,
 }
 
+impl Checked {
+    /// A request of `size` bytes at `align` and nothing else (no phase, nocross or bounds):
+    /// what the fast paths of `alloc` and `xalloc` place.
+    #[inline(always)]
+    pub(super) const fn sized(size: u64, align: u64) -> Checked {
+        Checked {
+            size,
+            align,
+            phase: 0,
+            nocross: 0,
+            minaddr: 0,
+            maxaddr: u64::MAX,
+        }
+    }
+}
+
 /// Why an arena could not be created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreateError {
